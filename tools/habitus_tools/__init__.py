@@ -1,0 +1,1 @@
+"""Offline tools for Habitus: the ``habitus`` command (datasets, demo, benchmarks, assets)."""
