@@ -12,9 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "habitus_tools.segment_cmd",
-)
+SUBCOMMAND_MODULES: tuple[str, ...] = ("habitus_tools.segment_cmd",)
 
 
 def build_parser() -> argparse.ArgumentParser:

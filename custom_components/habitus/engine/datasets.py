@@ -3,7 +3,7 @@
 A dataset directory holds ``vocab.json`` and JSON Lines files whose lines are either a bare sequence
 ``[[day, bucket, device, action], ...]`` or ``{"seq": [...], "label": 0|1}``. Ids are per dataset.
 A behaviour's time, as SmartGen computes it, is ``day*24 + bucket*3`` hours, plus 168 h every time the
-day wraps past Sunday within a sequence.
+week wraps within a sequence (see ``smartgen_hours``).
 """
 
 from __future__ import annotations
@@ -77,9 +77,13 @@ def iter_sequences(path: Path, default_label: int = 0) -> Iterator[LabelledSeque
 def _parse_line(line: str, default_label: int, where: str) -> LabelledSequence:
     try:
         obj = json.loads(line)
-        seq_obj, label = (obj["seq"], int(obj.get("label", default_label))) if isinstance(obj, dict) else (
-            obj,
-            default_label,
+        seq_obj, label = (
+            (obj["seq"], int(obj.get("label", default_label)))
+            if isinstance(obj, dict)
+            else (
+                obj,
+                default_label,
+            )
         )
         seq = [_raw_behaviour(b) for b in seq_obj]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
@@ -107,15 +111,22 @@ def write_sequences(path: Path, sequences: Iterable[RawSequence]) -> int:
 
 
 def smartgen_hours(seq: RawSequence) -> list[float]:
-    """SmartGen's time axis: ``day*24 + bucket*3`` h, +168 h whenever the day wraps past Sunday."""
+    """SmartGen's time axis: ``day*24 + bucket*3`` h, +168 h whenever the week wraps.
+
+    The week counts as wrapped whenever the time of week steps backwards (Sunday -> Monday, but also a
+    later bucket followed by an earlier one on the same day): that is what ``SmartGen/split.py`` does,
+    and it reproduces the dataset README's TSS piece counts exactly (tests/engine/test_segment.py).
+    """
     hours: list[float] = []
     week_offset = 0.0
-    previous_day = None
+    previous = None
     for day, bucket, _device, _action in seq:
-        if previous_day is not None and day < previous_day:
+        hour = week_offset + day * 24.0 + bucket * 3.0
+        if previous is not None and hour < previous:
             week_offset += 168.0
-        previous_day = day
-        hours.append(week_offset + day * 24.0 + bucket * 3.0)
+            hour += 168.0
+        hours.append(hour)
+        previous = hour
     return hours
 
 
@@ -142,6 +153,11 @@ def to_raw(seq: Sequence, vocab: Vocabulary) -> RawSequence:
     for b in seq:
         hour_of_week = b.time % 168.0
         raw.append(
-            (int(hour_of_week // 24), int((hour_of_week % 24) // 3), device_ids[b.device], action_ids[b.action])
+            (
+                int(hour_of_week // 24),
+                int((hour_of_week % 24) // 3),
+                device_ids[b.device],
+                action_ids[b.action],
+            )
         )
     return raw

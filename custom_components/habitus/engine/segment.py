@@ -24,7 +24,7 @@ behaviour at a time to the live event bus and closes an idle sequence once ``Δt
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .behaviour import Behaviour, Sequence
 
@@ -56,13 +56,18 @@ class TSSConfig:
 
     max_gap_hours: float = 9.0  # Δt_max: split when two behaviours are further apart than this
     max_span_hours: float = 24.0  # T_max: split when the sequence would span more than this
-    # How long after a device was used its "off" still counts as completing it (SemanticChecker).
-    # The paper leaves this unbounded; a light switched off three days later is another episode.
-    max_link_hours: float = 24.0
+    # How long after a device was used its "off" still counts as completing it (SemanticChecker);
+    # None means T_max. The paper leaves it unbounded; a light switched off days later is another episode.
+    link_hours: float | None = None
 
     def __post_init__(self) -> None:
         if min(self.max_gap_hours, self.max_span_hours, self.max_link_hours) <= 0:
             raise ValueError("TSS thresholds must be positive hours")
+
+    @property
+    def max_link_hours(self) -> float:
+        """The SemanticChecker window actually used (``link_hours`` or T_max)."""
+        return self.max_span_hours if self.link_hours is None else self.link_hours
 
 
 def is_semantically_linked(
@@ -90,9 +95,7 @@ def _last_on_device(current: Sequence, device: str) -> Behaviour | None:
 def has_pending_link(current: Sequence, now: float, config: TSSConfig, is_off: OffPredicate) -> bool:
     """Could a future "off" at or after ``now`` still be semantically linked to ``current``?"""
     latest: dict[str, Behaviour] = {b.device: b for b in current}
-    return any(
-        not is_off(b.action) and now - b.time <= config.max_link_hours for b in latest.values()
-    )
+    return any(not is_off(b.action) and now - b.time <= config.max_link_hours for b in latest.values())
 
 
 def should_split(
@@ -113,17 +116,16 @@ def split_sequences(
     config: TSSConfig | None = None,
     is_off: OffPredicate = is_off_action,
 ) -> list[Sequence]:
-    """TSS over a time-ordered behaviour timeline; returns the pieces in order.
+    """TSS over a behaviour timeline; returns the pieces in order.
 
-    Behaviours must be sorted by time (a ``ValueError`` says where they are not).
+    Behaviours stay in the order given. A step backwards in time (coarse dataset buckets, an HA clock
+    correction) counts as no gap, as in the reference code; nothing is reordered or dropped.
     """
     config = config or TSSConfig()
     pieces: list[Sequence] = []
     current: Sequence = []
     t_start = 0.0
     for behaviour in behaviours:
-        if current and behaviour.time < current[-1].time:
-            raise ValueError(f"behaviours are not in time order at t={behaviour.time}")
         if should_split(current, t_start, behaviour, config, is_off):
             pieces.append(current)
             current = []
@@ -154,14 +156,8 @@ class OnlineSegmenter:
         return list(self._current)
 
     def push(self, behaviour: Behaviour) -> Sequence | None:
-        """Add one behaviour; return the sequence it closed, if it started a new one.
-
-        A behaviour older than the open sequence's last one is placed at that last time, so a clock
-        step backwards cannot corrupt the order.
-        """
+        """Add one behaviour; return the sequence it closed, if it started a new one."""
         closed: Sequence | None = None
-        if self._current and behaviour.time < self._current[-1].time:
-            behaviour = _with_time(behaviour, self._current[-1].time)
         if should_split(self._current, self._t_start, behaviour, self.config, self._is_off):
             closed, self._current = self._current, []
         if not self._current:
@@ -189,7 +185,3 @@ class OnlineSegmenter:
         """Resume with an open sequence saved before a restart."""
         self._current = list(open_sequence)
         self._t_start = open_sequence[0].time if open_sequence else 0.0
-
-
-def _with_time(behaviour: Behaviour, time: float) -> Behaviour:
-    return replace(behaviour, time=time)
