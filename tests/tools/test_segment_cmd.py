@@ -68,22 +68,26 @@ def test_segment_uses_the_dataset_off_actions(tmp_path: Path) -> None:
 
 def test_segment_ha_history_export(tmp_path: Path) -> None:
     states = [
+        {"entity_id": "light.hall", "state": "off", "last_changed": "2026-01-05T06:00:00+00:00"},
         {"entity_id": "light.hall", "state": "on", "last_changed": "2026-01-05T07:00:00+00:00"},
         {"entity_id": "light.hall", "state": "on", "last_changed": "2026-01-05T07:01:00+00:00"},
-        {"entity_id": "light.hall", "state": "unavailable", "last_changed": "2026-01-05T07:02:00+00:00"},
+        {"entity_id": "light.porch", "state": "off", "last_changed": "2026-01-05T07:02:00+00:00"},
+        {"entity_id": "switch.kettle", "state": "off", "last_changed": "2026-01-05T06:00:00+00:00"},
         {"entity_id": "switch.kettle", "state": "on", "last_changed": "2026-01-05T07:05:00+00:00"},
         {"entity_id": "switch.kettle", "state": "on", "last_changed": "2026-01-05T20:00:00+00:00"},
         {"entity_id": "light.hall", "state": "off", "last_changed": "2026-01-05T22:30:00+00:00"},
+        {"entity_id": "light.porch", "state": "unavailable", "last_changed": "2026-01-05T22:31:00+00:00"},
     ]
     src = tmp_path / "history.json"
-    src.write_text(json.dumps([states[:3] + states[5:], states[3:5]]))  # /api/history/period shape
+    src.write_text(json.dumps([states[:4] + states[7:], states[4:7]]))  # /api/history/period shape
     out = tmp_path / "o.jsonl"
     assert main(["segment", "--input", str(src), "--output", str(out)]) == 0
     pieces = [json.loads(line) for line in out.read_text().splitlines()]
-    # the unchanged kettle state and 'unavailable' are skipped; the hall light's off comes 15.5 h later
-    # (gap > 9 h) but completes its on, so TSS keeps it in the same sequence
+    # baselines, the unchanged kettle state and 'unavailable' are skipped; the hall light's off comes
+    # 15.5 h later (gap > 9 h) but completes its on, so TSS keeps it in the same sequence
     assert [[b["device"] for b in p] for p in pieces] == [["light.hall", "switch.kettle", "light.hall"]]
     assert pieces[0][0]["time"].startswith("2026-01-05T07:00:00")
+    assert [b["action"] for b in pieces[0]] == ["Light:switch on", "Switch:switch on", "Light:switch off"]
 
 
 @pytest.mark.parametrize(

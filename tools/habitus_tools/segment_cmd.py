@@ -7,9 +7,10 @@ Two input formats are recognised by content:
   (``day*24 + bucket*3`` h, +168 h per week wrap). Output: one JSON line per TSS piece, same encoding.
 * an HA history export: a JSON array (or JSON Lines) of state objects
   ``{"entity_id", "state", "last_changed" | "time", "attributes"?, "origin"?}`` with real timestamps,
-  or the REST ``/api/history/period`` shape (a list of per-entity lists). Entities are mapped to
-  behaviours with ``device_types`` when that module is present, else by their state. Output: one JSON
-  line per piece, ``[{"time": ISO, "device": entity_id, "action": "Type:control"}, ...]``.
+  or the REST ``/api/history/period`` shape (a list of per-entity lists). State changes become
+  behaviours through the integration's device dictionary (``engine/devices.py``), exactly as on the
+  hub. Output: one JSON line per piece, ``[{"time": ISO, "device": entity_id, "action": "Type:control"},
+  ...]``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from habitus_engine.datasets import (
     to_raw,
     write_sequences,
 )
+from habitus_engine.devices import DeviceState, describe_change
 from habitus_engine.segment import TSSConfig, is_off_action, off_action_set, split_sequences
 
 
@@ -135,37 +137,37 @@ def _load_history(path: Path) -> list[dict[str, Any]]:
 
 
 def _history_behaviours(states: list[dict[str, Any]]) -> Iterator[Behaviour]:
-    """Map consecutive state changes per entity to behaviours (unavailable/unknown/unchanged skipped)."""
-    last_state: dict[str, str] = {}
+    """Map consecutive states per entity through the integration's device dictionary.
+
+    A history export has no registry, so ``device_class`` comes from the state attributes. The first
+    state of each entity only sets the baseline; unavailable/unknown, unchanged and attribute churn
+    that is no user setting are not behaviours (``engine/devices.py``).
+    """
+    previous: dict[str, DeviceState] = {}
     for item in sorted(states, key=_state_time):
-        entity_id, state = str(item.get("entity_id", "")), str(item.get("state", ""))
-        if not entity_id or state in ("unavailable", "unknown", ""):
+        entity_id = str(item.get("entity_id", ""))
+        if "." not in entity_id:
             continue
-        if last_state.get(entity_id) == state:
+        attributes = item.get("attributes") or {}
+        device_class = attributes.get("device_class") if isinstance(attributes, dict) else None
+        current = DeviceState(
+            domain=entity_id.split(".", 1)[0],
+            state=str(item.get("state", "")),
+            device_class=device_class if isinstance(device_class, str) else None,
+            attributes=attributes if isinstance(attributes, dict) else {},
+        )
+        change = describe_change(previous.get(entity_id), current)
+        previous[entity_id] = current
+        if change is None:
             continue
-        last_state[entity_id] = state
-        action = _history_action(entity_id, state, item.get("attributes") or {})
-        if action is not None:
-            origin = item.get("origin", "device")
-            yield Behaviour(
-                time=_state_time(item).timestamp() / 3600.0,
-                device=entity_id,
-                action=action,
-                origin=origin if origin in ("user", "automation", "device") else "device",
-            )
-
-
-def _history_action(entity_id: str, state: str, attributes: dict[str, Any]) -> str | None:
-    """Name a state change with the integration's device dictionary when available."""
-    try:
-        from habitus_engine import devices  # noqa: PLC0415 - written alongside the integration
-    except ImportError:
-        return f"{entity_id.split('.', 1)[0]}:{state}"
-    mapper = getattr(devices, "action_for_state", None)
-    if mapper is None:
-        return f"{entity_id.split('.', 1)[0]}:{state}"
-    result = mapper(entity_id, state, attributes)
-    return None if result is None else str(result)
+        origin = item.get("origin", "device")
+        yield Behaviour(
+            time=_state_time(item).timestamp() / 3600.0,
+            device=entity_id,
+            action=change.action,
+            origin=origin if origin in ("user", "automation", "device") else "device",
+            settings=change.settings,
+        )
 
 
 def _state_time(item: dict[str, Any]) -> datetime:
