@@ -1,0 +1,94 @@
+"""Habitus: learns a household's behaviour from Home Assistant's state-change bus.
+
+A reader's map: events enter in ``ingest.py`` (``state_changed`` -> behaviours, through the device
+dictionary ``engine/devices.py``), TSS happens in ``learner.py`` (``engine/segment.py``'s
+``OnlineSegmenter``), data is kept in ``store.py``; ``bootstrap.py`` replays recorder history once.
+This module only sets up and tears down an entry.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.start import async_at_started
+from homeassistant.util import dt as dt_util
+
+from .bootstrap import async_bootstrap, bootstrap_start
+from .const import IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
+from .ingest import Ingest, weather_entity_id
+from .learner import HabitusLearner
+from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
+from .selection import EntitySelector
+from .store import HabitusStore, async_remove_store
+
+PLATFORMS: list[Platform] = [Platform.SENSOR]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> bool:
+    """Load the store, resume TSS, subscribe to the bus, bootstrap once, add the sensors."""
+    settings = HabitusSettings.from_entry(entry)
+    store = HabitusStore(hass, entry.entry_id, settings.limits)
+    learner = HabitusLearner(hass, entry.entry_id, store, settings.tss)
+    await learner.async_load()
+    selector = EntitySelector(hass, settings)
+    entry.runtime_data = HabitusRuntime(settings=settings, learner=learner)
+
+    if not store.bootstrapped:
+        _schedule_bootstrap(hass, entry, selector)
+    entry.async_on_unload(selector.async_listen())
+    entry.async_on_unload(Ingest(hass, settings, selector, learner).async_start())
+    _schedule_idle_check(hass, entry)
+    entry.async_on_unload(entry.add_update_listener(_async_reload_on_options))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+def _schedule_bootstrap(hass: HomeAssistant, entry: HabitusConfigEntry, selector: EntitySelector) -> None:
+    """Hold live behaviours back from now; read the history up to now once HA has started."""
+    runtime = entry.runtime_data
+    runtime.learner.begin_bootstrap()
+    end = dt_util.utcnow()
+    window = (bootstrap_start(end, runtime.settings.retention_days), end)
+
+    @callback
+    def _start(hass: HomeAssistant) -> None:
+        coro = async_bootstrap(
+            hass, runtime.learner, selector.selected(), weather_entity_id(hass, runtime.settings), window
+        )
+        entry.async_create_background_task(hass, coro, "habitus bootstrap")
+
+    entry.async_on_unload(async_at_started(hass, _start))
+
+
+def _schedule_idle_check(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    """Close idle sequences promptly: check every ``Δt_max / 4`` (clamped to 1 s .. 5 min).
+
+    (At HA stop, the store's pending delayed write is flushed by HA's final-write event.)
+    """
+    learner = entry.runtime_data.learner
+    seconds = entry.runtime_data.settings.max_gap_hours * 3600.0 / 4.0
+    interval = timedelta(seconds=min(max(seconds, IDLE_CHECK_MIN_SECONDS), IDLE_CHECK_MAX_SECONDS))
+    entry.async_on_unload(
+        async_track_time_interval(hass, learner.close_if_idle, interval, cancel_on_shutdown=True)
+    )
+
+
+async def _async_reload_on_options(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    """Options changed: set the entry up again with them."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> bool:
+    """Remove the sensors, then write what was learned (listeners and timers go via async_on_unload)."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.learner.store.async_flush()
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    """The entry is deleted: delete everything Habitus stored for it."""
+    await async_remove_store(hass, entry.entry_id)

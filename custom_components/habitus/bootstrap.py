@@ -1,0 +1,125 @@
+"""Bootstrap: on first setup, learn from the recorder's history in the background.
+
+Setup is not delayed: ``__init__`` calls ``HabitusLearner.begin_bootstrap`` (live behaviours are held
+back from then on, so history and live events reach TSS in time order, none twice) and starts this
+as an entry background task once HA has started. The recorder is read on the recorder's executor for
+an explicit list of selected entity ids (never an excluded one) plus ``sun.sun`` and the weather entity,
+with attributes (settings need them), from ``min(retention_days, BOOTSTRAP_MAX_DAYS)`` ago up to the
+moment the bootstrap began. Each entity's consecutive states go through the very mapping live ingest
+uses; the context comes from the sun and weather states current at each behaviour's time.
+
+Recorded history keeps no ``Context`` user or parent ids (``get_significant_states`` returns states
+with an empty context), so every bootstrapped behaviour's origin is ``"device"``. Changes the recorder
+had not committed yet when the bootstrap began (its commit interval, a few seconds) are not replayed.
+If the recorder cannot be read, the buffered live behaviours are released and the next setup retries.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from homeassistant.components.recorder import history
+from homeassistant.core import HomeAssistant, State
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.recorder import get_instance
+from sqlalchemy.exc import SQLAlchemyError
+
+from .const import BOOTSTRAP_MAX_DAYS
+from .engine.behaviour import Behaviour
+from .engine.context import derive_context
+from .ingest import SUN_ENTITY, behaviour_from_change, context_signals
+from .learner import HabitusLearner
+from .selection import EntityInfo
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def bootstrap_start(end: datetime, retention_days: float) -> datetime:
+    """How far back the bootstrap reads."""
+    return end - timedelta(days=min(retention_days, BOOTSTRAP_MAX_DAYS))
+
+
+async def async_bootstrap(
+    hass: HomeAssistant,
+    learner: HabitusLearner,
+    infos: list[EntityInfo],
+    weather_id: str | None,
+    window: tuple[datetime, datetime],
+) -> None:
+    """Read, map and learn the history in ``window`` (start, end) for ``infos``."""
+    unit = hass.config.units.temperature_unit
+    try:
+        behaviours = await get_instance(hass).async_add_executor_job(
+            _history_behaviours, hass, infos, weather_id, window, unit
+        )
+    except (SQLAlchemyError, HomeAssistantError) as err:
+        _LOGGER.warning("Could not read the recorder history, will retry at the next start: %s", err)
+        learner.finish_bootstrap([], completed=False)
+        return
+    _LOGGER.debug("Bootstrapped %d behaviours from %d entities", len(behaviours), len(infos))
+    learner.finish_bootstrap(behaviours)
+
+
+def _history_behaviours(
+    hass: HomeAssistant,
+    infos: list[EntityInfo],
+    weather_id: str | None,
+    window: tuple[datetime, datetime],
+    unit: str,
+) -> list[Behaviour]:
+    """(recorder executor) Query the history and map it to time-ordered behaviours."""
+    if not infos:
+        return []
+    context_ids = [SUN_ENTITY] + ([weather_id] if weather_id else [])
+    states = history.get_significant_states(
+        hass,
+        window[0],
+        window[1],
+        entity_ids=[info.entity_id for info in infos] + context_ids,
+        significant_changes_only=False,
+        include_start_time_state=True,
+        no_attributes=False,
+    )
+    timeline = _ContextTimeline(_states(states.get(SUN_ENTITY)), _states(states.get(weather_id or "")), unit)
+    behaviours: list[Behaviour] = []
+    for info in infos:
+        entity_states = _states(states.get(info.entity_id))
+        for old, new in itertools.pairwise(entity_states):
+            behaviour = behaviour_from_change(info, old, new, "device", timeline.context_at)
+            if behaviour is not None:
+                behaviours.append(behaviour)
+    behaviours.sort(key=lambda b: b.time)
+    return behaviours
+
+
+def _states(rows: Sequence[State | dict[str, object]] | None) -> list[State]:
+    return [row for row in rows or () if isinstance(row, State)]
+
+
+class _ContextTimeline:
+    """The sun and weather states current at any past moment (for bootstrapped contexts)."""
+
+    def __init__(self, sun: list[State], weather: list[State], unit: str) -> None:
+        self._sun, self._weather, self._unit = sun, weather, unit
+        self._sun_times = [s.last_updated_timestamp for s in sun]
+        self._weather_times = [s.last_updated_timestamp for s in weather]
+
+    def context_at(self, when: datetime) -> dict[str, str | float]:
+        moment = when.timestamp()
+        return derive_context(
+            context_signals(
+                when,
+                _at(self._sun, self._sun_times, moment),
+                _at(self._weather, self._weather_times, moment),
+                self._unit,
+            )
+        )
+
+
+def _at(states: list[State], times: list[float], moment: float) -> State | None:
+    index = bisect.bisect_right(times, moment) - 1
+    return states[index] if index >= 0 else None

@@ -1,0 +1,116 @@
+"""Where TSS happens on the hub: behaviours in, closed sequences out to the store.
+
+``HabitusLearner`` owns the entry's ``OnlineSegmenter`` (SmartGen's TSS, ``engine/segment.py``) and its
+``HabitusStore``. Ingest (live bus) and bootstrap (recorder history) both feed it. While the bootstrap
+runs, live behaviours wait in a buffer, so history and live events reach TSS in time order.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.util import dt as dt_util
+
+from .const import READY_MIN_SEQUENCES, LearningState, signal_updated
+from .engine.behaviour import Behaviour, Sequence
+from .engine.segment import OnlineSegmenter, TSSConfig
+from .store import HabitusStore
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def epoch_hours(moment: datetime) -> float:
+    """Habitus's time axis for HA events: hours since the Unix epoch."""
+    return moment.timestamp() / 3600.0
+
+
+class HabitusLearner:
+    """TSS over one home's behaviour stream, with bounded persistent storage."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str, store: HabitusStore, config: TSSConfig) -> None:
+        self._hass = hass
+        self._signal = signal_updated(entry_id)
+        self.store = store
+        self._segmenter = OnlineSegmenter(config)
+        self._buffer: list[Behaviour] | None = None  # live behaviours held back during bootstrap
+
+    async def async_load(self) -> None:
+        """Load the store and resume the open sequence saved before the restart."""
+        self._segmenter.restore(await self.store.async_load())
+
+    @property
+    def state(self) -> LearningState:
+        """Bootstrapping, learning, or ready (enough closed sequences for the models)."""
+        if self._buffer is not None:
+            return LearningState.BOOTSTRAPPING
+        if self.store.stored_sequences >= READY_MIN_SEQUENCES:
+            return LearningState.READY
+        return LearningState.LEARNING
+
+    @property
+    def behaviours_learned(self) -> int:
+        """Behaviours ingested since the entry was created (history included)."""
+        return self.store.behaviours_total
+
+    @property
+    def sequences_learned(self) -> int:
+        """Sequences TSS has closed and stored since the entry was created."""
+        return self.store.sequences_total
+
+    @property
+    def open_sequence(self) -> Sequence:
+        """The sequence TSS is building now."""
+        return self._segmenter.open_sequence
+
+    @callback
+    def learn(self, behaviour: Behaviour) -> None:
+        """One live behaviour (already filtered and mapped by ingest)."""
+        if self._buffer is not None:
+            self._buffer.append(behaviour)
+            return
+        self._learn_many([behaviour])
+
+    @callback
+    def close_if_idle(self, now: datetime | None = None) -> None:
+        """Close the open sequence once nothing can join it any more (periodic)."""
+        if self._buffer is not None:
+            return
+        now_hours = epoch_hours(now or dt_util.utcnow())
+        closed = self._segmenter.close_if_idle(now_hours)
+        if closed:
+            self.store.add_sequence(closed, now_hours)
+            self.store.set_open(self._segmenter.open_sequence)
+            async_dispatcher_send(self._hass, self._signal)
+
+    @callback
+    def begin_bootstrap(self) -> None:
+        """From now until ``finish_bootstrap``, hold live behaviours back."""
+        self._buffer = []
+        async_dispatcher_send(self._hass, self._signal)
+
+    @callback
+    def finish_bootstrap(self, history: list[Behaviour], completed: bool = True) -> None:
+        """Learn the history (time-ordered, before any buffered live behaviour), then the buffer.
+
+        ``completed=False`` (the history could not be read) still releases the buffer, and the next
+        setup tries again.
+        """
+        buffered, self._buffer = self._buffer or [], None
+        self._learn_many([*history, *buffered])
+        if completed:
+            self.store.mark_bootstrapped()
+        async_dispatcher_send(self._hass, self._signal)
+
+    def _learn_many(self, behaviours: list[Behaviour]) -> None:
+        now_hours = epoch_hours(dt_util.utcnow())
+        for behaviour in behaviours:
+            closed = self._segmenter.push(behaviour)
+            if closed:
+                self.store.add_sequence(closed, now_hours)
+        if behaviours:
+            self.store.count_behaviours(len(behaviours))
+            self.store.set_open(self._segmenter.open_sequence)
+            async_dispatcher_send(self._hass, self._signal)

@@ -1,0 +1,85 @@
+"""Typed runtime of a Habitus entry: its settings (read once from the options) and its parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+
+from .const import (
+    CONF_EXCLUDE_ENTITIES,
+    CONF_INCLUDE_AREAS,
+    CONF_INCLUDE_DOMAINS,
+    CONF_INCLUDE_ENTITIES,
+    CONF_MAX_GAP_HOURS,
+    CONF_MAX_SEQUENCES,
+    CONF_MAX_SPAN_HOURS,
+    CONF_RETENTION_DAYS,
+    CONF_WEATHER_ENTITY,
+    DEFAULT_DOMAINS,
+    DEFAULT_MAX_GAP_HOURS,
+    DEFAULT_MAX_SEQUENCES,
+    DEFAULT_MAX_SPAN_HOURS,
+    DEFAULT_RETENTION_DAYS,
+)
+from .engine.segment import TSSConfig
+from .learner import HabitusLearner
+from .store import StoreLimits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HabitusSettings:
+    """Everything the user chose, typed. Read once per setup from ``entry.options`` (then ``data``)."""
+
+    include_domains: frozenset[str]
+    include_areas: frozenset[str]  # empty: every area (and entities without one)
+    include_entities: frozenset[str]  # learned from whatever their domain or area
+    exclude_entities: frozenset[str]  # never stored, never queued, never read from history
+    max_gap_hours: float = DEFAULT_MAX_GAP_HOURS
+    max_span_hours: float = DEFAULT_MAX_SPAN_HOURS
+    retention_days: float = DEFAULT_RETENTION_DAYS
+    max_sequences: int = DEFAULT_MAX_SEQUENCES
+    weather_entity: str | None = None  # None: the first weather.* entity, if any
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> HabitusSettings:
+        """Settings from a flow's or an entry's mapping; missing keys take the defaults."""
+        return cls(
+            include_domains=frozenset(values.get(CONF_INCLUDE_DOMAINS, DEFAULT_DOMAINS)),
+            include_areas=frozenset(values.get(CONF_INCLUDE_AREAS, ())),
+            include_entities=frozenset(values.get(CONF_INCLUDE_ENTITIES, ())),
+            exclude_entities=frozenset(values.get(CONF_EXCLUDE_ENTITIES, ())),
+            max_gap_hours=float(values.get(CONF_MAX_GAP_HOURS, DEFAULT_MAX_GAP_HOURS)),
+            max_span_hours=float(values.get(CONF_MAX_SPAN_HOURS, DEFAULT_MAX_SPAN_HOURS)),
+            retention_days=float(values.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
+            max_sequences=int(values.get(CONF_MAX_SEQUENCES, DEFAULT_MAX_SEQUENCES)),
+            weather_entity=values.get(CONF_WEATHER_ENTITY) or None,
+        )
+
+    @classmethod
+    def from_entry(cls, entry: ConfigEntry[Any]) -> HabitusSettings:
+        """Options override the data of the user step."""
+        return cls.from_mapping({**entry.data, **entry.options})
+
+    @property
+    def tss(self) -> TSSConfig:
+        """TSS thresholds (a device's "off" may complete its "on" up to T_max later: the default)."""
+        return TSSConfig(max_gap_hours=self.max_gap_hours, max_span_hours=self.max_span_hours)
+
+    @property
+    def limits(self) -> StoreLimits:
+        """Store bounds."""
+        return StoreLimits(retention_days=self.retention_days, max_sequences=self.max_sequences)
+
+
+@dataclass(slots=True, kw_only=True)
+class HabitusRuntime:
+    """What a loaded entry owns (``entry.runtime_data``)."""
+
+    settings: HabitusSettings
+    learner: HabitusLearner  # TSS segmenter + store + counters
+
+
+type HabitusConfigEntry = ConfigEntry[HabitusRuntime]

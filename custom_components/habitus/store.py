@@ -1,0 +1,196 @@
+"""Where Habitus keeps what it learned: closed TSS sequences, the open one, counters.
+
+One HA ``Store`` per config entry (``.storage/habitus.<entry_id>``), written atomically (a temporary file
+renamed into place, so a kill mid-write leaves the previous file intact), coalesced through
+``async_delay_save`` and flushed on unload and on HA's final write. Bounded: sequences older than
+``retention_days`` and beyond ``max_sequences`` (oldest first) are dropped. Removed with the entry.
+Sequences are kept encoded (``codec.py``); they are decoded only when read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+
+from .codec import CodecError, CodecTables, SequenceCodec
+from .const import DOMAIN, SAVE_DELAY_SECONDS
+from .engine.behaviour import Sequence
+
+_LOGGER = logging.getLogger(__name__)
+
+STORAGE_VERSION = 1
+STORAGE_MINOR_VERSION = 1
+
+
+class StoredCounters(TypedDict):
+    """Monotonic totals since the entry was created."""
+
+    behaviours: int
+    sequences: int
+
+
+class StoredData(TypedDict):
+    """The JSON document in ``.storage/habitus.<entry_id>`` (version 1.1)."""
+
+    tables: CodecTables
+    sequences: list[tuple[float, int, str]]  # (end time h, behaviours, encoded rows), oldest first
+    open: str  # the open sequence, encoded
+    counters: StoredCounters
+    bootstrapped: bool
+
+
+def storage_key(entry_id: str) -> str:
+    """The storage key of one entry's data."""
+    return f"{DOMAIN}.{entry_id}"
+
+
+class _VersionedStore(Store[StoredData]):
+    """The store file with its migration hook (no older layout exists yet)."""
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> StoredData:
+        if old_major_version > STORAGE_VERSION:
+            raise NotImplementedError  # written by a newer Habitus: refuse rather than corrupt it
+        # Future layout changes migrate here, step by step from (old_major, old_minor).
+        return old_data  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLimits:
+    """How much the store keeps."""
+
+    retention_days: float
+    max_sequences: int
+
+
+class HabitusStore:
+    """Bounded, persistent sequences of one Habitus entry."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str, limits: StoreLimits) -> None:
+        self._store = _VersionedStore(
+            hass,
+            STORAGE_VERSION,
+            storage_key(entry_id),
+            minor_version=STORAGE_MINOR_VERSION,
+            atomic_writes=True,
+        )
+        self._limits = limits
+        self._codec = SequenceCodec()
+        self._sequences: deque[tuple[float, int, str]] = deque()
+        self._open: Sequence = []
+        self.behaviours_total = 0
+        self.sequences_total = 0
+        self.bootstrapped = False
+        self._save_scheduled = False
+
+    @property
+    def atomic_writes(self) -> bool:
+        """Whether writes go through a temporary file renamed into place."""
+        return bool(self._store._atomic_writes)
+
+    async def async_load(self) -> Sequence:
+        """Load what was stored; return the open sequence to resume with."""
+        data = await self._store.async_load()
+        if data is None:
+            return []
+        self._codec = SequenceCodec(data["tables"])
+        self._sequences = deque(tuple(item) for item in data["sequences"])  # type: ignore[misc]
+        self.behaviours_total = int(data["counters"]["behaviours"])
+        self.sequences_total = int(data["counters"]["sequences"])
+        self.bootstrapped = bool(data["bootstrapped"])
+        try:
+            self._open = self._codec.decode(data["open"])
+        except CodecError as err:
+            _LOGGER.warning("Discarding the stored open sequence: %s", err)
+            self._open = []
+        return list(self._open)
+
+    @property
+    def stored_sequences(self) -> int:
+        """How many closed sequences are kept now."""
+        return len(self._sequences)
+
+    @property
+    def stored_behaviours(self) -> int:
+        """How many behaviours the kept sequences hold."""
+        return sum(count for _, count, _ in self._sequences)
+
+    def add_sequence(self, sequence: Sequence, now_hours: float) -> None:
+        """Keep one closed sequence and apply the bounds."""
+        if not sequence:
+            return
+        self._sequences.append((sequence[-1].time, len(sequence), self._codec.encode(sequence)))
+        self.sequences_total += 1
+        self.prune(now_hours)
+        self.schedule_save()
+
+    def count_behaviours(self, count: int) -> None:
+        """Add ``count`` ingested behaviours to the total."""
+        self.behaviours_total += count
+        self.schedule_save()
+
+    def set_open(self, sequence: Sequence) -> None:
+        """Remember the open sequence (written with the next save)."""
+        self._open = list(sequence)
+        self.schedule_save()
+
+    def mark_bootstrapped(self) -> None:
+        """The recorder history has been learned from; never bootstrap again."""
+        self.bootstrapped = True
+        self.schedule_save()
+
+    def prune(self, now_hours: float) -> int:
+        """Drop sequences past retention, then the oldest beyond the cap; return how many went."""
+        oldest_end = now_hours - self._limits.retention_days * 24.0
+        dropped = 0
+        while self._sequences and (
+            self._sequences[0][0] < oldest_end or len(self._sequences) > self._limits.max_sequences
+        ):
+            self._sequences.popleft()
+            dropped += 1
+        return dropped
+
+    def sequences(self) -> list[Sequence]:
+        """Every kept closed sequence, decoded, oldest first (malformed ones are skipped and logged)."""
+        decoded: list[Sequence] = []
+        for _, _, rows in self._sequences:
+            try:
+                decoded.append(self._codec.decode(rows))
+            except CodecError as err:
+                _LOGGER.warning("Skipping a malformed stored sequence: %s", err)
+        return decoded
+
+    def schedule_save(self) -> None:
+        """Write within ``SAVE_DELAY_SECONDS``: at most one write per delay, however busy the bus is.
+
+        (``async_delay_save`` alone would postpone the write for as long as changes keep coming.)
+        """
+        if not self._save_scheduled:
+            self._save_scheduled = True
+            self._store.async_delay_save(self._data, SAVE_DELAY_SECONDS)
+
+    async def async_flush(self) -> None:
+        """Write now (unload)."""
+        await self._store.async_save(self._data())
+
+    def _data(self) -> StoredData:
+        self._save_scheduled = False
+        open_rows = self._codec.encode(self._open)  # first: it may add to the intern tables
+        return StoredData(
+            tables=self._codec.tables(),
+            sequences=list(self._sequences),
+            open=open_rows,
+            counters=StoredCounters(behaviours=self.behaviours_total, sequences=self.sequences_total),
+            bootstrapped=self.bootstrapped,
+        )
+
+
+async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete one entry's stored data (the entry is being removed)."""
+    await Store[StoredData](hass, STORAGE_VERSION, storage_key(entry_id)).async_remove()

@@ -1,0 +1,1 @@
+"""Home Assistant tests of the Habitus integration (pytest-homeassistant-custom-component)."""

@@ -1,0 +1,165 @@
+"""Config and options flows, every error path included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from homeassistant import config_entries
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers import area_registry as ar
+
+from custom_components.habitus.const import DEFAULT_DOMAINS, DOMAIN
+
+from .conftest import SetupHabitus
+
+
+async def _start(hass: HomeAssistant) -> dict[str, Any]:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": config_entries.SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    return dict(result)
+
+
+async def test_user_step_creates_the_entry_with_defaults(hass: HomeAssistant) -> None:
+    hass.states.async_set("light.kitchen", "off")
+    result = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"exclude_entities": ["light.kitchen"]}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Habitus"
+    entry = result["result"]
+    assert entry.unique_id == DOMAIN
+    assert entry.options == {
+        "include_domains": list(DEFAULT_DOMAINS),
+        "include_areas": [],
+        "include_entities": [],
+        "exclude_entities": ["light.kitchen"],
+    }
+    assert entry.runtime_data.settings.exclude_entities == frozenset({"light.kitchen"})
+
+
+async def test_user_step_accepts_exactly_the_demo_keys(hass: HomeAssistant) -> None:
+    hass.states.async_set("sensor.power", "3")
+    kitchen = ar.async_get(hass).async_create("Kitchen")
+    result = await _start(hass)
+    user_input = {
+        "include_domains": ["light", "switch"],
+        "include_areas": [kitchen.id],
+        "include_entities": ["sensor.power"],
+        "exclude_entities": [],
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].options == user_input
+
+
+@pytest.mark.parametrize(
+    ("user_input", "errors", "placeholder"),
+    [
+        ({"include_domains": [], "include_entities": []}, {"base": "nothing_selected"}, "-"),
+        ({"include_entities": ["light.ghost"]}, {"include_entities": "unknown_entity"}, "light.ghost"),
+        ({"exclude_entities": ["switch.nowhere"]}, {"exclude_entities": "unknown_entity"}, "switch.nowhere"),
+        ({"include_areas": ["attic"]}, {"include_areas": "unknown_area"}, "-"),
+    ],
+    ids=["nothing-selected", "unknown-included", "unknown-excluded", "unknown-area"],
+)
+async def test_user_step_errors(
+    hass: HomeAssistant, user_input: dict[str, Any], errors: dict[str, str], placeholder: str
+) -> None:
+    result = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert result["description_placeholders"] == {"entities": placeholder}
+    # the form keeps what was typed, and a corrected submission goes through
+    corrected = {
+        "include_domains": ["light"],
+        "include_areas": [],
+        "include_entities": [],
+        "exclude_entities": [],
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], corrected)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_unknown_domain_is_rejected_by_the_schema(hass: HomeAssistant) -> None:
+    result = await _start(hass)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.flow.async_configure(result["flow_id"], {"include_domains": ["sensor"]})
+
+
+async def test_only_one_instance(hass: HomeAssistant, setup_habitus: SetupHabitus) -> None:
+    await setup_habitus()
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": config_entries.SOURCE_USER})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "single_instance_allowed"
+
+
+async def test_options_flow_changes_settings_and_reloads(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    hass.states.async_set("weather.home", "sunny")
+    entry = await setup_habitus()
+    old_runtime = entry.runtime_data
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "max_gap_hours": 0.0005,
+            "max_span_hours": 0.01,
+            "retention_days": 7,
+            "weather_entity": "weather.home",
+        },
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["include_domains"] == list(DEFAULT_DOMAINS)  # fields left out keep their value
+    assert entry.runtime_data is not old_runtime  # reloaded
+    settings = entry.runtime_data.settings
+    assert (settings.max_gap_hours, settings.max_span_hours, settings.retention_days) == (0.0005, 0.01, 7)
+    assert settings.weather_entity == "weather.home"
+    assert settings.tss.max_gap_hours == 0.0005
+
+
+@pytest.mark.parametrize(
+    ("user_input", "errors"),
+    [
+        ({"max_gap_hours": 12, "max_span_hours": 6}, {"max_span_hours": "span_below_gap"}),
+        ({"weather_entity": "weather.mars"}, {"weather_entity": "unknown_entity"}),
+        ({"include_domains": [], "include_entities": []}, {"base": "nothing_selected"}),
+        ({"exclude_entities": ["light.ghost"]}, {"exclude_entities": "unknown_entity"}),
+        ({"include_areas": ["cellar"]}, {"include_areas": "unknown_area"}),
+    ],
+    ids=["span-below-gap", "unknown-weather", "nothing-selected", "unknown-excluded", "unknown-area"],
+)
+async def test_options_flow_errors(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, user_input: dict[str, Any], errors: dict[str, str]
+) -> None:
+    entry = await setup_habitus()
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert entry.options == {}  # nothing changed
+
+
+@pytest.mark.parametrize(
+    "user_input",
+    [{"max_gap_hours": 0.0001}, {"retention_days": 0}, {"max_sequences": 1}],
+    ids=["gap-below-minimum", "no-retention", "too-few-sequences"],
+)
+async def test_options_flow_bounds(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, user_input: dict[str, Any]
+) -> None:
+    entry = await setup_habitus()
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(result["flow_id"], user_input)
