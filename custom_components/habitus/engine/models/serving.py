@@ -1,0 +1,211 @@
+"""Serving: the numpy executor, ONNX export, ONNX Runtime sessions, and the model file format.
+
+* ``NumpyExecutor`` runs a network function with ``ArrayOps(numpy)`` on float32 weights. It needs
+  only numpy, so it runs on musl hubs where ONNX Runtime does not install.
+* ``build_onnx`` traces the same network function through ``OnnxGraphOps`` (opset ``ONNX_OPSET``),
+  with the model's metadata in ``metadata_props``.
+* ``OrtExecutor`` runs that graph with ONNX Runtime: one intra-op thread, spinning off, so a hub's
+  CPU is not kept busy between calls.
+* **Model file**: one ``.npz`` container (``np.load(allow_pickle=False)``, so loading never runs
+  code) holding ``param/<name>`` float32 arrays, ``__meta__`` (UTF-8 JSON: format, version, kind,
+  config, vocabulary, threshold, metrics, opset) and, when ``onnx`` was available at save time,
+  ``__onnx__`` (the serialized ONNX model). Any defect raises ``ModelFileError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .ops import ONNX_OPSET, ArrayOps, OnnxGraphOps, Tensor
+
+FORMAT_NAME = "habitus-model"
+FORMAT_VERSION = 1
+type GraphFn = Callable[[Any, Mapping[str, Tensor], Tensor], Tensor]
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, corrupt, of another kind or built for another vocabulary/shape."""
+
+
+class Executor(Protocol):
+    """Runs a network on an int64 input batch and returns float32 outputs."""
+
+    backend: str
+
+    def run(self, inputs: NDArray[np.int64]) -> NDArray[np.float32]:
+        """[B, T] int64 -> the network's output (TransAE: [B] scores; SASRec: [B, N+1])."""
+        ...
+
+
+class NumpyExecutor:
+    """The plain-numpy executor: the network function on float32 arrays."""
+
+    backend = "numpy"
+
+    def __init__(self, graph: GraphFn, params: Mapping[str, NDArray[np.floating]]) -> None:
+        self._graph = graph
+        self._params = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
+        self._ops = ArrayOps(np, dtype=np.float32)
+
+    def run(self, inputs: NDArray[np.int64]) -> NDArray[np.float32]:
+        return np.asarray(
+            self._graph(self._ops, self._params, np.asarray(inputs, dtype=np.int64)), np.float32
+        )
+
+
+class OrtExecutor:
+    """ONNX Runtime executor: intra_op_num_threads=1, inter-op 1, spinning off."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, onnx_bytes: bytes) -> None:
+        import onnxruntime as ort  # noqa: PLC0415  (optional: glibc hosts only)
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def run(self, inputs: NDArray[np.int64]) -> NDArray[np.float32]:
+        (out,) = self._session.run(None, {self._input: np.asarray(inputs, dtype=np.int64)})
+        return np.asarray(out, dtype=np.float32)
+
+
+def onnxruntime_available() -> bool:
+    """Can ONNX Runtime be imported here?"""
+    try:
+        import onnxruntime  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def build_onnx(
+    graph: GraphFn,
+    params: Mapping[str, NDArray[np.floating]],
+    *,
+    input_name: str,
+    n_inputs: int,
+    output_name: str,
+    output_dims: list[int | str],
+    metadata: Mapping[str, str],
+) -> bytes:
+    """Trace ``graph`` into an ONNX model (opset ``ONNX_OPSET``): int64 [batch, n_inputs] -> output."""
+    import onnx  # noqa: PLC0415  (optional dependency)
+    from onnx import TensorProto, helper  # noqa: PLC0415
+
+    ops = OnnxGraphOps()
+    names = {name: ops.initializer(name, np.asarray(value, np.float32)) for name, value in params.items()}
+    result = graph(ops, names, input_name)
+    ops.nodes.append(helper.make_node("Identity", [result], [output_name]))
+    model = helper.make_model(
+        helper.make_graph(
+            ops.nodes,
+            "habitus",
+            [helper.make_tensor_value_info(input_name, TensorProto.INT64, ["batch", n_inputs])],
+            [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, output_dims)],
+            initializer=ops.initializers,
+        ),
+        opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+        producer_name="habitus",
+    )
+    model.ir_version = 8
+    helper.set_model_props(model, dict(metadata))
+    onnx.checker.check_model(model)
+    data: bytes = model.SerializeToString()
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    """The parsed content of a model file."""
+
+    meta: dict[str, Any]
+    params: dict[str, NDArray[np.float32]]
+    onnx_bytes: bytes | None
+
+
+def save_model_file(
+    path: Path, meta: Mapping[str, Any], params: Mapping[str, NDArray[np.floating]], onnx_bytes: bytes | None
+) -> None:
+    """Write a model file atomically (temporary file + rename), so a crash never leaves half a model."""
+    arrays: dict[str, NDArray[Any]] = {f"param/{k}": np.asarray(v, np.float32) for k, v in params.items()}
+    header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
+    arrays["__meta__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    if onnx_bytes is not None:
+        arrays["__onnx__"] = np.frombuffer(onnx_bytes, dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_model_file(path: Path, kind: str) -> ModelFile:
+    """Read and check a model file of ``kind`` ("transae" / "sasrec"); raises ``ModelFileError``."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            contents = {name: archive[name] for name in archive.files}
+        meta = json.loads(bytes(contents.pop("__meta__")).decode("utf-8"))
+    except FileNotFoundError as err:
+        raise ModelFileError(f"{path}: no such model file") from err
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        UnicodeDecodeError,
+    ) as err:
+        raise ModelFileError(f"{path}: not a Habitus model file ({type(err).__name__}: {err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path}: not a Habitus model file (format {meta.get('format')!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {meta.get('format_version')} is not {FORMAT_VERSION}")
+    if meta.get("kind") != kind:
+        raise ModelFileError(f"{path}: holds a {meta.get('kind')!r} model, expected {kind!r}")
+    onnx_array = contents.pop("__onnx__", None)
+    params = {
+        k.removeprefix("param/"): np.asarray(v, np.float32)
+        for k, v in contents.items()
+        if k.startswith("param/")
+    }
+    return ModelFile(meta, params, None if onnx_array is None else bytes(onnx_array))
+
+
+def check_param_shapes(
+    path: Path, loaded: Mapping[str, NDArray[Any]], expected: Mapping[str, NDArray[Any]]
+) -> None:
+    """Raise ``ModelFileError`` unless ``loaded`` has exactly the expected names and shapes."""
+    missing = sorted(set(expected) - set(loaded))
+    extra = sorted(set(loaded) - set(expected))
+    if missing or extra:
+        raise ModelFileError(
+            f"{path}: parameters do not match the config (missing {missing}, unexpected {extra})"
+        )
+    for name, value in expected.items():
+        if loaded[name].shape != value.shape:
+            raise ModelFileError(
+                f"{path}: parameter {name} has shape {loaded[name].shape}, expected {value.shape}"
+            )
+        if not np.all(np.isfinite(loaded[name])):
+            raise ModelFileError(f"{path}: parameter {name} holds NaN or infinity")

@@ -1,0 +1,308 @@
+"""TransAE and SASRec: gradient checks, ONNX/numpy parity, training controls, save/load and bad files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import autograd.numpy as anp
+import numpy as np
+import onnx
+import pytest
+from autograd import grad
+
+from habitus_engine.datasets import Vocabulary
+from habitus_engine.models import (
+    FieldSizes,
+    ModelFileError,
+    NotFittedError,
+    SASRec,
+    SASRecConfig,
+    TrainConfig,
+    TrainingCancelledError,
+    TransAE,
+    TransAEConfig,
+)
+from habitus_engine.models.encoding import EncodingError, encode_tokens, left_pad
+from habitus_engine.models.network import (
+    SASRecShape,
+    TransAEShape,
+    init_sasrec,
+    init_transae,
+    transae_scores,
+)
+from habitus_engine.models.ops import ArrayOps
+from habitus_engine.models.sasrec import sasrec_bce
+from habitus_engine.models.training import fast_primitives, fit_params
+
+SIZES = FieldSizes(n_devices=5, n_actions=9)
+TINY_TRAIN = TrainConfig(epochs=2, batch_size=16, seed=7)
+
+
+def _sequences(n: int, seed: int = 0) -> list[list[tuple[int, int, int, int]]]:
+    """Random behaviour sequences (1-6 behaviours) inside ``SIZES``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        length = int(rng.integers(1, 7))
+        out.append(
+            [
+                (int(rng.integers(7)), int(rng.integers(8)), int(rng.integers(5)), int(rng.integers(9)))
+                for _ in range(length)
+            ]
+        )
+    return out
+
+
+def _vocab(n_devices: int = 5, n_actions: int = 9) -> Vocabulary:
+    return Vocabulary(
+        "toy",
+        tuple(f"Dev{i}" for i in range(n_devices)),
+        tuple(f"Dev0:act {i}" for i in range(n_actions)),
+        frozenset(),
+    )
+
+
+def _numeric_grad(f, params, name, index, eps=1e-6):  # type: ignore[no-untyped-def]
+    plus = {k: v.copy() for k, v in params.items()}
+    minus = {k: v.copy() for k, v in params.items()}
+    plus[name][index] += eps
+    minus[name][index] -= eps
+    return (f(plus) - f(minus)) / (2 * eps)
+
+
+def _check_gradients(loss, params, names, rng):  # type: ignore[no-untyped-def]
+    analytic = grad(loss)(params)
+    for name in names:
+        for _ in range(3):
+            index = tuple(int(rng.integers(s)) for s in params[name].shape)
+            numeric = _numeric_grad(loss, params, name, index)
+            assert analytic[name][index] == pytest.approx(numeric, rel=1e-4, abs=1e-7), (name, index)
+
+
+def test_transae_gradients_match_finite_differences() -> None:
+    shape = TransAEShape(field_sizes=(7, 8, 5, 9), n_tokens=12, d_model=8, n_heads=2, d_ff=12)
+    params = init_transae(shape, seed=1)
+    tokens = encode_tokens(_sequences(4, seed=3), ("day", "bucket", "device", "action"), SIZES, 3)
+    for fast in (None, fast_primitives()):
+        ops = ArrayOps(anp, dtype=np.float64, fast=fast)
+
+        def loss(p):  # type: ignore[no-untyped-def]
+            return anp.mean(transae_scores(ops, p, tokens, shape))  # noqa: B023
+
+        names = ["tok_emb", "pos_emb", "enc0.attn.wq", "dec0.cross.wk", "dec0.ffn.w1", "dec0.ln3.g", "out3.w"]
+        _check_gradients(loss, params, names, np.random.default_rng(0))
+
+
+def test_sasrec_gradients_match_finite_differences() -> None:
+    shape = SASRecShape(n_items=9, max_len=5, d_model=6, n_heads=2, n_blocks=2)
+    params = init_sasrec(shape, seed=2)
+    model = SASRec(SIZES, SASRecConfig(max_len=5))
+    rows = model.training_rows(_sequences(6, seed=4))
+    ops = ArrayOps(anp, dtype=np.float64, fast=fast_primitives())
+
+    def loss(p):  # type: ignore[no-untyped-def]
+        return sasrec_bce(ops, p, rows, shape, np.random.default_rng(5))  # same negatives every call
+
+    names = ["item_emb", "pos_emb", "blk0.attn.wv", "blk1.ffn.w2", "blk1.ln_attn.b", "ln_final.g"]
+    _check_gradients(loss, params, names, np.random.default_rng(1))
+
+
+@pytest.mark.parametrize("fields", [("day", "bucket", "device", "action"), ("bucket",)])
+def test_transae_onnx_runtime_matches_numpy(fields: tuple[str, ...]) -> None:
+    model = TransAE(SIZES, TransAEConfig(fields=fields, max_behaviours=6, train=TINY_TRAIN))
+    model.fit(_sequences(40))
+    batch = [*_sequences(30, seed=9), []]  # an empty sequence is all padding
+    numpy_scores = model.score(batch, backend="numpy")
+    ort_scores = model.score(batch, backend="onnxruntime")
+    assert model.executor("onnxruntime").backend == "onnxruntime"
+    np.testing.assert_allclose(ort_scores, numpy_scores, atol=1e-4, rtol=0)
+    assert numpy_scores[-1] == 0.0
+    assert np.all(numpy_scores[:-1] > 0.0)
+
+
+def test_sasrec_onnx_runtime_matches_numpy() -> None:
+    model = SASRec(SIZES, SASRecConfig(max_len=8, train=TINY_TRAIN)).fit(_sequences(40))
+    histories = [model.items(s) for s in _sequences(25, seed=11)]
+    numpy_scores = model.item_scores(histories, backend="numpy")
+    ort_scores = model.item_scores(histories, backend="onnxruntime")
+    assert numpy_scores.shape == (25, SIZES.n_actions + 1)
+    np.testing.assert_allclose(ort_scores, numpy_scores, atol=1e-4, rtol=0)
+
+
+def test_onnx_export_records_opset_and_metadata(tmp_path: Path) -> None:
+    model = TransAE(SIZES, TransAEConfig(max_behaviours=4, train=TINY_TRAIN)).fit(_sequences(20))
+    model.set_vocabulary(_vocab())
+    path = tmp_path / "transae.onnx"
+    model.export_onnx(path)
+    proto = onnx.load(str(path))
+    assert proto.opset_import[0].version == 17
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["habitus"])
+    assert meta["kind"] == "transae"
+    assert meta["threshold"] == pytest.approx(model.threshold_)
+    assert meta["vocabulary"]["devices"] == list(_vocab().devices)
+
+
+def test_training_is_seeded_and_reproducible() -> None:
+    data = _sequences(30)
+    first = TransAE(SIZES, TransAEConfig(train=TINY_TRAIN)).fit(data)
+    second = TransAE(SIZES, TransAEConfig(train=TINY_TRAIN)).fit(data)
+    assert first.params_ is not None and second.params_ is not None
+    for name, value in first.params_.items():
+        np.testing.assert_array_equal(value, second.params_[name])
+    other_seed = TransAE(SIZES, TransAEConfig(train=TrainConfig(epochs=2, batch_size=16, seed=8))).fit(data)
+    assert other_seed.params_ is not None
+    assert not np.array_equal(other_seed.params_["tok_emb"], first.params_["tok_emb"])
+
+
+def test_training_reports_progress_and_can_be_cancelled() -> None:
+    reports = []
+    SASRec(SIZES, SASRecConfig(max_len=6, train=TINY_TRAIN)).fit(_sequences(40), progress=reports.append)
+    assert [r.epoch for r in reports] == [1, 2]
+    assert all(np.isfinite(r.validation_loss) for r in reports)
+    polls = []
+
+    def cancel_on_third_batch() -> bool:
+        polls.append(1)
+        return len(polls) >= 3
+
+    model = TransAE(SIZES, TransAEConfig(train=TrainConfig(epochs=5, batch_size=4)))
+    with pytest.raises(TrainingCancelledError):
+        model.fit(_sequences(40), should_cancel=cancel_on_third_batch)
+    assert len(polls) == 3
+    assert model.params_ is None  # a cancelled fit leaves no half-trained weights behind
+
+
+def test_early_stopping_keeps_the_best_validation_epoch() -> None:
+    params = {"w": np.array([1.0, -2.0])}
+    validation = iter([5.0, 3.0, 4.0, 4.5, 6.0, 7.0])
+    snapshots = []
+
+    def loss(p, rows, rng):  # type: ignore[no-untyped-def]
+        return (p["w"] ** 2).sum()
+
+    def val_loss(p):  # type: ignore[no-untyped-def]
+        snapshots.append(p["w"].copy())
+        return next(validation)
+
+    best, history = fit_params(
+        params,
+        loss,
+        np.zeros((4, 1), np.int64),
+        val_loss,
+        TrainConfig(epochs=6, batch_size=2, patience=2, learning_rate=0.1),
+    )
+    assert history.best_epoch == 2
+    assert history.stopped_early and len(history.validation_loss) == 4
+    np.testing.assert_array_equal(best["w"], snapshots[1])
+
+
+def test_threshold_is_a_percentile_of_validation_scores() -> None:
+    model = TransAE(SIZES, TransAEConfig(train=TINY_TRAIN)).fit(_sequences(40))
+    validation = _sequences(50, seed=3)
+    scores = model.score(validation, backend="numpy")
+    assert model.calibrate(validation, 80.0) == pytest.approx(float(np.percentile(scores, 80.0)))
+    flagged = model.predict(validation, backend="numpy")
+    assert flagged.sum() == np.sum(scores > np.percentile(scores, 80.0))
+
+
+def test_sasrec_recommends_top_k_actions_best_first() -> None:
+    model = SASRec(SIZES, SASRecConfig(max_len=6, train=TINY_TRAIN)).fit(_sequences(40))
+    top = model.recommend(_sequences(1, seed=2)[0], k=4, backend="numpy")
+    assert len(top) == 4
+    assert len({a for a, _ in top}) == 4 and all(0 <= a < SIZES.n_actions for a, _ in top)
+    assert [s for _, s in top] == sorted((s for _, s in top), reverse=True)
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    model = TransAE(SIZES, TransAEConfig(fields=("device", "action"), max_behaviours=5, train=TINY_TRAIN))
+    model.fit(_sequences(30))
+    model.set_vocabulary(_vocab())
+    model.metadata = {"trained_on": "toy"}
+    model.save(tmp_path / "ae.npz")
+    loaded = TransAE.load(tmp_path / "ae.npz", vocabulary=_vocab())
+    batch = _sequences(10, seed=5)
+    np.testing.assert_array_equal(loaded.score(batch, backend="numpy"), model.score(batch, backend="numpy"))
+    assert loaded.threshold_ == pytest.approx(model.threshold_)
+    assert loaded.config == model.config and loaded.metadata == {"trained_on": "toy"}
+    np.testing.assert_allclose(
+        loaded.score(batch, backend="onnxruntime"), model.score(batch, backend="numpy"), atol=1e-4
+    )
+    sasrec = SASRec(SIZES, SASRecConfig(max_len=6, train=TINY_TRAIN)).fit(_sequences(30))
+    sasrec.save(tmp_path / "rec.npz")
+    again = SASRec.load(tmp_path / "rec.npz")
+    assert again.recommend(batch[0], 3, "numpy") == sasrec.recommend(batch[0], 3, "numpy")
+
+
+@pytest.fixture
+def saved_model(tmp_path: Path) -> Path:
+    model = TransAE(SIZES, TransAEConfig(max_behaviours=4, train=TINY_TRAIN)).fit(_sequences(20))
+    model.set_vocabulary(_vocab())
+    model.save(tmp_path / "model.npz")
+    return tmp_path / "model.npz"
+
+
+def test_corrupt_and_mismatched_files_raise_model_file_error(saved_model: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a model at all")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(saved_model.read_bytes()[:200])
+    for path, message in [
+        (garbage, "not a Habitus model"),
+        (truncated, "not a Habitus model"),
+        (tmp_path / "missing.npz", "no such model file"),
+    ]:
+        with pytest.raises(ModelFileError, match=message):
+            TransAE.load(path)
+    with pytest.raises(ModelFileError, match="holds a 'transae' model, expected 'sasrec'"):
+        SASRec.load(saved_model)
+    renamed = Vocabulary("other", ("A", "B", "C", "D", "E"), _vocab().actions, frozenset())
+    with pytest.raises(ModelFileError, match="another vocabulary"):
+        TransAE.load(saved_model, vocabulary=renamed)
+
+
+def test_tampered_weights_raise_model_file_error(saved_model: Path, tmp_path: Path) -> None:
+    with np.load(saved_model) as archive:
+        contents = {k: archive[k] for k in archive.files}
+    contents["param/tok_emb"] = contents["param/tok_emb"][:-1]
+    bad_shape = tmp_path / "shape.npz"
+    np.savez(bad_shape, **contents)
+    with pytest.raises(ModelFileError, match="tok_emb has shape"):
+        TransAE.load(bad_shape)
+    contents.pop("param/tok_emb")
+    missing = tmp_path / "missing_param.npz"
+    np.savez(missing, **contents)
+    with pytest.raises(ModelFileError, match="missing \\['tok_emb'\\]"):
+        TransAE.load(missing)
+
+
+def test_unfitted_model_and_out_of_vocabulary_ids_raise() -> None:
+    with pytest.raises(NotFittedError):
+        TransAE(SIZES).score(_sequences(2))
+    with pytest.raises(EncodingError, match="action id 9"):
+        TransAE(SIZES).encode([[(0, 0, 0, 9)]])
+    with pytest.raises(ValueError, match="fields must be"):
+        TransAE(SIZES, TransAEConfig(fields=("weather",)))
+
+
+def test_left_pad_keeps_the_most_recent_items() -> None:
+    np.testing.assert_array_equal(left_pad([[1, 2, 3, 4], [5], []], 3), [[2, 3, 4], [0, 0, 5], [0, 0, 0]])
+
+
+def test_numpy_executor_needs_neither_autograd_nor_onnx(saved_model: Path) -> None:
+    """The hub may lack autograd, onnx and onnxruntime: loading and scoring must still work."""
+    script = f"""
+import sys
+for name in ("autograd", "onnx", "onnxruntime"):
+    sys.modules[name] = None
+from pathlib import Path
+from habitus_engine.models import TransAE
+model = TransAE.load(Path({str(saved_model)!r}))
+print(model.executor().backend, float(model.score([[(0, 1, 2, 3)]])[0]) > 0)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["numpy", "True"]
