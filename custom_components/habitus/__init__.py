@@ -12,12 +12,13 @@ from datetime import timedelta
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 
 from .bootstrap import async_bootstrap, bootstrap_start
-from .const import IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
+from .const import DOMAIN, IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
 from .ingest import Ingest, weather_entity_id
 from .learner import HabitusLearner
 from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
@@ -32,7 +33,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> b
     settings = HabitusSettings.from_entry(entry)
     store = HabitusStore(hass, entry.entry_id, settings.limits)
     learner = HabitusLearner(hass, entry.entry_id, store, settings.tss)
-    await learner.async_load()
+    try:
+        await learner.async_load()
+    except NotImplementedError as err:  # the store's layout is newer than this code: leave it alone
+        raise ConfigEntryError(translation_domain=DOMAIN, translation_key="store_too_new") from err
     selector = EntitySelector(hass, settings)
     entry.runtime_data = HabitusRuntime(settings=settings, learner=learner)
 

@@ -25,10 +25,11 @@ from datetime import datetime, timedelta
 from homeassistant.components.recorder import history
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.recorder import get_instance
 from sqlalchemy.exc import SQLAlchemyError
 
-from .const import BOOTSTRAP_MAX_DAYS
+from .const import BOOTSTRAP_MAX_DAYS, DOMAIN
 from .engine.behaviour import Behaviour
 from .engine.context import derive_context
 from .ingest import SUN_ENTITY, behaviour_from_change, context_signals
@@ -36,6 +37,8 @@ from .learner import HabitusLearner
 from .selection import EntityInfo
 
 _LOGGER = logging.getLogger(__name__)
+
+ISSUE_HISTORY_UNREADABLE = "history_unreadable"
 
 
 def bootstrap_start(end: datetime, retention_days: float) -> datetime:
@@ -58,8 +61,18 @@ async def async_bootstrap(
         )
     except (SQLAlchemyError, HomeAssistantError) as err:
         _LOGGER.warning("Could not read the recorder history, will retry at the next start: %s", err)
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            ISSUE_HISTORY_UNREADABLE,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_HISTORY_UNREADABLE,
+            translation_placeholders={"error": str(err)},
+        )
         learner.finish_bootstrap([], completed=False)
         return
+    ir.async_delete_issue(hass, DOMAIN, ISSUE_HISTORY_UNREADABLE)
     _LOGGER.debug("Bootstrapped %d behaviours from %d entities", len(behaviours), len(infos))
     learner.finish_bootstrap(behaviours)
 

@@ -1,0 +1,198 @@
+"""Store and entry lifecycle: restart persistence, bounds, crash-safe writes, unload, removal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers.json import save_json
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.habitus.codec import CodecError, SequenceCodec
+from custom_components.habitus.engine.behaviour import Behaviour
+from custom_components.habitus.learner import epoch_hours
+from custom_components.habitus.store import STORAGE_VERSION, storage_key
+
+from .conftest import SetupHabitus
+
+USER = Context(user_id="u1")
+
+
+def _toggle(hass: HomeAssistant, entity_id: str, *states: str) -> None:
+    for state in states:
+        hass.states.async_set(entity_id, state, context=USER)
+
+
+async def test_sequences_and_open_sequence_survive_a_restart(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    hass.states.async_set("light.a", "off")
+    entry = await setup_habitus({"max_gap_hours": 1.0})
+    _toggle(hass, "light.a", "on", "off")
+    freezer.tick(timedelta(hours=3))
+    _toggle(hass, "light.a", "on")  # closes the first sequence, opens a second
+    await hass.async_block_till_done()
+    before = entry.runtime_data.learner
+    assert (before.store.stored_sequences, len(before.open_sequence)) == (1, 1)
+
+    assert await hass.config_entries.async_unload(entry.entry_id)  # flushes the store
+    stored = hass_storage[storage_key(entry.entry_id)]
+    assert stored["version"] == STORAGE_VERSION
+    assert stored["data"]["bootstrapped"] is True
+    assert stored["data"]["counters"] == {"behaviours": 3, "sequences": 1}
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    after = entry.runtime_data.learner
+    assert after is not before
+    assert [[b.action for b in s] for s in after.store.sequences()] == [
+        ["Light:switch on", "Light:switch off"]
+    ]
+    assert [b.action for b in after.open_sequence] == ["Light:switch on"]  # restored into TSS
+    assert after.open_sequence[0].origin == "user"
+    _toggle(hass, "light.a", "off")  # the restored "on" is completed in the same sequence
+    await hass.async_block_till_done()
+    assert [b.action for b in after.open_sequence] == ["Light:switch on", "Light:switch off"]
+    assert after.behaviours_learned == 4
+
+
+async def test_store_is_bounded_by_count_and_retention(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    hass.states.async_set("switch.s", "off")
+    entry = await setup_habitus({"max_gap_hours": 0.1, "max_sequences": 10, "retention_days": 1})
+    store = entry.runtime_data.learner.store
+    for _ in range(15):
+        _toggle(hass, "switch.s", "on", "off")
+        freezer.tick(timedelta(hours=1))
+    await hass.async_block_till_done()
+    assert store.sequences_total == 14  # the 15th is still open
+    assert store.stored_sequences == 10  # the oldest were dropped
+    # sequence i (0..14) ended at t0 + i h; 20 h later the 15th closes at t0 + 35 h: keep ends >= t0 + 11 h
+    freezer.tick(timedelta(hours=20))
+    _toggle(hass, "switch.s", "on")
+    await hass.async_block_till_done()
+    now_hours = epoch_hours(dt_util.utcnow())
+    kept = store.sequences()
+    assert len(kept) == 4
+    assert all(now_hours - 24 - 1e-5 <= seq[-1].time for seq in kept)  # stored times: 1e-6 h precision
+
+
+async def test_unload_removes_listeners_and_timers(hass: HomeAssistant, setup_habitus: SetupHabitus) -> None:
+    hass.states.async_set("light.a", "off")
+    listeners_before = hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0)
+    entry = await setup_habitus()
+    assert hass.bus.async_listeners()[EVENT_STATE_CHANGED] > listeners_before
+    learner = entry.runtime_data.learner
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0) == listeners_before
+    _toggle(hass, "light.a", "on")
+    await hass.async_block_till_done()
+    assert learner.open_sequence == []  # nothing reaches the unloaded learner
+    assert hass.states.get("sensor.habitus_learning_state").state == "unavailable"
+
+
+async def test_remove_deletes_the_stored_data(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, hass_storage: dict[str, Any]
+) -> None:
+    hass.states.async_set("light.a", "off")
+    entry = await setup_habitus()
+    _toggle(hass, "light.a", "on")
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert storage_key(entry.entry_id) in hass_storage
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert storage_key(entry.entry_id) not in hass_storage
+
+
+async def test_store_newer_than_the_code_fails_setup_without_touching_it(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, hass_storage: dict[str, Any]
+) -> None:
+    entry = MockConfigEntry(domain="habitus", options={}, unique_id="habitus")
+    newer = {
+        "version": STORAGE_VERSION + 1,
+        "minor_version": 1,
+        "key": storage_key(entry.entry_id),
+        "data": {},
+    }
+    hass_storage[storage_key(entry.entry_id)] = newer
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert hass_storage[storage_key(entry.entry_id)] == newer
+
+
+async def test_writes_are_atomic(setup_habitus: SetupHabitus, hass: HomeAssistant) -> None:
+    entry = await setup_habitus()
+    assert entry.runtime_data.learner.store.atomic_writes
+
+
+_WRITER = """
+import sys, orjson
+from homeassistant.util.file import write_utf8_file_atomic  # what Store(atomic_writes=True) writes with
+path, payload, i = sys.argv[1], list(range(200_000)), 0
+while True:
+    i += 1
+    write_utf8_file_atomic(path, orjson.dumps({"i": i, "payload": payload}), False, mode="wb")
+    if i == 1:
+        print("writing", flush=True)
+"""
+
+
+def test_a_kill_during_a_write_leaves_a_valid_file(tmp_path: Path) -> None:
+    """SIGKILL a process that keeps rewriting a ~1.4 MB store atomically: the file is always whole.
+
+    Both of HA's writers go through a temporary file renamed into place, so a killed process never
+    tears the store; ``atomic_writes=True`` (asserted above) adds the fsync that also covers power loss.
+    """
+    path = tmp_path / "habitus.store"
+    save_json(str(path), {"i": 0, "payload": []}, atomic_writes=True)
+    for delay in (0.05, 0.13, 0.21):
+        child = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "writing"  # at least one full rewrite done
+        time.sleep(delay)  # now most likely in the middle of another one
+        child.kill()
+        child.wait()
+        document = json.loads(path.read_text())
+        assert document["i"] >= 1
+        assert document["payload"] == list(range(200_000))
+
+
+def test_codec_round_trip_and_errors() -> None:
+    codec = SequenceCodec()
+    seq = [
+        Behaviour(
+            1.5, "light.a", "Light:switch on", "user", {"time_of_day": "morning", "outdoor_temp_c": 3.5}
+        ),
+        Behaviour(
+            2.0, "light.a", "Light:setLevel", "automation", {"time_of_day": "morning"}, {"brightness": 9.0}
+        ),
+        Behaviour(2.5, "climate.x", "Heater:switch off", "device"),
+    ]
+    encoded = codec.encode(seq)
+    assert '"' not in encoded  # numbers only: compact, nothing to escape
+    assert codec.decode(encoded) == seq
+    assert SequenceCodec(codec.tables()).decode(encoded) == seq
+    for bad in ("not json", "[[1.0,99,0,0,0,null,-1]]", "[[1.0,0,0,7,0,null,-1]]", "[[1.0]]"):
+        with pytest.raises(CodecError):
+            codec.decode(bad)

@@ -1,0 +1,59 @@
+"""Sensors: one Habitus service device, entity ids from translation keys, event-driven updates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+
+from custom_components.habitus.const import DOMAIN, READY_MIN_SEQUENCES
+
+from .conftest import SetupHabitus
+
+SENSORS = (
+    "sensor.habitus_behaviours_learned",
+    "sensor.habitus_sequences_learned",
+    "sensor.habitus_learning_state",
+)
+
+
+async def test_sensors_belong_to_one_service_device(hass: HomeAssistant, setup_habitus: SetupHabitus) -> None:
+    entry = await setup_habitus()
+    entities = er.async_get(hass)
+    device_ids = {entities.async_get(entity_id).device_id for entity_id in SENSORS}  # type: ignore[union-attr]
+    assert len(device_ids) == 1
+    device = dr.async_get(hass).async_get(device_ids.pop())  # type: ignore[arg-type]
+    assert device is not None
+    assert device.entry_type is dr.DeviceEntryType.SERVICE
+    assert device.identifiers == {(DOMAIN, entry.entry_id)}
+    assert hass.states.get("sensor.habitus_learning_state").attributes["options"] == [  # type: ignore[union-attr]
+        "bootstrapping",
+        "learning",
+        "ready",
+    ]
+    assert hass.states.get("sensor.habitus_behaviours_learned").attributes["friendly_name"] == (  # type: ignore[union-attr]
+        "Habitus Behaviours learned"
+    )
+
+
+async def test_sensors_follow_learning_without_polling(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    hass.states.async_set("light.a", "off")
+    await setup_habitus({"max_gap_hours": 0.5})
+    assert [hass.states.get(e).state for e in SENSORS] == ["0", "0", "learning"]  # type: ignore[union-attr]
+
+    for _ in range(READY_MIN_SEQUENCES + 1):
+        hass.states.async_set("light.a", "on", context=Context(user_id="u"))
+        hass.states.async_set("light.a", "off", context=Context(user_id="u"))
+        freezer.tick(timedelta(hours=1))
+        await hass.async_block_till_done()
+    behaviours = 2 * (READY_MIN_SEQUENCES + 1)
+    assert hass.states.get(SENSORS[0]).state == str(behaviours)  # type: ignore[union-attr]
+    assert hass.states.get(SENSORS[0]).attributes["open_sequence"] == 2  # type: ignore[union-attr]
+    assert hass.states.get(SENSORS[1]).state == str(READY_MIN_SEQUENCES)  # type: ignore[union-attr]
+    assert hass.states.get(SENSORS[1]).attributes["stored"] == READY_MIN_SEQUENCES  # type: ignore[union-attr]
+    assert hass.states.get(SENSORS[2]).state == "ready"  # type: ignore[union-attr]
