@@ -8,8 +8,9 @@ with attributes (settings need them), from ``min(retention_days, BOOTSTRAP_MAX_D
 moment the bootstrap began. Each entity's consecutive states go through the very mapping live ingest
 uses; the context comes from the sun and weather states current at each behaviour's time.
 
-Recorded history keeps no ``Context`` user or parent ids (``get_significant_states`` returns states
-with an empty context), so every bootstrapped behaviour's origin is ``"device"``. Changes the recorder
+``get_significant_states`` returns states without their ``Context``; ``origins.py`` reads the recorder's
+context user/parent id columns separately, so a bootstrapped behaviour is attributed like a live one
+(``"device"`` when neither id was recorded, or if that query fails). Changes the recorder
 had not committed yet when the bootstrap began (its commit interval, a few seconds) are not replayed.
 If the recorder cannot be read, the buffered live behaviours are released and the next setup retries.
 """
@@ -34,6 +35,7 @@ from .engine.behaviour import Behaviour
 from .engine.context import derive_context
 from .ingest import SUN_ENTITY, behaviour_from_change, context_signals
 from .learner import HabitusLearner
+from .origins import origin_key, recorded_origins
 from .selection import EntityInfo
 
 _LOGGER = logging.getLogger(__name__)
@@ -98,11 +100,13 @@ def _history_behaviours(
         no_attributes=False,
     )
     timeline = _ContextTimeline(_states(states.get(SUN_ENTITY)), _states(states.get(weather_id or "")), unit)
+    origins = recorded_origins(hass, [info.entity_id for info in infos], window)
     behaviours: list[Behaviour] = []
     for info in infos:
         entity_states = _states(states.get(info.entity_id))
         for old, new in itertools.pairwise(entity_states):
-            behaviour = behaviour_from_change(info, old, new, "device", timeline.context_at)
+            origin = origins.get(origin_key(info.entity_id, new.last_updated_timestamp), "device")
+            behaviour = behaviour_from_change(info, old, new, origin, timeline.context_at)
             if behaviour is not None:
                 behaviours.append(behaviour)
     behaviours.sort(key=lambda b: b.time)

@@ -9,6 +9,7 @@ from unittest.mock import patch
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util.ulid import ulid_now
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 from sqlalchemy.exc import OperationalError
 
@@ -17,6 +18,17 @@ from custom_components.habitus.const import LearningState
 from custom_components.habitus.store import storage_key
 
 from .conftest import SetupHabitus
+
+USER_ID = "0123456789abcdef0123456789abcdef"  # HA user ids are uuid hex, as the recorder stores them
+
+
+def _context_for(entity_id: str) -> Context:
+    """The living-room light is used by hand, the TV by an automation; the secret light by itself."""
+    if entity_id == "light.living":
+        return Context(user_id=USER_ID)
+    if entity_id == "media_player.tv":
+        return Context(parent_id=ulid_now())
+    return Context()
 
 
 async def _record_history(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
@@ -37,7 +49,7 @@ async def _record_history(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -
             ("light.secret", "off", {}),
         ]:
             freezer.tick(timedelta(minutes=20))
-            hass.states.async_set(entity_id, state, attributes, context=Context(user_id="u"))
+            hass.states.async_set(entity_id, state, attributes, context=_context_for(entity_id))
         freezer.tick(timedelta(hours=10))
     await async_wait_recording_done(hass)
 
@@ -66,7 +78,7 @@ async def test_first_setup_learns_the_recorded_history(
     assert [[b.action for b in s] for s in sequences] == [expected, expected]  # 20 h gap: two sequences
     first = sequences[0]
     assert {b.device for b in first} == {"light.living", "media_player.tv"}  # the excluded light never read
-    assert all(b.origin == "device" for b in first)  # history keeps no Context ids
+    assert [b.origin for b in first] == ["user", "automation", "user", "automation", "user"]
     assert first[2].settings["brightness"] == 60.0
     assert first[0].context["weather"] == "snowy"
     assert first[0].context["outdoor_temp"] == "very cold"
@@ -88,7 +100,7 @@ async def test_setup_is_not_delayed_and_live_events_wait_for_the_history(
     learner = entry.runtime_data.learner
     assert learner.state is LearningState.BOOTSTRAPPING
     assert hass.states.get("sensor.habitus_learning_state").state == "bootstrapping"
-    hass.states.async_set("light.living", "on", context=Context(user_id="u"))  # a live change meanwhile
+    hass.states.async_set("light.living", "on", context=Context(user_id=USER_ID))  # a live change meanwhile
     await hass.async_block_till_done()
     assert learner.open_sequence == []  # held back until the history is learned
 
