@@ -72,11 +72,11 @@ async def async_bootstrap(
             translation_key=ISSUE_HISTORY_UNREADABLE,
             translation_placeholders={"error": str(err)},
         )
-        learner.finish_bootstrap([], completed=False)
+        await learner.async_finish_bootstrap([], completed=False)
         return
     ir.async_delete_issue(hass, DOMAIN, ISSUE_HISTORY_UNREADABLE)
     _LOGGER.debug("Bootstrapped %d behaviours from %d entities", len(behaviours), len(infos))
-    learner.finish_bootstrap(behaviours)
+    await learner.async_finish_bootstrap(behaviours)
 
 
 def _history_behaviours(

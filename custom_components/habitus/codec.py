@@ -31,8 +31,8 @@ class CodecTables(TypedDict):
     settings: list[dict[str, str | float]]
 
 
-def _key(mapping: dict[str, str | float]) -> str:
-    return json.dumps(mapping, sort_keys=True, separators=(",", ":"))
+def _key(mapping: dict[str, str | float]) -> tuple[tuple[str, str | float], ...]:
+    return tuple(sorted(mapping.items()))
 
 
 class _Interner[T]:

@@ -7,7 +7,7 @@ runs, live behaviours wait in a buffer, so history and live events reach TSS in 
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from datetime import datetime
 
 from homeassistant.core import HomeAssistant, callback
@@ -19,7 +19,7 @@ from .engine.behaviour import Behaviour, Sequence
 from .engine.segment import OnlineSegmenter, TSSConfig
 from .store import HabitusStore
 
-_LOGGER = logging.getLogger(__name__)
+BOOTSTRAP_CHUNK = 500  # behaviours learned between two yields to the event loop
 
 
 def epoch_hours(moment: datetime) -> float:
@@ -87,19 +87,22 @@ class HabitusLearner:
 
     @callback
     def begin_bootstrap(self) -> None:
-        """From now until ``finish_bootstrap``, hold live behaviours back."""
+        """From now until ``async_finish_bootstrap``, hold live behaviours back."""
         self._buffer = []
         async_dispatcher_send(self._hass, self._signal)
 
-    @callback
-    def finish_bootstrap(self, history: list[Behaviour], completed: bool = True) -> None:
+    async def async_finish_bootstrap(self, history: list[Behaviour], completed: bool = True) -> None:
         """Learn the history (time-ordered, before any buffered live behaviour), then the buffer.
 
-        ``completed=False`` (the history could not be read) still releases the buffer, and the next
-        setup tries again.
+        The history goes through TSS in chunks, yielding to the event loop in between (a month of a
+        busy home is tens of thousands of behaviours). ``completed=False`` (the history could not be
+        read) still releases the buffer, and the next setup tries again.
         """
+        for start in range(0, len(history), BOOTSTRAP_CHUNK):
+            self._learn_many(history[start : start + BOOTSTRAP_CHUNK])
+            await asyncio.sleep(0)
         buffered, self._buffer = self._buffer or [], None
-        self._learn_many([*history, *buffered])
+        self._learn_many(buffered)
         if completed:
             self.store.mark_bootstrapped()
         async_dispatcher_send(self._hass, self._signal)
