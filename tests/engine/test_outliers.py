@@ -1,0 +1,104 @@
+"""TOF (two-stage outlier filter) and the Markov sequence-loss baseline it can run on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from habitus_engine.outliers import MarkovLossModel, TOFConfig, TwoStageOutlierFilter, iqr_upper_fence
+
+ROUTINES = [["on", "tv", "off"], ["on", "off"], ["on", "tv", "tv", "off"], ["tv", "off"]]
+SYNTHETIC = [ROUTINES[i % 4] for i in range(40)] + [
+    ["siren", "lock", "siren", "camera"],  # 40: nonsense burst, unlike anything else
+    ["on", "tv", "off", "on", "tv", "off", "on", "tv", "off", "oven"],  # 41: the routine, then a new device
+]
+
+
+def test_markov_loss_is_low_for_common_and_high_for_unseen_patterns() -> None:
+    model = MarkovLossModel().fit(ROUTINES * 5)
+    common, unseen = model.losses([["on", "tv", "off"], ["siren", "lock"]])
+    assert common < unseen
+    assert model.losses([[]]).tolist() == [0.0]
+
+
+def test_iqr_fence_is_q3_plus_k_iqr() -> None:
+    losses = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert iqr_upper_fence(losses) == pytest.approx(4.0 + 1.5 * 2.0)
+    assert iqr_upper_fence(losses, factor=0.0) == pytest.approx(4.0)
+
+
+def test_stage_one_flags_what_lies_above_the_fence() -> None:
+    tof = TwoStageOutlierFilter(MarkovLossModel, TOFConfig(stage2=False)).fit(SYNTHETIC)
+    assert 40 in tof.outliers_
+    assert all(tof.losses_[i] > tof.upper_fence_ for i in tof.outliers_)
+    assert tof.kept_mask_.sum() == len(SYNTHETIC) - len(tof.outliers_)
+    assert np.isnan(tof.baseline_loss_)
+
+
+def test_stage_two_keeps_an_outlier_only_if_it_does_not_hurt_held_out_loss() -> None:
+    config = TOFConfig(iqr_factor=0.0, seed=7)  # a tight fence: several candidates for stage 2
+    tof = TwoStageOutlierFilter(MarkovLossModel, config).fit(SYNTHETIC)
+    assert tof.outliers_, "the tight fence must flag something"
+    # recompute Eq. 22-23 independently
+    inliers = np.flatnonzero(tof.losses_ <= tof.upper_fence_)
+    order = np.random.default_rng(7).permutation(inliers)
+    n_test = max(1, round(len(order) * 0.2))
+    test, train = [SYNTHETIC[i] for i in order[:n_test]], [SYNTHETIC[i] for i in order[n_test:]]
+    baseline = MarkovLossModel().fit(train).losses(test).mean()
+    assert tof.baseline_loss_ == pytest.approx(baseline)
+    for i in tof.outliers_:
+        with_it = MarkovLossModel().fit([*train, SYNTHETIC[i]]).losses(test).mean()
+        assert (i in tof.rescued_) == (with_it <= baseline)
+        assert tof.kept_mask_[i] == (i in tof.rescued_)
+    assert 40 not in tof.rescued_  # new tokens dilute every probability: held-out loss rises
+
+
+def test_stage_two_can_rescue_a_useful_outlier() -> None:
+    # An unusual order of the inliers' own actions: flagged by stage 1, yet adding it to training
+    # lowers the held-out loss (it adds START -> b and b -> c evidence), so stage 2 keeps it.
+    inliers = [
+        ["b", "c"],
+        ["b", "c"],
+        ["a", "b"],
+        ["a", "b", "c"],
+        ["a", "b"],
+        ["b", "c"],
+        ["a", "b"],
+        ["b", "c"],
+        ["a", "b", "c"],
+        ["a", "b", "c"],
+        ["b", "c"],
+        ["a", "b"],
+    ]
+    synthetic = [*inliers, ["b", "b", "c", "c", "a"]]
+    tof = TwoStageOutlierFilter(MarkovLossModel, TOFConfig()).fit(synthetic)
+    assert tof.outliers_ == [12] and tof.rescued_ == [12] and tof.kept_mask_.all()
+
+
+def test_filter_returns_the_kept_sequences_and_predict_scores_new_ones() -> None:
+    tof = TwoStageOutlierFilter(MarkovLossModel, TOFConfig())
+    kept = tof.filter(SYNTHETIC)
+    assert ["siren", "lock", "siren", "camera"] not in kept and len(kept) == int(tof.kept_mask_.sum())
+    assert tof.predict([["on", "tv", "off"], ["siren", "camera", "lock"]]).tolist() == [True, False]
+
+
+def test_max_rescue_trials_bounds_the_refits() -> None:
+    fits: list[int] = []
+
+    class CountingModel(MarkovLossModel):
+        def fit(self, sequences):  # type: ignore[no-untyped-def]
+            fits.append(len(sequences))
+            return super().fit(sequences)
+
+    tof = TwoStageOutlierFilter(CountingModel, TOFConfig(iqr_factor=0.0, max_rescue_trials=1)).fit(SYNTHETIC)
+    assert len(tof.outliers_) > 1
+    assert len(fits) == 3  # stage 1, the baseline, one trial
+
+
+def test_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        TwoStageOutlierFilter(MarkovLossModel).fit([])
+    with pytest.raises(RuntimeError, match="fit the filter first"):
+        TwoStageOutlierFilter(MarkovLossModel).predict([["a"]])
+    with pytest.raises(ValueError):
+        TOFConfig(test_fraction=1.0)
