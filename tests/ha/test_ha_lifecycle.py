@@ -15,6 +15,8 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.json import save_json
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -92,17 +94,31 @@ async def test_store_is_bounded_by_count_and_retention(
     assert all(now_hours - 24 - 1e-5 <= seq[-1].time for seq in kept)  # stored times: 1e-6 h precision
 
 
+def _idle_timers(hass: HomeAssistant) -> list[object]:
+    """Live loop timers of ``async_track_time_interval`` whose action is a learner's idle check."""
+    timers = []
+    for handle in hass.loop._scheduled:  # type: ignore[attr-defined]
+        tracker = getattr(handle._callback, "__self__", None)
+        action = getattr(tracker, "action", None)
+        if not handle.cancelled() and getattr(action, "__name__", "") == "close_if_idle":
+            timers.append(handle)
+    return timers
+
+
 async def test_unload_removes_listeners_and_timers(hass: HomeAssistant, setup_habitus: SetupHabitus) -> None:
     hass.states.async_set("light.a", "off")
-    listeners_before = hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0)
+    watched = (EVENT_STATE_CHANGED, er.EVENT_ENTITY_REGISTRY_UPDATED, dr.EVENT_DEVICE_REGISTRY_UPDATED)
+    before = {event: hass.bus.async_listeners().get(event, 0) for event in watched}
     entry = await setup_habitus()
-    assert hass.bus.async_listeners()[EVENT_STATE_CHANGED] > listeners_before
+    assert all(hass.bus.async_listeners()[event] > before[event] for event in watched)
+    assert len(_idle_timers(hass)) == 1
     learner = entry.runtime_data.learner
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
-    assert hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0) == listeners_before
+    assert {event: hass.bus.async_listeners().get(event, 0) for event in watched} == before
+    assert _idle_timers(hass) == []
     _toggle(hass, "light.a", "on")
     await hass.async_block_till_done()
     assert learner.open_sequence == []  # nothing reaches the unloaded learner
