@@ -12,7 +12,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ("habitus_tools.segment_cmd",)
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "habitus_tools.segment_cmd",
+    "habitus_tools.routines_cmd",
+    "habitus_tools.bench_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,460 @@
+"""Routine miner: EdgeWisePersona routines (triggers -> actions) from user behaviours, by statistics.
+
+Deterministic and explainable, no model: every routine comes with its support (sessions) and
+confidence (share of the days its trigger context occurred on which it happened).
+
+1. **Sessions.** User-initiated behaviours only (automations' own actions are not routines) are cut
+   into sessions at idle gaps (``session_gap_min``). A session's *items* are the devices it touched,
+   each with its final categorical settings (``("light.hall", (("effect","none"), ("state","on")))``).
+2. **Action patterns.** Candidate action sets are the frequent *closed itemsets* of the sessions
+   (intersections of sessions' item sets with support >= ``min_support``), so a routine is found even
+   when users mix other actions into the same session. A pattern whose occurrences fall into groups
+   with far-apart scalar settings (a gap of ``scalar_split_fraction`` of the setting's range) is split.
+3. **Triggers.** For each pattern, the most specific trigger set its occurrences show: a field is a
+   candidate when one value covers at least ``min_value_share`` of the occurrences. A candidate is
+   dropped when its agreement is plausibly chance: a likelihood ratio compares "the routine requires
+   this value" against "the value is incidental" (it shows up as often as in the household's own
+   context time given the other trigger fields: the base rate from the log's sun/weather timeline).
+4. **Settings.** Categorical settings by mode, scalar ones by median, over the occurrences that match
+   the triggers.
+5. **Selection.** Greedy cover: repeatedly take the pattern that explains the most not-yet-explained
+   (session, device) actions, while it still has ``min_support`` fresh occurrences.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Self
+
+from .behaviour import Behaviour
+from .context import UNKNOWN
+from .routines import SCALAR_RANGES, TRIGGER_FIELDS, Routine, Settings, is_scalar
+from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
+
+type Item = tuple[str, tuple[tuple[str, str], ...]]
+type ContextKey = tuple[str, ...]  # the TRIGGER_FIELDS values, in order
+
+# Precision a learned scalar is rounded to (settings a user actually picks).
+_SCALAR_STEP: dict[str, float] = {"temperature": 0.5, "volume_level": 0.01}
+
+
+@dataclass(frozen=True, slots=True)
+class MinerConfig:
+    """Parameters of :class:`RoutineMiner` (defaults are documented in docs/BENCHMARKS.md)."""
+
+    session_gap_min: float = 30.0  # idle minutes that close a session
+    min_support: int = 4  # occurrences a routine needs
+    min_value_share: float = 0.8  # a trigger field's value must cover this share of occurrences
+    noise: float = 0.1  # assumed share of occurrences that break a real trigger (spontaneous look-alikes)
+    trigger_prior: float = 0.8  # prior probability that a constant field is part of the trigger
+    min_evidence: float = 0.0  # log-likelihood ratio (nats) a trigger field must reach beyond the prior
+    implied_rate: float = 0.99  # a field this certain given the others is implied, never chance
+    scalar_split_fraction: float = 0.12  # scalar gap (share of range) that splits one pattern in two
+    min_confidence: float = 0.25  # a routine happens on at least this share of its context's days
+    base_step_min: float = 15.0  # sampling step of the context timeline (base rates)
+    max_routines: int = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One session in which an action pattern happened."""
+
+    context: Mapping[str, str | float]  # context when the pattern's first device was touched
+    day: int  # epoch day of that moment
+    settings: Mapping[str, Settings]  # entity -> final settings in the session
+    session: int
+
+
+@dataclass(frozen=True, slots=True)
+class BaseContexts:
+    """The household's context time: how often each trigger context occurs, and on which days."""
+
+    weights: Mapping[ContextKey, float]
+    days: Mapping[ContextKey, frozenset[int]]
+
+    @classmethod
+    def from_samples(
+        cls,
+        samples: Iterable[tuple[int, Mapping[str, str | float]]],
+        hour_weights: Sequence[float] | None = None,
+    ) -> BaseContexts:
+        """From (epoch day, context) samples, e.g. a timeline every 15 min.
+
+        ``hour_weights`` (24 values) weight each sample by the household's activity at its local hour
+        (``clock_min``), so hours when nobody is ever active (the night's sleep) do not count as
+        occasions a routine could have happened.
+        """
+        weights: dict[ContextKey, float] = {}
+        days: dict[ContextKey, set[int]] = {}
+        for day, context in samples:
+            weight = 1.0
+            if hour_weights is not None:
+                weight = hour_weights[int(float(context.get("clock_min", 0.0)) // 60) % 24]
+            if weight <= 0.0:
+                continue
+            key = context_key(context)
+            weights[key] = weights.get(key, 0.0) + weight
+            days.setdefault(key, set()).add(day)
+        return cls(weights, {k: frozenset(v) for k, v in days.items()})
+
+    def rate(self, field_name: str, value: str, given: Mapping[str, str]) -> float:
+        """P(field = value | the ``given`` trigger fields hold) over the context time."""
+        index = TRIGGER_FIELDS.index(field_name)
+        total = hits = 0.0
+        for key, count in self.weights.items():
+            if _matches(key, given):
+                total += count
+                hits += count if key[index] == value else 0
+        return hits / total if total else 1.0
+
+    def matching_days(self, triggers: Mapping[str, str]) -> int:
+        """Days on which the trigger context occurred at least once."""
+        days: set[int] = set()
+        for key, key_days in self.days.items():
+            if _matches(key, triggers):
+                days |= key_days
+        return len(days)
+
+
+def context_key(context: Mapping[str, str | float]) -> ContextKey:
+    """The trigger-field values of a context (``unknown`` where absent)."""
+    return tuple(str(context.get(name, UNKNOWN)) for name in TRIGGER_FIELDS)
+
+
+def _matches(key: ContextKey, triggers: Mapping[str, str]) -> bool:
+    return all(key[TRIGGER_FIELDS.index(name)] == value for name, value in triggers.items())
+
+
+@dataclass(slots=True)
+class _Candidate:
+    items: frozenset[Item]
+    occurrences: list[Occurrence]
+    routine: Routine = field(default_factory=lambda: Routine({}, {}))
+
+
+class RoutineMiner:
+    """Mine EdgeWisePersona routines from behaviours (``fit``) and return them (``predict``)."""
+
+    def __init__(self, config: MinerConfig | None = None) -> None:
+        self.config = config or MinerConfig()
+        self.routines_: list[Routine] = []
+
+    def fit(self, behaviours: Sequence[Behaviour], base: BaseContexts | None = None) -> Self:
+        """Learn routines from ``behaviours`` (only ``origin == "user"`` ones are used).
+
+        ``base`` is the household's context time (see :class:`BaseContexts`); without it, the contexts
+        of the user's own sessions stand in for it.
+        """
+        user = [b for b in behaviours if b.origin == "user" and b.settings]
+        sessions = split_sessions(user, self.config.session_gap_min)
+        if base is None:
+            base = BaseContexts.from_samples((_day(s[0]), s[0].context) for s in sessions)
+        transactions = [_transaction(s) for s in sessions]
+        candidates = self._candidates(sessions, transactions, base)
+        self.routines_ = _select(candidates, self.config)
+        return self
+
+    def predict(self) -> list[Routine]:
+        """The routines found by :meth:`fit`, most supported first."""
+        return list(self.routines_)
+
+    def _candidates(
+        self, sessions: list[list[Behaviour]], transactions: list[dict[Item, int]], base: BaseContexts
+    ) -> list[_Candidate]:
+        item_sets = [frozenset(t) for t in transactions]
+        out: list[_Candidate] = []
+        for items in closed_itemsets(item_sets, self.config.min_support):
+            occurrences = [
+                _occurrence(sessions[i], transactions[i], items, i)
+                for i, s in enumerate(item_sets)
+                if items <= s
+            ]
+            for group in split_by_scalars(occurrences, self.config):
+                out.extend(_peel_by_context(items, group, base, self.config))
+        return out
+
+
+def _day(behaviour: Behaviour) -> int:
+    return math.floor(behaviour.time / 24.0)
+
+
+def _item(behaviour: Behaviour) -> Item:
+    categorical = tuple(sorted((k, str(v)) for k, v in behaviour.settings.items() if not is_scalar(k, v)))
+    return behaviour.device, categorical
+
+
+def _transaction(session: list[Behaviour]) -> dict[Item, int]:
+    """Item -> index (in the session) of the device's last behaviour; one item per device."""
+    last: dict[str, int] = {b.device: i for i, b in enumerate(session)}
+    return {_item(session[i]): i for i in last.values()}
+
+
+def _occurrence(
+    session: list[Behaviour], transaction: dict[Item, int], items: frozenset[Item], i: int
+) -> Occurrence:
+    devices = {device for device, _ in items}
+    first = next(b for b in session if b.device in devices)
+    settings = {
+        session[transaction[item]].device: dict(session[transaction[item]].settings) for item in items
+    }
+    return Occurrence(first.context, _day(first), settings, i)
+
+
+def closed_itemsets(transactions: Sequence[frozenset[Item]], min_support: int) -> list[frozenset[Item]]:
+    """Frequent closed itemsets: intersections of transactions contained in >= ``min_support`` of them."""
+    frequent_items = {
+        item for item, n in Counter(i for t in transactions for i in t).items() if n >= min_support
+    }
+    reduced = Counter(frozenset(t & frequent_items) for t in transactions)
+    reduced.pop(frozenset(), None)
+    closed: set[frozenset[Item]] = set(reduced)
+    frontier = set(closed)
+    while frontier:
+        new: set[frozenset[Item]] = set()
+        for x in frontier:
+            for t in reduced:
+                meet = x & t
+                if meet and meet not in closed:
+                    new.add(meet)
+        closed |= new
+        frontier = new
+    support = {c: sum(n for t, n in reduced.items() if c <= t) for c in closed}
+    return sorted((c for c in closed if support[c] >= min_support), key=lambda c: (-len(c), sorted(c)))
+
+
+def split_by_scalars(occurrences: list[Occurrence], config: MinerConfig) -> list[list[Occurrence]]:
+    """Split occurrences at the widest gap of a scalar setting when both sides are frequent."""
+    best: tuple[float, float, str, str] | None = None  # (relative gap, cut value, entity, setting)
+    for entity, name in sorted({(e, n) for o in occurrences for e, s in o.settings.items() for n in s}):
+        values = sorted(
+            float(v) for o in occurrences if is_scalar(name, v := o.settings[entity].get(name, ""))
+        )
+        low, high = SCALAR_RANGES.get(name, (min(values, default=0.0), max(values, default=1.0)))
+        for k in range(config.min_support, len(values) - config.min_support + 1):
+            gap = (values[k] - values[k - 1]) / max(high - low, 1e-9)
+            if gap >= config.scalar_split_fraction and (best is None or gap > best[0]):
+                best = (gap, (values[k] + values[k - 1]) / 2.0, entity, name)
+    if best is None:
+        return [occurrences]
+    _, cut, entity, name = best
+    below = [o for o in occurrences if float(o.settings[entity].get(name, cut)) < cut]
+    above = [o for o in occurrences if float(o.settings[entity].get(name, cut)) >= cut]
+    return split_by_scalars(below, config) + split_by_scalars(above, config)
+
+
+def infer_triggers(
+    contexts: Sequence[Mapping[str, str | float]], base: BaseContexts, config: MinerConfig
+) -> dict[str, str]:
+    """The most specific trigger set the occurrences support.
+
+    Every field whose value covers ``min_value_share`` of the occurrences is a candidate. One is dropped
+    (weakest first) only when its agreement is plausibly chance: its likelihood ratio stays below
+    ``min_evidence`` although the other fields leave it free (base rate below ``implied_rate``). A field
+    the others imply (afternoon -> daylight in summer) is kept: it is what the occurrences show.
+    """
+    n = len(contexts)
+    triggers: dict[str, str] = {}
+    for name in TRIGGER_FIELDS:
+        value, count = Counter(str(c.get(name, UNKNOWN)) for c in contexts).most_common(1)[0]
+        if value != UNKNOWN and count >= config.min_value_share * n:
+            triggers[name] = value
+    prior = math.log(config.trigger_prior / (1.0 - config.trigger_prior))
+    while triggers:
+        removable = {}
+        for name, value in triggers.items():
+            others = {k: v for k, v in triggers.items() if k != name}
+            if base.rate(name, value, others) < config.implied_rate:
+                score = _log_likelihood_ratio(contexts, name, triggers, base, config) + prior
+                if score <= config.min_evidence:
+                    removable[name] = score
+        if not removable:
+            break
+        del triggers[min(removable, key=lambda k: (removable[k], TRIGGER_FIELDS.index(k)))]
+    return triggers
+
+
+def _log_likelihood_ratio(
+    contexts: Sequence[Mapping[str, str | float]],
+    name: str,
+    triggers: Mapping[str, str],
+    base: BaseContexts,
+    config: MinerConfig,
+) -> float:
+    """log P(occurrences | field required) - log P(occurrences | field incidental).
+
+    Incidental: an occurrence shows the value at its base rate ``r``. Required: it shows it unless it
+    is one of the ``noise`` share of look-alike occurrences, which show it at the base rate too, so
+    P(value) = 1 - noise * (1 - r). A field that the context implies anyway (r near 1) scores ~0.
+    """
+    value = triggers[name]
+    others = {k: v for k, v in triggers.items() if k != name}
+    rate = min(max(base.rate(name, value, others), 1e-3), 1.0 - 1e-6)
+    hits = sum(1 for c in contexts if c.get(name) == value)
+    misses = len(contexts) - hits
+    eps = config.noise
+    return hits * math.log((1.0 - eps * (1.0 - rate)) / rate) + misses * math.log(eps)
+
+
+def _peel_by_context(
+    items: frozenset[Item], occurrences: list[Occurrence], base: BaseContexts, config: MinerConfig
+) -> list[_Candidate]:
+    """Routines sharing one action pattern under different contexts, most enriched context first.
+
+    Seeds each routine with the context value most over-represented among the remaining occurrences
+    (``hits * log(share / base rate)``), infers its triggers there, and repeats on what is left.
+    """
+    out: list[_Candidate] = []
+    remaining = occurrences
+    while len(remaining) >= config.min_support:
+        seed = _most_enriched(remaining, base)
+        subset = remaining if seed is None else [o for o in remaining if o.context.get(seed[0]) == seed[1]]
+        candidate = _describe(items, subset, base, config)
+        if candidate is None:
+            break
+        out.append(candidate)
+        used = {o.session for o in candidate.occurrences}
+        remaining = [o for o in remaining if o.session not in used]
+    return out
+
+
+def _most_enriched(occurrences: Sequence[Occurrence], base: BaseContexts) -> tuple[str, str] | None:
+    best: tuple[float, str, str] | None = None
+    for name in TRIGGER_FIELDS:
+        counts = Counter(str(o.context.get(name, UNKNOWN)) for o in occurrences)
+        counts.pop(UNKNOWN, None)
+        if not counts:
+            continue
+        value, hits = counts.most_common(1)[0]
+        rate = max(base.rate(name, value, {}), 1e-3)
+        score = hits * math.log(hits / len(occurrences) / rate)
+        if score > 0.0 and (best is None or score > best[0]):
+            best = (score, name, value)
+    return None if best is None else (best[1], best[2])
+
+
+def _describe(
+    items: frozenset[Item], occurrences: list[Occurrence], base: BaseContexts, config: MinerConfig
+) -> _Candidate | None:
+    """Triggers, settings and statistics of one action pattern (None if too rare once triggered)."""
+    if len(occurrences) < config.min_support:
+        return None
+    triggers = infer_triggers([o.context for o in occurrences], base, config)
+    matching = [o for o in occurrences if all(o.context.get(k) == v for k, v in triggers.items())]
+    if len(matching) < config.min_support:
+        return None
+    days = {o.day for o in matching}
+    confidence = min(1.0, len(days) / max(base.matching_days(triggers), 1))
+    if confidence < config.min_confidence:
+        return None
+    routine = Routine(
+        triggers=triggers,
+        actions={entity: _settings(matching, entity) for entity, _ in sorted(items)},
+        support=len(matching),
+        confidence=confidence,
+    )
+    _timing(routine, matching)
+    return _Candidate(items, matching, routine)
+
+
+def _settings(occurrences: Sequence[Occurrence], entity: str) -> Settings:
+    """Mode of categorical, median of scalar settings present in at least half of the occurrences."""
+    names = Counter(n for o in occurrences for n in o.settings[entity])
+    settings: Settings = {}
+    for name, count in sorted(names.items()):
+        if count * 2 < len(occurrences):
+            continue
+        values = [o.settings[entity][name] for o in occurrences if name in o.settings[entity]]
+        if all(is_scalar(name, v) for v in values):
+            step = _SCALAR_STEP.get(name, 1.0)
+            settings[name] = round(round(statistics.median(float(v) for v in values) / step) * step, 4)
+        else:
+            settings[name] = Counter(str(v) for v in values).most_common(1)[0][0]
+    return settings
+
+
+def _timing(routine: Routine, occurrences: Sequence[Occurrence]) -> None:
+    """Typical local time, and the sun offset when occurrences follow the sun more tightly than the clock."""
+    clock = [float(o.context["clock_min"]) for o in occurrences if "clock_min" in o.context]
+    if not clock:
+        return
+    if routine.triggers.get("time_of_day") == "night":
+        clock = [c + 1440.0 if c < 720.0 else c for c in clock]  # unwrap around midnight
+    median_clock = statistics.median(clock) % 1440.0
+    routine.typical_time = f"{int(median_clock // 60):02d}:{int(median_clock % 60):02d}"
+    events = {o.context.get("sun_event") for o in occurrences}
+    offsets = [float(o.context["sun_offset_min"]) for o in occurrences if "sun_offset_min" in o.context]
+    if len(events) == 1 and len(offsets) == len(occurrences) and _spread(offsets) < _spread(clock) / 2:
+        routine.sun_offset_min = statistics.median(offsets)
+        routine.extras["sun_event"] = events.pop()
+
+
+def _spread(values: Sequence[float]) -> float:
+    """Median absolute deviation."""
+    centre = statistics.median(values)
+    return statistics.median(abs(v - centre) for v in values)
+
+
+def _select(candidates: list[_Candidate], config: MinerConfig) -> list[Routine]:
+    """Greedy cover of the user's (session, device) actions by candidate routines."""
+    explained: set[tuple[int, str]] = set()
+    chosen: list[_Candidate] = []
+    pool = list(candidates)
+    while pool and len(chosen) < config.max_routines:
+        best, best_fresh = None, []
+        for candidate in pool:
+            fresh = [o for o in candidate.occurrences if not _touches(o, explained)]
+            if best is None or len(fresh) * len(candidate.items) > len(best_fresh) * len(best.items):
+                best, best_fresh = candidate, fresh
+        if best is None or len(best_fresh) < config.min_support:
+            break
+        pool.remove(best)
+        explained |= {(o.session, e) for o in best_fresh for e in o.settings}
+        if not any(_is_partial(best, other) for other in chosen):
+            chosen.append(best)
+    return [c.routine for c in chosen]
+
+
+def _is_partial(candidate: _Candidate, routine: _Candidate) -> bool:
+    """Sessions where the user did only part of a routine, in (a part of) its context, are that routine."""
+    triggers = candidate.routine.triggers
+    return candidate.items < routine.items and all(
+        triggers.get(k) == v for k, v in routine.routine.triggers.items()
+    )
+
+
+def _touches(occurrence: Occurrence, explained: set[tuple[int, str]]) -> bool:
+    return any((occurrence.session, e) in explained for e in occurrence.settings)
+
+
+def mine_event_log(events: Sequence[Event], config: MinerConfig | None = None) -> list[Routine]:
+    """Routines of an event log (:func:`.routines_events.parse_events`), context from its sun/weather."""
+    config = config or MinerConfig()
+    timeline = ContextTimeline(events)
+    behaviours = behaviours_from_events(events, timeline)
+    samples = timeline.sample(config.base_step_min)
+    hours = activity_by_hour(behaviours)
+    base = BaseContexts.from_samples(
+        ((math.floor(when.timestamp() / 86400.0), c) for when, c in samples), hours
+    )
+    return RoutineMiner(config).fit(behaviours, base).predict()
+
+
+def activity_by_hour(behaviours: Iterable[Behaviour]) -> list[float] | None:
+    """1.0 for local hours in which the user is ever active, 0.0 for the others (24 values).
+
+    An hour counts as active when it holds at least a tenth of an average hour's user behaviours. The
+    mask is binary on purpose: weighting by the activity itself would let the routines being mined
+    inflate the base rate of their own contexts. None without any ``clock_min``.
+    """
+    counts = [0.0] * 24
+    for behaviour in behaviours:
+        if behaviour.origin == "user" and "clock_min" in behaviour.context:
+            counts[int(float(behaviour.context["clock_min"]) // 60) % 24] += 1.0
+    total = sum(counts)
+    if not total:
+        return None
+    return [1.0 if c >= 0.1 * total / 24.0 else 0.0 for c in counts]

@@ -1,0 +1,160 @@
+"""Routine -> HA automation config: triggers, conditions and service calls (HA validates them in tests/ha)."""
+
+from __future__ import annotations
+
+import pytest
+
+from habitus_engine.automations import (
+    HA_WEATHER_CONDITIONS,
+    TEMP_BAND_LIMITS,
+    ha_conditions_for,
+    routine_automation_id,
+    routine_to_automation,
+    service_calls,
+)
+from habitus_engine.context import OUTDOOR_TEMPS, WEATHERS, outdoor_temp_band, weather_category
+from habitus_engine.routines import Routine, RoutineError
+
+EVENING = Routine(
+    {
+        "time_of_day": "evening",
+        "day_of_week": "weekday",
+        "sun_phase": "after_sunset",
+        "weather": "rainy",
+        "outdoor_temp": "cold",
+    },
+    {
+        "light.living_room": {"state": "on", "brightness": 102.0, "color_temp_kelvin": 2700.0},
+        "climate.living_room": {"hvac_mode": "heat", "temperature": 21.0},
+    },
+    support=14,
+    confidence=0.7,
+    typical_time="19:40",
+)
+
+
+def test_conditions_follow_the_triggers() -> None:
+    config = routine_to_automation(EVENING, "weather.home")
+    assert config["triggers"] == [{"trigger": "time", "at": "19:40:00"}]
+    assert config["conditions"] == [
+        {"condition": "time", "weekday": ["mon", "tue", "wed", "thu", "fri"]},
+        {"condition": "time", "after": "17:00:00", "before": "22:00:00"},
+        {"condition": "sun", "after": "sunset"},
+        {"condition": "state", "entity_id": "weather.home", "state": ha_conditions_for("rainy")},
+        {
+            "condition": "numeric_state",
+            "entity_id": "weather.home",
+            "attribute": "temperature",
+            "above": 0.0,
+            "below": 10.0,
+        },
+    ]
+    assert config["mode"] == "single"
+    assert config["alias"].startswith("Habitus: On weekday evenings after sunset")
+
+
+def test_actions_set_the_learned_settings() -> None:
+    config = routine_to_automation(EVENING, "weather.home")
+    assert config["actions"] == [
+        {
+            "action": "light.turn_on",
+            "target": {"entity_id": "light.living_room"},
+            "data": {"brightness": 102, "color_temp_kelvin": 2700},
+        },
+        {
+            "action": "climate.set_temperature",
+            "target": {"entity_id": "climate.living_room"},
+            "data": {"temperature": 21.0, "hvac_mode": "heat"},
+        },
+    ]
+
+
+def test_sun_trigger_when_the_routine_follows_the_sun() -> None:
+    routine = Routine(
+        {"sun_phase": "after_sunset"},
+        {"light.porch": {"state": "on"}},
+        sun_offset_min=-25.0,
+        extras={"sun_event": "sunset"},
+    )
+    assert routine_to_automation(routine)["triggers"] == [
+        {"trigger": "sun", "event": "sunset", "offset": "-00:25:00"}
+    ]
+
+
+def test_state_trigger_for_weather_routine_without_a_clock() -> None:
+    routine = Routine({"weather": "snowy"}, {"cover.garage": {"state": "closed"}})
+    config = routine_to_automation(routine, "weather.home")
+    assert config["triggers"] == [
+        {"trigger": "state", "entity_id": "weather.home", "to": ["snowy", "snowy-rainy"]}
+    ]
+    assert config["actions"] == [{"action": "cover.close_cover", "target": {"entity_id": "cover.garage"}}]
+
+
+def test_weather_routine_needs_a_weather_entity() -> None:
+    with pytest.raises(RoutineError, match="weather entity"):
+        routine_to_automation(Routine({"outdoor_temp": "hot"}, {"fan.a": {"state": "on"}}))
+
+
+def test_unmappable_actions_are_an_error() -> None:
+    with pytest.raises(RoutineError, match="service call"):
+        routine_to_automation(Routine({}, {"sensor.x": {"state": "12"}}))
+
+
+@pytest.mark.parametrize(
+    ("entity_id", "settings", "actions"),
+    [
+        ("light.a", {"state": "off"}, ["light.turn_off"]),
+        ("climate.a", {"hvac_mode": "off"}, ["climate.set_hvac_mode"]),
+        (
+            "climate.a",
+            {"hvac_mode": "cool", "temperature": 23.0, "fan_mode": "high"},
+            ["climate.set_temperature", "climate.set_fan_mode"],
+        ),
+        (
+            "media_player.tv",
+            {"state": "on", "volume_level": 0.3, "source": "HDMI1"},
+            ["media_player.turn_on", "media_player.volume_set", "media_player.select_source"],
+        ),
+        ("media_player.tv", {"state": "off"}, ["media_player.turn_off"]),
+        (
+            "media_player.spk",
+            {"state": "on", "sound_mode": "balanced"},
+            ["media_player.turn_on", "media_player.select_sound_mode"],
+        ),
+        ("alarm_control_panel.h", {"state": "armed_night"}, ["alarm_control_panel.alarm_arm_night"]),
+        ("alarm_control_panel.h", {"state": "disarmed"}, ["alarm_control_panel.alarm_disarm"]),
+        ("cover.c", {"state": "open", "current_position": 40.0}, ["cover.set_cover_position"]),
+        ("cover.c", {"state": "open"}, ["cover.open_cover"]),
+        ("fan.f", {"state": "on", "percentage": 60.0}, ["fan.turn_on"]),
+        ("lock.door", {"state": "locked"}, ["lock.lock"]),
+        ("switch.s", {"state": "on"}, ["homeassistant.turn_on"]),
+        ("input_boolean.b", {"state": "off"}, ["homeassistant.turn_off"]),
+        ("sensor.t", {"state": "21"}, []),
+    ],
+)
+def test_service_calls_per_domain(
+    entity_id: str, settings: dict[str, str | float], actions: list[str]
+) -> None:
+    calls = service_calls(entity_id, settings)
+    assert [c["action"] for c in calls] == actions
+    assert all(c["target"] == {"entity_id": entity_id} for c in calls)
+
+
+def test_band_limits_agree_with_context_bands() -> None:
+    assert set(TEMP_BAND_LIMITS) == set(OUTDOOR_TEMPS)
+    for band, (above, below) in TEMP_BAND_LIMITS.items():
+        inside = [x for x in (above, below) if x is not None]
+        probe = sum(inside) / 2 if len(inside) == 2 else inside[0] + (1.0 if below is None else -1.0)
+        assert outdoor_temp_band(probe) == band
+
+
+def test_every_ha_weather_condition_has_a_category() -> None:
+    assert {weather_category(c) for c in HA_WEATHER_CONDITIONS} == set(WEATHERS)
+    assert sum(len(ha_conditions_for(w)) for w in WEATHERS) == len(HA_WEATHER_CONDITIONS)
+
+
+def test_automation_id_is_stable_and_depends_on_the_routine() -> None:
+    same = Routine(dict(EVENING.triggers), dict(EVENING.actions), support=99)
+    assert routine_automation_id(same) == routine_automation_id(EVENING)
+    other = Routine({"time_of_day": "morning"}, EVENING.actions)
+    assert routine_automation_id(other) != routine_automation_id(EVENING)
