@@ -34,7 +34,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> b
     store = HabitusStore(hass, entry.entry_id, settings.limits)
     learner = HabitusLearner(hass, entry.entry_id, store, settings.tss)
     try:
-        await learner.async_load()
+        await learner.async_load(settings.exclude_entities)
     except NotImplementedError as err:  # the store's layout is newer than this code: leave it alone
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="store_too_new") from err
     selector = EntitySelector(hass, settings)

@@ -67,6 +67,11 @@ class SequenceCodec:
         self._contexts = _Interner[dict[str, str | float]](tables["contexts"], _key)
         self._settings = _Interner[dict[str, str | float]](tables["settings"], _key)
 
+    @property
+    def devices(self) -> list[str]:
+        """Every device that has been encoded (the intern table)."""
+        return list(self._devices.values)
+
     def tables(self) -> CodecTables:
         """The intern tables to store (copies)."""
         return CodecTables(
@@ -116,3 +121,27 @@ class SequenceCodec:
             context=context,
             settings=dict(self._settings.get(int(settings_i))) if settings_i >= 0 else {},
         )
+
+
+type StoredSequence = tuple[float, int, str]  # (end time h, behaviours, encoded rows)
+
+
+def without_devices(
+    stored: list[StoredSequence], codec: SequenceCodec, devices: frozenset[str]
+) -> tuple[list[StoredSequence], SequenceCodec]:
+    """Every sequence re-encoded with a fresh codec, minus ``devices``' behaviours (emptied ones go).
+
+    Runs when entities have been excluded since the data was stored, so nothing about them remains,
+    not even in the intern tables. Malformed sequences are kept as they are (never lost silently).
+    """
+    fresh = SequenceCodec()
+    kept: list[StoredSequence] = []
+    for end, count, rows in stored:
+        try:
+            sequence = [b for b in codec.decode(rows) if b.device not in devices]
+        except CodecError:
+            kept.append((end, count, rows))
+            continue
+        if sequence:
+            kept.append((sequence[-1].time, len(sequence), fresh.encode(sequence)))
+    return kept, fresh

@@ -37,9 +37,11 @@ class HabitusLearner:
         self._segmenter = OnlineSegmenter(config)
         self._buffer: list[Behaviour] | None = None  # live behaviours held back during bootstrap
 
-    async def async_load(self) -> None:
-        """Load the store and resume the open sequence saved before the restart."""
-        self._segmenter.restore(await self.store.async_load())
+    async def async_load(self, excluded: frozenset[str]) -> None:
+        """Load the store, forget entities excluded since, resume the open sequence saved before."""
+        await self.store.async_load()
+        await self.store.async_forget(self._hass, excluded)
+        self._segmenter.restore(self.store.open_sequence)
 
     @property
     def state(self) -> LearningState:

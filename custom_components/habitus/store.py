@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
-from .codec import CodecError, CodecTables, SequenceCodec
+from .codec import CodecError, CodecTables, SequenceCodec, StoredSequence, without_devices
 from .const import DOMAIN, SAVE_DELAY_SECONDS
 from .engine.behaviour import Sequence
 
@@ -38,7 +38,7 @@ class StoredData(TypedDict):
     """The JSON document in ``.storage/habitus.<entry_id>`` (version 1.1)."""
 
     tables: CodecTables
-    sequences: list[tuple[float, int, str]]  # (end time h, behaviours, encoded rows), oldest first
+    sequences: list[StoredSequence]  # oldest first
     open: str  # the open sequence, encoded
     counters: StoredCounters
     bootstrapped: bool
@@ -82,7 +82,7 @@ class HabitusStore:
         )
         self._limits = limits
         self._codec = SequenceCodec()
-        self._sequences: deque[tuple[float, int, str]] = deque()
+        self._sequences: deque[StoredSequence] = deque()
         self._open: Sequence = []
         self.behaviours_total = 0
         self.sequences_total = 0
@@ -109,6 +109,26 @@ class HabitusStore:
         except CodecError as err:
             _LOGGER.warning("Discarding the stored open sequence: %s", err)
             self._open = []
+        return list(self._open)
+
+    async def async_forget(self, hass: HomeAssistant, devices: frozenset[str]) -> bool:
+        """Delete everything stored about ``devices`` (entities excluded since); True if any was.
+
+        Re-encoding every sequence runs in the executor; call it before anything else uses the store.
+        """
+        self._open = [b for b in self._open if b.device not in devices]
+        if not devices.intersection(self._codec.devices):
+            return False
+        kept, self._codec = await hass.async_add_executor_job(
+            without_devices, list(self._sequences), self._codec, devices
+        )
+        self._sequences = deque(kept)
+        await self.async_flush()
+        return True
+
+    @property
+    def open_sequence(self) -> Sequence:
+        """The open sequence as last saved or set (a copy)."""
         return list(self._open)
 
     @property

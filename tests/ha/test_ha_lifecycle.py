@@ -212,3 +212,37 @@ def test_codec_round_trip_and_errors() -> None:
     for bad in ("not json", "[[1.0,99,0,0,0,null,-1]]", "[[1.0,0,0,7,0,null,-1]]", "[[1.0]]"):
         with pytest.raises(CodecError):
             codec.decode(bad)
+
+
+async def test_excluding_an_entity_later_deletes_what_was_stored_about_it(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    hass.states.async_set("light.a", "off")
+    hass.states.async_set("light.diary", "off")
+    entry = await setup_habitus({"max_gap_hours": 1.0})
+    _toggle(hass, "light.diary", "on", "off")  # a sequence with only the soon-excluded light
+    freezer.tick(timedelta(hours=2))
+    _toggle(hass, "light.a", "on")
+    _toggle(hass, "light.diary", "on")
+    freezer.tick(timedelta(hours=2))
+    _toggle(hass, "light.a", "off")  # linked to the "on": joins the open sequence
+    _toggle(hass, "light.diary", "off")
+    await hass.async_block_till_done()
+    assert entry.runtime_data.learner.store.stored_sequences == 1
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    await hass.config_entries.options.async_configure(
+        result["flow_id"], {"exclude_entities": ["light.diary"]}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    learner = entry.runtime_data.learner
+    assert learner.store.stored_sequences == 0  # the diary-only sequence is gone entirely
+    assert [(b.device, b.action) for b in learner.open_sequence] == [
+        ("light.a", "Light:switch on"),
+        ("light.a", "Light:switch off"),
+    ]
+    assert "light.diary" not in json.dumps(hass_storage[storage_key(entry.entry_id)])
