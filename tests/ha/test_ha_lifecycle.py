@@ -246,3 +246,17 @@ async def test_excluding_an_entity_later_deletes_what_was_stored_about_it(
         ("light.a", "Light:switch off"),
     ]
     assert "light.diary" not in json.dumps(hass_storage[storage_key(entry.entry_id)])
+
+
+async def test_pending_writes_are_flushed_when_home_assistant_stops(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, hass_storage: dict[str, Any]
+) -> None:
+    hass.states.async_set("light.a", "off")
+    entry = await setup_habitus()
+    await entry.runtime_data.learner.store.async_flush()
+    _toggle(hass, "light.a", "on")  # a coalesced write is now pending (30 s)
+    await hass.async_block_till_done()
+    assert hass_storage[storage_key(entry.entry_id)]["data"]["counters"]["behaviours"] == 0
+
+    await hass.async_stop()
+    assert hass_storage[storage_key(entry.entry_id)]["data"]["counters"]["behaviours"] == 1
