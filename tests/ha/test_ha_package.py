@@ -117,6 +117,13 @@ def test_strings_and_english_translation_are_identical() -> None:
     assert strings == english
 
 
+def test_icons_name_existing_sensors_and_states() -> None:
+    icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]["sensor"]
+    assert set(icons) == {description.translation_key for description in SENSORS}
+    assert set(icons["learning_state"]["state"]) == {s.value for s in LearningState}
+    assert all(icon["default"].startswith("mdi:") for icon in icons.values())
+
+
 def _source() -> str:
     return "\n".join(path.read_text() for path in sorted(PACKAGE.glob("*.py")))
 
