@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "habitus_tools.segment_cmd",
+    "habitus_tools.demo_cmd",
     "habitus_tools.routines_cmd",
     "habitus_tools.bench_cmd",
 )

@@ -1,0 +1,337 @@
+"""``habitus demo``: dataset -> service mapping, accelerated timeline, flow answers, and the real thing.
+
+The last test runs the whole demo headless against a real ``hass`` server (a subprocess on 127.0.0.1)
+and checks what Habitus really learned, read back from its sensors. The others are fast unit tests;
+service calls are checked against Home Assistant's own ``services.yaml`` files, not a hand-made list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from habitus_engine.behaviour import Behaviour
+from habitus_engine.datasets import RawSequence, Vocabulary, iter_sequences, load_vocabulary, smartgen_hours
+from habitus_engine.segment import TSSConfig, split_sequences
+from habitus_tools.demo.controls import Command, Intent, parse_control, split_action
+from habitus_tools.demo.habitus_setup import fill_form
+from habitus_tools.demo.home import classify, plan_device, slugify
+from habitus_tools.demo.mapping import (
+    SKIP_REASONS,
+    ActionMapper,
+    ServiceCall,
+    Skip,
+    map_action,
+    plan_home,
+)
+from habitus_tools.demo.replay import ReplayStats
+from habitus_tools.demo.summary import DemoSummary, find_habitus_sensors
+from habitus_tools.demo.timeline import ReplayStep, dataset_offsets, replay_steps
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASETS = ROOT.parent / "shared" / "datasets" / "smartthings"
+SMARTTHINGS = ("fr", "sp")
+
+
+@cache
+def vocab(name: str) -> Vocabulary:
+    return load_vocabulary(DATASETS / name)
+
+
+@cache
+def service_fields(domain: str) -> dict[str, set[str]]:
+    """Service name -> its field names (sections flattened), from HA's installed services.yaml."""
+    import homeassistant.components  # noqa: PLC0415 - only the package path is needed
+
+    path = Path(homeassistant.components.__path__[0]) / domain / "services.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    def names(fields: dict[str, Any]) -> set[str]:
+        found: set[str] = set()
+        for name, spec in (fields or {}).items():
+            found |= names(spec["fields"]) if isinstance(spec, dict) and "fields" in spec else {name}
+        return found
+
+    return {
+        svc: names((spec or {}).get("fields", {})) for svc, spec in raw.items() if not svc.startswith(".")
+    }
+
+
+def assert_valid_call(call: ServiceCall) -> None:
+    services = service_fields(call.domain)
+    assert call.service in services, f"{call.name} is not a {call.domain} service"
+    extra = set(call.data) - {"entity_id"}
+    assert extra <= services[call.service], f"{call.name} has no field(s) {extra - services[call.service]}"
+    assert call.data["entity_id"] == f"{call.domain}.{call.data['entity_id'].split('.', 1)[1]}"
+
+
+# --- mapping ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dataset", SMARTTHINGS)
+def test_every_action_of_the_vocabulary_maps_to_a_real_service_or_a_counted_skip(dataset: str) -> None:
+    """Each action, on the device its prefix names and on every other virtual device of the home."""
+    home = plan_home(vocab(dataset))
+    calls = 0
+    for action in vocab(dataset).actions:
+        for device in home.values():
+            for variant in range(3):
+                mapped = map_action(action, device, variant)
+                if isinstance(mapped, ServiceCall):
+                    assert_valid_call(mapped)
+                    assert mapped.domain == device.domain and mapped.data["entity_id"] == device.entity_id
+                    calls += 1
+                else:
+                    assert isinstance(mapped, Skip) and mapped.reason in SKIP_REASONS
+    assert calls > 0
+
+
+@pytest.mark.parametrize("dataset", SMARTTHINGS)
+def test_own_device_actions_are_understood(dataset: str) -> None:
+    """On its own device type, an action is a call, or a skip the mapping can explain (never 'unknown'
+    except the two controls whose meaning the SmartThings data does not reveal)."""
+    unknown = []
+    for action in vocab(dataset).actions:
+        mapped = map_action(action, plan_device(split_action(action)[0], set()))
+        if isinstance(mapped, Skip) and mapped.reason == "unknown":
+            unknown.append(action)
+    assert unknown == ["RobotCleaner:setRobotCleanerMovement after"]
+
+
+@pytest.mark.parametrize(
+    ("action", "entity_id", "service", "data"),
+    [
+        ("Light:switch on", "light.light", "light.turn_on", {}),
+        ("Light:switch off", "light.light", "light.turn_off", {}),
+        ("Light:setLevel", "light.light", "light.turn_on", {"brightness": 64}),
+        ("Blind:windowShade close", "cover.blind", "cover.close_cover", {}),
+        ("Blind:windowShadeLevel setShadeLevel", "cover.blind", "cover.set_cover_position", {"position": 25}),
+        ("GarageDoor:doorControl open", "cover.garage_door", "cover.open_cover", {}),
+        ("Television:switch on", "media_player.television", "media_player.turn_on", {}),
+        ("NetworkAudio:mediaPlayback play", "media_player.network_audio", "media_player.media_play", {}),
+        ("Television:audioMute mute", "media_player.television", "media_player.volume_mute",
+         {"is_volume_muted": True}),
+        ("Heater:switch on", "climate.heater", "climate.set_hvac_mode", {"hvac_mode": "heat"}),
+        ("AirConditioner:switch on", "climate.air_conditioner", "climate.set_hvac_mode",
+         {"hvac_mode": "cool"}),
+        ("AirConditioner:switch off", "climate.air_conditioner", "climate.set_hvac_mode",
+         {"hvac_mode": "off"}),
+        ("SmartLock:lock lock", "lock.smart_lock", "lock.lock", {}),
+        ("SmartLock:lock unlock", "lock.smart_lock", "lock.unlock", {}),
+        ("RobotCleaner:setRobotCleanerMovement homing", "vacuum.robot_cleaner", "vacuum.return_to_base", {}),
+        ("RobotCleaner:setRobotCleanerTurboMode off", "vacuum.robot_cleaner", "vacuum.set_fan_speed",
+         {"fan_speed": "standard"}),
+        ("WaterValve:valve open", "valve.water_valve", "valve.open_valve", {}),
+        ("Siren:alarm both", "siren.siren", "siren.turn_on", {}),
+        ("Fan:fanSpeed setFanSpeed", "fan.fan", "fan.set_percentage", {"percentage": 33}),
+        ("Washer:washerOperatingState setMachineState run", "switch.washer", "switch.turn_on", {}),
+        ("SmartPlug:powerToggle", "switch.smart_plug", "switch.toggle", {}),
+    ],
+)  # fmt: skip
+def test_known_actions(action: str, entity_id: str, service: str, data: dict[str, Any]) -> None:
+    mapper = ActionMapper(vocab("fr"))
+    device_id = vocab("fr").devices.index(split_action(action)[0])
+    mapped = mapper.map(device_id, vocab("fr").actions.index(action), variant=0)
+    assert isinstance(mapped, ServiceCall)
+    assert (mapped.name, mapped.data) == (service, {"entity_id": entity_id, **data})
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ("Camera:notification", "no_state"),
+        ("Light:refresh refresh", "no_state"),
+        ("None:location", "no_state"),
+        ("SmartLock:alarm off", "unsupported"),
+        ("RobotCleaner:setRobotCleanerMovement after", "unknown"),
+    ],
+)
+def test_skips_say_why(action: str, reason: str) -> None:
+    device = plan_device(split_action(action)[0], set())
+    assert map_action(action, device) == Skip(reason)  # type: ignore[arg-type]
+
+
+def test_device_without_replayable_actions_gets_no_entity_and_its_behaviours_are_skipped() -> None:
+    mapper = ActionMapper(vocab("fr"))
+    none_id = vocab("fr").devices.index("None")
+    assert none_id not in mapper.home
+    assert mapper.map(none_id, vocab("fr").actions.index("Light:switch on")) == Skip("no_device")
+    with pytest.raises(IndexError):
+        mapper.map(len(vocab("fr").devices) + 5, 0)
+
+
+def test_virtual_home_plan() -> None:
+    home = plan_home(vocab("fr"))
+    by_name = {d.dataset_device: d for d in home.values()}
+    assert by_name["Television"].domain == "media_player" and by_name["Television"].kind == "tv"
+    assert by_name["Heater"].kind == "heater" and by_name["AirConditioner"].kind == "air_conditioner"
+    assert by_name["GarageDoor"].kind == "garage" and by_name["Blind"].kind == "blind"
+    assert len({d.entity_id for d in home.values()}) == len(home)
+    # AN's device names are lower case words; two of them slug to the same key and must not collide.
+    an_home = plan_home(vocab("an"))
+    assert len({d.key for d in an_home.values()}) == len(an_home)
+    assert classify("desklight")[0] == "light" and classify("curtains")[0] == "cover"
+    assert slugify("AirConditioner") == "air_conditioner" and slugify("xiaodu-bulb") == "xiaodu_bulb"
+
+
+def test_control_parsing() -> None:
+    assert parse_control("temper_up") == Command(Intent.SETPOINT, "up")
+    assert parse_control("setRobotCleanerTurboMode silence") == Command(Intent.FAN_SPEED, "quiet")
+    assert parse_control("audioMute unmute") == Command(Intent.UNMUTE)
+    assert parse_control("lock unlock") == Command(Intent.UNLOCK)
+    assert parse_control("no such control") is None
+
+
+# --- timeline -------------------------------------------------------------------------------------
+
+
+def test_offsets_spread_bursts_cap_silences_and_pass_over_skipped_behaviours() -> None:
+    seq = [(0, 0, 1, 1), (0, 0, 1, 1), (0, 3, 1, 1), (1, 0, 1, 1)]  # 0 h, 0 h, 9 h, 24 h
+    assert dataset_offsets(seq) == pytest.approx([0.0, 0.05, 9.0, 21.0])  # 15 h silence -> 12 h
+    assert dataset_offsets(seq, [False, True, True, False]) == pytest.approx([0.0, 0.0, 9.0, 9.0])
+
+
+def test_a_sequence_of_skipped_behaviours_takes_no_time() -> None:
+    seqs = [[(0, 0, 1, 1), (0, 2, 1, 1)], [(0, 0, 2, 2)], [(0, 0, 1, 1)]]
+    steps = list(replay_steps(lambda: seqs, 3600.0, replayable=lambda dev, _act: dev == 1, loop=False))
+    times = [s.at for s in steps]
+    # seq 0: 0 h and 6 h; seq 1 (not replayable) costs nothing; seq 2 starts 12 h after seq 0's end.
+    assert times == pytest.approx([0.0, 6 * 0.95, 18 * 0.95, 18 * 0.95])
+    assert [s.sequence_number for s in steps] == [0, 0, 1, 2]
+
+
+def test_replay_loops_the_dataset() -> None:
+    steps = replay_steps(lambda: [[(0, 0, 1, 1)]], 3600.0)
+    first = [next(steps) for _ in range(3)]
+    assert [s.sequence_number for s in first] == [0, 1, 2]
+    assert first[2].at > first[1].at > first[0].at
+
+
+def _steps_of(seq: RawSequence, speed: float) -> list[ReplayStep]:
+    return list(replay_steps(lambda: [seq], speed, loop=False))
+
+
+@pytest.mark.parametrize("dataset", SMARTTHINGS)
+def test_accelerated_clock_keeps_tss_pieces(dataset: str) -> None:
+    """TSS with Δt_max/speed and T_max/speed on the wall clock cuts where TSS cuts the dataset clock.
+
+    The SemanticChecker is left out (``is_off`` always false) because the demo caps silences longer
+    than Δt_max, which only matters to how far back an "off" may link.
+    """
+    speed = 14400.0
+    paper = TSSConfig(max_gap_hours=9.0, max_span_hours=24.0)
+    fast = TSSConfig(max_gap_hours=9.0 / speed, max_span_hours=24.0 / speed)
+    path = DATASETS / dataset / "raw" / "trn.jsonl"
+    checked = 0
+    for labelled in iter_sequences(path):
+        seq = labelled.seq
+        hours = smartgen_hours(seq)
+        dataset_time = [Behaviour(t, str(d), str(a)) for t, (_, _, d, a) in zip(hours, seq, strict=True)]
+        wall_time = [Behaviour(s.at / 3600.0, str(s.device), str(s.action)) for s in _steps_of(seq, speed)]
+        expected = [len(p) for p in split_sequences(dataset_time, paper, is_off=lambda _a: False)]
+        assert [len(p) for p in split_sequences(wall_time, fast, is_off=lambda _a: False)] == expected, seq
+        checked += 1
+    assert checked > 1000
+
+
+# --- flows and summary ----------------------------------------------------------------------------
+
+
+def test_fill_form_answers_only_the_fields_a_form_has() -> None:
+    schema = [
+        {"name": "include_domains", "required": False, "default": []},
+        {"name": "tss", "type": "expandable", "schema": [{"name": "max_gap_hours"}, {"name": "other"}]},
+    ]
+    values = {"include_domains": ["light"], "max_gap_hours": 0.001, "exclude_entities": []}
+    assert fill_form(schema, values) == {"include_domains": ["light"], "tss": {"max_gap_hours": 0.001}}
+
+
+def test_summary_is_a_flat_json_object(tmp_path: Path) -> None:
+    stats = ReplayStats(events_replayed=7, call_errors=1, dataset_sequences=3, elapsed_s=2.04)
+    stats.skipped.update({"no_state": 2, "unknown": 1})
+    summary = DemoSummary()
+    summary.update(stats.figures())
+    summary.update({"behaviours": 5, "sequences": 2, "learning_state": "learning"})
+    summary.write(tmp_path / "out" / "s.json")
+    written = json.loads((tmp_path / "out" / "s.json").read_text())
+    assert written["events_replayed"] == 7 and written["actions_skipped"] == 3
+    assert {f"skipped_{r}" for r in SKIP_REASONS} <= set(written)
+    assert written["skipped_unsupported"] == 0 and written["replay_seconds"] == 2.0
+    assert all(not isinstance(v, dict | list) for v in written.values())
+
+
+def test_habitus_sensors_are_found_by_id_or_by_name() -> None:
+    states = {e: {} for e in ("sensor.habitus_behaviours_learned", "sensor.habitus_2_sequences_learned")}
+    found = find_habitus_sensors(states)  # type: ignore[arg-type]
+    assert found == {
+        "behaviours": "sensor.habitus_behaviours_learned",
+        "sequences": "sensor.habitus_2_sequences_learned",
+    }
+
+
+def test_bad_options_fail_before_home_assistant_starts(tmp_path: Path) -> None:
+    for args, message in (
+        (["--speed", "20000"], "--speed must be in"),
+        (["--dataset", str(tmp_path)], "not a dataset vocabulary"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "habitus_tools.cli", "demo", "--for", "5", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2 and message in result.stderr
+        assert "Starting Home Assistant" not in result.stdout
+
+
+# --- the real thing -------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+def test_headless_demo_runs_real_home_assistant_and_habitus_learns(tmp_path: Path) -> None:
+    summary_path = tmp_path / "s.json"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "habitus_tools.cli", "demo", "--for", "25", "--summary", str(summary_path)],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    out = result.stdout
+    assert re.search(r"URL:\s+http://127\.0\.0\.1:\d+", out), out
+    assert re.search(r"Login: user 'demo', password '\S+'", out), out
+    summary = json.loads(summary_path.read_text())
+    assert summary["events_replayed"] > 0
+    assert 0 < summary["behaviours"] <= summary["events_replayed"]
+    assert summary["sequences"] >= 1
+    assert summary["call_errors"] == 0
+    assert summary["replay_seconds"] >= 25
+    # HA and everything it started are gone, and so is the throwaway config dir.
+    match = re.search(r"Starting Home Assistant \(pid (\d+)\) in (\S+) \.\.\.", out)
+    assert match, out
+    assert not _alive(int(match.group(1)))
+    assert not Path(match.group(2)).exists()
+    print(f"headless demo: {elapsed:.1f} s wall, {summary}")

@@ -1,0 +1,306 @@
+"""``run_demo``: start HA, onboard, add Habitus, replay the dataset, report, and always stop HA.
+
+Exit codes: 0 done (or stopped with Ctrl-C), 1 something failed while running (the message says what,
+with the tail of HA's log when HA is the cause), 2 bad options or dataset.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from habitus_engine.datasets import DatasetError, RawSequence, Vocabulary, iter_sequences, load_vocabulary
+
+from .client import DemoError, RestClient, wait_until
+from .config_dir import FRONTEND_REQUIREMENT, HOST, frontend_available, prepare_config_dir
+from .habitus_setup import add_habitus
+from .hass_process import HassProcess, ensure_port_free, free_port
+from .home import VirtualDevice
+from .mapping import ActionMapper
+from .onboarding import Login, load_or_create_login, onboard_or_login
+from .paths import DEFAULT_DATASET_DIR, default_sequence_file
+from .replay import Replayer, ReplayStats
+from .summary import DemoSummary, Figure, probe_figures
+from .timeline import replay_steps
+
+MIN_MAX_GAP_HOURS = 0.0005  # the smallest Δt_max Habitus's options flow accepts
+PAPER_MAX_GAP_HOURS = 9.0  # SmartGen's Δt_max
+PAPER_MAX_SPAN_HOURS = 24.0  # SmartGen's T_max
+MAX_SPEED = PAPER_MAX_GAP_HOURS / MIN_MAX_GAP_HOURS  # 18000
+# One dataset hour = 0.25 s: a dataset sequence (median span 15 h) plays in a few seconds, so even a
+# 25 s run closes several TSS sequences, and Δt_max = 2.25 s stays well above HTTP jitter.
+DEFAULT_SPEED = 14400.0
+READY_TIMEOUT_S = 120.0
+SETTLE_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What ``habitus demo`` was asked to do."""
+
+    dataset_dir: Path = DEFAULT_DATASET_DIR
+    sequences_file: Path | None = None  # default: the dataset's raw/trn.jsonl
+    speed: float = DEFAULT_SPEED
+    duration_s: float | None = None  # None: until Ctrl-C
+    summary_path: Path | None = None
+    port: int | None = None  # None: a free port
+    keep_config: Path | None = None  # None: a temporary config dir, deleted at exit
+    start_timeout_s: float = 300.0
+    username: str = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPlan:
+    """The dataset side of a run, checked before HA starts."""
+
+    vocab: Vocabulary
+    sequences_file: Path
+    mapper: ActionMapper
+
+    @property
+    def devices(self) -> list[VirtualDevice]:
+        """The virtual home's devices."""
+        return list(self.mapper.home.values())
+
+    def sequences(self) -> Iterator[RawSequence]:
+        """The replayed file's sequences, streamed."""
+        return (labelled.seq for labelled in iter_sequences(self.sequences_file))
+
+
+def plan_demo(options: DemoOptions) -> DemoPlan:
+    """Check the options and load the dataset; ``DemoError`` says what is wrong."""
+    if not 0 < options.speed <= MAX_SPEED:
+        raise DemoError(
+            f"--speed must be in (0, {MAX_SPEED:.0f}]: "
+            f"Habitus needs Δt_max = 9 h / speed >= {MIN_MAX_GAP_HOURS} h"
+        )
+    if options.duration_s is not None and options.duration_s <= 0:
+        raise DemoError("--for must be a positive number of seconds")
+    try:
+        vocab = load_vocabulary(options.dataset_dir)
+    except DatasetError as err:
+        raise DemoError(f"--dataset {options.dataset_dir}: {err}") from err
+    sequences_file = options.sequences_file or default_sequence_file(options.dataset_dir)
+    if sequences_file is None or not sequences_file.is_file():
+        raise DemoError(f"no sequence file to replay in {options.dataset_dir} (give one with --sequences)")
+    if not frontend_available():
+        raise DemoError(
+            f"Home Assistant cannot start without its web UI package: install it with "
+            f"'{sys.executable} -m pip install {FRONTEND_REQUIREMENT}'"
+        )
+    mapper = ActionMapper(vocab)
+    if not mapper.home:
+        raise DemoError(f"no device of {vocab.name} maps onto a Home Assistant entity")
+    return DemoPlan(vocab, sequences_file, mapper)
+
+
+def habitus_values(devices: list[VirtualDevice], speed: float) -> dict[str, Any]:
+    """Everything Habitus's config and options flows may ask for: the virtual home's domains and TSS
+    thresholds scaled to the accelerated clock (``Δt_max = 9 h / speed``, ``T_max = 24 h / speed``)."""
+    return {
+        "include_domains": sorted({d.domain for d in devices}),
+        "include_areas": [],
+        "include_entities": [],
+        "exclude_entities": [],
+        "max_gap_hours": PAPER_MAX_GAP_HOURS / speed,
+        "max_span_hours": PAPER_MAX_SPAN_HOURS / speed,
+    }
+
+
+def say(text: str) -> None:
+    """Print a progress line at once (the demo is often piped or watched live)."""
+    print(text, flush=True)
+
+
+class DemoSession:
+    """One run: owns the config dir and the HA process, and cleans both up in ``close``."""
+
+    def __init__(self, options: DemoOptions, plan: DemoPlan) -> None:
+        self.options = options
+        self.plan = plan
+        self.temporary = options.keep_config is None
+        self.config_dir = options.keep_config or Path(tempfile.mkdtemp(prefix="habitus-demo-"))
+        self.port = options.port or free_port(HOST)
+        self.client = RestClient(HOST, self.port)
+        self.hass = HassProcess(self.config_dir)
+        self.replayer: Replayer | None = None
+        self.summary = DemoSummary()
+
+    def run(self) -> int:
+        """The whole demo; returns the exit code."""
+        if self.options.port is not None:
+            ensure_port_free(HOST, self.port)
+        prepare_config_dir(self.config_dir, self.port, self.plan.devices)
+        login = load_or_create_login(self.config_dir, self.options.username)
+        started = time.monotonic()
+        self.hass.start()
+        say(f"Starting Home Assistant (pid {self.hass.pid}) in {self.config_dir} ...")
+        self.hass.wait_for_http(self.client, self.options.start_timeout_s)
+        onboard_or_login(self.client, login)
+        version = self._wait_ready()
+        self.summary.update({"ha_start_seconds": round(time.monotonic() - started, 1)})
+        self._announce(version, login)
+        self._add_habitus()
+        stats = self._replay()
+        return self._finish(stats)
+
+    def _wait_ready(self) -> str:
+        """Wait for HA to run with every virtual entity; returns HA's version."""
+        wanted = {d.entity_id for d in self.plan.devices}
+        config: dict[str, Any] = {}
+
+        def ready() -> bool:
+            config.update(self.client.get("/api/config"))
+            if config.get("recovery_mode") or config.get("safe_mode"):
+                raise DemoError("Home Assistant started in recovery mode", self.hass.log_tail())
+            present = {s["entity_id"] for s in self.client.get("/api/states")}
+            return config.get("state") == "RUNNING" and wanted <= present
+
+        try:
+            wait_until(ready, "Home Assistant to run with the virtual home's entities", READY_TIMEOUT_S)
+        except DemoError as err:
+            raise DemoError(str(err), self.hass.log_tail()) from err
+        return str(config.get("version", "?"))
+
+    def _announce(self, version: str, login: Login) -> None:
+        say(f"Home Assistant {version} is up after {self.summary.figures['ha_start_seconds']} s.")
+        say(f"  URL:   {self.client.base_url}")
+        say(f"  Login: user {login.username!r}, password {login.password!r}")
+        areas = sorted({d.area for d in self.plan.devices})
+        say(f"Virtual home: {len(self.plan.devices)} devices in {', '.join(areas)}")
+
+    def _add_habitus(self) -> None:
+        values = habitus_values(self.plan.devices, self.options.speed)
+        try:
+            entry_id = add_habitus(self.client, values)
+            wait_until(self._habitus_figures, "Habitus's sensors", READY_TIMEOUT_S)
+        except DemoError as err:
+            raise DemoError(str(err), err.details or self.hass.log_tail()) from err
+        gap_s = PAPER_MAX_GAP_HOURS * 3600.0 / self.options.speed
+        say(
+            f"Habitus added (entry {entry_id}), learning from {', '.join(values['include_domains'])}; "
+            f"TSS Δt_max = {values['max_gap_hours']:.6f} h ({gap_s:.2f} s), "
+            f"T_max = {values['max_span_hours']:.6f} h"
+        )
+
+    def _habitus_figures(self) -> dict[str, Figure] | None:
+        try:
+            return probe_figures(self.client)
+        except DemoError:
+            return None
+
+    def _replay(self) -> ReplayStats:
+        speed = self.options.speed
+        steps = replay_steps(self.plan.sequences, speed, self.plan.mapper.replayable)
+        self.replayer = Replayer(self.client, self.plan.mapper, steps, progress=self._progress)
+        hour_s = 3600.0 / speed
+        length = f"for {self.options.duration_s:g} s" if self.options.duration_s else "until Ctrl-C"
+        say(
+            f"Replaying {self.plan.vocab.name} ({self.plan.sequences_file.name}) at {speed:g}x "
+            f"(1 dataset hour = {hour_s:.3g} s) {length} ..."
+        )
+        return self.replayer.run(self.options.duration_s)
+
+    def _progress(self, stats: ReplayStats) -> None:
+        learned = self._habitus_figures() or {}
+        skipped = sum(stats.skipped.values())
+        say(
+            f"[{stats.elapsed_s:5.0f} s] {stats.events_replayed} calls, {skipped} skipped, "
+            f"{stats.dataset_sequences} dataset sequences | Habitus: {learned.get('behaviours', '?')} "
+            f"behaviours, {learned.get('sequences', '?')} sequences, {learned.get('learning_state', '?')}"
+        )
+
+    def _finish(self, stats: ReplayStats) -> int:
+        """Read what HA learned, stop HA, print (and write) the summary."""
+        self.summary.update(stats.figures())
+        self.summary.update(self._settled_figures())
+        self.summary.update(
+            {
+                "dataset": self.plan.vocab.name,
+                "speed": self.options.speed,
+                "virtual_devices": len(self.plan.devices),
+            }
+        )
+        self.stop_hass()
+        say("Summary:")
+        for line in self.summary.lines():
+            say(line)
+        if self.options.summary_path is not None:
+            self.summary.write(self.options.summary_path)
+            say(f"Summary written to {self.options.summary_path}")
+        return 0
+
+    def _settled_figures(self) -> dict[str, Figure]:
+        """Habitus's figures once two reads a second apart agree (at most ``SETTLE_S``)."""
+        deadline = time.monotonic() + SETTLE_S
+        figures = probe_figures(self.client)
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            again = probe_figures(self.client)
+            if again == figures:
+                break
+            figures = again
+        return figures
+
+    def interrupted(self) -> int:
+        """Ctrl-C: print what was replayed so far; exit code 0 (it is how an open-ended run ends)."""
+        say("\nStopping ...")
+        if self.replayer is not None:
+            self._progress(self.replayer.snapshot())
+        return 0
+
+    def stop_hass(self) -> None:
+        """Stop HA (idempotent)."""
+        if self.hass.pid is not None and self.hass.exit_code() is None:
+            say("Stopping Home Assistant ...")
+        self.client.close()
+        code = self.hass.stop()
+        if code not in (None, 0):
+            say(f"warning: Home Assistant exited with code {code}")
+
+    def close(self) -> None:
+        """Stop HA, then delete a temporary config dir (a kept one stays)."""
+        self.stop_hass()
+        if self.temporary:
+            shutil.rmtree(self.config_dir, ignore_errors=True)
+        else:
+            say(f"Config dir kept: {self.config_dir}")
+
+
+def _interrupt_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(options: DemoOptions) -> int:
+    """Run the demo; see the module docstring for exit codes."""
+    try:
+        plan = plan_demo(options)
+    except DemoError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    session = DemoSession(options, plan)
+    try:
+        return session.run()
+    except KeyboardInterrupt:
+        return session.interrupted()
+    except OSError as err:  # HA went away mid-run (connection refused/reset)
+        print(f"error: lost the connection to Home Assistant ({err})", file=sys.stderr)
+        print(f"--- Home Assistant log (last lines) ---\n{session.hass.log_tail()}", file=sys.stderr)
+        return 1
+    except DemoError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if err.details:
+            print(f"--- Home Assistant log (last lines) ---\n{err.details}", file=sys.stderr)
+        return 1
+    finally:
+        session.close()
+        signal.signal(signal.SIGTERM, previous)
