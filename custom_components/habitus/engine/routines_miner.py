@@ -154,27 +154,27 @@ class RoutineMiner:
         if base is None:
             base = BaseContexts.from_samples((_day(s[0]), s[0].context) for s in sessions)
         transactions = [_transaction(s) for s in sessions]
-        candidates = self._candidates(sessions, transactions, base)
-        self.routines_ = _select(candidates, self.config)
+        patterns = self._patterns(sessions, transactions)
+        self.routines_ = _select(patterns, base, self.config)
         return self
 
     def predict(self) -> list[Routine]:
         """The routines found by :meth:`fit`, most supported first."""
         return list(self.routines_)
 
-    def _candidates(
-        self, sessions: list[list[Behaviour]], transactions: list[dict[Item, int]], base: BaseContexts
-    ) -> list[_Candidate]:
+    def _patterns(
+        self, sessions: list[list[Behaviour]], transactions: list[dict[Item, int]]
+    ) -> list[tuple[frozenset[Item], list[Occurrence]]]:
+        """Frequent closed action patterns with their occurrences, split where scalar settings differ."""
         item_sets = [frozenset(t) for t in transactions]
-        out: list[_Candidate] = []
+        out: list[tuple[frozenset[Item], list[Occurrence]]] = []
         for items in closed_itemsets(item_sets, self.config.min_support):
             occurrences = [
                 _occurrence(sessions[i], transactions[i], items, i)
                 for i, s in enumerate(item_sets)
                 if items <= s
             ]
-            for group in split_by_scalars(occurrences, self.config):
-                out.extend(_peel_by_context(items, group, base, self.config))
+            out.extend((items, group) for group in split_by_scalars(occurrences, self.config))
         return out
 
 
@@ -398,24 +398,41 @@ def _spread(values: Sequence[float]) -> float:
     return statistics.median(abs(v - centre) for v in values)
 
 
-def _select(candidates: list[_Candidate], config: MinerConfig) -> list[Routine]:
-    """Greedy cover of the user's (session, device) actions by candidate routines."""
+def _select(
+    patterns: list[tuple[frozenset[Item], list[Occurrence]]], base: BaseContexts, config: MinerConfig
+) -> list[Routine]:
+    """Greedy cover of the user's (session, device) actions by routines.
+
+    Each round describes every pattern on its *fresh* occurrences only (sessions none of whose devices
+    an already chosen routine explains), so a device shared with a bigger routine does not borrow that
+    routine's contexts, and takes the routine explaining the most actions.
+    """
     explained: set[tuple[int, str]] = set()
     chosen: list[_Candidate] = []
-    pool = list(candidates)
-    while pool and len(chosen) < config.max_routines:
-        best, best_fresh = None, []
-        for candidate in pool:
-            fresh = [o for o in candidate.occurrences if not _touches(o, explained)]
-            if best is None or len(fresh) * len(candidate.items) > len(best_fresh) * len(best.items):
-                best, best_fresh = candidate, fresh
-        if best is None or len(best_fresh) < config.min_support:
+    cache: dict[tuple[frozenset[Item], tuple[int, ...]], list[_Candidate]] = {}
+    while len(chosen) < config.max_routines:
+        best: _Candidate | None = None
+        for items, occurrences in patterns:
+            fresh = [o for o in occurrences if not _touches(o, explained)]
+            if len(fresh) < config.min_support:
+                continue
+            key = (items, tuple(o.session for o in fresh))
+            if key not in cache:
+                cache[key] = _peel_by_context(items, fresh, base, config)
+            for candidate in cache[key]:
+                if best is None or _gain(candidate) > _gain(best):
+                    best = candidate
+        if best is None:
             break
-        pool.remove(best)
-        explained |= {(o.session, e) for o in best_fresh for e in o.settings}
+        explained |= {(o.session, e) for o in best.occurrences for e in o.settings}
         if not any(_is_partial(best, other) for other in chosen):
             chosen.append(best)
     return [c.routine for c in chosen]
+
+
+def _gain(candidate: _Candidate) -> int:
+    """(session, device) actions a candidate explains."""
+    return len(candidate.occurrences) * len(candidate.items)
 
 
 def _is_partial(candidate: _Candidate, routine: _Candidate) -> bool:
