@@ -110,9 +110,13 @@ def test_sasrec_gradients_match_finite_differences() -> None:
     _check_gradients(loss, params, names, np.random.default_rng(1))
 
 
-@pytest.mark.parametrize("fields", [("day", "bucket", "device", "action"), ("bucket",)])
-def test_transae_onnx_runtime_matches_numpy(fields: tuple[str, ...]) -> None:
-    model = TransAE(SIZES, TransAEConfig(fields=fields, max_behaviours=6, train=TINY_TRAIN))
+@pytest.mark.parametrize(
+    ("fields", "reduction"),
+    [(("day", "bucket", "device", "action"), "mean"), (("bucket",), "mean"), (("device", "action"), "max")],
+)
+def test_transae_onnx_runtime_matches_numpy(fields: tuple[str, ...], reduction: str) -> None:
+    config = TransAEConfig(fields=fields, max_behaviours=6, score_reduction=reduction, train=TINY_TRAIN)
+    model = TransAE(SIZES, config)
     model.fit(_sequences(40))
     batch = [*_sequences(30, seed=9), []]  # an empty sequence is all padding
     numpy_scores = model.score(batch, backend="numpy")
@@ -143,6 +147,19 @@ def test_onnx_export_records_opset_and_metadata(tmp_path: Path) -> None:
     assert meta["kind"] == "transae"
     assert meta["threshold"] == pytest.approx(model.threshold_)
     assert meta["vocabulary"]["devices"] == list(_vocab().devices)
+
+
+def test_max_reduction_scores_the_worst_behaviour() -> None:
+    model = TransAE(SIZES, TransAEConfig(max_behaviours=6, train=TINY_TRAIN)).fit(_sequences(40))
+    worst = model.with_score_reduction("max")
+    batch = _sequences(20, seed=4)
+    mean_scores = model.score(batch, backend="numpy")
+    max_scores = worst.score(batch, backend="numpy")
+    assert np.all(max_scores >= mean_scores - 1e-6)  # the worst behaviour is at least the average one
+    singles = [s for s in batch if len(s) == 1]
+    np.testing.assert_allclose(
+        worst.score(singles, backend="numpy"), model.score(singles, backend="numpy"), rtol=1e-5
+    )
 
 
 def test_training_is_seeded_and_reproducible() -> None:

@@ -42,6 +42,7 @@ class TransAEShape:
     n_decoder_layers: int = 1
     d_ff: int = 128
     positional: bool = True  # learned behaviour-position embedding (the reference has none)
+    score_reduction: str = "mean"  # "mean" over tokens (paper) or "max" over behaviours
 
     @property
     def tokens_per_behaviour(self) -> int:
@@ -201,26 +202,31 @@ def transae_hidden(ops: Ops, p: Mapping[str, Tensor], tokens: Tensor, shape: Tra
 
 
 def transae_scores(ops: Ops, p: Mapping[str, Tensor], tokens: Tensor, shape: TransAEShape) -> Tensor:
-    """Per-sequence anomaly score, the mean token cross-entropy over non-padding tokens: int [B, T] -> [B].
+    """Per-sequence anomaly score from reconstruction cross-entropy: int [B, T] -> [B].
+
+    ``score_reduction="mean"`` (the paper's, and always the training loss): mean token cross-entropy
+    over non-padding tokens. ``"max"``: the worst behaviour's mean field cross-entropy, so one odd
+    behaviour in a long sequence is not averaged away.
 
     Each field has its own output head on the behaviour's state, so a token is reconstructed among its
     field's ids only (a day never competes with 222 actions). Padding tokens map to a negative local
-    id, whose one-hot row is all zero, so they add nothing. This is both the training loss (averaged
-    over the batch) and the served score: training, the numpy executor and the ONNX graph agree by
-    construction. An all-padding row scores 0.
+    id, whose one-hot row is all zero, so they add nothing. Training, the numpy executor and the ONNX
+    graph all run this function. An all-padding row scores 0.
     """
     h = transae_hidden(ops, p, tokens, shape)  # [B,Tb,D]
     width = shape.tokens_per_behaviour
-    total: Tensor = None
+    nll: Tensor = None  # [B,Tb], summed over fields
     for j, (offset, size) in enumerate(zip(shape.field_offsets, shape.field_sizes, strict=True)):
         local_ids = ops.sub(ops.every_nth(tokens, j, width), ops.const(np.array(offset, dtype=np.int64)))
         log_probs = ops.log_softmax(ops.linear(h, p[f"out{j}.w"], p[f"out{j}.b"]))  # [B,Tb,Vj]
         picked = ops.reduce_sum(ops.mul(log_probs, ops.one_hot(local_ids, size)), -1)  # [B,Tb]
-        field_total = ops.reduce_sum(picked, -1)  # [B]
-        total = field_total if total is None else ops.add(total, field_total)
+        nll = picked if nll is None else ops.add(nll, picked)
+    nll = ops.mul(nll, ops.const(-1.0))
+    if shape.score_reduction == "max":
+        return ops.mul(ops.reduce_max(nll, -1), ops.const(1.0 / width))  # pads contribute 0 <= any loss
     valid = ops.sub(ops.const(1.0), ops.equal(tokens, PAD))  # [B,T]
     count = ops.maximum(ops.reduce_sum(valid, -1), ops.const(1.0))  # [B]
-    return ops.div(ops.mul(total, ops.const(-1.0)), count)
+    return ops.div(ops.reduce_sum(nll, -1), count)
 
 
 def sasrec_hidden(ops: Ops, p: Mapping[str, Tensor], items: Tensor, shape: SASRecShape) -> Tensor:

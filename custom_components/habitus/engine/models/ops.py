@@ -130,6 +130,9 @@ class ArrayOps:
     def reduce_sum(self, x: Tensor, axis: int, keepdims: bool = False) -> Tensor:
         return self.xp.sum(x, axis=axis, keepdims=keepdims)
 
+    def reduce_max(self, x: Tensor, axis: int) -> Tensor:
+        return self.xp.max(x, axis=axis)
+
     def last_step(self, x: Tensor) -> Tensor:  # [B, T, D] -> [B, D]
         return x[:, -1, :]
 
@@ -245,6 +248,9 @@ class OnnxGraphOps:
     def reduce_sum(self, x: str, axis: int, keepdims: bool = False) -> str:
         axes = self.const(np.array([axis], dtype=np.int64))
         return self._node("ReduceSum", [x, axes], keepdims=int(keepdims))
+
+    def reduce_max(self, x: str, axis: int) -> str:
+        return self._node("ReduceMax", [x], axes=[axis], keepdims=0)  # opset 17: axes is an attribute
 
     def last_step(self, x: str) -> str:  # [B, T, D] -> [B, D]
         return self._node("Gather", [x, self.const(np.array(-1, dtype=np.int64))], axis=1)

@@ -52,6 +52,7 @@ class TransAEConfig:
     d_ff: int = 64
     positional: bool = True  # behaviour-position embedding (the reference has none)
     threshold_percentile: float = 95.0  # see module docstring
+    score_reduction: str = "mean"  # "mean" token loss (paper) or "max" over behaviours; training uses mean
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -65,6 +66,8 @@ class TransAE(NetworkModel):
     def __init__(self, sizes: FieldSizes, config: TransAEConfig | None = None) -> None:
         super().__init__(sizes)
         self.config = config or TransAEConfig()
+        if self.config.score_reduction not in ("mean", "max"):
+            raise ValueError(f"score_reduction must be 'mean' or 'max', got {self.config.score_reduction!r}")
         unknown = set(self.config.fields) - set(ALL_FIELDS)
         if unknown or not self.config.fields:
             raise ValueError(f"fields must be a non-empty subset of {ALL_FIELDS}, got {self.config.fields}")
@@ -85,6 +88,7 @@ class TransAE(NetworkModel):
             n_decoder_layers=c.n_decoder_layers,
             d_ff=c.d_ff,
             positional=c.positional,
+            score_reduction=c.score_reduction,
         )
 
     def encode(self, sequences: Sequence[RawSequence]) -> NDArray[np.int64]:
@@ -114,14 +118,17 @@ class TransAE(NetworkModel):
         if len(train_tokens) == 0 or len(val_tokens) == 0:
             raise ValueError("TransAE needs at least two sequences (one to train, one to validate)")
         shape = self.shape
-        graph = self._graph()
+
+        mean_shape = dataclasses.replace(shape, score_reduction="mean")
 
         def validation_loss(params: Params) -> float:
-            return float(np.mean(graph(ArrayOps(np, dtype=np.float32), params, val_tokens)))
+            return float(
+                np.mean(transae_scores(ArrayOps(np, dtype=np.float32), params, val_tokens, mean_shape))
+            )
 
         params, self.history_ = fit_params(
             init_transae(shape, train_cfg.seed),
-            _transae_loss(shape, train_cfg.dropout),
+            _transae_loss(dataclasses.replace(shape, score_reduction="mean"), train_cfg.dropout),
             train_tokens,
             validation_loss,
             train_cfg,
@@ -131,6 +138,13 @@ class TransAE(NetworkModel):
         self._set_params(params)
         self.calibrate_tokens(val_tokens, self.config.threshold_percentile)
         return self
+
+    def with_score_reduction(self, reduction: str) -> TransAE:
+        """A copy sharing these weights that scores with ``reduction``; calibrate it before ``predict``."""
+        twin = TransAE(self.sizes, dataclasses.replace(self.config, score_reduction=reduction))
+        twin._set_params(self._require_params())
+        twin.vocabulary, twin.metadata = self.vocabulary, dict(self.metadata)
+        return twin
 
     def calibrate(self, validation: Sequence[RawSequence], percentile: float | None = None) -> float:
         """Set ``threshold_`` to the ``percentile`` (default: the config's) of validation scores."""

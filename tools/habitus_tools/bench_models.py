@@ -1,0 +1,372 @@
+"""``habitus bench models``: SmartGen's Tables 2 (AD) and 3 (BP) for one dataset and context shift.
+
+For a dataset directory in the shared SmartThings format and a shift (spring = ST, night = TT,
+multiple = NT), TransAE and SASRec are trained on each of these sets, side by side in one run:
+
+* ``original``: real data of the original context (``paper/<winter|daytime|single>/split_trn``), the
+  no-adaptation baseline (paper columns TransAE / SASRec);
+* ``paper_synthetic``: the paper's final GPT-4o set (``paper/gpt4o/<shift>_*.jsonl``; paper column
+  SmartGen);
+* ``oracle``: real data of the new context (``context/<shift>/{trn,vld}``), TSS-split, minus every
+  sequence that also occurs in ``context/<shift>/test`` (the source of the test pieces).
+
+Both are evaluated on the paper's test sets: ``paper/<shift>/split_test`` (normal, label 0) plus the
+1:1 injected anomalies ``anomalies/<shift>_<heater|time|tv>`` (label 1) for AD; the same pieces with
+the last action as the target for BP.
+
+Two protocols are reported (``--protocol``):
+
+* **paper** (``ad``/``bp`` keys): the reference pipelines. AD: one field per shift (actions, hour
+  buckets, devices), no positional encoding, 2+2 layers, 15 epochs, batch 32, threshold = the repo's
+  percentile of validation scores (90 for the original-context baseline); the synthetic set is split
+  80/20 (multiple: train = validation, as in ``baseline1.py``). BP: flat tokens in one shared id space,
+  100 sampled negatives, hidden 50, 2 blocks, 1 head, dropout 0.2, up to 50 epochs.
+* **product** (``ad_product``/``bp_product`` keys): Habitus's defaults, one TransAE over all four
+  fields, 95th percentile, and SASRec over actions, scored with sampled and full ranking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from habitus_engine.datasets import (
+    RawSequence,
+    Vocabulary,
+    load_vocabulary,
+    read_sequences,
+    to_behaviours,
+    to_raw,
+)
+from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled, precision_recall_f1
+from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TrainConfig, TransAE, TransAEConfig
+from habitus_engine.models.training import split_validation
+from habitus_engine.segment import split_sequences
+
+SHIFTS: dict[str, tuple[str, str, str, str]] = {  # shift -> (original context, anomaly, AD field, paper code)
+    "spring": ("winter", "heater", "action", "ST"),
+    "night": ("daytime", "time", "bucket", "TT"),
+    "multiple": ("single", "tv", "device", "NT"),
+}
+ORIGINAL_BASELINE_PERCENTILE = 90.0  # the paper's AD baselines (notes, section 1)
+DEFAULT_PAPER_PERCENTILE = 95.0  # for datasets without a repo setting
+SEED = 2024
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftData:
+    """Everything one (dataset, shift) evaluation reads."""
+
+    name: str
+    shift: str
+    sizes: FieldSizes
+    test_normal: list[RawSequence]
+    test_anomalies: list[RawSequence]
+    training: dict[str, tuple[list[RawSequence], list[RawSequence]]]  # name -> (AD set, BP set)
+    paper_percentile: float
+    paper: dict[str, Any] = field(default_factory=dict)
+
+
+def _read(path: Path) -> list[RawSequence]:
+    return [s.seq for s in read_sequences(path)]
+
+
+def _oracle(dataset: Path, shift: str, vocab: Vocabulary) -> list[RawSequence] | None:
+    """Real new-context sequences (TSS-split), minus anything that also occurs in the test source."""
+    folder = dataset / "context" / shift
+    sources = [p for p in (folder / "trn.jsonl", folder / "vld.jsonl") if p.exists()]
+    if not sources:
+        return None
+    test_path = folder / "test.jsonl"
+    held_out = {tuple(s) for s in _read(test_path)} if test_path.exists() else set()
+    pieces: list[RawSequence] = []
+    for path in sources:
+        for seq in _read(path):
+            if tuple(seq) not in held_out:
+                pieces.extend(to_raw(piece, vocab) for piece in split_sequences(to_behaviours(seq, vocab)))
+    return pieces
+
+
+def load_shift(dataset: Path, shift: str) -> ShiftData:
+    """Read the test sets and the training sets of one shift (raises ``FileNotFoundError`` if missing)."""
+    original, anomaly, _field, _code = SHIFTS[shift]
+    vocab = load_vocabulary(dataset)
+    anomaly_files = sorted((dataset / "anomalies").glob(f"{shift}_{anomaly}.jsonl")) or sorted(
+        (dataset / "anomalies").glob(f"{shift}_*.jsonl")
+    )
+    if not anomaly_files:
+        raise FileNotFoundError(f"{dataset}/anomalies: no {shift}_*.jsonl anomaly file")
+    gpt = dataset / "paper" / "gpt4o"
+    training = {
+        "original": (_read(dataset / "paper" / original / "split_trn.jsonl"),) * 2,
+        "paper_synthetic": (
+            _read(gpt / f"{shift}_anomaly_detection.jsonl"),
+            _read(gpt / f"{shift}_behavior_prediction.jsonl"),
+        ),
+    }
+    oracle = _oracle(dataset, shift, vocab)
+    if oracle:
+        training["oracle"] = (oracle, oracle)
+    name = dataset.name
+    percentile, paper = _paper_reference(dataset.parent / "paper_results.json", name, shift)
+    return ShiftData(
+        name,
+        shift,
+        FieldSizes(len(vocab.devices), len(vocab.actions)),
+        _read(dataset / "paper" / shift / "split_test.jsonl"),
+        _read(anomaly_files[0]),
+        {k: (list(a), list(b)) for k, (a, b) in training.items()},
+        percentile,
+        paper,
+    )
+
+
+def _paper_reference(path: Path, name: str, shift: str) -> tuple[float, dict[str, Any]]:
+    """The repo's AD percentile and the paper's figures for this setting (``paper_results.json``)."""
+    if not path.exists():
+        return DEFAULT_PAPER_PERCENTILE, {}
+    results = json.loads(path.read_text(encoding="utf-8"))
+    settings = (
+        results.get("repo_settings", {}).get("alpha_and_ad_percentile", {}).get(name, {}).get(shift, {})
+    )
+    ad = results.get("anomaly_detection", {}).get(name, {}).get(shift, {})
+    bp = results.get("behavior_prediction", {}).get(name, {}).get(shift, {})
+    paper = {}
+    if ad or bp:
+        paper = {
+            "original": {"ad": ad.get("TransAE"), "bp": bp.get("SASRec")},
+            "paper_synthetic": {"ad": ad.get("SmartGen"), "bp": bp.get("SmartGen")},
+        }
+    return float(settings.get("ad_percentile", DEFAULT_PAPER_PERCENTILE)), paper
+
+
+# --- anomaly detection -------------------------------------------------------------------------------
+def _ad_metrics(model: TransAE, data: ShiftData) -> dict[str, Any]:
+    sequences = data.test_normal + data.test_anomalies
+    labels = [0] * len(data.test_normal) + [1] * len(data.test_anomalies)
+    result = precision_recall_f1(labels, model.predict(sequences, backend="numpy"))
+    fpr = result.false_positives / max(1, result.false_positives + result.true_negatives)
+    return {
+        "precision": result.precision,
+        "recall": result.recall,
+        "f1": result.f1,
+        "fpr": fpr,
+        "threshold": model.threshold_,
+        "n_test": len(sequences),
+    }
+
+
+def run_ad_paper(train: list[RawSequence], data: ShiftData, set_name: str, scale: float) -> dict[str, Any]:
+    """The reference AD pipeline (``baseline1.py``): one field, percentile threshold."""
+    field_name = SHIFTS[data.shift][2]
+    percentile = ORIGINAL_BASELINE_PERCENTILE if set_name == "original" else data.paper_percentile
+    config = TransAEConfig(
+        fields=(field_name,),
+        max_behaviours=10,
+        d_model=64,
+        n_heads=4,
+        n_encoder_layers=2,
+        n_decoder_layers=2,
+        d_ff=128,
+        positional=False,
+        threshold_percentile=percentile,
+        train=TrainConfig(epochs=_epochs(15, scale), batch_size=32, patience=15, seed=SEED),
+    )
+    model = TransAE(data.sizes, config)
+    if data.shift == "multiple" and set_name == "paper_synthetic":
+        model.fit(train, validation=train)  # baseline1.py: train = validation for multiple
+    else:
+        train_idx, val_idx = split_validation(len(train), 0.2, SEED)
+        model.fit([train[i] for i in train_idx], [train[i] for i in val_idx])
+    protocol = f"paper: field={field_name}, TransAE 64d 2+2 no-pos, p{percentile:g}"
+    return {**_ad_metrics(model, data), "protocol": protocol}
+
+
+def run_ad_product(train: list[RawSequence], data: ShiftData, scale: float) -> dict[str, dict[str, Any]]:
+    """Habitus's default TransAE (all four fields, positions, 95th percentile), scored with the mean
+    token loss (the default) and with the worst behaviour's loss (``score_reduction="max"``)."""
+    defaults = TransAEConfig()
+    model = TransAE(data.sizes, replace(defaults, train=replace(defaults.train, epochs=_epochs(30, scale))))
+    train_idx, val_idx = split_validation(len(train), 0.2, SEED)
+    validation = [train[i] for i in val_idx]
+    model.fit([train[i] for i in train_idx], validation)
+    worst = model.with_score_reduction("max")
+    worst.calibrate(validation)
+    protocol = "product: all fields, TransAE 32d 1+1 + positions, p95"
+    return {
+        "ad_product": {**_ad_metrics(model, data), "protocol": protocol + ", mean token loss"},
+        "ad_product_max": {**_ad_metrics(worst, data), "protocol": protocol + ", worst behaviour"},
+    }
+
+
+# --- behaviour prediction ----------------------------------------------------------------------------
+def _bp_cases(model: SASRec, pieces: Sequence[RawSequence]) -> tuple[list[list[int]], list[int]]:
+    """(histories, targets): the last item of each piece is the target, the rest its history."""
+    histories, targets = [], []
+    for piece in pieces:
+        items = model.items(piece)
+        if len(items) >= 2:
+            histories.append(items[:-1])
+            targets.append(items[-1])
+    return histories, targets
+
+
+def _bp_metrics(model: SASRec, pieces: Sequence[RawSequence]) -> dict[str, Any]:
+    histories, targets = _bp_cases(model, pieces)
+    scores = model.item_scores(histories, backend="numpy")
+    sampled = hr_ndcg_sampled(scores, targets, histories, k=10, n_negatives=100, seed=SEED)
+    full = hr_ndcg_full(scores, targets, k=10)
+    return {
+        "hr@10": sampled.hit_rate,
+        "ndcg@10": sampled.ndcg,
+        "full_hr@10": full.hit_rate,
+        "full_ndcg@10": full.ndcg,
+        "n_test": sampled.n,
+    }
+
+
+def run_bp_paper(train: list[RawSequence], data: ShiftData, scale: float) -> dict[str, Any]:
+    """The reference BP pipeline: flat tokens in one id space, 100 sampled negatives."""
+    config = SASRecConfig(
+        item_mode="paper",
+        max_len=40,
+        d_model=50,
+        n_heads=1,
+        n_blocks=2,
+        train=TrainConfig(epochs=_epochs(50, scale), batch_size=32, dropout=0.2, patience=5, seed=SEED),
+    )
+    model = SASRec(data.sizes, config).fit(train)
+    return {
+        **_bp_metrics(model, data.test_normal),
+        "protocol": "paper: flat tokens, shared ids, 1+100 sampled",
+    }
+
+
+def run_bp_product(train: list[RawSequence], data: ShiftData, scale: float) -> dict[str, Any]:
+    """Habitus's default SASRec over action ids."""
+    defaults = SASRecConfig()
+    model = SASRec(data.sizes, replace(defaults, train=replace(defaults.train, epochs=_epochs(30, scale))))
+    model.fit(train)
+    return {**_bp_metrics(model, data.test_normal), "protocol": "product: actions, L=20"}
+
+
+def _timed(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = time.monotonic()
+    result = run()
+    return {**result, "seconds": round(time.monotonic() - started, 1)}
+
+
+def _epochs(base: int, scale: float) -> int:
+    return max(1, round(base * scale))
+
+
+def evaluate(
+    data: ShiftData, protocols: Sequence[str], scale: float = 1.0, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Train and evaluate every training set; returns the JSON document (see the issue for its shape)."""
+    results: dict[str, Any] = {}
+    for set_name, (ad_train, bp_train) in data.training.items():
+        started = time.monotonic()
+        entry: dict[str, Any] = {"n_train_ad": len(ad_train), "n_train_bp": len(bp_train)}
+        if "paper" in protocols:
+            entry["ad"] = _timed(lambda: run_ad_paper(ad_train, data, set_name, scale))  # noqa: B023
+            entry["bp"] = _timed(lambda: run_bp_paper(bp_train, data, scale))  # noqa: B023
+        if "product" in protocols:
+            entry |= run_ad_product(ad_train, data, scale)
+            entry["bp_product"] = _timed(lambda: run_bp_product(bp_train, data, scale))  # noqa: B023
+        entry["seconds"] = round(time.monotonic() - started, 1)
+        results[set_name] = entry
+        log(f"  {set_name}: done in {entry['seconds']} s")
+    return {
+        "dataset": data.name,
+        "shift": data.shift,
+        "results": results,
+        "paper": data.paper,
+        "settings": {
+            "protocols": list(protocols),
+            "epoch_scale": scale,
+            "seed": SEED,
+            "ad_percentile_paper": data.paper_percentile,
+            "n_test_normal": len(data.test_normal),
+            "n_test_anomalies": len(data.test_anomalies),
+        },
+        "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _fmt_ad(ad: dict[str, Any] | None) -> str:
+    return "-" if not ad else f"{ad['precision']:.3f} / {ad['recall']:.3f} / {ad['f1']:.3f}"
+
+
+def _fmt_bp(bp: dict[str, Any] | None, prefix: str = "") -> str:
+    return "-" if not bp else f"{bp[prefix + 'hr@10']:.3f} / {bp[prefix + 'ndcg@10']:.3f}"
+
+
+def format_table(doc: dict[str, Any]) -> str:
+    """A plain-text table: our figures next to the paper's."""
+    code = SHIFTS[doc["shift"]][3]
+    lines = [
+        f"{doc['dataset'].upper()} {doc['shift']} ({code})",
+        f"{'training set':<34}{'AD P / R / F1':<26}{'BP HR@10 / NDCG@10 (sampled)':<30}{'BP full ranking'}",
+    ]
+    paper = doc.get("paper") or {}
+    labels = {"original": "paper TransAE / SASRec", "paper_synthetic": "paper SmartGen"}
+    for set_name, entry in doc["results"].items():
+        for key, tag in (("", "paper protocol"), ("_product", "product"), ("_product_max", "product, max")):
+            if f"ad{key}" in entry:
+                bp = entry.get(f"bp{key}") if key != "_product_max" else None
+                lines.append(
+                    f"{set_name + ' (' + tag + ')':<34}{_fmt_ad(entry.get(f'ad{key}')):<26}"
+                    f"{_fmt_bp(bp):<30}{_fmt_bp(bp, 'full_')}"
+                )
+        if set_name in paper:
+            lines.append(
+                f"{'  ' + labels[set_name]:<34}{_fmt_ad(paper[set_name]['ad']):<26}"
+                f"{_fmt_bp(paper[set_name]['bp']):<30}"
+            )
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``habitus bench models``."""
+    parser = subparsers.add_parser(
+        "models",
+        help="SmartGen Tables 2/3: TransAE and SASRec per training set",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--dataset", required=True, type=Path, help="dataset directory (e.g. .../smartthings/fr)"
+    )
+    parser.add_argument("--shift", required=True, choices=sorted(SHIFTS), help="context shift")
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument("--protocol", choices=["paper", "product", "both"], default="both")
+    parser.add_argument(
+        "--epoch-scale", type=float, default=1.0, help="multiply every epoch budget (quick runs)"
+    )
+    parser.set_defaults(func=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    try:
+        data = load_shift(args.dataset, args.shift)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"habitus bench models: {err}", file=sys.stderr)
+        return 2
+    protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
+    print(f"{data.name} {data.shift}: training sets {', '.join(data.training)}", flush=True)
+    doc = evaluate(data, protocols, args.epoch_scale, log=lambda m: print(m, flush=True))
+    print(format_table(doc))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return 0
