@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "habitus_tools.demo_cmd",
     "habitus_tools.routines_cmd",
     "habitus_tools.bench_cmd",
+    "habitus_tools.build_assets_cmd",
 )
 
 
