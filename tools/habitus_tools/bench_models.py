@@ -274,6 +274,7 @@ def evaluate(
     """Train and evaluate every training set; returns the JSON document (see the issue for its shape)."""
     results: dict[str, Any] = {}
     for set_name, (ad_train, bp_train) in data.training.items():
+        log(f"  {set_name}: training on {len(ad_train)} (AD) / {len(bp_train)} (BP) sequences")
         started = time.monotonic()
         entry: dict[str, Any] = {"n_train_ad": len(ad_train), "n_train_bp": len(bp_train)}
         if "paper" in protocols:
@@ -351,6 +352,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--protocol", choices=["paper", "product", "both"], default="both")
     parser.add_argument(
+        "--sets",
+        nargs="+",
+        choices=["original", "paper_synthetic", "oracle"],
+        help="only these training sets (default: all the dataset has)",
+    )
+    parser.add_argument(
         "--epoch-scale", type=float, default=1.0, help="multiply every epoch budget (quick runs)"
     )
     parser.set_defaults(func=_handle)
@@ -363,6 +370,8 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"habitus bench models: {err}", file=sys.stderr)
         return 2
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
+    if args.sets:
+        data = replace(data, training={k: v for k, v in data.training.items() if k in args.sets})
     print(f"{data.name} {data.shift}: training sets {', '.join(data.training)}", flush=True)
     doc = evaluate(data, protocols, args.epoch_scale, log=lambda m: print(m, flush=True))
     print(format_table(doc))
