@@ -19,7 +19,7 @@ from ..datasets import RawSequence
 from .base import Backend, NetworkModel
 from .encoding import FieldSizes, ItemMode, item_sequence, left_pad, n_items_for
 from .network import PAD, Params, SASRecShape, init_sasrec, sasrec_hidden, sasrec_scores
-from .ops import ArrayOps, Ops, Tensor
+from .ops import ArrayOps, NumpyOps, Ops, Tensor
 from .serving import GraphFn
 from .training import (
     CancelFn,
@@ -107,7 +107,7 @@ class SASRec(NetworkModel):
 
         def validation_loss(params: Params) -> float:
             rng = np.random.default_rng(train_cfg.seed + 1)  # the same negatives every epoch
-            return float(sasrec_bce(ArrayOps(np, dtype=np.float32), params, val_rows, shape, rng))
+            return float(sasrec_bce(NumpyOps(dtype=np.float32), params, val_rows, shape, rng))
 
         params, self.history_ = fit_params(
             init_sasrec(shape, train_cfg.seed),

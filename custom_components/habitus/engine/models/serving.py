@@ -1,6 +1,6 @@
 """Serving: the numpy executor, ONNX export, ONNX Runtime sessions, and the model file format.
 
-* ``NumpyExecutor`` runs a network function with ``ArrayOps(numpy)`` on float32 weights. It needs
+* ``NumpyExecutor`` runs a network function with ``NumpyOps`` (plain numpy) on float32 weights. It needs
   only numpy, so it runs on musl hubs where ONNX Runtime does not install.
 * ``build_onnx`` traces the same network function through ``OnnxGraphOps`` (opset ``ONNX_OPSET``),
   with the model's metadata in ``metadata_props``.
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from .ops import ONNX_OPSET, ArrayOps, OnnxGraphOps, Tensor
+from .ops import ONNX_OPSET, NumpyOps, OnnxGraphOps, Tensor
 
 FORMAT_NAME = "habitus-model"
 FORMAT_VERSION = 1
@@ -56,7 +56,7 @@ class NumpyExecutor:
     def __init__(self, graph: GraphFn, params: Mapping[str, NDArray[np.floating]]) -> None:
         self._graph = graph
         self._params = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
-        self._ops = ArrayOps(np, dtype=np.float32)
+        self._ops = NumpyOps(dtype=np.float32)
 
     def run(self, inputs: NDArray[np.int64]) -> NDArray[np.float32]:
         return np.asarray(

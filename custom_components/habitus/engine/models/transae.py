@@ -24,7 +24,7 @@ from ..datasets import RawSequence
 from .base import Backend, NetworkModel
 from .encoding import ALL_FIELDS, FieldSizes, encode_tokens
 from .network import Params, TransAEShape, init_transae, transae_scores
-from .ops import ArrayOps, Ops, Tensor
+from .ops import ArrayOps, NumpyOps, Ops, Tensor
 from .serving import GraphFn
 from .training import (
     CancelFn,
@@ -123,7 +123,7 @@ class TransAE(NetworkModel):
 
         def validation_loss(params: Params) -> float:
             return float(
-                np.mean(transae_scores(ArrayOps(np, dtype=np.float32), params, val_tokens, mean_shape))
+                np.mean(transae_scores(NumpyOps(dtype=np.float32), params, val_tokens, mean_shape))
             )
 
         params, self.history_ = fit_params(
