@@ -84,15 +84,17 @@ class HassProcess:
         return "\n".join(text.splitlines()[-lines:])
 
     def wait_for_http(self, client: RestClient, timeout: float) -> None:
-        """Block until HA answers ``GET /api/onboarding``; ``DemoError`` with the log if it dies or hangs."""
+        """Block until HA's HTTP server answers (any status); ``DemoError`` with its log if HA dies."""
         deadline = time.monotonic() + timeout
         while True:
             code = self.exit_code()
             if code is not None:
                 raise DemoError(f"Home Assistant exited with code {code} while starting", self.log_tail())
             with contextlib.suppress(OSError):
-                if client.request("GET", "/api/onboarding", auth=False).ok:
-                    return
+                # Any answer will do (400 before onboarding). Not an authenticated URL: HA would log and
+                # notify a failed login for each probe.
+                client.request("GET", "/auth/providers", auth=False)
+                return
             if time.monotonic() > deadline:
                 raise DemoError(
                     f"Home Assistant did not answer on {client.base_url} within {timeout:.0f} s",

@@ -19,6 +19,10 @@ from pathlib import Path
 from .client import DemoError, RestClient
 
 CREDENTIALS_FILE = "habitus-demo-login.json"
+# Integrations HA's core_config onboarding step adds by itself. Offline and with --skip-pip, some fail
+# to set up (gTTS, Met.no...); the demo removes those failed entries so the UI shows no broken cards.
+ONBOARDING_EXTRA_DOMAINS = ("google_translate", "met", "radio_browser")
+_FAILED_STATES = ("setup_error", "setup_retry", "not_loaded", "failed_unload")
 _REFRESH_MARGIN_S = 60.0
 
 
@@ -88,7 +92,7 @@ def onboard_or_login(client: RestClient, login: Login) -> HassAuth:
     """
     client_id = f"{client.base_url}/"
     auth = HassAuth(client, client_id)
-    done = {step["step"] for step in client.get("/api/onboarding", auth=False) if step.get("done")}
+    done = _done_steps(client)
     if "user" not in done:
         body = {
             "name": login.username.capitalize(),
@@ -108,6 +112,26 @@ def onboard_or_login(client: RestClient, login: Login) -> HassAuth:
     if "integration" not in done:
         client.post("/api/onboarding/integration", {"client_id": client_id, "redirect_uri": client_id})
     return auth
+
+
+def remove_failed_onboarding_extras(client: RestClient) -> list[str]:
+    """Delete config entries the onboarding step created that could not set up; returns their domains."""
+    removed: list[str] = []
+    for entry in client.get("/api/config/config_entries/entry"):
+        if entry.get("domain") in ONBOARDING_EXTRA_DOMAINS and entry.get("state") in _FAILED_STATES:
+            client.request("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
+            removed.append(str(entry["domain"]))
+    return removed
+
+
+def _done_steps(client: RestClient) -> set[str]:
+    """Onboarding steps already done; HA drops the onboarding views once all are (404)."""
+    response = client.request("GET", "/api/onboarding", auth=False)
+    if response.status == 404:
+        return {"user", "core_config", "analytics", "integration"}
+    if not response.ok:
+        raise DemoError(f"GET /api/onboarding failed with HTTP {response.status}: {response.body}")
+    return {step["step"] for step in response.body if step.get("done")}
 
 
 def _login_flow(client: RestClient, login: Login, client_id: str) -> str:

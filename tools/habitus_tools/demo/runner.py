@@ -25,7 +25,7 @@ from .habitus_setup import add_habitus
 from .hass_process import HassProcess, ensure_port_free, free_port
 from .home import VirtualDevice
 from .mapping import ActionMapper
-from .onboarding import Login, load_or_create_login, onboard_or_login
+from .onboarding import Login, load_or_create_login, onboard_or_login, remove_failed_onboarding_extras
 from .paths import DEFAULT_DATASET_DIR, default_sequence_file
 from .replay import Replayer, ReplayStats
 from .summary import DemoSummary, Figure, probe_figures
@@ -149,6 +149,7 @@ class DemoSession:
         self.summary.update({"ha_start_seconds": round(time.monotonic() - started, 1)})
         self._announce(version, login)
         self._add_habitus()
+        remove_failed_onboarding_extras(self.client)
         stats = self._replay()
         return self._finish(stats)
 
@@ -287,6 +288,8 @@ def run_demo(options: DemoOptions) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    # Ctrl-C stops the demo cleanly even where SIGINT started out ignored (a background job).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     session = DemoSession(options, plan)
     try:
         return session.run()
@@ -304,3 +307,4 @@ def run_demo(options: DemoOptions) -> int:
     finally:
         session.close()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
