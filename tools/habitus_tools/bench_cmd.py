@@ -14,6 +14,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "habitus_tools.bench_routines",
     "habitus_tools.bench_models",
     "habitus_tools.bench_latency",
+    "habitus_tools.bench_grammar",
 )
 
 
