@@ -78,6 +78,7 @@ def _schedule_idle_check(hass: HomeAssistant, entry: HabitusConfigEntry) -> None
     entry.async_on_unload(
         async_track_time_interval(hass, learner.close_if_idle, interval, cancel_on_shutdown=True)
     )
+    entry.async_on_unload(learner.notify.cancel)  # a pending sensor refresh
 
 
 async def _async_reload_on_options(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:

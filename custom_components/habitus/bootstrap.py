@@ -10,13 +10,15 @@ uses; the context comes from the sun and weather states current at each behaviou
 
 ``get_significant_states`` returns states without their ``Context``; ``origins.py`` reads the recorder's
 context user/parent id columns separately, so a bootstrapped behaviour is attributed like a live one
-(``"device"`` when neither id was recorded, or if that query fails). Changes the recorder
-had not committed yet when the bootstrap began (its commit interval, a few seconds) are not replayed.
+(``"device"`` when neither id was recorded, or if that query fails). Before reading, the bootstrap
+waits (at most 5 min) for the recorder to commit what was queued before it began, so nothing between
+the recorded history and the first live behaviour is missed.
 If the recorder cannot be read, the buffered live behaviours are released and the next setup retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
 import logging
@@ -41,6 +43,7 @@ from .selection import EntityInfo
 _LOGGER = logging.getLogger(__name__)
 
 ISSUE_HISTORY_UNREADABLE = "history_unreadable"
+RECORDER_SYNC_TIMEOUT_S = 300.0  # longest wait for the recorder's queue before reading the history
 
 
 def bootstrap_start(end: datetime, retention_days: float) -> datetime:
@@ -57,6 +60,7 @@ async def async_bootstrap(
 ) -> None:
     """Read, map and learn the history in ``window`` (start, end) for ``infos``."""
     unit = hass.config.units.temperature_unit
+    await _async_recorder_caught_up(hass)
     try:
         behaviours = await get_instance(hass).async_add_executor_job(
             _history_behaviours, hass, infos, weather_id, window, unit
@@ -77,6 +81,15 @@ async def async_bootstrap(
     ir.async_delete_issue(hass, DOMAIN, ISSUE_HISTORY_UNREADABLE)
     _LOGGER.debug("Bootstrapped %d behaviours from %d entities", len(behaviours), len(infos))
     await learner.async_finish_bootstrap(behaviours)
+
+
+async def _async_recorder_caught_up(hass: HomeAssistant) -> None:
+    """Wait until the recorder has committed what was queued before the bootstrap began (bounded)."""
+    try:
+        async with asyncio.timeout(RECORDER_SYNC_TIMEOUT_S):
+            await get_instance(hass).async_block_till_done()
+    except TimeoutError:
+        _LOGGER.debug("The recorder is busy; bootstrapping from what it has committed so far")
 
 
 def _history_behaviours(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
 from .const import READY_MIN_SEQUENCES, LearningState, signal_updated
@@ -20,6 +21,7 @@ from .engine.segment import OnlineSegmenter, TSSConfig
 from .store import HabitusStore
 
 BOOTSTRAP_CHUNK = 500  # behaviours learned between two yields to the event loop
+NOTIFY_INTERVAL_S = 1.0  # the sensors are refreshed at most this often (a scene = one refresh)
 
 
 def epoch_hours(moment: datetime) -> float:
@@ -27,21 +29,78 @@ def epoch_hours(moment: datetime) -> float:
     return moment.timestamp() / 3600.0
 
 
+class ThrottledSignal:
+    """A dispatcher signal sent at most once per ``interval`` seconds; a burst ends with one more send."""
+
+    def __init__(self, hass: HomeAssistant, signal: str, interval: float) -> None:
+        self._hass, self._signal, self._interval = hass, signal, interval
+        self._job = HassJob(self._send_later, "habitus sensor refresh", cancel_on_shutdown=True)
+        self._last = float("-inf")
+        self._pending: CALLBACK_TYPE | None = None
+
+    @callback
+    def send(self) -> None:
+        """Send now, or once the interval since the last send has passed."""
+        if self._pending is not None:
+            return
+        wait = self._last + self._interval - self._hass.loop.time()
+        if wait <= 0:
+            self._send_now()
+        else:
+            self._pending = async_call_later(self._hass, wait, self._job)
+
+    @callback
+    def cancel(self) -> None:
+        """Drop a pending send (unload)."""
+        if self._pending is not None:
+            self._pending()
+            self._pending = None
+
+    @callback
+    def send_now(self) -> None:
+        """Send at once (the learning state changed), replacing any pending send."""
+        self.cancel()
+        self._send_now()
+
+    @callback
+    def _send_later(self, _now: datetime) -> None:
+        self._pending = None
+        self._send_now()
+
+    def _send_now(self) -> None:
+        self._last = self._hass.loop.time()
+        async_dispatcher_send(self._hass, self._signal)
+
+
 class HabitusLearner:
     """TSS over one home's behaviour stream, with bounded persistent storage."""
 
     def __init__(self, hass: HomeAssistant, entry_id: str, store: HabitusStore, config: TSSConfig) -> None:
         self._hass = hass
-        self._signal = signal_updated(entry_id)
+        self.notify = ThrottledSignal(hass, signal_updated(entry_id), NOTIFY_INTERVAL_S)
         self.store = store
         self._segmenter = OnlineSegmenter(config)
         self._buffer: list[Behaviour] | None = None  # live behaviours held back during bootstrap
+        self._notified_state: LearningState | None = None
+
+    def _notify(self) -> None:
+        """Refresh the sensors: at once when the learning state changed, else throttled."""
+        state = self.state
+        if state is not self._notified_state:
+            self._notified_state = state
+            self.notify.send_now()
+        else:
+            self.notify.send()
+
+    def _segmenter_open(self) -> Sequence:
+        return self._segmenter.open_sequence
 
     async def async_load(self, excluded: frozenset[str]) -> None:
         """Load the store, forget entities excluded since, resume the open sequence saved before."""
         await self.store.async_load()
         await self.store.async_forget(self._hass, excluded)
         self._segmenter.restore(self.store.open_sequence)
+        self.store.track_open(self._segmenter_open)
 
     @property
     def state(self) -> LearningState:
@@ -84,14 +143,14 @@ class HabitusLearner:
         closed = self._segmenter.close_if_idle(now_hours)
         if closed:
             self.store.add_sequence(closed, now_hours)
-            self.store.set_open(self._segmenter.open_sequence)
-            async_dispatcher_send(self._hass, self._signal)
+            self.store.schedule_save()
+            self._notify()
 
     @callback
     def begin_bootstrap(self) -> None:
         """From now until ``async_finish_bootstrap``, hold live behaviours back."""
         self._buffer = []
-        async_dispatcher_send(self._hass, self._signal)
+        self._notify()
 
     async def async_finish_bootstrap(self, history: list[Behaviour], completed: bool = True) -> None:
         """Learn the history (time-ordered, before any buffered live behaviour), then the buffer.
@@ -107,7 +166,7 @@ class HabitusLearner:
         self._learn_many(buffered)
         if completed:
             self.store.mark_bootstrapped()
-        async_dispatcher_send(self._hass, self._signal)
+        self._notify()
 
     def _learn_many(self, behaviours: list[Behaviour]) -> None:
         now_hours = epoch_hours(dt_util.utcnow())
@@ -117,5 +176,5 @@ class HabitusLearner:
                 self.store.add_sequence(closed, now_hours)
         if behaviours:
             self.store.count_behaviours(len(behaviours))
-            self.store.set_open(self._segmenter.open_sequence)
-            async_dispatcher_send(self._hass, self._signal)
+            self.store.schedule_save()
+            self._notify()

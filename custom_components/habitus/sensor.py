@@ -73,6 +73,8 @@ class HabitusSensor(HabitusEntity, SensorEntity):
     """One learner figure."""
 
     entity_description: HabitusSensorDescription
+    # These change with nearly every behaviour; the recorder keeps the state, not them.
+    _unrecorded_attributes = frozenset({"stored", "open_sequence"})
 
     @property
     def native_value(self) -> StateType:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -88,6 +89,7 @@ class HabitusStore:
         self.sequences_total = 0
         self.bootstrapped = False
         self._save_scheduled = False
+        self._open_provider: Callable[[], Sequence] | None = None
 
     @property
     def atomic_writes(self) -> bool:
@@ -128,8 +130,8 @@ class HabitusStore:
 
     @property
     def open_sequence(self) -> Sequence:
-        """The open sequence as last saved or set (a copy)."""
-        return list(self._open)
+        """The open sequence: the tracked live one, else the one loaded (a copy)."""
+        return self._open_provider() if self._open_provider else list(self._open)
 
     @property
     def stored_sequences(self) -> int:
@@ -155,10 +157,9 @@ class HabitusStore:
         self.behaviours_total += count
         self.schedule_save()
 
-    def set_open(self, sequence: Sequence) -> None:
-        """Remember the open sequence (written with the next save)."""
-        self._open = list(sequence)
-        self.schedule_save()
+    def track_open(self, provider: Callable[[], Sequence]) -> None:
+        """Where the live open sequence comes from from now on (read at each save, never copied per event)."""
+        self._open_provider = provider
 
     def mark_bootstrapped(self) -> None:
         """The recorder history has been learned from; never bootstrap again."""
@@ -201,7 +202,7 @@ class HabitusStore:
 
     def _data(self) -> StoredData:
         self._save_scheduled = False
-        open_rows = self._codec.encode(self._open)  # first: it may add to the intern tables
+        open_rows = self._codec.encode(self.open_sequence)  # first: it may add to the intern tables
         return StoredData(
             tables=self._codec.tables(),
             sequences=list(self._sequences),

@@ -144,3 +144,20 @@ async def test_unreadable_history_raises_an_issue_and_retries_next_time(
     assert entry.runtime_data.learner.store.bootstrapped
     assert entry.runtime_data.learner.behaviours_learned == 14
     assert ir.async_get(hass).async_get_issue("habitus", "history_unreadable") is None
+
+
+async def test_changes_still_queued_in_the_recorder_are_not_missed(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    hass.states.async_set("switch.pump", "off")
+    await async_wait_recording_done(hass)
+    for state in ("on", "off") * 50:  # 100 changes handed to the recorder, not waited for
+        freezer.tick(timedelta(seconds=30))
+        hass.states.async_set("switch.pump", state, context=Context(user_id=USER_ID))
+    freezer.tick(timedelta(seconds=1))
+    entry = await setup_habitus()
+    learner = entry.runtime_data.learner
+    assert learner.behaviours_learned == 100
+    assert {b.origin for s in learner.store.sequences() for b in s} | {
+        b.origin for b in learner.open_sequence
+    } == {"user"}

@@ -8,6 +8,8 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_capture_events, async_fire_time_changed
 
 from custom_components.habitus.const import DOMAIN, READY_MIN_SEQUENCES
 
@@ -51,9 +53,32 @@ async def test_sensors_follow_learning_without_polling(
         hass.states.async_set("light.a", "off", context=Context(user_id="u"))
         freezer.tick(timedelta(hours=1))
         await hass.async_block_till_done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=2))  # the throttled last refresh
+    await hass.async_block_till_done()
     behaviours = 2 * (READY_MIN_SEQUENCES + 1)
     assert hass.states.get(SENSORS[0]).state == str(behaviours)  # type: ignore[union-attr]
     assert hass.states.get(SENSORS[0]).attributes["open_sequence"] == 2  # type: ignore[union-attr]
     assert hass.states.get(SENSORS[1]).state == str(READY_MIN_SEQUENCES)  # type: ignore[union-attr]
     assert hass.states.get(SENSORS[1]).attributes["stored"] == READY_MIN_SEQUENCES  # type: ignore[union-attr]
     assert hass.states.get(SENSORS[2]).state == "ready"  # type: ignore[union-attr]
+
+
+async def test_a_burst_of_behaviours_refreshes_the_sensors_at_most_twice(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """A scene switching ten lights: at most one refresh at once and one trailing one with the final count."""
+    lights = [f"light.l{i}" for i in range(10)]
+    for light in lights:
+        hass.states.async_set(light, "off")
+    await setup_habitus()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=2))
+    await hass.async_block_till_done()
+    counts = async_capture_events(hass, "state_changed")
+    for light in lights:
+        hass.states.async_set(light, "on", context=Context(parent_id="01JSCENE000000000000000000"))
+    await hass.async_block_till_done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=2))
+    await hass.async_block_till_done()
+    refreshes = [e.data["new_state"].state for e in counts if e.data["entity_id"] == SENSORS[0]]
+    assert 1 <= len(refreshes) <= 2
+    assert refreshes[-1] == "10"
