@@ -52,7 +52,12 @@ async def test_user_automation_and_device_changes_are_attributed(
     ]
     first = entry.runtime_data.learner.open_sequence[0]
     assert first.settings == {"brightness": 180.0}
-    assert {"time_of_day", "day_of_week", "sun_phase", "weather", "outdoor_temp"} <= set(first.context)
+    assert {"time_of_day", "day_of_week", "sun_phase", "weather", "outdoor_temp"} == set(first.context)
+    assert (first.context["weather"], first.context["outdoor_temp"], first.context["sun_phase"]) == (
+        "unknown",
+        "unknown",
+        "unknown",
+    )  # no weather entity and no sun: unknown, never an error
 
 
 async def test_gap_longer_than_max_gap_closes_the_sequence(
@@ -213,3 +218,14 @@ async def test_context_reads_sun_and_weather(hass: HomeAssistant, setup_habitus:
     assert context["weather"] == "rainy"
     assert context["outdoor_temp_c"] == pytest.approx(10.0)
     assert context["outdoor_temp"] == "mild"
+
+
+async def test_the_configured_weather_entity_wins(hass: HomeAssistant, setup_habitus: SetupHabitus) -> None:
+    hass.states.async_set("weather.a_first", "sunny", {"temperature": 30, "temperature_unit": "°C"})
+    hass.states.async_set("weather.garden", "snowy", {"temperature": -5, "temperature_unit": "°C"})
+    hass.states.async_set("light.a", "off")
+    entry = await setup_habitus({"weather_entity": "weather.garden"})
+    hass.states.async_set("light.a", "on", context=USER)
+    await hass.async_block_till_done()
+    context = entry.runtime_data.learner.open_sequence[0].context
+    assert (context["weather"], context["outdoor_temp_c"]) == ("snowy", -5.0)
