@@ -139,9 +139,11 @@ class LocalModel:
 
     # -- decoding -----------------------------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest, cancel: threading.Event) -> GenerationResult:
-        """One completion with the configured constraint (blocking)."""
-        constraint = self.config.constraint
+    def generate(
+        self, request: GenerationRequest, cancel: threading.Event, constraint: LocalConstraint | None = None
+    ) -> GenerationResult:
+        """One completion with the configured constraint, or ``constraint`` (blocking)."""
+        constraint = constraint or self.config.constraint
         if constraint == "automaton":
             return self._generate_automaton(request, cancel)
         return self._generate_stock(request, cancel, constraint)
