@@ -252,11 +252,17 @@ class DemoSession:
         return figures
 
     def interrupted(self) -> int:
-        """Ctrl-C: print what was replayed so far; exit code 0 (it is how an open-ended run ends)."""
+        """Ctrl-C: the summary of what was replayed so far; exit code 0 (how an open-ended run ends)."""
         say("\nStopping ...")
-        if self.replayer is not None:
+        if self.replayer is None:
+            return 0
+        self.client.close()  # the interrupted request may have left the connection half-used
+        try:
+            return self._finish(self.replayer.snapshot())
+        except (DemoError, OSError) as err:  # HA went away too: the replay's own counters still stand
+            say(f"(could not read Habitus's figures: {err})")
             self._progress(self.replayer.snapshot())
-        return 0
+            return 0
 
     def stop_hass(self) -> None:
         """Stop HA (idempotent)."""
