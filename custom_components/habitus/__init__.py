@@ -23,7 +23,7 @@ from .ingest import Ingest, weather_entity_id
 from .learner import HabitusLearner
 from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
-from .store import HabitusStore, async_remove_store
+from .store import HabitusStore, StoreUnreadableError, async_remove_store
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 
@@ -37,6 +37,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> b
         await learner.async_load(settings.exclude_entities)
     except NotImplementedError as err:  # the store's layout is newer than this code: leave it alone
         raise ConfigEntryError(translation_domain=DOMAIN, translation_key="store_too_new") from err
+    except StoreUnreadableError as err:  # hand-edited or damaged: keep it for the user to inspect
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="store_unreadable",
+            translation_placeholders={"error": str(err)},
+        ) from err
     selector = EntitySelector(hass, settings)
     entry.runtime_data = HabitusRuntime(settings=settings, learner=learner)
 

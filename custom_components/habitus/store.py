@@ -45,6 +45,10 @@ class StoredData(TypedDict):
     bootstrapped: bool
 
 
+class StoreUnreadableError(Exception):
+    """The stored document is valid JSON but not Habitus's layout."""
+
+
 def storage_key(entry_id: str) -> str:
     """The storage key of one entry's data."""
     return f"{DOMAIN}.{entry_id}"
@@ -97,15 +101,21 @@ class HabitusStore:
         return bool(self._store._atomic_writes)
 
     async def async_load(self) -> Sequence:
-        """Load what was stored; return the open sequence to resume with."""
+        """Load what was stored; return the open sequence to resume with.
+
+        ``StoreUnreadableError`` if the document's structure is wrong (the file is left as it is).
+        """
         data = await self._store.async_load()
         if data is None:
             return []
-        self._codec = SequenceCodec(data["tables"])
-        self._sequences = deque(tuple(item) for item in data["sequences"])  # type: ignore[misc]
-        self.behaviours_total = int(data["counters"]["behaviours"])
-        self.sequences_total = int(data["counters"]["sequences"])
-        self.bootstrapped = bool(data["bootstrapped"])
+        try:
+            self._codec = SequenceCodec(data["tables"])
+            self._sequences = deque((float(end), int(n), str(rows)) for end, n, rows in data["sequences"])
+            self.behaviours_total = int(data["counters"]["behaviours"])
+            self.sequences_total = int(data["counters"]["sequences"])
+            self.bootstrapped = bool(data["bootstrapped"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise StoreUnreadableError(f"{self._store.path}: {err!r}") from err
         try:
             self._open = self._codec.decode(data["open"])
         except CodecError as err:

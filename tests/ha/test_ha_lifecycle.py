@@ -260,3 +260,21 @@ async def test_pending_writes_are_flushed_when_home_assistant_stops(
 
     await hass.async_stop()
     assert hass_storage[storage_key(entry.entry_id)]["data"]["counters"]["behaviours"] == 1
+
+
+async def test_a_damaged_store_fails_setup_with_a_clear_error_and_is_kept(
+    hass: HomeAssistant, hass_storage: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = MockConfigEntry(domain="habitus", options={}, unique_id="habitus")
+    damaged = {
+        "version": STORAGE_VERSION,
+        "minor_version": 1,
+        "key": storage_key(entry.entry_id),
+        "data": {"tables": {}, "sequences": "oops"},
+    }
+    hass_storage[storage_key(entry.entry_id)] = damaged
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert "cannot be read" in caplog.text
+    assert hass_storage[storage_key(entry.entry_id)] == damaged
