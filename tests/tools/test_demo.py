@@ -296,6 +296,39 @@ def test_bad_options_fail_before_home_assistant_starts(tmp_path: Path) -> None:
         assert "Starting Home Assistant" not in result.stdout
 
 
+def test_a_taken_port_is_a_clear_error_and_starts_nothing() -> None:
+    # The port is held by another process: pytest-socket forbids sockets inside the test process.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_PORT], stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        port = int(holder.stdout.readline())
+        result = subprocess.run(
+            [sys.executable, "-m", "habitus_tools.cli", "demo", "--for", "5", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is not available" in result.stderr
+    assert "Starting Home Assistant" not in result.stdout
+
+
+_HOLD_PORT = """
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+"""
+
+
 # --- the real thing -------------------------------------------------------------------------------
 
 
