@@ -76,35 +76,79 @@ class TrainHistory:
 
 
 class _Adam:
-    """Adam (Kingma & Ba) on a dict of arrays, with optional decoupled weight decay."""
+    """Adam (Kingma & Ba) on one flat parameter vector [P], global-norm clipping, decoupled decay."""
 
-    def __init__(self, params: Params, config: TrainConfig) -> None:
-        self.m = {k: np.zeros_like(v) for k, v in params.items()}
-        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+    def __init__(self, size: int, config: TrainConfig) -> None:
+        self.m: NDArray[np.floating] = np.zeros(size, dtype=np.float32)
+        self.v: NDArray[np.floating] = np.zeros(size, dtype=np.float32)
         self.config = config
         self.step_count = 0
 
-    def step(self, params: Params, grads: Params) -> None:
+    def step(self, theta: NDArray[np.float32], grad: NDArray[np.float32]) -> NDArray[np.float32]:
+        """[P], [P] -> the updated [P] (a new array; snapshots of the old one stay valid)."""
         c = self.config
         b1, b2 = c.betas
         self.step_count += 1
-        norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.values())))
-        clip = min(1.0, c.max_grad_norm / (norm + 1e-12))
-        for k, raw_grad in grads.items():
-            g = raw_grad * clip
-            self.m[k] = b1 * self.m[k] + (1 - b1) * g
-            self.v[k] = b2 * self.v[k] + (1 - b2) * g * g
-            m_hat = self.m[k] / (1 - b1**self.step_count)
-            v_hat = self.v[k] / (1 - b2**self.step_count)
-            params[k] = params[k] - c.learning_rate * (
-                m_hat / (np.sqrt(v_hat) + 1e-8) + c.weight_decay * params[k]
-            )
+        g = grad * min(1.0, c.max_grad_norm / (float(np.sqrt(np.dot(grad, grad))) + 1e-12))
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        m_hat = self.m / (1 - b1**self.step_count)
+        v_hat = self.v / (1 - b2**self.step_count)
+        update = m_hat / (np.sqrt(v_hat) + 1e-8) + c.weight_decay * theta
+        updated: NDArray[np.float32] = (theta - c.learning_rate * update).astype(np.float32)
+        return updated
+
+
+type Layout = list[tuple[str, int, int, tuple[int, ...]]]  # name, start, stop, shape in the flat vector
+
+
+def flatten_params(params: Params) -> tuple[NDArray[np.float32], Layout]:
+    """A parameter dict -> one float32 vector [P] and where each parameter sits in it."""
+    layout: Layout = []
+    start = 0
+    for name, value in params.items():
+        layout.append((name, start, start + value.size, tuple(value.shape)))
+        start += value.size
+    flat = np.concatenate([np.ravel(v) for v in params.values()]).astype(np.float32)
+    return flat, layout
+
+
+def unflatten_params(theta: NDArray[np.float32], layout: Layout) -> Params:
+    """Inverse of ``flatten_params`` (copies)."""
+    return {name: theta[a:b].reshape(shape).copy() for name, a, b, shape in layout}
+
+
+def _param_view() -> Callable[[Any, int, int, tuple[int, ...]], Any]:
+    """``theta[start:stop].reshape(shape)`` as an autograd primitive whose backward writes one slice.
+
+    Differentiating through a dict costs O(#params) zero arrays per access in autograd (its container
+    backward), O(#params^2) per step; a flat vector with sliced views keeps the backward linear.
+    """
+    from autograd.extend import defvjp, primitive  # noqa: PLC0415
+
+    @primitive  # type: ignore[untyped-decorator]
+    def view(
+        theta: NDArray[np.float32], start: int, stop: int, shape: tuple[int, ...]
+    ) -> NDArray[np.float32]:
+        return theta[start:stop].reshape(shape)
+
+    def view_vjp(_ans: Any, theta: NDArray[np.float32], start: int, stop: int, shape: tuple[int, ...]) -> Any:
+        def vjp(g: NDArray[np.float32]) -> NDArray[np.float32]:
+            out = np.zeros(theta.shape, dtype=g.dtype)
+            out[start:stop] = np.ravel(g)
+            return out
+
+        return vjp
+
+    defvjp(view, view_vjp)
+    return view  # type: ignore[no-any-return]
 
 
 def fast_primitives() -> FastPrimitives:
     """Indexing as autograd primitives with cheap backward passes (no ``np.add.at``).
 
-    * ``gather``: ``table[ids]``, [V, D], int [...] -> [..., D]; backward is a one-hot matmul -> [V, D].
+    * ``gather``: ``table[ids]``, [V, D], int [...] -> [..., D]; backward sums the gradient rows of
+      each id (sort + ``np.add.reduceat``) -> [V, D].
     * ``every_nth``: ``x[:, start::step]``; backward writes the gradient into a zero array (the
       selected positions never overlap, so assignment is exact).
     """
@@ -116,9 +160,13 @@ def fast_primitives() -> FastPrimitives:
 
     def gather_vjp(_ans: Any, table: NDArray[np.floating], ids: NDArray[np.int64]) -> Any:
         def vjp(g: NDArray[np.floating]) -> NDArray[np.floating]:
-            flat_ids = np.asarray(ids).reshape(-1)
-            one_hot = (np.arange(table.shape[0])[:, None] == flat_ids[None, :]).astype(g.dtype)  # [V, n]
-            grad: NDArray[np.floating] = one_hot @ g.reshape(len(flat_ids), -1)  # [V, D]
+            flat_ids = np.asarray(ids).reshape(-1)  # [n]
+            rows = g.reshape(len(flat_ids), -1)  # [n, D]
+            order = np.argsort(flat_ids, kind="stable")
+            sorted_ids = flat_ids[order]
+            starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])  # first row of each id
+            grad = np.zeros(np.shape(table), dtype=g.dtype)  # [V, D]
+            grad[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)  # segment sums
             return grad
 
         return vjp
@@ -165,26 +213,32 @@ def fit_params(
     """
     from autograd import value_and_grad  # noqa: PLC0415  (training-only dependency)
 
-    grad_fn = value_and_grad(loss_fn)
-    params = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}  # float32: ~3x faster than 64
+    theta, layout = flatten_params(params)  # float32: ~3x faster than float64
+    view = _param_view()
+
+    def flat_loss(flat: Any, rows: NDArray[np.int64], rng: np.random.Generator) -> Any:
+        return loss_fn({name: view(flat, a, b, shape) for name, a, b, shape in layout}, rows, rng)
+
+    grad_fn = value_and_grad(flat_loss)
     rng = np.random.default_rng(config.seed)
-    optimiser = _Adam(params, config)
+    optimiser = _Adam(theta.size, config)
     history = TrainHistory()
-    best, best_loss, started = dict(params), float("inf"), time.monotonic()
+    best, best_loss, started = theta, float("inf"), time.monotonic()
     for epoch in range(1, config.epochs + 1):
         order = rng.permutation(len(train_rows))
         losses: list[float] = []
         for start in range(0, len(order), config.batch_size):
             if should_cancel is not None and should_cancel():
                 raise TrainingCancelledError(f"training cancelled in epoch {epoch}")
-            loss, grads = grad_fn(params, train_rows[order[start : start + config.batch_size]], rng)
-            optimiser.step(params, grads)
+            loss, grad = grad_fn(theta, train_rows[order[start : start + config.batch_size]], rng)
+            theta = optimiser.step(theta, grad)
             losses.append(float(loss))
+        params = unflatten_params(theta, layout)
         val = validation_loss(params)
         history.train_loss.append(float(np.mean(losses)) if losses else float("nan"))
         history.validation_loss.append(val)
         if val < best_loss - config.min_delta:
-            best, best_loss, history.best_epoch = dict(params), val, epoch
+            best, best_loss, history.best_epoch = theta, val, epoch
         if progress is not None:
             progress(
                 TrainProgress(
@@ -200,4 +254,4 @@ def fit_params(
             history.stopped_early = True
             break
     history.seconds = time.monotonic() - started
-    return best, history
+    return unflatten_params(best, layout), history

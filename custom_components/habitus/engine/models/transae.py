@@ -122,9 +122,7 @@ class TransAE(NetworkModel):
         mean_shape = dataclasses.replace(shape, score_reduction="mean")
 
         def validation_loss(params: Params) -> float:
-            return float(
-                np.mean(transae_scores(NumpyOps(dtype=np.float32), params, val_tokens, mean_shape))
-            )
+            return float(np.mean(transae_scores(NumpyOps(dtype=np.float32), params, val_tokens, mean_shape)))
 
         params, self.history_ = fit_params(
             init_transae(shape, train_cfg.seed),
