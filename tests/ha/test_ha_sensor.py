@@ -1,4 +1,4 @@
-"""Sensors: one Habitus service device, entity ids from translation keys, event-driven updates."""
+"""Sensors (one Habitus service device, entity ids from translation keys, event-driven) and diagnostics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_capture_events, async_fire_time_changed
 
 from custom_components.habitus.const import DOMAIN, READY_MIN_SEQUENCES
+from custom_components.habitus.diagnostics import async_get_config_entry_diagnostics
 
 from .conftest import SetupHabitus
 
@@ -82,3 +83,19 @@ async def test_a_burst_of_behaviours_refreshes_the_sensors_at_most_twice(
     refreshes = [e.data["new_state"].state for e in counts if e.data["entity_id"] == SENSORS[0]]
     assert 1 <= len(refreshes) <= 2
     assert refreshes[-1] == "10"
+
+
+async def test_diagnostics_report_settings_and_sizes_not_behaviours(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    hass.states.async_set("light.bedroom", "off")
+    entry = await setup_habitus({"include_domains": ["light"], "max_gap_hours": 2})
+    hass.states.async_set("light.bedroom", "on", context=Context(user_id="u"))
+    await hass.async_block_till_done()
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["settings"]["include_domains"] == ["light"]
+    assert diagnostics["settings"]["max_gap_hours"] == 2.0
+    assert diagnostics["behaviours_learned"] == 1
+    assert diagnostics["open_sequence_length"] == 1
+    assert diagnostics["learning_state"] == "learning"
+    assert "light.bedroom" not in str(diagnostics)
