@@ -76,9 +76,43 @@ behaviour = st.tuples(st.integers(0, 6), st.integers(0, 23), st.integers(0, 36))
 
 
 @given(st.lists(st.lists(behaviour, min_size=2, max_size=10), min_size=1, max_size=5))
-def test_every_well_formed_output_is_accepted(lines: list[list[tuple[int, int, int]]]) -> None:
+def test_every_well_formed_output_is_accepted_without_time_order(
+    lines: list[list[tuple[int, int, int]]],
+) -> None:
     text = "".join(";".join(f"{d} {h:02d} {c:02d}" for d, h, c in line) + "\n" for line in lines)
+    assert LineFormat(n_codes=37, max_lines=5, max_span_hours=None).accepts(text)
+
+
+ordered_line = st.tuples(
+    st.integers(0, 149), st.lists(st.tuples(st.integers(0, 2), st.integers(0, 36)), min_size=2, max_size=10)
+)
+
+
+@given(st.lists(ordered_line, min_size=1, max_size=5))
+def test_every_time_ordered_output_is_accepted(lines: list[tuple[int, list[tuple[int, int]]]]) -> None:
+    text = ""
+    for start, steps in lines:
+        times = [start + sum(delta for delta, _ in steps[: i + 1]) for i in range(len(steps))]
+        text += (
+            ";".join(f"{t // 24} {t % 24:02d} {c:02d}" for t, (_, c) in zip(times, steps, strict=True)) + "\n"
+        )
     assert LineFormat(n_codes=37, max_lines=5).accepts(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("0 07 1;0 07 2\n", True),  # same hour
+        ("0 07 1;0 06 2\n", False),  # back in time
+        ("0 23 1;1 05 2\n", True),  # over midnight
+        ("0 07 1;1 07 2\n", True),  # exactly 24 h
+        ("0 07 1;1 08 2\n", False),  # 25 h: longer than TSS's T_max
+        ("2 10 1;1 23 2\n", False),  # an earlier day
+        ("6 22 1;0 01 2\n", False),  # the automaton does not wrap weeks (the parser does)
+    ],
+)
+def test_the_automaton_keeps_time_order_within_the_span(text: str, accepted: bool) -> None:
+    assert LineFormat(n_codes=10).accepts(text) is accepted
 
 
 # A toy vocabulary: single characters, a few multi-character pieces, and junk.

@@ -20,13 +20,15 @@ Why this shape (the grammar pitfalls in ``research/notes/performance-llm-dataset
 The same language is given three ways, all derived from one ``LineFormat``: a GBNF grammar (llama.cpp
 ``grammar`` field / ``LlamaGrammar``), a JSON schema for servers that only take ``response_format``
 (its output is parsed by the same parser), and a character automaton (``LineFormat.step``) from which
-``TokenAutomaton`` derives per-state allowed tokens for the in-process backend.
+``TokenAutomaton`` derives per-state allowed tokens for the in-process backend. The automaton also
+keeps the behaviours of a line in time order within TSS's span (``LineFormat.max_span_hours``), which
+GBNF cannot say compactly; for servers the parser checks it instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -67,12 +69,17 @@ class FormatState:
 
     ``field``: 0 day digit, 1 space, 2 hour digits, 3 space, 4 code digits, 5 separator (``;``/``\\n``).
     ``digits`` holds the digits of the field written so far; ``done`` counts behaviours finished in
-    this line. Line numbers are not part of the state: the decoder counts lines itself.
+    this line; ``day`` is the current behaviour's day, ``first``/``last`` the line's first and latest
+    hour of the week (-1 before any), for the time-order constraint. Line numbers are not part of the
+    state: the decoder counts lines itself.
     """
 
     done: int = 0
     field: int = 0
     digits: str = ""
+    day: int = -1
+    first: int = -1
+    last: int = -1
 
     @property
     def at_line_start(self) -> bool:
@@ -91,6 +98,10 @@ class LineFormat:
     min_behaviours: int = 2  # SmartGen requirement 4: a sequence, not a single behaviour
     max_behaviours: int = 10  # the datasets' sequences hold at most 10 behaviours
     max_lines: int = 12  # sequences per response
+    # Time order inside a line: behaviours at non-decreasing hours, spanning at most this many hours
+    # (TSS T_max). Enforced by the automaton only: as GBNF it would take thousands of rules, so for
+    # servers the parser checks it. None = no time constraint in the automaton either.
+    max_span_hours: int | None = 24
 
     def __post_init__(self) -> None:
         if self.n_codes < 1:
@@ -149,25 +160,48 @@ class LineFormat:
         """The character automaton: the state after ``ch``, or None if ``ch`` is not allowed."""
         field = state.field
         if field == 0:
-            return FormatState(state.done, 1) if "0" <= ch <= str(MAX_DAY) else None
+            if not "0" <= ch <= str(MAX_DAY):
+                return None
+            low, high = self._hour_bounds(state, int(ch))
+            return replace(state, field=1, day=int(ch)) if low <= high else None
         if field in (1, 3):
-            return FormatState(state.done, field + 1) if ch == " " else None
-        if field in (2, 4):
-            return self._step_number(state, ch)
+            return replace(state, field=field + 1) if ch == " " else None
+        if field == 2:
+            return self._step_hour(state, ch)
+        if field == 4:
+            return self._step_code(state, ch)
         if ch == ";" and state.done + 1 < self.max_behaviours:
-            return FormatState(state.done + 1, 0)
+            return replace(state, done=state.done + 1, field=0, day=-1)
         if ch == "\n" and state.done + 1 >= self.min_behaviours:
             return LINE_START
         return None
 
-    def _step_number(self, state: FormatState, ch: str) -> FormatState | None:
-        upper, width = (MAX_HOUR, 2) if state.field == 2 else (self.n_codes - 1, self.code_width)
+    def _hour_bounds(self, state: FormatState, day: int) -> tuple[int, int]:
+        """Hours allowed on ``day`` after the line so far (low > high: none)."""
+        if self.max_span_hours is None or state.last < 0:
+            return 0, MAX_HOUR
+        low = max(0, state.last - day * 24)
+        high = min(MAX_HOUR, state.first + self.max_span_hours - day * 24)
+        return low, high
+
+    def _step_hour(self, state: FormatState, ch: str) -> FormatState | None:
         digits = state.digits + ch
-        if not ch.isdigit() or not _prefix_fits(digits, upper, width):
+        low, high = self._hour_bounds(state, state.day)
+        if not ch.isdigit() or not any(str(h).zfill(2).startswith(digits) for h in range(low, high + 1)):
             return None
-        if len(digits) == width:
-            return FormatState(state.done, state.field + 1)
-        return FormatState(state.done, state.field, digits)
+        if len(digits) < 2:
+            return replace(state, digits=digits)
+        time = state.day * 24 + int(digits)
+        first = time if state.first < 0 else state.first
+        return replace(state, field=3, digits="", first=first, last=time)
+
+    def _step_code(self, state: FormatState, ch: str) -> FormatState | None:
+        digits = state.digits + ch
+        if not ch.isdigit() or not _prefix_fits(digits, self.n_codes - 1, self.code_width):
+            return None
+        if len(digits) == self.code_width:
+            return replace(state, field=5, digits="")
+        return replace(state, digits=digits)
 
     def run(self, state: FormatState, text: str) -> FormatState | None:
         """Feed a whole string; None as soon as one character is rejected."""
