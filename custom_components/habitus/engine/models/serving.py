@@ -153,6 +153,7 @@ def save_model_file(
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is shipped and read by other users
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
