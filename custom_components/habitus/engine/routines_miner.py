@@ -16,7 +16,8 @@ confidence (share of the days its trigger context occurred on which it happened)
    this value" against "the value is incidental" (it shows up as often as in the household's own
    context time given the other trigger fields: the base rate from the log's sun/weather timeline).
 4. **Settings.** Categorical settings by mode, scalar ones by median, over the occurrences that match
-   the triggers.
+   the triggers. Confidence: the share of the days the trigger context held, in the hours the routine
+   usually happens, on which it happened.
 5. **Selection.** Greedy cover: repeatedly take the pattern that explains the most not-yet-explained
    (session, device) actions, while it still has ``min_support`` fresh occurrences.
 """
@@ -71,10 +72,10 @@ class Occurrence:
 
 @dataclass(frozen=True, slots=True)
 class BaseContexts:
-    """The household's context time: how often each trigger context occurs, and on which days."""
+    """The household's context time: how often each trigger context occurs, and on which days and hours."""
 
     weights: Mapping[ContextKey, float]
-    days: Mapping[ContextKey, frozenset[int]]
+    days: Mapping[ContextKey, frozenset[tuple[int, int]]]  # (epoch day, local hour) it occurred at
 
     @classmethod
     def from_samples(
@@ -89,16 +90,15 @@ class BaseContexts:
         occasions a routine could have happened.
         """
         weights: dict[ContextKey, float] = {}
-        days: dict[ContextKey, set[int]] = {}
+        days: dict[ContextKey, set[tuple[int, int]]] = {}
         for day, context in samples:
-            weight = 1.0
-            if hour_weights is not None:
-                weight = hour_weights[int(float(context.get("clock_min", 0.0)) // 60) % 24]
+            hour = int(float(context.get("clock_min", 0.0)) // 60) % 24
+            weight = 1.0 if hour_weights is None else hour_weights[hour]
             if weight <= 0.0:
                 continue
             key = context_key(context)
             weights[key] = weights.get(key, 0.0) + weight
-            days.setdefault(key, set()).add(day)
+            days.setdefault(key, set()).add((day, hour))
         return cls(weights, {k: frozenset(v) for k, v in days.items()})
 
     def rate(self, field_name: str, value: str, given: Mapping[str, str]) -> float:
@@ -111,12 +111,12 @@ class BaseContexts:
                 hits += count if key[index] == value else 0
         return hits / total if total else 1.0
 
-    def matching_days(self, triggers: Mapping[str, str]) -> int:
-        """Days on which the trigger context occurred at least once."""
+    def matching_days(self, triggers: Mapping[str, str], hours: set[int] | None = None) -> int:
+        """Days on which the trigger context occurred at least once (within ``hours``, if given)."""
         days: set[int] = set()
         for key, key_days in self.days.items():
             if _matches(key, triggers):
-                days |= key_days
+                days |= {day for day, hour in key_days if hours is None or hour in hours}
         return len(days)
 
 
@@ -347,7 +347,7 @@ def _describe(
     if len(matching) < config.min_support:
         return None
     days = {o.day for o in matching}
-    confidence = min(1.0, len(days) / max(base.matching_days(triggers), 1))
+    confidence = min(1.0, len(days) / max(base.matching_days(triggers, _usual_hours(matching)), 1))
     if confidence < config.min_confidence:
         return None
     routine = Routine(
@@ -358,6 +358,18 @@ def _describe(
     )
     _timing(routine, matching)
     return _Candidate(items, matching, routine)
+
+
+def _usual_hours(occurrences: Sequence[Occurrence]) -> set[int] | None:
+    """Local hours the routine happens in, widened by one hour each side (None without clock times).
+
+    Confidence then counts the days its context held *when the household does it*: a routine done at
+    07:00 on rainy mornings is not missed on a day that only turned rainy at noon.
+    """
+    hours = {int(float(o.context["clock_min"]) // 60) for o in occurrences if "clock_min" in o.context}
+    if not hours:
+        return None
+    return {(h + d) % 24 for h in hours for d in (-1, 0, 1)}
 
 
 def _settings(occurrences: Sequence[Occurrence], entity: str) -> Settings:
