@@ -28,7 +28,7 @@ from .mapping import ActionMapper
 from .onboarding import Login, load_or_create_login, onboard_or_login, remove_failed_onboarding_extras
 from .paths import DEFAULT_DATASET_DIR, default_sequence_file
 from .replay import Replayer, ReplayStats
-from .summary import DemoSummary, Figure, probe_figures
+from .summary import DemoSummary, Figure, habitus_learning_figures, probe_figures
 from .timeline import replay_steps
 
 MIN_MAX_GAP_HOURS = 0.0005  # the smallest Δt_max Habitus's options flow accepts
@@ -193,8 +193,9 @@ class DemoSession:
         )
 
     def _habitus_figures(self) -> dict[str, Figure] | None:
+        """Habitus's learning figures, or ``None`` while its sensors are not there yet."""
         try:
-            return probe_figures(self.client)
+            return habitus_learning_figures(self.client)
         except DemoError:
             return None
 
