@@ -56,7 +56,9 @@ def selection_schema(values: Mapping[str, Any]) -> vol.Schema:
             ): selector.AreaSelector(selector.AreaSelectorConfig(multiple=True)),
             vol.Optional(
                 CONF_INCLUDE_ENTITIES, default=list(values.get(CONF_INCLUDE_ENTITIES, []))
-            ): selector.EntitySelector(selector.EntitySelectorConfig(multiple=True)),
+            ): selector.EntitySelector(
+                selector.EntitySelectorConfig(domain=list(SUPPORTED_DOMAINS), multiple=True)
+            ),
             vol.Optional(
                 CONF_EXCLUDE_ENTITIES, default=list(values.get(CONF_EXCLUDE_ENTITIES, []))
             ): selector.EntitySelector(selector.EntitySelectorConfig(multiple=True)),
@@ -105,25 +107,31 @@ def options_schema(values: Mapping[str, Any]) -> vol.Schema:
 def validate(hass: HomeAssistant, values: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """Errors (field -> translation key) and the placeholders their messages use."""
     errors: dict[str, str] = {}
-    unknown: list[str] = []
     if not values.get(CONF_INCLUDE_DOMAINS) and not values.get(CONF_INCLUDE_ENTITIES):
         errors["base"] = "nothing_selected"
-    for key in _ENTITY_LIST_KEYS:
-        missing = [e for e in values.get(key, []) if not _entity_exists(hass, e)]
-        if missing:
-            errors[key] = "unknown_entity"
-            unknown.extend(missing)
-    weather = values.get(CONF_WEATHER_ENTITY)
-    if weather and not _entity_exists(hass, weather):
-        errors[CONF_WEATHER_ENTITY] = "unknown_entity"
-        unknown.append(weather)
+    named = _entity_errors(hass, values, errors)
     areas = ar.async_get(hass)
     if any(areas.async_get_area(area_id) is None for area_id in values.get(CONF_INCLUDE_AREAS, [])):
         errors[CONF_INCLUDE_AREAS] = "unknown_area"
     gap, span = values.get(CONF_MAX_GAP_HOURS), values.get(CONF_MAX_SPAN_HOURS)
     if gap is not None and span is not None and float(span) < float(gap):
         errors[CONF_MAX_SPAN_HOURS] = "span_below_gap"
-    return errors, {"entities": ", ".join(unknown) or "-"}
+    return errors, {"entities": ", ".join(named) or "-"}
+
+
+def _entity_errors(hass: HomeAssistant, values: Mapping[str, Any], errors: dict[str, str]) -> list[str]:
+    """Unknown entities anywhere (the selectors already keep extra entities to supported domains)."""
+    named: list[str] = []
+    for key in _ENTITY_LIST_KEYS:
+        missing = [e for e in values.get(key, []) if not _entity_exists(hass, e)]
+        if missing:
+            errors[key] = "unknown_entity"
+            named.extend(missing)
+    weather = values.get(CONF_WEATHER_ENTITY)
+    if weather and not _entity_exists(hass, weather):
+        errors[CONF_WEATHER_ENTITY] = "unknown_entity"
+        named.append(weather)
+    return named
 
 
 def _entity_exists(hass: HomeAssistant, entity_id: str) -> bool:

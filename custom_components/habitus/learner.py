@@ -96,8 +96,10 @@ class HabitusLearner:
         return self._segmenter.open_sequence
 
     async def async_load(self, excluded: frozenset[str]) -> None:
-        """Load the store, forget entities excluded since, resume the open sequence saved before."""
+        """Load the store, apply the current bounds and exclusions, resume the open sequence saved before."""
         await self.store.async_load()
+        if self.store.prune(epoch_hours(dt_util.utcnow())):
+            self.store.schedule_save()
         await self.store.async_forget(self._hass, excluded)
         self._segmenter.restore(self.store.open_sequence)
         self.store.track_open(self._segmenter_open)

@@ -43,13 +43,13 @@ async def test_user_step_creates_the_entry_with_defaults(hass: HomeAssistant) ->
 
 
 async def test_user_step_accepts_exactly_the_demo_keys(hass: HomeAssistant) -> None:
-    hass.states.async_set("sensor.power", "3")
+    hass.states.async_set("switch.pump", "off")
     kitchen = ar.async_get(hass).async_create("Kitchen")
     result = await _start(hass)
     user_input = {
         "include_domains": ["light", "switch"],
         "include_areas": [kitchen.id],
-        "include_entities": ["sensor.power"],
+        "include_entities": ["switch.pump"],
         "exclude_entities": [],
     }
     result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
@@ -88,10 +88,18 @@ async def test_user_step_errors(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_unknown_domain_is_rejected_by_the_schema(hass: HomeAssistant) -> None:
+@pytest.mark.parametrize(
+    "user_input",
+    [{"include_domains": ["sensor"]}, {"include_entities": ["sensor.power"]}],
+    ids=["unsupported-domain", "unsupported-entity"],
+)
+async def test_what_the_device_dictionary_cannot_learn_from_is_rejected_by_the_schema(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> None:
+    hass.states.async_set("sensor.power", "3")
     result = await _start(hass)
     with pytest.raises(InvalidData):
-        await hass.config_entries.flow.async_configure(result["flow_id"], {"include_domains": ["sensor"]})
+        await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
 
 
 async def test_only_one_instance(hass: HomeAssistant, setup_habitus: SetupHabitus) -> None:

@@ -278,3 +278,19 @@ async def test_a_damaged_store_fails_setup_with_a_clear_error_and_is_kept(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert "cannot be read" in caplog.text
     assert hass_storage[storage_key(entry.entry_id)] == damaged
+
+
+async def test_lowering_the_cap_in_the_options_applies_at_once(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    hass.states.async_set("switch.s", "off")
+    entry = await setup_habitus({"max_gap_hours": 0.1})
+    for _ in range(15):
+        _toggle(hass, "switch.s", "on", "off")
+        freezer.tick(timedelta(hours=1))
+    await hass.async_block_till_done()
+    assert entry.runtime_data.learner.store.stored_sequences == 14
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    await hass.config_entries.options.async_configure(result["flow_id"], {"max_sequences": 10})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.runtime_data.learner.store.stored_sequences == 10
