@@ -88,10 +88,12 @@ def _result(payload: object, config: HttpBackendConfig, seconds: float) -> Gener
     (``timings`` only from llama.cpp's own server).
     """
     try:
-        assert isinstance(payload, dict)
+        if not isinstance(payload, dict):
+            raise TypeError("the body is not a JSON object")
         choice = payload["choices"][0]
         text = choice["text"]
-        assert isinstance(text, str)
+        if not isinstance(text, str):
+            raise TypeError("choices[0].text is not a string")
         usage = payload.get("usage") or {}
         timings = payload.get("timings") or {}
         reason = choice.get("finish_reason")
@@ -104,7 +106,7 @@ def _result(payload: object, config: HttpBackendConfig, seconds: float) -> Gener
             constraint=config.constraint,
             finish_reason="length" if reason == "length" else "stop",
         )
-    except (AssertionError, KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
         raise LLMError(f"not an OpenAI completion response ({type(err).__name__}: {err})") from err
 
 

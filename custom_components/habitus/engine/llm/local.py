@@ -315,6 +315,7 @@ class LlamaCppBackend:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="habitus-llm")
         self._model: LocalModel | None = None
         self._closed = False
+        self._loading = asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -327,10 +328,11 @@ class LlamaCppBackend:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func)
 
     async def load(self) -> LocalModel:
-        """Load the model (in the worker thread) if not loaded yet."""
-        if self._model is None:
-            self._model = await self._run(lambda: LocalModel(self.config))
-        return self._model
+        """Load the model (in the worker thread) if not loaded yet; concurrent callers share one load."""
+        async with self._loading:
+            if self._model is None:
+                self._model = await self._run(lambda: LocalModel(self.config))
+            return self._model
 
     async def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` with the loaded model's tokenizer."""
