@@ -23,7 +23,6 @@ import yaml
 from habitus_engine.behaviour import Behaviour
 from habitus_engine.datasets import RawSequence, Vocabulary, iter_sequences, load_vocabulary, smartgen_hours
 from habitus_engine.segment import TSSConfig, split_sequences
-from habitus_tools.demo.config_dir import FRONTEND_REQUIREMENT, frontend_available
 from habitus_tools.demo.controls import Command, Intent, parse_control, split_action
 from habitus_tools.demo.habitus_setup import fill_form
 from habitus_tools.demo.home import classify, plan_device, slugify
@@ -341,10 +340,6 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not frontend_available(),
-    reason=f"HA does not start without its frontend: pin {FRONTEND_REQUIREMENT} in pyproject (dev)",
-)
 def test_headless_demo_runs_real_home_assistant_and_habitus_learns(tmp_path: Path) -> None:
     summary_path = tmp_path / "s.json"
     started = time.monotonic()
