@@ -168,6 +168,7 @@ class Scripted:
     def __init__(self, *script: object) -> None:
         self.script = list(script)
         self.requests = 0
+        self.release = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -176,7 +177,7 @@ class Scripted:
         if isinstance(step, int):
             return web.Response(status=step, text="scripted failure")
         if step == "hang":
-            await asyncio.sleep(30)
+            await asyncio.wait_for(self.release.wait(), 30)  # released at fixture teardown
         if step == "garbage":
             return web.Response(text="<html>not json</html>")
         if step == "wrong-json":
@@ -201,6 +202,7 @@ async def scripted_server() -> AsyncIterator[tuple[str, list[Scripted]]]:
     try:
         yield f"http://127.0.0.1:{port}", holder
     finally:
+        holder[0].release.set()  # a hanging handler would otherwise hold up the server's shutdown
         await runner.cleanup()
 
 
