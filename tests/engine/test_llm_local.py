@@ -12,13 +12,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from habitus_engine.compress import BagOfActionsEncoder, SemanticCompressor, SSCConfig
 from habitus_engine.datasets import load_vocabulary, read_sequences, to_behaviours
+from habitus_engine.fidelity import behaviour_tokens, fidelity_report, privacy_report
 from habitus_engine.graph import TransitionGraph
 from habitus_engine.llm.base import GenerationRequest, LLMError
 from habitus_engine.llm.grammar import LINE_START, LineFormat
 from habitus_engine.llm.local import LlamaCppBackend, LlamaCppConfig, LocalModel
 from habitus_engine.llm.model_file import default_model_path
-from habitus_engine.prompt import PromptConfig, SynthesisPrompt, build_prompts
+from habitus_engine.outliers import MarkovLossModel, TwoStageOutlierFilter
+from habitus_engine.prompt import PromptConfig, SynthesisPrompt, build_prompts, total_prompt_tokens
 from habitus_engine.shifts import paper_shift
 from habitus_engine.synth_parse import (
     CodeTable,
@@ -151,3 +154,49 @@ async def test_a_prompt_longer_than_the_context_is_an_error() -> None:
 def test_a_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LLMError, match="model file not found"):
         LocalModel(LlamaCppConfig(tmp_path / "missing.gguf"))
+
+
+async def test_the_synthesis_stages_compose_into_a_short_adaptation_run() -> None:
+    """The call sequence ``habitus bench adapt`` will use, minus retraining: SSC -> GSS -> prompt
+    (model tokenizer) -> in-process LLM -> parse/validate -> TOF -> fidelity and privacy reports."""
+    vocab = load_vocabulary(FR)
+    raw = [s.seq for s in read_sequences(FR / "paper" / "winter" / "split_trn.jsonl")]
+    behaviours = [to_behaviours(seq, vocab) for seq in raw]
+    actions = [[b.action for b in seq] for seq in behaviours]
+    # 1. SSC (bag-of-actions encoder until the TransAE encoder plugs in), grouped by weekday like SmartGen
+    ssc = SemanticCompressor(BagOfActionsEncoder().fit(actions), SSCConfig(alpha=0.918))
+    ssc.fit(actions, groups=[seq[0][0] for seq in raw])
+    kept = [behaviours[i] for i in ssc.kept_indices_]
+    # 2. device dictionary, code table, GSS hints over ALL sequences (frequency SSC dropped)
+    shift = paper_shift("spring")
+    table = build_code_table(
+        DeviceDictionary.from_vocabulary(vocab, raw), usage_counts(behaviours), shift.emphasis_devices, 30
+    )
+    labels = {pair.action: table.code(pair) for pair in table.entries}
+    hints = TransitionGraph().fit(actions).hints_json(lambda a: labels.get(str(a), "?"))
+    # 3. prompts within the context window, counted by the model's tokenizer
+    llm = backend()
+    try:
+        model = await llm.load()
+        config = PromptConfig(
+            n_ctx=N_CTX, max_new_tokens=96, max_sequences_per_chunk=10, sequences_per_response=3
+        )
+        prompts = build_prompts(kept, table, shift, hints, config=config, count=model.count_tokens)
+        uncompressed = build_prompts(behaviours, table, shift, hints, config=config, count=model.count_tokens)
+        assert total_prompt_tokens(prompts) < total_prompt_tokens(uncompressed)
+        # 4. generate (one request here) and 5. parse + validate
+        first = prompts[0]
+        result = await llm.generate(GenerationRequest(first.text, first.format, max_tokens=96, seed=11))
+    finally:
+        await llm.aclose()
+    parsed = parse_response(result.text, table, week=first.week)
+    assert parsed.passed, result.text  # the automaton makes every complete line valid
+    synthetic = parsed.sequences
+    # 6. TOF (Markov loss until TransAE plugs in) and 7. reports
+    kept_synthetic = TwoStageOutlierFilter(MarkovLossModel).filter([[b.action for b in s] for s in synthetic])
+    assert 1 <= len(kept_synthetic) <= len(synthetic)
+    fidelity = fidelity_report(synthetic, behaviours)
+    assert 0.0 <= fidelity.jsd_action <= 1.0 and 0.0 <= fidelity.ks_hour <= 1.0
+    shown = [behaviour_tokens(s) for s in kept]
+    privacy = privacy_report([behaviour_tokens(s) for s in synthetic], shown)
+    assert 0.0 <= privacy.copy_rate <= privacy.near_copy_rate <= 1.0
