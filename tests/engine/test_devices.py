@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from habitus_engine.devices import (
     SUPPORTED_DOMAINS,
@@ -327,3 +330,59 @@ def test_every_supported_domain_has_a_type() -> None:
     assert "light" in SUPPORTED_DOMAINS and "camera" in SUPPORTED_DOMAINS
     for domain in SUPPORTED_DOMAINS:
         assert device_type(S(domain, "on")) is not None
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-1000, 1000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.floats(-400, 400), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+_states = st.sampled_from(
+    [
+        "on",
+        "off",
+        "open",
+        "closed",
+        "opening",
+        "heat",
+        "cool",
+        "playing",
+        "idle",
+        "locked",
+        "unavailable",
+        "x",
+    ]
+)
+_attribute_names = st.sampled_from(
+    ["brightness", "color_temp_kelvin", "hs_color", "effect", "temperature", "volume_level", "source",
+     "is_volume_muted", "percentage", "current_position", "fan_mode", "humidity", "friendly_name"]
+)  # fmt: skip
+
+
+@st.composite
+def _device_states(draw: st.DrawFn) -> DeviceState:
+    return DeviceState(
+        domain=draw(st.sampled_from([*SUPPORTED_DOMAINS, "sensor", ""])),
+        state=draw(_states),
+        device_class=draw(
+            st.one_of(st.none(), st.sampled_from(["tv", "outlet", "garage", "door", "speaker"]))
+        ),
+        attributes=draw(st.dictionaries(_attribute_names, _values, max_size=5)),
+    )
+
+
+@given(old=st.one_of(st.none(), _device_states()), new=_device_states())
+@settings(max_examples=300, deadline=None)
+def test_any_state_pair_maps_to_nothing_or_a_well_formed_action(
+    old: DeviceState | None, new: DeviceState
+) -> None:
+    """Fuzzed state pairs (odd attribute types included) never raise; actions are "Type:control"."""
+    described = describe_change(old, new)
+    if described is not None:
+        device_kind, _, control = described.action.partition(":")
+        assert device_kind == device_type(new, old) and control
+        assert all(isinstance(v, str) or math.isfinite(v) for v in described.settings.values())

@@ -67,6 +67,7 @@ is a device (re)appearing, not a behaviour.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -246,7 +247,7 @@ def _setting_value(value: object) -> str | float | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return float(value)
+        return float(value) if math.isfinite(value) else None  # NaN/inf are no setting (nor valid JSON)
     if isinstance(value, list | tuple):
         return ",".join(str(round(float(v), 3)) if isinstance(v, int | float) else str(v) for v in value)
     return str(value)
