@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from habitus_engine.behaviour import Behaviour
 from habitus_engine.datasets import load_vocabulary, read_sequences, to_behaviours
 from habitus_engine.graph import TransitionGraph
 from habitus_engine.llm.model_file import default_model_path
@@ -17,11 +19,19 @@ from habitus_engine.prompt import (
     build_prompts,
     chunk_lines,
     estimate_tokens,
+    gss_hints,
     total_prompt_tokens,
     trim_hints,
 )
 from habitus_engine.shifts import HouseholdProfile, paper_shift
-from habitus_engine.synth_parse import DeviceDictionary, build_code_table, parse_response, usage_counts
+from habitus_engine.synth_parse import (
+    CodeTable,
+    DeviceAction,
+    DeviceDictionary,
+    build_code_table,
+    parse_response,
+    usage_counts,
+)
 
 FR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "smartthings" / "fr"
 
@@ -115,3 +125,15 @@ def test_trim_hints_drops_the_least_frequent_keys_first() -> None:
     trimmed = trim_hints(hints, estimate_tokens, budget=30)
     assert trimmed.startswith('{"a":') and estimate_tokens(trimmed) <= 30 < estimate_tokens(hints)
     assert trim_hints(hints, estimate_tokens, budget=1) == "{}"
+
+
+def test_gss_hints_speak_the_code_tables_language() -> None:
+    on, off = DeviceAction("Light", "Light:switch on"), DeviceAction("Light", "Light:switch off")
+    table = CodeTable((on, off))
+
+    def b(t: float, pair: DeviceAction) -> Behaviour:
+        return Behaviour(time=t, device=pair.device, action=pair.action)
+
+    fan = DeviceAction("Fan", "Fan:switch on")  # not in the table: breaks the sequence
+    seqs = [[b(1, on), b(2, off)], [b(1, on), b(2, fan), b(3, off)], [b(5, off), b(6, on)]]
+    assert json.loads(gss_hints(seqs, table)) == {"0": ["1"], "1": ["0"]}

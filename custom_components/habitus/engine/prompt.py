@@ -26,9 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .behaviour import Sequence as BehaviourSequence
+from .graph import GSSConfig, TransitionGraph
 from .llm.grammar import LineFormat
 from .shifts import ContextShift, HouseholdProfile, plan_weeks
-from .synth_parse import CodeTable, format_sequence
+from .synth_parse import CodeTable, DeviceAction, format_sequence
 
 type TokenCount = Callable[[str], int]
 
@@ -147,6 +148,26 @@ def fixed_part(
 def cue(week: int) -> str:
     """The line after which the model writes (week numbers start at 1 in the text)."""
     return f"New sequences (new environment, week {week + 1}):\n"
+
+
+def gss_hints(
+    sequences: Sequence[BehaviourSequence], table: CodeTable, config: GSSConfig | None = None
+) -> str:
+    """GSS hints in the prompt's own codes: the transition graph over the code table's device-action
+    pairs (a behaviour outside the table breaks its sequence there, so no false transition is made)."""
+    runs: list[list[str]] = []
+    for seq in sequences:
+        run: list[str] = []
+        for b in seq:
+            pair = DeviceAction(b.device, b.action)
+            if pair in table.entries:
+                run.append(table.code(pair))
+            elif run:
+                runs.append(run)
+                run = []
+        if run:
+            runs.append(run)
+    return TransitionGraph(config).fit(runs).hints_json()
 
 
 def trim_hints(hints_json: str, count: TokenCount, budget: int) -> str:
