@@ -60,7 +60,8 @@ def _schedule_bootstrap(hass: HomeAssistant, entry: HabitusConfigEntry, selector
     """Hold live behaviours back from now; read the history up to now once HA has started."""
     runtime = entry.runtime_data
     runtime.learner.begin_bootstrap()
-    end = dt_util.utcnow()
+    until = runtime.learner.store.history_until  # a failed attempt's end: live learning began there
+    end = dt_util.utc_from_timestamp(until * 3600.0) if until is not None else dt_util.utcnow()
     window = (bootstrap_start(end, runtime.settings.retention_days), end)
 
     @callback

@@ -13,7 +13,9 @@ context user/parent id columns separately, so a bootstrapped behaviour is attrib
 (``"device"`` when neither id was recorded, or if that query fails). Before reading, the bootstrap
 waits (at most 5 min) for the recorder to commit what was queued before it began, so nothing between
 the recorded history and the first live behaviour is missed.
-If the recorder cannot be read, the buffered live behaviours are released and the next setup retries.
+If the recorder cannot be read, the buffered live behaviours are released, a repair issue says so, and
+the next setup retries up to where live learning began (``HabitusStore.history_until``); that older
+history becomes closed sequences of its own (offline TSS), so nothing is learned twice.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .const import BOOTSTRAP_MAX_DAYS, DOMAIN
 from .engine.behaviour import Behaviour
 from .engine.context import derive_context
 from .ingest import SUN_ENTITY, behaviour_from_change, context_signals
-from .learner import HabitusLearner
+from .learner import HabitusLearner, epoch_hours
 from .origins import origin_key, recorded_origins
 from .selection import EntityInfo
 
@@ -76,11 +78,11 @@ async def async_bootstrap(
             translation_key=ISSUE_HISTORY_UNREADABLE,
             translation_placeholders={"error": str(err)},
         )
-        await learner.async_finish_bootstrap([], completed=False)
+        await learner.async_finish_bootstrap([], epoch_hours(window[1]), completed=False)
         return
     ir.async_delete_issue(hass, DOMAIN, ISSUE_HISTORY_UNREADABLE)
     _LOGGER.debug("Bootstrapped %d behaviours from %d entities", len(behaviours), len(infos))
-    await learner.async_finish_bootstrap(behaviours)
+    await learner.async_finish_bootstrap(behaviours, epoch_hours(window[1]))
 
 
 async def _async_recorder_caught_up(hass: HomeAssistant) -> None:

@@ -17,7 +17,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import READY_MIN_SEQUENCES, LearningState, signal_updated
 from .engine.behaviour import Behaviour, Sequence
-from .engine.segment import OnlineSegmenter, TSSConfig
+from .engine.segment import OnlineSegmenter, TSSConfig, split_sequences
 from .store import HabitusStore
 
 BOOTSTRAP_CHUNK = 500  # behaviours learned between two yields to the event loop
@@ -154,21 +154,42 @@ class HabitusLearner:
         self._buffer = []
         self._notify()
 
-    async def async_finish_bootstrap(self, history: list[Behaviour], completed: bool = True) -> None:
+    async def async_finish_bootstrap(
+        self, history: list[Behaviour], window_end: float, completed: bool = True
+    ) -> None:
         """Learn the history (time-ordered, before any buffered live behaviour), then the buffer.
 
         The history goes through TSS in chunks, yielding to the event loop in between (a month of a
         busy home is tens of thousands of behaviours). ``completed=False`` (the history could not be
-        read) still releases the buffer, and the next setup tries again.
+        read) still releases the buffer; the store remembers ``window_end`` (epoch hours) so the
+        retry at the next setup reads only up to there. History older than what is already learned
+        (that retry) is split by offline TSS into closed sequences of its own.
         """
-        for start in range(0, len(history), BOOTSTRAP_CHUNK):
-            self._learn_many(history[start : start + BOOTSTRAP_CHUNK])
+        latest = self._latest_time()
+        older = [b for b in history if b.time <= latest]
+        if older:
+            self.store.add_older_sequences(
+                split_sequences(older, self._segmenter.config), epoch_hours(dt_util.utcnow())
+            )
+            self.store.count_behaviours(len(older))
+        newer = [b for b in history if b.time > latest]
+        for start in range(0, len(newer), BOOTSTRAP_CHUNK):
+            self._learn_many(newer[start : start + BOOTSTRAP_CHUNK])
             await asyncio.sleep(0)
         buffered, self._buffer = self._buffer or [], None
         self._learn_many(buffered)
         if completed:
             self.store.mark_bootstrapped()
+        elif self.store.history_until is None:
+            self.store.history_until = window_end
         self._notify()
+
+    def _latest_time(self) -> float:
+        """Time of the latest behaviour learned so far (-inf: none)."""
+        current = self._segmenter.open_sequence
+        if current:
+            return current[-1].time
+        return self.store.latest_end
 
     def _learn_many(self, behaviours: list[Behaviour]) -> None:
         now_hours = epoch_hours(dt_util.utcnow())

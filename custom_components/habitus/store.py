@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
@@ -43,6 +43,9 @@ class StoredData(TypedDict):
     open: str  # the open sequence, encoded
     counters: StoredCounters
     bootstrapped: bool
+    # Epoch hours a failed bootstrap's window ended at: live learning began there, so a retry reads
+    # the history only up to it (never learning a change twice). Absent/None: no failed attempt.
+    history_until: NotRequired[float | None]
 
 
 class StoreUnreadableError(Exception):
@@ -92,6 +95,7 @@ class HabitusStore:
         self.behaviours_total = 0
         self.sequences_total = 0
         self.bootstrapped = False
+        self.history_until: float | None = None
         self._save_scheduled = False
         self._open_provider: Callable[[], Sequence] | None = None
 
@@ -114,6 +118,8 @@ class HabitusStore:
             self.behaviours_total = int(data["counters"]["behaviours"])
             self.sequences_total = int(data["counters"]["sequences"])
             self.bootstrapped = bool(data["bootstrapped"])
+            until = data.get("history_until")
+            self.history_until = float(until) if until is not None else None
         except (KeyError, TypeError, ValueError) as err:
             raise StoreUnreadableError(f"{self._store.path}: {err!r}") from err
         try:
@@ -144,6 +150,11 @@ class HabitusStore:
         return self._open_provider() if self._open_provider else list(self._open)
 
     @property
+    def latest_end(self) -> float:
+        """End time of the newest kept closed sequence (-inf: none)."""
+        return self._sequences[-1][0] if self._sequences else float("-inf")
+
+    @property
     def stored_sequences(self) -> int:
         """How many closed sequences are kept now."""
         return len(self._sequences)
@@ -171,9 +182,18 @@ class HabitusStore:
         """Where the live open sequence comes from from now on (read at each save, never copied per event)."""
         self._open_provider = provider
 
+    def add_older_sequences(self, sequences: list[Sequence], now_hours: float) -> None:
+        """Keep closed sequences older than some already kept (a retried bootstrap), in time order."""
+        encoded = [(seq[-1].time, len(seq), self._codec.encode(seq)) for seq in sequences if seq]
+        self._sequences = deque(sorted([*self._sequences, *encoded], key=lambda item: item[0]))
+        self.sequences_total += len(encoded)
+        self.prune(now_hours)
+        self.schedule_save()
+
     def mark_bootstrapped(self) -> None:
         """The recorder history has been learned from; never bootstrap again."""
         self.bootstrapped = True
+        self.history_until = None
         self.schedule_save()
 
     def prune(self, now_hours: float) -> int:
@@ -219,6 +239,7 @@ class HabitusStore:
             open=open_rows,
             counters=StoredCounters(behaviours=self.behaviours_total, sequences=self.sequences_total),
             bootstrapped=self.bootstrapped,
+            history_until=self.history_until,
         )
 
 

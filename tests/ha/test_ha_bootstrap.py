@@ -138,11 +138,22 @@ async def test_unreadable_history_raises_an_issue_and_retries_next_time(
     assert learner.state is LearningState.LEARNING  # live learning goes on
     assert not learner.store.bootstrapped
     assert ir.async_get(hass).async_get_issue("habitus", "history_unreadable") is not None
+    freezer.tick(timedelta(minutes=5))
+    hass.states.async_set("light.living", "on", context=Context(user_id=USER_ID))  # learned live
+    await hass.async_block_till_done()
+    assert learner.behaviours_learned == 1
 
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.runtime_data.learner.store.bootstrapped
-    assert entry.runtime_data.learner.behaviours_learned == 14
+    # the retry reads the history only up to where live learning began: 14 recorded + 1 live, none twice
+    learner = entry.runtime_data.learner
+    assert learner.behaviours_learned == 15
+    kept = [*learner.store.sequences(), learner.open_sequence]
+    assert sum(len(s) for s in kept) == 15
+    times = [s[-1].time for s in learner.store.sequences()]
+    assert times == sorted(times)  # the older history went in before the live sequence
+    assert learner.store.history_until is None
     assert ir.async_get(hass).async_get_issue("habitus", "history_unreadable") is None
 
 
