@@ -1,0 +1,315 @@
+"""Heavy jobs run in the Habitus worker process (issue 5, "off the event loop"), and that process's loop.
+
+A job is a plain function ``job(params, progress, cancelled) -> result``:
+
+* ``params`` and the returned ``result`` are JSON-able dicts (they cross a process boundary);
+* ``progress(fraction, message)`` streams ``fraction`` in [0, 1] and a short text back to HA;
+* ``cancelled()`` is polled between units of work; a job that sees it True raises
+  ``JobCancelledError`` (the worker then reports "cancelled" instead of a result).
+
+``JOBS`` is the one registry of job names. ``train_models`` trains TransAE + SASRec on given sequences;
+``sleep_steps``, ``burn_cpu``, ``allocate``, ``fail`` and ``crash_native`` are diagnostic jobs the
+worker's tests (and the loop-lag benchmark) use to exercise progress, cancellation, CPU load, the memory
+limit, job errors and a native crash (``os.abort``).
+
+``serve`` is the worker process's main loop (pure: stdlib + this package). Commands arrive on one pipe
+(``("run", job_id, name, params)``, ``("cancel", job_id)``, ``("stop",)``) and events leave on another
+(``("ready", pid)``, ``("progress", job_id, fraction, message)``, ``("result", job_id, result)``,
+``("error", job_id, error_type, message)``, ``("cancelled", job_id)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+type ProgressFn = Callable[[float, str], None]
+type CancelledFn = Callable[[], bool]
+type JobFn = Callable[[dict[str, Any], ProgressFn, CancelledFn], dict[str, Any]]
+
+# When the parent disappears (EOF on the command pipe), a job that ignores cancellation gets this long.
+ORPHAN_GRACE_SECONDS = 10.0
+
+
+class JobCancelledError(Exception):
+    """The job saw ``cancelled()`` return True and stopped; it has no result."""
+
+
+class JobParamsError(ValueError):
+    """A job's name or parameters are not valid (the message says which and why)."""
+
+
+# --------------------------------------------------------------------------------------------- jobs
+
+
+def sleep_steps(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
+    """Diagnostic: ``steps`` sleeps of ``seconds`` each, one progress report per step.
+
+    ``honour_cancel`` (default True) False makes the job ignore cancellation (to test the hard stop).
+    """
+    steps, seconds = int(params.get("steps", 10)), float(params.get("seconds", 0.05))
+    honour_cancel = bool(params.get("honour_cancel", True))
+    for step in range(1, steps + 1):
+        if honour_cancel and cancelled():
+            raise JobCancelledError(f"cancelled before step {step}/{steps}")
+        time.sleep(seconds)
+        progress(step / steps, f"step {step}/{steps}")
+    return {"steps": steps}
+
+
+def burn_cpu(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
+    """Diagnostic: keep one CPU busy with pure-Python arithmetic for ``seconds``; progress every 0.1 s."""
+    seconds = float(params.get("seconds", 1.0))
+    started = last_report = time.monotonic()
+    iterations, value = 0, 0
+    while (elapsed := time.monotonic() - started) < seconds:
+        if cancelled():
+            raise JobCancelledError(f"cancelled after {elapsed:.1f} s")
+        for i in range(10_000):
+            value = (value * 31 + i) % 1_000_003
+        iterations += 1
+        if time.monotonic() - last_report >= 0.1:
+            last_report = time.monotonic()
+            progress(min(elapsed / seconds, 1.0), f"{elapsed:.1f} s")
+    return {"iterations": iterations, "value": value}
+
+
+def allocate(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
+    """Diagnostic: allocate and touch ``mb`` MiB (the worker's memory limit turns too much into an error)."""
+    mb = int(params.get("mb", 16))
+    block = bytearray(mb * 1024 * 1024)  # zero-filled: the pages are really committed
+    progress(1.0, f"allocated {mb} MiB")
+    return {"allocated_mb": len(block) // (1024 * 1024)}
+
+
+def fail(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
+    """Diagnostic: raise ``ValueError(message)`` (a job error the worker reports, not a crash)."""
+    raise ValueError(str(params.get("message", "this job always fails")))
+
+
+def crash_native(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
+    """Diagnostic: die the way a native library does (``os.abort`` = SIGABRT), after one progress report."""
+    progress(0.0, "about to abort")
+    os.abort()
+
+
+def _parse_sequences(raw: object, n_devices: int, n_actions: int) -> list[list[tuple[int, int, int, int]]]:
+    """``[[[day, bucket, device, action], ...], ...]`` -> ``RawSequence`` list, every id range-checked."""
+    if not isinstance(raw, list) or not raw:
+        raise JobParamsError("train_models needs 'sequences': a non-empty list of behaviour lists")
+    limits = (7, 8, n_devices, n_actions)
+    sequences: list[list[tuple[int, int, int, int]]] = []
+    for i, seq in enumerate(raw):
+        if not isinstance(seq, list) or not seq:
+            raise JobParamsError(f"sequence {i} must be a non-empty list of [day, bucket, device, action]")
+        parsed: list[tuple[int, int, int, int]] = []
+        for behaviour in seq:
+            if (
+                not isinstance(behaviour, list | tuple)
+                or len(behaviour) != 4
+                or not all(
+                    isinstance(v, int) and 0 <= v < lim for v, lim in zip(behaviour, limits, strict=True)
+                )
+            ):
+                raise JobParamsError(
+                    f"sequence {i}: {behaviour!r} is not "
+                    f"[day<7, bucket<8, device<{n_devices}, action<{n_actions}]"
+                )
+            parsed.append((behaviour[0], behaviour[1], behaviour[2], behaviour[3]))
+        sequences.append(parsed)
+    return sequences
+
+
+def _config[C](default: C, overrides: object, epochs: int | None, seed: int | None) -> C:
+    """``default`` (a TransAE/SASRec config dataclass) with ``overrides`` and the shared epochs / seed."""
+    if not isinstance(overrides, Mapping):
+        raise JobParamsError(f"model overrides must be an object, got {overrides!r}")
+    train = default.train  # type: ignore[attr-defined]
+    train = dataclasses.replace(
+        train,
+        epochs=train.epochs if epochs is None else int(epochs),
+        seed=train.seed if seed is None else int(seed),
+    )
+    try:
+        return dataclasses.replace(default, **{**overrides, "train": train})  # type: ignore[type-var]
+    except TypeError as err:
+        raise JobParamsError(f"bad model setting: {err}") from err
+
+
+def _scaled(progress: ProgressFn, start: float, span: float, name: str) -> Callable[[Any], None]:
+    """A ``TrainProgress`` callback reporting into ``[start, start + span]`` of the job's progress."""
+
+    def report(p: Any) -> None:
+        progress(
+            start + span * p.epoch / p.epochs,
+            f"{name} epoch {p.epoch}/{p.epochs}: validation loss {p.validation_loss:.4f}",
+        )
+
+    return report
+
+
+def _history(model: Any) -> dict[str, Any]:
+    """A trained model's ``TrainHistory`` as JSON-able numbers."""
+    history = model.history_
+    return {
+        "epochs_run": len(history.validation_loss),
+        "best_epoch": history.best_epoch,
+        "best_validation_loss": min(history.validation_loss),
+        "stopped_early": history.stopped_early,
+        "seconds": round(history.seconds, 3),
+    }
+
+
+def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
+    """Train TransAE (anomaly autoencoder) then SASRec (next action) on ``params["sequences"]``.
+
+    Params: ``sequences`` (``[[[day, bucket, device, action], ...], ...]``), ``n_devices``,
+    ``n_actions``; optional ``epochs`` and ``seed`` (both models), ``transae`` / ``sasrec`` (config
+    field overrides, e.g. ``{"d_model": 16}``) and ``output_dir`` (writes ``transae.npz`` and
+    ``sasrec.npz`` there; the caller deploys them). Progress: TransAE fills [0, 0.5], SASRec [0.5, 1].
+    """
+    from .models import SASRec, SASRecConfig, TrainingCancelledError, TransAE, TransAEConfig  # noqa: PLC0415
+    from .models.encoding import FieldSizes  # noqa: PLC0415
+
+    try:
+        sizes = FieldSizes(n_devices=int(params["n_devices"]), n_actions=int(params["n_actions"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise JobParamsError("train_models needs integer 'n_devices' and 'n_actions'") from err
+    sequences = _parse_sequences(params.get("sequences"), sizes.n_devices, sizes.n_actions)
+    epochs, seed = params.get("epochs"), params.get("seed")
+    transae = TransAE(sizes, _config(TransAEConfig(), params.get("transae", {}), epochs, seed))
+    sasrec = SASRec(sizes, _config(SASRecConfig(), params.get("sasrec", {}), epochs, seed))
+    try:
+        transae.fit(sequences, progress=_scaled(progress, 0.0, 0.5, "TransAE"), should_cancel=cancelled)
+        sasrec.fit(sequences, progress=_scaled(progress, 0.5, 0.5, "SASRec"), should_cancel=cancelled)
+    except TrainingCancelledError as err:
+        raise JobCancelledError(str(err)) from err
+    result: dict[str, Any] = {
+        "n_sequences": len(sequences),
+        "transae": {**_history(transae), "threshold": transae.threshold_},
+        "sasrec": _history(sasrec),
+    }
+    if params.get("output_dir"):
+        out = Path(str(params["output_dir"]))
+        transae.save(out / "transae.npz")
+        sasrec.save(out / "sasrec.npz")
+        result["transae"]["path"], result["sasrec"]["path"] = (
+            str(out / "transae.npz"),
+            str(out / "sasrec.npz"),
+        )
+    return result
+
+
+JOBS: dict[str, JobFn] = {
+    "train_models": train_models,
+    "sleep_steps": sleep_steps,
+    "burn_cpu": burn_cpu,
+    "allocate": allocate,
+    "fail": fail,
+    "crash_native": crash_native,
+}
+
+
+def run_job(
+    name: str, params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn
+) -> dict[str, Any]:
+    """Run the registered job ``name``; raises ``JobParamsError`` for an unknown name."""
+    job = JOBS.get(name)
+    if job is None:
+        raise JobParamsError(f"unknown job {name!r}; known: {', '.join(sorted(JOBS))}")
+    return job(params, progress, cancelled)
+
+
+# ------------------------------------------------------------------------------- worker process loop
+
+
+class Connection(Protocol):
+    """The part of ``multiprocessing.connection.Connection`` the loop uses."""
+
+    def send(self, obj: Any) -> None: ...
+
+    def recv(self) -> Any: ...
+
+
+@dataclasses.dataclass(slots=True)
+class _ChildState:
+    """What the command reader thread shares with the job loop."""
+
+    jobs: queue.SimpleQueue[tuple[int, str, dict[str, Any]] | None] = dataclasses.field(
+        default_factory=queue.SimpleQueue
+    )
+    cancelled_ids: set[int] = dataclasses.field(default_factory=set)  # may arrive before the job starts
+    stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def cancelled(self, job_id: int) -> bool:
+        """Whether job ``job_id`` should stop (cancelled, or the worker is stopping)."""
+        return self.stopping.is_set() or job_id in self.cancelled_ids
+
+
+def apply_limits(nice: int, memory_limit_mb: int | None) -> None:
+    """Lower this process's priority by ``nice`` and cap its address space (``RLIMIT_AS``), if possible."""
+    if nice:
+        os.nice(nice)
+    if memory_limit_mb:
+        import resource  # noqa: PLC0415  (POSIX only)
+
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _read_commands(commands: Connection, state: _ChildState) -> None:
+    """Command reader thread: queue jobs, flag cancellation; on stop or parent exit, end the loop."""
+    while True:
+        try:
+            message = commands.recv()
+        except (EOFError, OSError):  # the parent is gone: stop, and do not outlive it for long
+            state.stopping.set()
+            state.jobs.put(None)
+            time.sleep(ORPHAN_GRACE_SECONDS)
+            os._exit(0)
+        if message[0] == "run":
+            state.jobs.put((message[1], message[2], message[3]))
+        elif message[0] == "cancel":
+            state.cancelled_ids.add(message[1])
+        elif message[0] == "stop":
+            state.stopping.set()
+            state.jobs.put(None)
+            return
+
+
+def _outcome(
+    job_id: int, name: str, params: dict[str, Any], events: Connection, state: _ChildState
+) -> tuple[Any, ...]:
+    """Run one job and turn its end into the event to send."""
+
+    def progress(fraction: float, message: str) -> None:
+        events.send(("progress", job_id, float(fraction), str(message)))
+
+    try:
+        return ("result", job_id, run_job(name, params, progress, lambda: state.cancelled(job_id)))
+    except JobCancelledError:
+        return ("cancelled", job_id)
+    except Exception as err:  # reported to HA; the worker keeps serving
+        return ("error", job_id, type(err).__name__, str(err))
+
+
+def serve(
+    commands: Connection, events: Connection, nice: int = 10, memory_limit_mb: int | None = None
+) -> None:
+    """The worker process: apply the limits, say "ready", then run queued jobs one at a time until stop."""
+    apply_limits(nice, memory_limit_mb)
+    state = _ChildState()
+    threading.Thread(
+        target=_read_commands, args=(commands, state), name="habitus-commands", daemon=True
+    ).start()
+    events.send(("ready", os.getpid()))
+    while (item := state.jobs.get()) is not None:
+        job_id, name, params = item
+        events.send(_outcome(job_id, name, params, events, state))
+        state.cancelled_ids.discard(job_id)

@@ -1,0 +1,123 @@
+"""The worker's job registry and process loop (``engine/jobs.py``), run in-process here.
+
+The worker process itself (spawn, crash, cancel) is tested with a real HA in tests/ha/test_worker.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from multiprocessing import Pipe
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from habitus_engine.jobs import JOBS, JobCancelledError, JobParamsError, run_job, serve
+from habitus_engine.models import SASRec, TransAE
+
+N_DEVICES, N_ACTIONS = 4, 6
+
+
+def _sequences(n: int = 24) -> list[list[list[int]]]:
+    """Small regular routines: device d switches on (action 2d) then off (2d + 1), at a bucket of its own."""
+    return [
+        [[i % 7, d + 1, d, (2 * d) % N_ACTIONS], [i % 7, d + 1, d, (2 * d + 1) % N_ACTIONS]]
+        for i in range(n)
+        for d in (i % 3,)
+    ]
+
+
+def _train_params(**extra: Any) -> dict[str, Any]:
+    return {
+        "sequences": _sequences(),
+        "n_devices": N_DEVICES,
+        "n_actions": N_ACTIONS,
+        "epochs": 2,
+        "transae": {"d_model": 8, "d_ff": 16},
+        "sasrec": {"d_model": 8, "n_blocks": 1},
+        **extra,
+    }
+
+
+def test_train_models_trains_both_and_reports_progress_in_order(tmp_path: Path) -> None:
+    reports: list[tuple[float, str]] = []
+    result = run_job(
+        "train_models",
+        _train_params(output_dir=str(tmp_path)),
+        lambda f, m: reports.append((f, m)),
+        lambda: False,
+    )
+    assert result["n_sequences"] == 24
+    assert result["transae"]["epochs_run"] == 2 and result["sasrec"]["epochs_run"] == 2
+    assert result["transae"]["threshold"] > 0
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert reports[0][1].startswith("TransAE") and reports[-1][1].startswith("SASRec")
+    assert TransAE.load(Path(result["transae"]["path"])).threshold_ is not None
+    assert SASRec.load(tmp_path / "sasrec.npz").recommend([(0, 1, 0, 0)], k=2)
+
+
+def test_train_models_stops_when_cancelled() -> None:
+    with pytest.raises(JobCancelledError):
+        run_job("train_models", _train_params(), lambda f, m: None, lambda: True)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"sequences": []}, "non-empty"),
+        ({"sequences": [[[0, 1, N_DEVICES, 0]]]}, "device<4"),
+        ({"sequences": [[[0, 1, 0]]]}, "sequence 0"),
+        ({"n_actions": "many"}, "n_actions"),
+        ({"transae": {"no_such_setting": 1}}, "no_such_setting"),
+    ],
+)
+def test_train_models_rejects_bad_params_clearly(change: dict[str, Any], needle: str) -> None:
+    with pytest.raises(JobParamsError, match=needle):
+        run_job("train_models", _train_params(**change), lambda f, m: None, lambda: False)
+
+
+def test_unknown_job_names_the_known_ones() -> None:
+    with pytest.raises(JobParamsError, match="train_models"):
+        run_job("no_such_job", {}, lambda f, m: None, lambda: False)
+    assert {"train_models", "sleep_steps", "crash_native", "allocate"} <= set(JOBS)
+
+
+def test_sleep_steps_reports_every_step_and_honours_cancel() -> None:
+    reports: list[float] = []
+    assert run_job(
+        "sleep_steps", {"steps": 3, "seconds": 0}, lambda f, m: reports.append(f), lambda: False
+    ) == {"steps": 3}
+    assert reports == pytest.approx([1 / 3, 2 / 3, 1.0])
+    with pytest.raises(JobCancelledError):
+        run_job("sleep_steps", {"steps": 3, "seconds": 0}, lambda f, m: None, lambda: True)
+
+
+def _serve_in_thread() -> tuple[Any, Any, threading.Thread]:
+    child_commands, commands = Pipe(duplex=False)
+    events, child_events = Pipe(duplex=False)
+    thread = threading.Thread(target=serve, args=(child_commands, child_events), kwargs={"nice": 0})
+    thread.start()
+    return commands, events, thread
+
+
+def test_serve_runs_jobs_in_order_reports_errors_and_cancels() -> None:
+    commands, events, thread = _serve_in_thread()
+    try:
+        assert events.recv()[0] == "ready"
+        commands.send(("run", 1, "sleep_steps", {"steps": 2, "seconds": 0}))
+        commands.send(("cancel", 2))  # may arrive before job 2 starts: still cancels it
+        commands.send(("run", 2, "sleep_steps", {"steps": 50, "seconds": 0.01}))
+        commands.send(("run", 3, "fail", {"message": "bad input"}))
+        received = [events.recv() for _ in range(5)]
+        assert received[:3] == [
+            ("progress", 1, 0.5, "step 1/2"),
+            ("progress", 1, 1.0, "step 2/2"),
+            ("result", 1, {"steps": 2}),
+        ]
+        assert received[3] == ("cancelled", 2)
+        assert received[4] == ("error", 3, "ValueError", "bad input")
+    finally:
+        commands.send(("stop",))
+        thread.join(5)
+    assert not thread.is_alive()
