@@ -37,6 +37,7 @@ from homeassistant.util.unit_conversion import TemperatureConverter
 from .engine.behaviour import Behaviour, Origin
 from .engine.context import ContextSignals, derive_context
 from .engine.devices import DeviceState, describe_change
+from .engine.routines import settings_from_snapshot
 from .learner import HabitusLearner
 from .runtime import HabitusSettings
 from .selection import EntityInfo, EntitySelector
@@ -78,7 +79,10 @@ def behaviour_from_change(
 ) -> Behaviour | None:
     """The behaviour ``old -> new`` of a selected entity is, if any (live and bootstrap share this).
 
-    ``context(when)`` is only asked for when the change is a behaviour.
+    ``context(when)`` is only asked for when the change is a behaviour. ``settings`` are the
+    dictionary's settings plus the routine schema's view of the new state (``state``/``hvac_mode`` and
+    the domain's setting attributes, ``engine/routines.py``'s ``settings_from_snapshot``), so the routine
+    miner sees a light switched off (no attributes left) and the state a routine puts a device in.
     """
     described = describe_change(device_state(info, old) if old else None, device_state(info, new))
     if described is None:
@@ -89,7 +93,7 @@ def behaviour_from_change(
         action=described.action,
         origin=origin,
         context=context(new.last_updated),
-        settings=described.settings,
+        settings={**settings_from_snapshot(info.entity_id, new.state, new.attributes), **described.settings},
     )
 
 

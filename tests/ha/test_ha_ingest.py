@@ -51,7 +51,7 @@ async def test_user_automation_and_device_changes_are_attributed(
         ("cover.living", "Blind:windowShade open", "device"),
     ]
     first = entry.runtime_data.learner.open_sequence[0]
-    assert first.settings == {"brightness": 180.0}
+    assert first.settings == {"state": "on", "brightness": 180.0}
     assert {"time_of_day", "day_of_week", "sun_phase", "weather", "outdoor_temp"} == set(first.context)
     assert (first.context["weather"], first.context["outdoor_temp"], first.context["sun_phase"]) == (
         "unknown",
