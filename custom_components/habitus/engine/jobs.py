@@ -8,9 +8,9 @@ A job is a plain function ``job(params, progress, cancelled) -> result``:
   ``JobCancelledError`` (the worker then reports "cancelled" instead of a result).
 
 ``JOBS`` is the one registry of job names. ``train_models`` trains TransAE + SASRec on given sequences;
-``sleep_steps``, ``burn_cpu``, ``allocate``, ``fail`` and ``crash_native`` are diagnostic jobs the
-worker's tests (and the loop-lag benchmark) use to exercise progress, cancellation, CPU load, the memory
-limit, job errors and a native crash (``os.abort``).
+``sleep_steps``, ``burn_cpu``, ``allocate``, ``fail``, ``crash_native`` and ``describe`` are diagnostic
+jobs the worker's tests (and the loop-lag benchmark) use to exercise progress, cancellation, CPU load,
+the memory limit, job errors, a native crash (``os.abort``) and the worker's own settings.
 
 ``serve`` is the worker process's main loop (pure: stdlib + this package). Commands arrive on one pipe
 (``("run", job_id, name, params)``, ``("cancel", job_id)``, ``("stop",)``) and events leave on another
@@ -97,6 +97,20 @@ def crash_native(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     """Diagnostic: die the way a native library does (``os.abort`` = SIGABRT), after one progress report."""
     progress(0.0, "about to abort")
     os.abort()
+
+
+def describe(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
+    """Diagnostic: the worker process's pid, niceness, address-space limit and whether HA is imported."""
+    import resource  # noqa: PLC0415  (POSIX only)
+    import sys  # noqa: PLC0415
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    return {
+        "pid": os.getpid(),
+        "niceness": os.nice(0),
+        "memory_limit_mb": None if soft == resource.RLIM_INFINITY else soft // (1024 * 1024),
+        "homeassistant_imported": "homeassistant" in sys.modules,
+    }
 
 
 def _parse_sequences(raw: object, n_devices: int, n_actions: int) -> list[list[tuple[int, int, int, int]]]:
@@ -213,6 +227,7 @@ JOBS: dict[str, JobFn] = {
     "allocate": allocate,
     "fail": fail,
     "crash_native": crash_native,
+    "describe": describe,
 }
 
 

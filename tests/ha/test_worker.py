@@ -1,0 +1,173 @@
+"""The Habitus worker process with a real HA: jobs, progress, cancellation, crashes, stop.
+
+Every test starts a real spawned child (no mocks); each must leave no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+from homeassistant.core import HomeAssistant
+
+from custom_components.habitus.worker import (
+    HabitusWorker,
+    WorkerCrashedError,
+    WorkerJobError,
+    WorkerSettings,
+    WorkerStoppedError,
+)
+
+FAST_CANCEL = WorkerSettings(cancel_grace_seconds=1.0)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (reaped children do not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def worker(hass: HomeAssistant) -> AsyncIterator[HabitusWorker]:
+    """A worker that is always stopped at the end of the test."""
+    habitus_worker = HabitusWorker(hass, FAST_CANCEL)
+    yield habitus_worker
+    await habitus_worker.async_stop()
+
+
+async def _first_progress(progress: list[tuple[float, str]]) -> None:
+    async with asyncio.timeout(60):
+        while not progress:
+            await asyncio.sleep(0.01)
+
+
+async def test_job_runs_in_a_child_and_progress_arrives_in_order(worker: HabitusWorker) -> None:
+    progress: list[tuple[float, str]] = []
+    result = await worker.run(
+        "sleep_steps", {"steps": 4, "seconds": 0.01}, lambda f, m: progress.append((f, m))
+    )
+    assert result == {"steps": 4}
+    assert progress == [(0.25, "step 1/4"), (0.5, "step 2/4"), (0.75, "step 3/4"), (1.0, "step 4/4")]
+    pid = worker.pid
+    assert pid is not None and pid != os.getpid() and _alive(pid)
+    described = await worker.run("describe", {})
+    assert described["pid"] == pid
+    assert described["niceness"] == os.nice(0) + 10  # HA keeps the CPU
+    assert described["memory_limit_mb"] == WorkerSettings().memory_limit_mb
+    assert described["homeassistant_imported"] is False  # the child loads the engine only
+    with pytest.raises(WorkerJobError, match="ValueError: bad input") as err:
+        await worker.run("fail", {"message": "bad input"})
+    assert err.value.error_type == "ValueError"
+    assert await worker.run("sleep_steps", {"steps": 1, "seconds": 0}) == {"steps": 1}
+    assert worker.pid == pid  # one long-lived child: a job error does not end it
+    await worker.async_stop()
+    assert worker.pid is None and not _alive(pid)
+    with pytest.raises(WorkerStoppedError):
+        await worker.run("sleep_steps", {})
+
+
+async def test_cancelling_the_caller_cancels_the_job(hass: HomeAssistant, worker: HabitusWorker) -> None:
+    progress: list[tuple[float, str]] = []
+    task = hass.async_create_task(
+        worker.run("sleep_steps", {"steps": 500, "seconds": 0.02}, lambda f, m: progress.append((f, m)))
+    )
+    await _first_progress(progress)
+    pid = worker.pid
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not worker.busy
+    seen = len(progress)
+    await asyncio.sleep(0.1)
+    assert len(progress) == seen  # the job stopped
+    assert worker.pid == pid  # a job that honours cancel leaves the child idle and reusable
+    assert await worker.run("sleep_steps", {"steps": 1, "seconds": 0}) == {"steps": 1}
+
+
+async def test_a_job_ignoring_cancel_is_ended_with_its_child(
+    hass: HomeAssistant, worker: HabitusWorker
+) -> None:
+    progress: list[tuple[float, str]] = []
+    params = {"steps": 500, "seconds": 0.02, "honour_cancel": False}
+    task = hass.async_create_task(worker.run("sleep_steps", params, lambda f, m: progress.append((f, m))))
+    await _first_progress(progress)
+    pid = worker.pid
+    assert pid is not None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert worker.pid is None and not _alive(pid)  # terminated after the 1 s grace, reaped
+
+
+async def test_kill_9_mid_job_raises_crashed_and_ha_keeps_running(
+    hass: HomeAssistant, worker: HabitusWorker
+) -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = hass.async_create_task(tick())
+    progress: list[tuple[float, str]] = []
+    job = hass.async_create_task(
+        worker.run("sleep_steps", {"steps": 500, "seconds": 0.02}, lambda f, m: progress.append((f, m)))
+    )
+    await _first_progress(progress)
+    pid = worker.pid
+    assert pid is not None
+    ticks_before = ticks
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(WorkerCrashedError) as err:
+        await job
+    assert err.value.signal == signal.SIGKILL and err.value.exitcode == -signal.SIGKILL
+    assert "SIGKILL" in str(err.value)
+    await asyncio.sleep(0.05)
+    assert ticks > ticks_before  # the loop kept serving other tasks
+    assert not _alive(pid)
+    assert await worker.run("sleep_steps", {"steps": 2, "seconds": 0}) == {"steps": 2}
+    assert worker.pid not in (None, pid)  # a fresh child
+    ticker.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await ticker
+
+
+async def test_native_abort_in_a_job_raises_crashed(worker: HabitusWorker) -> None:
+    with pytest.raises(WorkerCrashedError) as err:
+        await worker.run("crash_native", {})
+    assert err.value.signal == signal.SIGABRT
+    assert worker.pid is None
+
+
+async def test_memory_limit_turns_an_overrun_into_a_job_error(hass: HomeAssistant) -> None:
+    worker = HabitusWorker(hass, WorkerSettings(memory_limit_mb=768))
+    try:
+        assert await worker.run("allocate", {"mb": 64}) == {"allocated_mb": 64}
+        with pytest.raises(WorkerJobError) as err:
+            await worker.run("allocate", {"mb": 2048})
+        assert err.value.error_type == "MemoryError"
+        assert await worker.run("allocate", {"mb": 8}) == {"allocated_mb": 8}  # the child survived it
+    finally:
+        await worker.async_stop()
+
+
+async def test_stop_during_a_job_ends_it_and_the_child(hass: HomeAssistant, worker: HabitusWorker) -> None:
+    progress: list[tuple[float, str]] = []
+    job = hass.async_create_task(
+        worker.run("sleep_steps", {"steps": 500, "seconds": 0.02}, lambda f, m: progress.append((f, m)))
+    )
+    await _first_progress(progress)
+    pid = worker.pid
+    assert pid is not None
+    await worker.async_stop()
+    with pytest.raises(WorkerStoppedError):
+        await job
+    assert worker.pid is None and not _alive(pid)
