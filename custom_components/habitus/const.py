@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
@@ -49,6 +50,9 @@ READY_MIN_SEQUENCES: Final = 20
 SAVE_DELAY_SECONDS: Final = 30.0
 # How far back the first-setup bootstrap reads the recorder (bounded further by retention_days).
 BOOTSTRAP_MAX_DAYS: Final = 30
+# Routine suggestions: how often the routine miner runs, and the default snooze.
+SUGGESTIONS_INTERVAL: Final = timedelta(hours=6)
+DEFAULT_SNOOZE_DAYS: Final = 7
 
 
 class LearningState(StrEnum):
