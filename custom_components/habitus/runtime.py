@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 
@@ -27,6 +27,9 @@ from .const import (
 from .engine.segment import TSSConfig
 from .learner import HabitusLearner
 from .store import StoreLimits
+
+if TYPE_CHECKING:
+    from .suggestions import RoutineSuggester
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +83,7 @@ class HabitusRuntime:
 
     settings: HabitusSettings
     learner: HabitusLearner  # TSS segmenter + store + counters
+    suggester: RoutineSuggester | None = None  # routine suggestions (suggestions.py)
 
 
 type HabitusConfigEntry = ConfigEntry[HabitusRuntime]
