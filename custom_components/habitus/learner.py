@@ -8,6 +8,7 @@ runs, live behaviours wait in a buffer, so history and live events reach TSS in 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
@@ -82,6 +83,8 @@ class HabitusLearner:
         self._segmenter = OnlineSegmenter(config)
         self._buffer: list[Behaviour] | None = None  # live behaviours held back during bootstrap
         self._notified_state: LearningState | None = None
+        # Called with each live behaviour once TSS has it (live scoring, context); not during bootstrap.
+        self.observers: list[Callable[[Behaviour], None]] = []
 
     def _notify(self) -> None:
         """Refresh the sensors: at once when the learning state changed, else throttled."""
@@ -135,6 +138,8 @@ class HabitusLearner:
             self._buffer.append(behaviour)
             return
         self._learn_many([behaviour])
+        for observer in self.observers:
+            observer(behaviour)
 
     @callback
     def close_if_idle(self, now: datetime | None = None) -> None:
