@@ -29,6 +29,7 @@ from .learner import HabitusLearner
 from .store import StoreLimits
 
 if TYPE_CHECKING:
+    from .live import LiveRuntime
     from .suggestions import RoutineSuggester
 
 
@@ -84,6 +85,7 @@ class HabitusRuntime:
     settings: HabitusSettings
     learner: HabitusLearner  # TSS segmenter + store + counters
     suggester: RoutineSuggester | None = None  # routine suggestions (suggestions.py)
+    live: LiveRuntime | None = None  # live scoring, alerts and context (live.py)
 
 
 type HabitusConfigEntry = ConfigEntry[HabitusRuntime]
