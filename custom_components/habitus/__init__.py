@@ -13,19 +13,31 @@ from datetime import timedelta
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from .bootstrap import async_bootstrap, bootstrap_start
 from .const import DOMAIN, IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
+from .decisions import async_remove_decisions
 from .ingest import Ingest, weather_entity_id
 from .learner import HabitusLearner
 from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
+from .services import async_setup_services
 from .store import HabitusStore, StoreUnreadableError, async_remove_store
+from .suggestions import async_setup_suggestions
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the routine suggestion services (``services.py``)."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> bool:
@@ -51,6 +63,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> b
     entry.async_on_unload(selector.async_listen())
     entry.async_on_unload(Ingest(hass, settings, selector, learner).async_start())
     _schedule_idle_check(hass, entry)
+    await async_setup_suggestions(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_options))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
@@ -104,3 +117,4 @@ async def async_unload_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
 async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
     """The entry is deleted: delete everything Habitus stored for it."""
     await async_remove_store(hass, entry.entry_id)
+    await async_remove_decisions(hass, entry.entry_id)

@@ -20,6 +20,7 @@ from .const import LearningState
 from .entity import HabitusEntity
 from .learner import HabitusLearner
 from .runtime import HabitusConfigEntry
+from .suggestions import SENSOR_LIST_LIMIT
 
 PARALLEL_UPDATES = 0
 
@@ -67,6 +68,8 @@ async def async_setup_entry(
 ) -> None:
     """Add the Habitus sensors."""
     async_add_entities(HabitusSensor(entry, description) for description in SENSORS)
+    if entry.runtime_data.suggester is not None:
+        async_add_entities([RoutineSuggestionsSensor(entry, ROUTINE_SUGGESTIONS)])
 
 
 class HabitusSensor(HabitusEntity, SensorEntity):
@@ -87,3 +90,29 @@ class HabitusSensor(HabitusEntity, SensorEntity):
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.runtime.learner)
+
+
+ROUTINE_SUGGESTIONS = SensorEntityDescription(
+    key="routine_suggestions", translation_key="routine_suggestions"
+)
+
+
+class RoutineSuggestionsSensor(HabitusEntity, SensorEntity):
+    """How many routines are suggested as automations now (the first few listed in an attribute)."""
+
+    _unrecorded_attributes = frozenset({"suggestions"})
+
+    @property
+    def native_value(self) -> StateType:
+        """The number of current suggestions."""
+        suggester = self.runtime.suggester
+        return len(suggester.suggestions) if suggester else 0
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Id and readable text of the first suggestions (not recorded)."""
+        suggester = self.runtime.suggester
+        if suggester is None:
+            return None
+        listed = list(suggester.suggestions.values())[:SENSOR_LIST_LIMIT]
+        return {"suggestions": [{"id": s.id, "description": s.text} for s in listed]}

@@ -1,0 +1,90 @@
+"""Fix flow of a routine suggestion's repair issue: accept (create the automation), dismiss or snooze."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+from homeassistant import data_entry_flow
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+
+from .const import DEFAULT_SNOOZE_DAYS, DOMAIN
+from .suggestions import RoutineSuggester, Suggestion
+
+
+def loaded_suggester(hass: HomeAssistant) -> RoutineSuggester:
+    """The suggester of the loaded Habitus entry (translated error if Habitus is not loaded)."""
+    for entry in hass.config_entries.async_loaded_entries(DOMAIN):
+        suggester = getattr(entry.runtime_data, "suggester", None)
+        if isinstance(suggester, RoutineSuggester):
+            return suggester
+    raise HomeAssistantError(translation_domain=DOMAIN, translation_key="not_loaded")
+
+
+class RoutineSuggestionFlow(RepairsFlow):
+    """Menu: accept / dismiss / snooze one suggested routine."""
+
+    def __init__(self, routine_id: str) -> None:
+        self._routine_id = routine_id
+
+    def _suggestion(self) -> Suggestion | None:
+        try:
+            return loaded_suggester(self.hass).suggestions.get(self._routine_id)
+        except HomeAssistantError:
+            return None
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """Show the routine and the choices."""
+        suggestion = self._suggestion()
+        if suggestion is None:
+            return self.async_abort(reason="routine_gone")
+        return self.async_show_menu(
+            step_id="init",
+            menu_options=["accept", "dismiss", "snooze"],
+            description_placeholders={"routine": suggestion.text, "yaml": suggestion.yaml},
+        )
+
+    async def async_step_accept(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """Create the automation."""
+        try:
+            await loaded_suggester(self.hass).async_accept(self._routine_id)
+        except HomeAssistantError as err:
+            return self.async_abort(reason="accept_failed", description_placeholders={"error": str(err)})
+        return self.async_create_entry(data={})
+
+    async def async_step_dismiss(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        """Never suggest it again."""
+        try:
+            await loaded_suggester(self.hass).async_dismiss(self._routine_id)
+        except HomeAssistantError:
+            return self.async_abort(reason="routine_gone")
+        return self.async_create_entry(data={})
+
+    async def async_step_snooze(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """Ask for how long, then hide it until then."""
+        if user_input is None:
+            schema = vol.Schema(
+                {
+                    vol.Required("days", default=DEFAULT_SNOOZE_DAYS): vol.All(
+                        vol.Coerce(int), vol.Range(1, 365)
+                    )
+                }
+            )
+            return self.async_show_form(step_id="snooze", data_schema=schema)
+        try:
+            await loaded_suggester(self.hass).async_snooze(self._routine_id, float(user_input["days"]))
+        except HomeAssistantError:
+            return self.async_abort(reason="routine_gone")
+        return self.async_create_entry(data={})
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
+) -> RepairsFlow:
+    """The fix flow of a routine suggestion issue (the issue id is the routine id)."""
+    routine_id = str((data or {}).get("routine_id") or issue_id)
+    return RoutineSuggestionFlow(routine_id)

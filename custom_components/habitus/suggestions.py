@@ -1,0 +1,265 @@
+"""Routine suggestions: mined routines offered to the user as Home Assistant automations (issue 6).
+
+Periodically (``SUGGESTIONS_INTERVAL``) and on demand, the routine miner (``engine/routines_miner.py``,
+EdgeWisePersona routines) runs in the executor over the stored *user-initiated* behaviours; each routine
+becomes an automation config (``engine/automations.py``) that HA's own automation validation must accept.
+What is left after the user's decisions (accepted, dismissed, snoozed: ``decisions.py``) and after the
+automations that already do the same thing (``automation_file.py``) is shown as one fixable repair issue
+per routine (``repairs.py``), counted by ``sensor.habitus_routine_suggestions`` and returned by the
+``habitus.get_routine_suggestions`` service.
+
+The miner needs each behaviour's local clock time (``clock_min``): it is derived here from the
+behaviour's time in HA's time zone, not stored, so the store's interned contexts stay few.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components.automation.config import async_validate_config_item
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.start import async_at_started
+from homeassistant.util import dt as dt_util
+from homeassistant.util.yaml import dump
+
+from .automation_file import async_add_automation, equivalent_automation_exists
+from .const import DOMAIN, SUGGESTIONS_INTERVAL, signal_updated
+from .decisions import SuggestionDecisions
+from .engine.automations import routine_to_automation
+from .engine.behaviour import Behaviour, Sequence
+from .engine.routines import Routine, RoutineError
+from .engine.routines_miner import MinerConfig, RoutineMiner
+from .ingest import weather_entity_id
+from .learner import HabitusLearner
+from .runtime import HabitusConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+ISSUE_TRANSLATION_KEY = "routine_suggestion"
+SENSOR_LIST_LIMIT = 10  # suggestions listed in the sensor's attributes
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One routine offered as an automation."""
+
+    id: str  # the automation id it gets (engine.automations.routine_automation_id)
+    routine: Routine
+    automation: dict[str, Any]
+    text: str  # readable routine
+    yaml: str  # the automation as automations.yaml would hold it
+
+    def as_dict(self) -> dict[str, Any]:
+        """Service response / attribute form."""
+        return {
+            "id": self.id,
+            "description": self.text,
+            "support": self.routine.support,
+            "confidence": round(self.routine.confidence, 3),
+            "automation": self.automation,
+        }
+
+
+def with_clock(behaviour: Behaviour, zone: tzinfo) -> Behaviour:
+    """The behaviour with ``clock_min`` (minutes after local midnight) in its context."""
+    if "clock_min" in behaviour.context:
+        return behaviour
+    local = datetime.fromtimestamp(behaviour.time * 3600.0, zone)
+    clock = float(local.hour * 60 + local.minute)
+    return dataclasses.replace(behaviour, context={**behaviour.context, "clock_min": clock})
+
+
+def mine_routines(sequences: list[Sequence], zone: tzinfo, config: MinerConfig) -> list[Routine]:
+    """Routines of the user's own behaviours (automation and device changes are not routines)."""
+    user = [with_clock(b, zone) for sequence in sequences for b in sequence if b.origin == "user"]
+    return RoutineMiner(config).fit(user).predict()
+
+
+class RoutineSuggester:
+    """Mines, validates, filters and surfaces routine suggestions for one Habitus entry."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        learner: HabitusLearner,
+        weather_entity: Callable[[], str | None],  # the weather entity routines' conditions use
+        config: MinerConfig | None = None,
+    ) -> None:
+        self._hass = hass
+        self._entry_id = entry_id
+        self._learner = learner
+        self._weather_entity = weather_entity
+        self._config = config or MinerConfig()
+        self.decisions = SuggestionDecisions(hass, entry_id)
+        self.suggestions: dict[str, Suggestion] = {}
+        self._lock = asyncio.Lock()
+
+    async def async_load(self) -> None:
+        """Read the user's past decisions."""
+        await self.decisions.async_load()
+
+    @callback
+    def async_start(self, run: Callable[[Coroutine[Any, Any, Any]], object]) -> CALLBACK_TYPE:
+        """Refresh every ``SUGGESTIONS_INTERVAL`` through ``run`` (starts a background task)."""
+
+        @callback
+        def _tick(_now: datetime) -> None:
+            run(self.async_refresh())
+
+        return async_track_time_interval(self._hass, _tick, SUGGESTIONS_INTERVAL, cancel_on_shutdown=True)
+
+    async def async_refresh(self) -> list[Suggestion]:
+        """Mine again and show what is new; returns the current suggestions."""
+        async with self._lock:
+            routines = await self._async_mine()
+            found: dict[str, Suggestion] = {}
+            for routine in routines:
+                suggestion = await self._async_suggestion(routine)
+                if suggestion is not None and not self._is_hidden(suggestion):
+                    found[suggestion.id] = suggestion
+            self._replace(found)
+            return list(found.values())
+
+    async def _async_mine(self) -> list[Routine]:
+        sequences = [*await self._async_stored_sequences(), list(self._learner.open_sequence)]
+        zone = dt_util.get_default_time_zone()
+        return await self._hass.async_add_executor_job(mine_routines, sequences, zone, self._config)
+
+    async def _async_stored_sequences(self) -> list[Sequence]:
+        """Decode the store in the executor (retried if the loop added a sequence meanwhile)."""
+        for _ in range(3):
+            try:
+                return await self._hass.async_add_executor_job(self._learner.store.sequences)
+            except RuntimeError:  # "deque mutated during iteration": a sequence closed meanwhile
+                await asyncio.sleep(0)
+        return []
+
+    async def _async_suggestion(self, routine: Routine) -> Suggestion | None:
+        """The routine as a validated automation (None: not expressible, or HA rejects it)."""
+        try:
+            config = routine_to_automation(routine, self._weather_entity())
+        except RoutineError as err:
+            _LOGGER.debug("Routine %s cannot become an automation: %s", routine.describe(), err)
+            return None
+        if not await async_automation_is_valid(self._hass, config):
+            return None
+        return Suggestion(config["id"], routine, config, routine.describe(), dump(config))
+
+    def _is_hidden(self, suggestion: Suggestion) -> bool:
+        """Decided on by the user, or already done by an existing automation."""
+        if self.decisions.is_hidden(suggestion.id, dt_util.utcnow()):
+            return True
+        return equivalent_automation_exists(self._hass, suggestion.automation)
+
+    def _replace(self, found: dict[str, Suggestion]) -> None:
+        """Sync the repair issues and the sensor with ``found``."""
+        for gone in set(self.suggestions) - set(found):
+            ir.async_delete_issue(self._hass, DOMAIN, gone)
+        for suggestion in found.values():
+            _create_issue(self._hass, suggestion)
+        self.suggestions = found
+        async_dispatcher_send(self._hass, signal_updated(self._entry_id))
+
+    @callback
+    def async_clear_issues(self) -> None:
+        """Remove this entry's suggestion issues (unload: their fix flows need the entry)."""
+        for suggestion_id in self.suggestions:
+            ir.async_delete_issue(self._hass, DOMAIN, suggestion_id)
+
+    def get(self, suggestion_id: str) -> Suggestion:
+        """The current suggestion with this id (translated ``ServiceValidationError`` if none)."""
+        suggestion = self.suggestions.get(suggestion_id)
+        if suggestion is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_routine",
+                translation_placeholders={"routine_id": suggestion_id},
+            )
+        return suggestion
+
+    async def async_accept(self, suggestion_id: str) -> None:
+        """Create the automation (automations.yaml + reload, as HA's editor does) and stop suggesting it."""
+        suggestion = self.get(suggestion_id)
+        await async_add_automation(self._hass, suggestion.automation)
+        await self._async_decided(suggestion_id, self.decisions.accept)
+
+    async def async_dismiss(self, suggestion_id: str) -> None:
+        """Never suggest this routine again."""
+        self.get(suggestion_id)
+        await self._async_decided(suggestion_id, self.decisions.dismiss)
+
+    async def async_snooze(self, suggestion_id: str, days: float) -> None:
+        """Hide this routine for ``days``; it comes back at the first refresh after that."""
+        self.get(suggestion_id)
+        until = dt_util.utcnow() + timedelta(days=days)
+        await self._async_decided(suggestion_id, lambda sid: self.decisions.snooze(sid, until))
+
+    async def _async_decided(self, suggestion_id: str, record: Callable[[str], None]) -> None:
+        record(suggestion_id)
+        await self.decisions.async_save()
+        self._replace({k: v for k, v in self.suggestions.items() if k != suggestion_id})
+
+
+async def async_automation_is_valid(hass: HomeAssistant, config: dict[str, Any]) -> bool:
+    """Whether HA's own automation config validation accepts ``config``."""
+    try:
+        validated = await async_validate_config_item(hass, config["id"], config)
+    except (vol.Invalid, HomeAssistantError, ValueError) as err:
+        _LOGGER.warning("Habitus produced an automation HA rejects (%s): %s", err, config)
+        return False
+    if validated is None or validated.validation_error is not None:
+        _LOGGER.warning("Habitus produced an automation HA rejects: %s", config)
+        return False
+    return True
+
+
+def _create_issue(hass: HomeAssistant, suggestion: Suggestion) -> None:
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        suggestion.id,
+        is_fixable=True,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_TRANSLATION_KEY,
+        translation_placeholders={
+            "routine": suggestion.text,
+            "support": str(suggestion.routine.support),
+            "confidence": str(round(suggestion.routine.confidence * 100)),
+            "yaml": suggestion.yaml,
+        },
+        data={"routine_id": suggestion.id},
+    )
+
+
+async def async_setup_suggestions(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    """Create the entry's suggester: decisions loaded, first mining once HA has started, then periodic."""
+    runtime = entry.runtime_data
+    suggester = RoutineSuggester(
+        hass, entry.entry_id, runtime.learner, lambda: weather_entity_id(hass, runtime.settings)
+    )
+    await suggester.async_load()
+    runtime.suggester = suggester
+
+    def run(coro: Coroutine[Any, Any, Any]) -> object:
+        return entry.async_create_background_task(hass, coro, "habitus routine suggestions")
+
+    @callback
+    def _first(_hass: HomeAssistant) -> None:
+        run(suggester.async_refresh())
+
+    entry.async_on_unload(suggester.async_start(run))
+    entry.async_on_unload(async_at_started(hass, _first))
+    entry.async_on_unload(suggester.async_clear_issues)
