@@ -156,3 +156,15 @@ def test_token_automaton_walks_only_accepted_strings(data: st.DataObject) -> Non
     assert fmt.run(LINE_START, text) == state
     if state == LINE_START and 1 <= lines <= fmt.max_lines:
         assert fmt.accepts(text)
+
+
+def test_allowed_hours_restrict_automaton_gbnf_and_schema_alike() -> None:
+    night = LineFormat(n_codes=10, allowed_hours=(22, 23, 0, 1))
+    assert night.accepts("0 22 1;0 23 2\n1 00 3;1 01 4\n")
+    assert not night.accepts("0 21 1;0 22 2\n")
+    assert not night.accepts("0 23 1;1 02 2\n")
+    assert 'hour ::= "00" | "01" | "22" | "23"' in night.gbnf()
+    hour_schema = night.json_schema()["properties"]["sequences"]["items"]["items"]["prefixItems"][1]
+    assert hour_schema == {"type": "integer", "enum": [0, 1, 22, 23]}
+    with pytest.raises(ValueError, match="hours 0-23"):
+        LineFormat(n_codes=3, allowed_hours=(24,))

@@ -137,3 +137,11 @@ def test_gss_hints_speak_the_code_tables_language() -> None:
     fan = DeviceAction("Fan", "Fan:switch on")  # not in the table: breaks the sequence
     seqs = [[b(1, on), b(2, off)], [b(1, on), b(2, fan), b(3, off)], [b(5, off), b(6, on)]]
     assert json.loads(gss_hints(seqs, table)) == {"0": ["1"], "1": ["0"]}
+
+
+def test_a_schedule_shift_constrains_the_output_hours(fr_winter) -> None:  # type: ignore[no-untyped-def]
+    behaviours, table, _shift, hints = fr_winter
+    night = paper_shift("night")
+    prompt = build_prompts(behaviours[:40], table, night, hints)[0]
+    assert prompt.format.allowed_hours == night.active_hours
+    assert not prompt.format.accepts("0 12 00;0 13 01\n") and prompt.format.accepts("0 20 00;0 21 01\n")

@@ -19,6 +19,7 @@ from habitus_engine.synth_parse import (
     DeviceAction,
     DeviceDictionary,
     ParsedResponse,
+    ValidationRules,
     build_code_table,
     format_sequence,
     parse_response,
@@ -167,3 +168,12 @@ def test_what_the_automaton_accepts_the_parser_accepts_entirely(
     assert LineFormat(n_codes=3, max_lines=4).accepts(text)
     parsed = parse_response(text, TABLE)
     assert parsed.passed and len(parsed.sequences) == len(lines) and not parsed.truncated
+
+
+def test_rules_from_the_format_check_what_a_server_may_ignore() -> None:
+    fmt = LineFormat(n_codes=3, min_behaviours=2, max_behaviours=3, allowed_hours=(20, 21, 22))
+    rules = ValidationRules.from_format(fmt)
+    assert (rules.min_behaviours, rules.max_behaviours, rules.allowed_hours) == (2, 3, (20, 21, 22))
+    parsed = parse_response("0 20 0;0 21 1\n0 09 0;0 21 1\n0 20 0;0 21 1;0 21 1;0 22 1\n", TABLE, rules=rules)
+    assert len(parsed.sequences) == 1
+    assert "outside the new context's hours" in parsed.invalid[0] and "4 behaviours" in parsed.invalid[1]

@@ -224,6 +224,7 @@ def build_prompts(
         min_behaviours=config.min_behaviours,
         max_behaviours=config.max_behaviours,
         max_lines=config.sequences_per_response,
+        allowed_hours=shift.active_hours,
     )
     shown = [seq[: config.max_behaviours] for seq in sequences if len(seq) >= config.min_behaviours]
     lines = [line for seq in shown if (line := format_sequence(seq, table)) is not None]

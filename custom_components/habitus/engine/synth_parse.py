@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from .behaviour import Behaviour
 from .behaviour import Sequence as BehaviourSequence
 from .datasets import RawSequence, Vocabulary
+from .llm.grammar import LineFormat
 
 HOURS_PER_WEEK = 168.0
 _BEHAVIOUR_RE = re.compile(r"^\s*(\d{1,2})\s+(\d{1,2})\s+(\d{1,4})\s*$")
@@ -131,6 +132,13 @@ class ValidationRules:
     min_behaviours: int = 2
     max_behaviours: int = 10
     max_span_hours: float = 24.0  # TSS T_max: a sequence spanning more is not one sequence
+    allowed_hours: tuple[int, ...] = ()  # hours of day the new context allows; () = all
+
+    @classmethod
+    def from_format(cls, fmt: LineFormat) -> ValidationRules:
+        """The rules the output format stands for (a server may have ignored the constraint)."""
+        span = float(fmt.max_span_hours) if fmt.max_span_hours is not None else float("inf")
+        return cls(fmt.min_behaviours, fmt.max_behaviours, span, fmt.allowed_hours)
 
 
 @dataclass(slots=True)
@@ -247,6 +255,8 @@ def _validate(
         pair = table.lookup(code)
         if not (0 <= day <= 6 and 0 <= hour <= 23):
             return None, f"day {day} / hour {hour} out of range"
+        if rules.allowed_hours and hour not in rules.allowed_hours:
+            return None, f"hour {hour} is outside the new context's hours"
         if pair is None:
             return None, f"code {code} not in the table"
         time = offset + day * 24.0 + hour

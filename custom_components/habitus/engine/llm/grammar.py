@@ -102,6 +102,9 @@ class LineFormat:
     # (TSS T_max). Enforced by the automaton only: as GBNF it would take thousands of rules, so for
     # servers the parser checks it. None = no time constraint in the automaton either.
     max_span_hours: int | None = 24
+    # Hours of day the new context allows (e.g. a TT shift to night: 18-05); () = all. Enforced by
+    # the automaton and the GBNF alike.
+    allowed_hours: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_codes < 1:
@@ -110,6 +113,8 @@ class LineFormat:
             raise ValueError("need 1 <= min_behaviours <= max_behaviours")
         if self.max_lines < 1:
             raise ValueError("max_lines must be at least 1")
+        if any(not 0 <= h <= MAX_HOUR for h in self.allowed_hours):
+            raise ValueError("allowed_hours must be hours 0-23")
 
     @property
     def code_width(self) -> int:
@@ -124,11 +129,16 @@ class LineFormat:
                 f"root ::= line{{1,{self.max_lines}}}",
                 f'line ::= beh (";" beh){{{more}}} "\\n"',
                 'beh ::= [0-6] " " hour " " code',
-                "hour ::= " + " | ".join(code_range_alternatives(MAX_HOUR, 2)),
+                "hour ::= " + self._hour_rule(),
                 "code ::= " + " | ".join(code_range_alternatives(self.n_codes - 1, self.code_width)),
                 "",
             ]
         )
+
+    def _hour_rule(self) -> str:
+        if not self.allowed_hours:
+            return " | ".join(code_range_alternatives(MAX_HOUR, 2))
+        return " | ".join(f'"{h:02d}"' for h in sorted(set(self.allowed_hours)))
 
     def json_schema(self) -> dict[str, Any]:
         """The same content as JSON (``{"sequences": [[[day, hour, code], ...], ...]}``)."""
@@ -136,7 +146,9 @@ class LineFormat:
             "type": "array",
             "prefixItems": [
                 {"type": "integer", "minimum": 0, "maximum": MAX_DAY},
-                {"type": "integer", "minimum": 0, "maximum": MAX_HOUR},
+                {"type": "integer", "enum": sorted(set(self.allowed_hours))}
+                if self.allowed_hours
+                else {"type": "integer", "minimum": 0, "maximum": MAX_HOUR},
                 {"type": "integer", "minimum": 0, "maximum": self.n_codes - 1},
             ],
             "minItems": 3,
@@ -162,8 +174,7 @@ class LineFormat:
         if field == 0:
             if not "0" <= ch <= str(MAX_DAY):
                 return None
-            low, high = self._hour_bounds(state, int(ch))
-            return replace(state, field=1, day=int(ch)) if low <= high else None
+            return replace(state, field=1, day=int(ch)) if self._hours(state, int(ch)) else None
         if field in (1, 3):
             return replace(state, field=field + 1) if ch == " " else None
         if field == 2:
@@ -184,10 +195,14 @@ class LineFormat:
         high = min(MAX_HOUR, state.first + self.max_span_hours - day * 24)
         return low, high
 
+    def _hours(self, state: FormatState, day: int) -> list[int]:
+        """Hours a behaviour on ``day`` may have: in time order, within the span, allowed by context."""
+        low, high = self._hour_bounds(state, day)
+        return [h for h in range(low, high + 1) if not self.allowed_hours or h in self.allowed_hours]
+
     def _step_hour(self, state: FormatState, ch: str) -> FormatState | None:
         digits = state.digits + ch
-        low, high = self._hour_bounds(state, state.day)
-        if not ch.isdigit() or not any(str(h).zfill(2).startswith(digits) for h in range(low, high + 1)):
+        if not ch.isdigit() or not any(f"{h:02d}".startswith(digits) for h in self._hours(state, state.day)):
             return None
         if len(digits) < 2:
             return replace(state, digits=digits)
