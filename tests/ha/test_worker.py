@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -70,6 +71,27 @@ async def test_job_runs_in_a_child_and_progress_arrives_in_order(worker: Habitus
     assert worker.pid is None and not _alive(pid)
     with pytest.raises(WorkerStoppedError):
         await worker.run("sleep_steps", {})
+
+
+async def test_train_models_runs_in_the_worker(worker: HabitusWorker, tmp_path: Path) -> None:
+    sequences = [
+        [[i % 7, 1 + i % 3, i % 3, 2 * (i % 3)], [i % 7, 1 + i % 3, i % 3, 2 * (i % 3) + 1]]
+        for i in range(24)
+    ]
+    params = {
+        "sequences": sequences,
+        "n_devices": 3,
+        "n_actions": 6,
+        "epochs": 2,
+        "transae": {"d_model": 8, "d_ff": 16},
+        "sasrec": {"d_model": 8, "n_blocks": 1},
+        "output_dir": str(tmp_path),
+    }
+    progress: list[tuple[float, str]] = []
+    result = await worker.run("train_models", params, lambda f, m: progress.append((f, m)))
+    assert result["transae"]["epochs_run"] == 2 and result["sasrec"]["epochs_run"] == 2
+    assert [f for f, _ in progress] == [0.25, 0.5, 0.75, 1.0]
+    assert (tmp_path / "transae.npz").is_file() and (tmp_path / "sasrec.npz").is_file()
 
 
 async def test_cancelling_the_caller_cancels_the_job(hass: HomeAssistant, worker: HabitusWorker) -> None:

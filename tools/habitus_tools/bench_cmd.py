@@ -15,6 +15,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "habitus_tools.bench_models",
     "habitus_tools.bench_latency",
     "habitus_tools.bench_grammar",
+    "habitus_tools.bench_looplag",
     "habitus_tools.bench_compress",
 )
 

@@ -1,0 +1,175 @@
+"""``habitus bench looplag``: HA's event-loop lag while a full training job runs in the Habitus worker.
+
+Starts a real Home Assistant in this process the way ``hass`` does (``bootstrap.async_setup_hass`` on
+a temporary config dir with ``recorder`` (SQLite) and ``--event-rate`` ``input_boolean`` toggles per
+second through service calls, so the loop, state machine and recorder have a household's work to do),
+then measures with ``custom_components.habitus.looplag.LoopLagProbe`` (10 ms sleeps):
+
+1. **baseline**: ``--baseline-seconds`` of that load alone;
+2. **training**: the same load while ``HabitusWorker`` runs ``train_models`` (TransAE + SASRec with
+   their product defaults, early stopping on) on ``--train-size`` sequences of the dataset's training
+   files, in the spawned worker process (nice +10).
+
+Target (issue 5): loop lag p99 <= 20 ms while a full adaptation job runs. Prints p50/p99/max per phase;
+``--json FILE`` writes them with the machine and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SWITCHES = 8
+PROBE_INTERVAL = 0.01
+
+
+def _config_yaml(switches: int) -> str:
+    booleans = "".join(f"  habitus_bench_{i}:\n    name: Bench {i}\n" for i in range(switches))
+    return (
+        "homeassistant:\n  name: Habitus bench\n  unit_system: metric\n  time_zone: UTC\n"
+        "recorder:\n  commit_interval: 1\n"
+        f"input_boolean:\n{booleans}"
+    )
+
+
+async def _household(hass: Any, rate: float, counter: list[int]) -> None:
+    """Toggle the bench's input_booleans ``rate`` times per second (service call -> state -> recorder)."""
+    i = 0
+    while True:
+        entity = f"input_boolean.habitus_bench_{i % SWITCHES}"
+        await hass.services.async_call("input_boolean", "toggle", {"entity_id": entity}, blocking=True)
+        counter[0] += 1
+        i += 1
+        await asyncio.sleep(1.0 / rate)
+
+
+def _training_params(dataset: Path, size: int) -> dict[str, Any]:
+    from habitus_engine.datasets import load_vocabulary  # noqa: PLC0415
+
+    from .bench_latency import training_sequences  # noqa: PLC0415
+
+    vocab = load_vocabulary(dataset)
+    sequences = training_sequences(dataset, size)
+    return {
+        "sequences": [[list(b) for b in seq] for seq in sequences],
+        "n_devices": len(vocab.devices),
+        "n_actions": len(vocab.actions),
+    }
+
+
+async def _phase(probe: Any, counter: list[int], work: Any) -> dict[str, Any]:
+    """Run ``work`` (a coroutine) and return the probe's stats over exactly that time."""
+    probe.reset()
+    events_before, started = counter[0], time.monotonic()
+    result = await work
+    seconds = time.monotonic() - started
+    stats = probe.stats().as_dict()
+    return {
+        **stats,
+        "seconds": round(seconds, 1),
+        "service_calls": counter[0] - events_before,
+        "result": result,
+    }
+
+
+async def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up HA in a temporary config dir, measure both phases, stop HA, remove the dir (off the loop)."""
+    loop = asyncio.get_running_loop()
+    config_dir = Path(await loop.run_in_executor(None, tempfile.mkdtemp, "", "habitus-looplag-"))
+    try:
+        (config_dir / "configuration.yaml").write_text(_config_yaml(SWITCHES), encoding="utf-8")
+        return await _measure_in(args, config_dir)
+    finally:
+        await loop.run_in_executor(None, shutil.rmtree, config_dir, True)
+
+
+async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]:
+    from homeassistant import bootstrap, runner  # noqa: PLC0415
+
+    from custom_components.habitus.looplag import LoopLagProbe  # noqa: PLC0415
+    from custom_components.habitus.worker import HabitusWorker  # noqa: PLC0415
+
+    hass = await bootstrap.async_setup_hass(runner.RuntimeConfig(config_dir=str(config_dir), skip_pip=True))
+    if hass is None:
+        raise RuntimeError("Home Assistant did not set up")
+    params = await hass.async_add_executor_job(_training_params, args.dataset, args.train_size)
+    worker, probe, counter = HabitusWorker(hass), LoopLagProbe(hass, interval=PROBE_INTERVAL), [0]
+    try:
+        await hass.async_start()
+        household = hass.async_create_background_task(
+            _household(hass, args.event_rate, counter), "bench load"
+        )
+        await worker.run("describe", {})  # the worker is up before either phase
+        probe.start()
+        baseline = await _phase(probe, counter, asyncio.sleep(args.baseline_seconds))
+        training = await _phase(probe, counter, worker.run("train_models", params))
+        household.cancel()
+    finally:
+        await probe.async_stop()
+        await worker.async_stop()
+        await hass.async_stop()
+    return {"baseline": baseline, "training": training}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``habitus bench looplag``."""
+    parser = subparsers.add_parser(
+        "looplag",
+        help="HA event-loop lag while the worker trains the models",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--dataset", required=True, type=Path, help="dataset directory (e.g. .../smartthings/fr)"
+    )
+    parser.add_argument("--train-size", type=int, default=2000, help="training sequences (cycled if needed)")
+    parser.add_argument("--baseline-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--event-rate", type=float, default=20.0, help="service calls (state changes) per second"
+    )
+    parser.add_argument("--json", type=Path)
+    parser.set_defaults(func=_handle)
+
+
+def _print_phase(name: str, phase: dict[str, Any]) -> None:
+    print(
+        f"{name:<9} {phase['seconds']:>6.1f} s  {phase['samples']:>5} samples  "
+        f"p50 {phase['p50_ms']:6.2f} ms  p99 {phase['p99_ms']:6.2f} ms  max {phase['max_ms']:7.2f} ms  "
+        f"({phase['service_calls']} service calls)"
+    )
+
+
+def _handle(args: argparse.Namespace) -> int:
+    doc = asyncio.run(_measure(args))
+    training = doc["training"].pop("result")
+    doc["baseline"].pop("result")
+    _print_phase("baseline", doc["baseline"])
+    _print_phase("training", doc["training"])
+    print(
+        f"training job: TransAE {training['transae']['epochs_run']} epochs, "
+        f"SASRec {training['sasrec']['epochs_run']} epochs on {training['n_sequences']} sequences"
+    )
+    doc["job"] = training
+    doc["settings"] = {
+        "dataset": str(args.dataset),
+        "train_size": args.train_size,
+        "event_rate": args.event_rate,
+        "probe_interval_s": PROBE_INTERVAL,
+    }
+    doc["machine"] = {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "date": datetime.now(UTC).isoformat(),
+    }
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return 0
