@@ -209,13 +209,12 @@ class HabitusStore:
 
     def sequences(self) -> list[Sequence]:
         """Every kept closed sequence, decoded, oldest first (malformed ones are skipped and logged)."""
-        decoded: list[Sequence] = []
-        for _, _, rows in self._sequences:
-            try:
-                decoded.append(self._codec.decode(rows))
-            except CodecError as err:
-                _LOGGER.warning("Skipping a malformed stored sequence: %s", err)
-        return decoded
+        return _decode_all(self._codec, list(self._sequences))
+
+    def sequences_snapshot(self) -> Callable[[], list[Sequence]]:
+        """The kept sequences as of now, decoded when the returned function is called (in the executor)."""
+        rows, codec = list(self._sequences), self._codec
+        return lambda: _decode_all(codec, rows)
 
     def schedule_save(self) -> None:
         """Write within ``SAVE_DELAY_SECONDS``: at most one write per delay, however busy the bus is.
@@ -241,6 +240,17 @@ class HabitusStore:
             bootstrapped=self.bootstrapped,
             history_until=self.history_until,
         )
+
+
+def _decode_all(codec: SequenceCodec, stored: list[StoredSequence]) -> list[Sequence]:
+    """Decode stored sequences, oldest first (malformed ones are skipped and logged)."""
+    decoded: list[Sequence] = []
+    for _, _, rows in stored:
+        try:
+            decoded.append(codec.decode(rows))
+        except CodecError as err:
+            _LOGGER.warning("Skipping a malformed stored sequence: %s", err)
+    return decoded
 
 
 async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
