@@ -170,14 +170,14 @@ class HabitusWorker:
 
     async def _cancel_job(self, child: _Child, job: _Job) -> None:
         if not child.gone:
-            child.commands.send(("cancel", job.job_id))
+            with contextlib.suppress(OSError):  # died meanwhile: reaped below
+                child.commands.send(("cancel", job.job_id))
             await asyncio.wait((job.future,), timeout=self._settings.cancel_grace_seconds)
-        if job.future.done():
-            job.future.exception()  # retrieved: its outcome no longer matters
         if child.gone or not job.future.done():
             _LOGGER.debug("Habitus worker job %s did not stop when cancelled: ending the worker", job.name)
             self._discard(child)
             await self._reap(child, 0.0)
+        job.future.exception()  # done by now; retrieved, as its outcome no longer matters
 
     async def _crashed(self, child: _Child, job: str) -> WorkerCrashedError:
         """Reap a dead child; the error to raise."""
@@ -198,11 +198,18 @@ class HabitusWorker:
         process, commands, events = await self._hass.async_add_executor_job(self._spawn)
         child = _Child(process, commands, events, self._hass.loop.create_future())
         self._child = child
+        if self._stopped:  # stopped while spawning
+            child.gone = True
+            child.ready.cancel()
+            await self._reap(child, 0.0)
+            raise WorkerStoppedError("the Habitus worker was stopped while starting")
         self._hass.loop.add_reader(events.fileno(), self._on_readable, child)
         try:
             async with asyncio.timeout(self._settings.start_timeout_seconds):
                 await asyncio.shield(child.ready)
         except _ChildGoneError:
+            if self._stopped:
+                raise WorkerStoppedError("the Habitus worker was stopped while starting") from None
             raise await self._crashed(child, "start-up") from None
         except BaseException:  # timeout or cancelled while starting: do not keep a half-started child
             self._discard(child)
@@ -246,9 +253,6 @@ class HabitusWorker:
                 self._dispatch(child, child.events.recv())
         except (EOFError, OSError):
             self._discard(child)
-            for future in (child.ready, self._job.future if self._job else None):
-                if future is not None and not future.done():
-                    future.set_exception(_ChildGoneError())
 
     def _dispatch(self, child: _Child, message: tuple[Any, ...]) -> None:
         kind, job = message[0], self._job
@@ -270,15 +274,14 @@ class HabitusWorker:
         elif kind == "cancelled":
             job.future.set_exception(WorkerStoppedError(f"job {job.name} was cancelled in the worker"))
 
-    def _detach(self, child: _Child) -> None:
-        """Stop reading the child's pipe (event loop)."""
-        self._hass.loop.remove_reader(child.events.fileno())
-
     def _discard(self, child: _Child) -> None:
-        """Mark the child dead and stop reading it (event loop); ``_reap`` then ends it."""
+        """Mark the child dead, stop reading it, fail what waits on it (event loop); ``_reap`` ends it."""
         if not child.gone:
             child.gone = True
-            self._detach(child)
+            self._hass.loop.remove_reader(child.events.fileno())
+        for future in (child.ready, self._job.future if self._job else None):
+            if future is not None and not future.done():
+                future.set_exception(_ChildGoneError())
 
     async def _reap(self, child: _Child, grace: float) -> int | None:
         """End the child once (later callers share the first reaping); its exit code."""

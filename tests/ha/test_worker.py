@@ -6,6 +6,7 @@ Every test starts a real spawned child (no mocks); each must leave no process be
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -193,3 +194,15 @@ async def test_stop_during_a_job_ends_it_and_the_child(hass: HomeAssistant, work
     with pytest.raises(WorkerStoppedError):
         await job
     assert worker.pid is None and not _alive(pid)
+
+
+async def test_stop_while_the_child_starts_leaves_no_child(
+    hass: HomeAssistant, worker: HabitusWorker
+) -> None:
+    job = hass.async_create_task(worker.run("sleep_steps", {"steps": 1, "seconds": 0}))
+    await asyncio.sleep(0)  # the job is starting its child
+    await worker.async_stop()
+    with pytest.raises(WorkerStoppedError):
+        await job
+    assert worker.pid is None
+    assert not [p for p in multiprocessing.active_children() if p.name == "habitus-worker"]
