@@ -1,0 +1,216 @@
+"""Routine suggestions in a real HA: mined from user behaviours, shown as repair issues and a sensor,
+accepted into a real automation that fires, dismissed / snoozed persistently (issue 6, items 2 and 4).
+
+Behaviours are real state changes on HA's bus (``Context(user_id=...)`` for the user, ``parent_id`` for
+an automation), with time driven by the freezer. The only service mocked is ``light.turn_on``
+(``async_mock_service``): there is no light integration to call here; the call proves the automation ran.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.automation.config import async_validate_config_item
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed, async_mock_service
+
+from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.decisions import decisions_key
+from custom_components.habitus.runtime import HabitusConfigEntry
+
+from .conftest import SetupHabitus
+
+LIGHT = "light.kitchen"
+FIRST_MONDAY = (2026, 2, 2)  # no DST change in the weeks used
+
+
+def _local(days: int, hour: int, minute: int) -> datetime:
+    year, month, day = FIRST_MONDAY
+    start = datetime(year, month, day, hour, minute, tzinfo=dt_util.get_default_time_zone())
+    return start + timedelta(days=days)
+
+
+@pytest.fixture
+def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A config dir whose configuration.yaml includes automations.yaml, as HA's default config does."""
+    hass.config.config_dir = str(tmp_path)
+    (tmp_path / "configuration.yaml").write_text("automation: !include automations.yaml\n")
+    return tmp_path
+
+
+async def _weekday_mornings(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, context: Any, first_day: int = 0
+) -> None:
+    """Five weekday mornings: the light goes on at about 07:00 (brightness 180), off by itself at 08:00."""
+    for day in range(first_day, first_day + 5):
+        freezer.move_to(_local(day, 7, 2 * day % 6))
+        hass.states.async_set(LIGHT, "on", {"brightness": 180}, context=context())
+        await hass.async_block_till_done()
+        freezer.move_to(_local(day, 8, 0))
+        hass.states.async_set(LIGHT, "off", {}, context=Context())
+        await hass.async_block_till_done()
+
+
+def _user() -> Context:
+    return Context(user_id="user-1")
+
+
+def _automation() -> Context:
+    return Context(parent_id="01J0AUTOMATIONRUN00000000")
+
+
+async def _setup(hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory) -> Any:
+    freezer.move_to(_local(-1, 12, 0))
+    hass.states.async_set(LIGHT, "off", {})
+    return await setup_habitus({"include_domains": ["light"]})
+
+
+async def _suggestions(hass: HomeAssistant) -> list[dict[str, Any]]:
+    response = await hass.services.async_call(
+        DOMAIN, "get_routine_suggestions", {"refresh": True}, blocking=True, return_response=True
+    )
+    assert response is not None
+    suggestions = response["suggestions"]
+    assert isinstance(suggestions, list)
+    return suggestions
+
+
+async def _fix_flow(hass: HomeAssistant, issue_id: str, choice: str) -> dict[str, Any]:
+    manager = hass.data["repairs"]["flow_manager"]
+    result = await manager.async_init(DOMAIN, data={"issue_id": issue_id})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["accept", "dismiss", "snooze"]
+    result = await manager.async_configure(result["flow_id"], {"next_step_id": choice})
+    if choice == "snooze":
+        assert result["type"] is FlowResultType.FORM
+        result = await manager.async_configure(result["flow_id"], {"days": 1})
+    return dict(result)
+
+
+async def test_user_routine_is_suggested_and_accepting_creates_an_automation_that_fires(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory, config_dir: Path
+) -> None:
+    assert await async_setup_component(hass, "repairs", {})
+    assert await async_setup_component(hass, "automation", {})
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+
+    suggestions = await _suggestions(hass)
+    assert len(suggestions) == 1
+    suggestion = suggestions[0]
+    automation = suggestion["automation"]
+    assert automation["actions"] == [
+        {"action": "light.turn_on", "target": {"entity_id": LIGHT}, "data": {"brightness": 180}}
+    ]
+    assert automation["triggers"][0]["trigger"] == "time"
+    assert automation["triggers"][0]["at"].startswith("07:0")
+    validated = await async_validate_config_item(hass, automation["id"], automation)
+    assert validated is not None and validated.validation_error is None
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"])
+    assert issue is not None and issue.is_fixable
+    assert issue.translation_placeholders is not None
+    assert "light.kitchen" in issue.translation_placeholders["yaml"]
+    assert hass.states.get("sensor.habitus_routine_suggestions").state == "1"  # type: ignore[union-attr]
+
+    result = await _fix_flow(hass, suggestion["id"], "accept")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"]) is None
+    assert "light.kitchen" in (config_dir / "automations.yaml").read_text()
+    automation_state = next(
+        s for s in hass.states.async_all("automation") if s.attributes.get("id") == suggestion["id"]
+    )
+    assert automation_state.state == "on"
+    assert hass.states.get("sensor.habitus_routine_suggestions").state == "0"  # type: ignore[union-attr]
+
+    calls = async_mock_service(hass, "light", "turn_on")
+    hour, minute = (int(part) for part in automation["triggers"][0]["at"].split(":")[:2])
+    fire_at = _local(7, hour, minute)  # the next Monday
+    freezer.move_to(fire_at)
+    async_fire_time_changed(hass, fire_at)
+    await hass.async_block_till_done()
+    assert [call.data for call in calls] == [{"entity_id": [LIGHT], "brightness": 180}]
+    assert await _suggestions(hass) == []  # accepted: not suggested again
+    # Detach its time trigger (a live timer otherwise outlives the test).
+    await hass.services.async_call(
+        "automation", "turn_off", {"entity_id": automation_state.entity_id}, blocking=True
+    )
+
+
+async def test_dismissed_stays_dismissed_across_a_restart_of_the_entry(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    assert await async_setup_component(hass, "repairs", {})
+    entry: HabitusConfigEntry = await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+
+    result = await _fix_flow(hass, suggestion["id"], "dismiss")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert hass_storage[decisions_key(entry.entry_id)]["data"]["dismissed"] == [suggestion["id"]]
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert await _suggestions(hass) == []
+    assert ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"]) is None
+
+
+async def test_snoozed_comes_back_after_the_snooze(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+
+    await hass.services.async_call(
+        DOMAIN, "snooze_routine", {"routine_id": suggestion["id"], "days": 2}, blocking=True
+    )
+    assert await _suggestions(hass) == []
+    freezer.tick(timedelta(days=1))
+    assert await _suggestions(hass) == []
+    freezer.tick(timedelta(days=1, minutes=1))
+    assert [s["id"] for s in await _suggestions(hass)] == [suggestion["id"]]
+
+
+async def test_unknown_routine_id_is_a_translated_validation_error(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    await _setup(hass, setup_habitus, freezer)
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(DOMAIN, "dismiss_routine", {"routine_id": "nope"}, blocking=True)
+    assert caught.value.translation_key == "unknown_routine"
+
+
+async def test_no_suggestion_when_an_equivalent_automation_exists(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    own = {
+        "id": "my_morning_light",
+        "triggers": [{"trigger": "event", "event_type": "good_morning"}],
+        "actions": [{"action": "light.turn_on", "target": {"entity_id": LIGHT}}],
+    }
+    assert await async_setup_component(hass, "automation", {"automation": [own]})
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    assert await _suggestions(hass) == []
+    assert hass.states.get("sensor.habitus_routine_suggestions").state == "0"  # type: ignore[union-attr]
+
+
+async def test_automation_originated_behaviours_are_not_routines(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    entry: HabitusConfigEntry = await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _automation)
+    assert entry.runtime_data.learner.behaviours_learned >= 5  # learned, with origin "automation"
+    assert await _suggestions(hass) == []
