@@ -24,19 +24,23 @@ from .const import DOMAIN, IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
 from .decisions import async_remove_decisions
 from .ingest import Ingest, weather_entity_id
 from .learner import HabitusLearner
+from .live import async_setup_live
+from .live_services import async_setup_live_services
+from .live_store import async_remove_live_store
 from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
 from .services import async_setup_services
 from .store import HabitusStore, StoreUnreadableError, async_remove_store
 from .suggestions import async_setup_suggestions
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the routine suggestion services (``services.py``)."""
+    """Register the routine suggestion services (``services.py``) and the live ones (``live_services.py``)."""
     async_setup_services(hass)
+    async_setup_live_services(hass)
     return True
 
 
@@ -64,6 +68,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> b
     entry.async_on_unload(Ingest(hass, settings, selector, learner).async_start())
     _schedule_idle_check(hass, entry)
     await async_setup_suggestions(hass, entry)
+    entry.runtime_data.live = await async_setup_live(hass, entry, learner)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_options))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
@@ -111,6 +116,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await entry.runtime_data.learner.store.async_flush()
+        if entry.runtime_data.live is not None:
+            await entry.runtime_data.live.store.async_flush()
     return unloaded
 
 
@@ -118,3 +125,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     """The entry is deleted: delete everything Habitus stored for it."""
     await async_remove_store(hass, entry.entry_id)
     await async_remove_decisions(hass, entry.entry_id)
+    await async_remove_live_store(hass, entry.entry_id)

@@ -19,6 +19,7 @@ from homeassistant.helpers.typing import StateType
 from .const import LearningState
 from .entity import HabitusEntity
 from .learner import HabitusLearner
+from .live_sensor import live_sensors
 from .runtime import HabitusConfigEntry
 from .suggestions import SENSOR_LIST_LIMIT
 
@@ -70,6 +71,7 @@ async def async_setup_entry(
     async_add_entities(HabitusSensor(entry, description) for description in SENSORS)
     if entry.runtime_data.suggester is not None:
         async_add_entities([RoutineSuggestionsSensor(entry, ROUTINE_SUGGESTIONS)])
+    async_add_entities(live_sensors(entry))
 
 
 class HabitusSensor(HabitusEntity, SensorEntity):

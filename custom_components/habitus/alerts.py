@@ -1,0 +1,108 @@
+"""Anomaly alerts a user can live with: one persistent notification per anomaly, cool-down, snooze, dismiss.
+
+The notification says what happened (the open TSS sequence's behaviours, local times), why it looks
+unusual (TransAE's reconstruction score against its threshold, and the behaviour whose removal lowers the
+score most) and what to do ("that was me": the ``habitus.feedback`` action). After a notification,
+further anomalies within ``ALERT_COOLDOWN_SECONDS`` only fire the event entity; while snoozed (until a
+stored time) no notification is created either.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homeassistant.components import persistent_notification
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+from .live_const import ALERT_COOLDOWN_SECONDS
+from .live_models import LiveScore
+from .live_store import LiveStore
+
+MAX_LISTED_BEHAVIOURS = 10
+
+
+def _local(time_hours: float) -> str:
+    """Weekday and local time of an epoch-hours time ("Wed 03:12")."""
+    return dt_util.as_local(dt_util.utc_from_timestamp(time_hours * 3600.0)).strftime("%a %H:%M")
+
+
+def notification_message(result: LiveScore) -> str:
+    """The notification's Markdown: the behaviours, the score against the threshold, the worst one."""
+    lines = [
+        f"- {_local(t)}: {action} ({device})"
+        for t, device, action in result.behaviours[-MAX_LISTED_BEHAVIOURS:]
+    ]
+    score = result.score if result.score is not None else float("nan")
+    why = (
+        f"Its anomaly score is {score:.2f}, above the threshold {result.threshold:.2f} the model learned "
+        f"from normal days."
+    )
+    worst = f" The most surprising behaviour: {result.most_surprising}." if result.most_surprising else ""
+    unknown = (
+        f" {len(result.unknown)} behaviour(s) were not in the model's vocabulary and were left out."
+        if result.unknown
+        else ""
+    )
+    return (
+        "Habitus noticed an unusual sequence of actions:\n\n"
+        + "\n".join(lines)
+        + f"\n\n{why}{worst}{unknown}\n\nIf that was you, run the **habitus.feedback** action so Habitus "
+        "learns it is normal; **habitus.snooze_alerts** pauses these notifications."
+    )
+
+
+class AnomalyAlerts:
+    """Notifications of one entry, with cool-down and snooze (the snooze survives restarts)."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str, store: LiveStore) -> None:
+        self._hass = hass
+        self._entry_id = entry_id
+        self._store = store
+        self._last_notified: float | None = None  # epoch seconds
+        self.notification_id: str | None = None  # the one currently shown
+        self.notified = 0
+        self.suppressed = 0
+
+    @property
+    def snoozed_until(self) -> float | None:
+        """Epoch seconds the snooze ends at (None: not snoozed, or it ended)."""
+        until = self._store.snoozed_until
+        return until if until is not None and until > dt_util.utcnow().timestamp() else None
+
+    @callback
+    def on_anomaly(self, result: LiveScore) -> bool:
+        """A new anomaly: notify unless snoozed or cooling down; True if a notification was created."""
+        now = dt_util.utcnow().timestamp()
+        cooling = self._last_notified is not None and now - self._last_notified < ALERT_COOLDOWN_SECONDS
+        if self.snoozed_until is not None or cooling:
+            self.suppressed += 1
+            return False
+        self._last_notified = now
+        self.notification_id = f"{DOMAIN}_{self._entry_id}_anomaly_{int(result.key * 3600.0)}"
+        persistent_notification.async_create(
+            self._hass,
+            notification_message(result),
+            title="Habitus: unusual activity",
+            notification_id=self.notification_id,
+        )
+        self.notified += 1
+        return True
+
+    @callback
+    def dismiss(self) -> bool:
+        """Remove the notification shown now; False if there is none."""
+        if self.notification_id is None:
+            return False
+        persistent_notification.async_dismiss(self._hass, self.notification_id)
+        self.notification_id = None
+        return True
+
+    @callback
+    def snooze(self, duration: timedelta) -> float:
+        """No notifications for ``duration`` (0 ends a snooze); returns the end in epoch seconds."""
+        until = dt_util.utcnow().timestamp() + duration.total_seconds()
+        self._store.snoozed_until = until if duration.total_seconds() > 0 else None
+        self._store.schedule_save()
+        return until

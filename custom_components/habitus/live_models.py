@@ -1,0 +1,214 @@
+"""The models a home is scored with: TransAE (anomaly) and SASRec (next action), and their vocabulary.
+
+A ``ModelBundle`` pairs the two estimators with a ``VocabularyMap``: a live behaviour ``(time, device
+entity, "Type:control")`` becomes the raw ``(day, bucket, device id, action id)`` the models were trained
+on. Cold start uses the base models shipped in ``model_assets/`` (trained on SmartThings FR, whose devices
+are device *types*): a behaviour maps when its action name is in the model's vocabulary, its device by
+entity id first (a home-trained model), else by device type (a base model). Anything else is *unknown*:
+it is reported, and left out of the model input, never an error.
+
+Everything here is synchronous and runs in the executor (loading files, creating ONNX Runtime sessions,
+inference); ``scoring.py`` calls it from the event loop through ``async_add_executor_job``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from homeassistant.util import dt as dt_util
+
+from .engine.behaviour import Behaviour
+from .engine.datasets import RawBehaviour, RawSequence
+from .engine.models import SASRec, TransAE
+from .engine.models.base import Backend
+
+ASSETS_DIR = Path(__file__).parent / "model_assets"
+BASE_DATASET = "fr"
+TOP_K = 5
+
+
+def day_bucket(time_hours: float) -> tuple[int, int]:
+    """SmartGen's (day 0=Mon..6, 3-hour bucket 0..7) of an epoch-hours time, in HA's local time zone."""
+    local: datetime = dt_util.as_local(dt_util.utc_from_timestamp(time_hours * 3600.0))
+    return local.weekday(), local.hour // 3
+
+
+@dataclass(frozen=True, slots=True)
+class VocabularyMap:
+    """Names -> ids of one model vocabulary (devices and ``Type:control`` actions)."""
+
+    devices: tuple[str, ...]
+    actions: tuple[str, ...]
+    _device_ids: dict[str, int] = field(init=False, repr=False)
+    _action_ids: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_device_ids", {name: i for i, name in enumerate(self.devices)})
+        object.__setattr__(self, "_action_ids", {name: i for i, name in enumerate(self.actions)})
+
+    @classmethod
+    def from_model(cls, vocabulary: Mapping[str, Any] | None) -> VocabularyMap:
+        """The vocabulary a model file carries (``{"devices": [...], "actions": [...]}``)."""
+        if not vocabulary:
+            raise ValueError("the model carries no vocabulary")
+        return cls(tuple(map(str, vocabulary["devices"])), tuple(map(str, vocabulary["actions"])))
+
+    def knows(self, behaviour: Behaviour) -> bool:
+        """Whether the behaviour maps into this vocabulary (two dictionary lookups: cheap on the loop)."""
+        return behaviour.action in self._action_ids and (
+            behaviour.device in self._device_ids or behaviour.device_type in self._device_ids
+        )
+
+    def raw(self, behaviour: Behaviour) -> RawBehaviour | None:
+        """The model's ``(day, bucket, device, action)`` of a behaviour, or None (outside the vocabulary)."""
+        action = self._action_ids.get(behaviour.action)
+        device = self._device_ids.get(behaviour.device, self._device_ids.get(behaviour.device_type))
+        if action is None or device is None:
+            return None
+        day, bucket = day_bucket(behaviour.time)
+        return (day, bucket, device, action)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the status sensors show about the serving models."""
+
+    version: str  # "base-fr", or the adaptation loop's version label
+    source: str  # "base" (shipped) or "home" (trained on this home)
+    trained_on: datetime | None  # when the models were built
+    data: int | None  # training sequences
+    dataset: str  # the data's name ("fr", "home")
+    evaluated_on: datetime | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ModelBundle:
+    """TransAE + SASRec + their vocabulary: what one scoring call needs (replaced whole, never mutated)."""
+
+    transae: TransAE
+    sasrec: SASRec
+    vocab: VocabularyMap
+    info: ModelInfo
+    backend: Backend = "auto"
+    served_by: str = "not loaded"  # the executor actually used: "onnxruntime" or "numpy"
+
+    @property
+    def threshold(self) -> float:
+        """TransAE's anomaly threshold (a percentile of its validation scores)."""
+        return float(self.transae.threshold_ if self.transae.threshold_ is not None else np.inf)
+
+    def warm_up(self) -> str:
+        """Create the executors (ONNX Runtime sessions, in the calling executor thread); the backend used."""
+        self.transae.score([[(0, 0, 0, 0)]], self.backend)
+        self.sasrec.recommend([(0, 0, 0, 0)], 1, self.backend)
+        return self.transae.executor(self.backend).backend
+
+
+def _built_at(meta: Mapping[str, Any]) -> datetime | None:
+    text = meta.get("built")
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M %Z").replace(tzinfo=dt_util.UTC)
+    except ValueError:
+        return None
+
+
+def load_bundle(
+    transae_path: Path, sasrec_path: Path, *, version: str, source: str, backend: Backend = "auto"
+) -> ModelBundle:
+    """Load two model files and warm their executors up (executor only: file I/O and session creation).
+
+    Raises ``ModelFileError`` (a bad file) or ``ValueError`` (no vocabulary, or the two disagree).
+    """
+    transae = TransAE.load(transae_path)
+    sasrec = SASRec.load(sasrec_path)
+    vocab = VocabularyMap.from_model(transae.vocabulary)
+    if VocabularyMap.from_model(sasrec.vocabulary).actions != vocab.actions:
+        raise ValueError(f"{transae_path} and {sasrec_path} were trained on different vocabularies")
+    meta = transae.metadata
+    metrics = {k: float(v) for k, v in dict(meta.get("metrics") or {}).items() if isinstance(v, int | float)}
+    built = _built_at(meta)
+    info = ModelInfo(
+        version=version,
+        source=source,
+        trained_on=built,
+        data=int(meta["train_sequences"]) if "train_sequences" in meta else None,
+        dataset=str(meta.get("dataset", source)),
+        evaluated_on=built if metrics else None,
+        metrics=metrics,
+    )
+    bundle = ModelBundle(transae, sasrec, vocab, info, backend)
+    bundle.served_by = bundle.warm_up()
+    return bundle
+
+
+def load_base_bundle(backend: Backend = "auto") -> ModelBundle:
+    """The shipped cold-start models (``model_assets/*_fr.npz``)."""
+    return load_bundle(
+        ASSETS_DIR / f"transae_{BASE_DATASET}.npz",
+        ASSETS_DIR / f"sasrec_{BASE_DATASET}.npz",
+        version=f"base-{BASE_DATASET}",
+        source="base",
+        backend=backend,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveScore:
+    """The models' reading of one open TSS sequence (computed in the executor)."""
+
+    key: float  # the sequence's first behaviour time: identifies the open sequence
+    length: int  # behaviours in the open sequence
+    score: float | None  # TransAE anomaly score of its known behaviours (None: none known)
+    threshold: float
+    unknown: tuple[str, ...]  # actions outside the vocabulary (most recent last)
+    top_k: tuple[tuple[str, float], ...]  # SASRec's next actions, best first, with probabilities
+    most_surprising: str | None = None  # the behaviour whose removal lowers the score most
+    behaviours: tuple[tuple[float, str, str], ...] = ()  # (time, device, action) of the scored ones
+
+    @property
+    def anomalous(self) -> bool:
+        """Above TransAE's threshold."""
+        return self.score is not None and self.score > self.threshold
+
+
+def score_open_sequence(
+    bundle: ModelBundle, key: float, recent: Sequence[Behaviour], length: int
+) -> LiveScore:
+    """Score the open sequence's recent behaviours: TransAE score, SASRec top-k (executor only)."""
+    mapped = [(b, bundle.vocab.raw(b)) for b in recent]
+    known = [(b, raw) for b, raw in mapped if raw is not None]
+    unknown = tuple(b.action for b, raw in mapped if raw is None)
+    if not known:
+        return LiveScore(key, length, None, bundle.threshold, unknown, ())
+    window = known[-bundle.transae.config.max_behaviours :]
+    raws: RawSequence = [raw for _, raw in window]
+    score = float(bundle.transae.score([raws], bundle.backend)[0])
+    history: RawSequence = [raw for _, raw in known]
+    top = bundle.sasrec.recommend(history, TOP_K, bundle.backend)
+    probs = 1.0 / (1.0 + np.exp(-np.array([s for _, s in top], dtype=np.float64)))
+    top_k = tuple((bundle.vocab.actions[i], round(float(p), 4)) for (i, _), p in zip(top, probs, strict=True))
+    result = LiveScore(
+        key,
+        length,
+        score,
+        bundle.threshold,
+        unknown,
+        top_k,
+        behaviours=tuple((b.time, b.device, b.action) for b, _ in window),
+    )
+    if result.anomalous and len(window) > 1:
+        drops = [raws[:i] + raws[i + 1 :] for i in range(len(raws))]
+        without = bundle.transae.score(drops, bundle.backend)  # [n]: the score without behaviour i
+        worst = window[int(np.argmin(without))][0]
+        result = replace(result, most_surprising=f"{worst.action} ({worst.device})")
+    elif result.anomalous:
+        result = replace(result, most_surprising=f"{window[0][0].action} ({window[0][0].device})")
+    return result
