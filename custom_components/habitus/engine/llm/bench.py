@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..synth_parse import CodeTable, ParsedResponse, parse_response, pass_at_1
+from ..synth_parse import CodeTable, ParsedResponse, ValidationRules, parse_response, pass_at_1
 from .base import GenerationRequest
 from .local import LlamaCppConfig, LocalConstraint, LocalModel
 
@@ -48,6 +48,7 @@ def measure_decoding(
     try:
         model.format_pieces()  # one-off vocabulary scan, not part of any timing
         model.generate(GenerationRequest(request.prompt, request.format, max_tokens=1), threading.Event())
+        rules = ValidationRules.from_format(request.format)  # every mode is held to the same rules
         speeds: dict[str, ModeSpeed] = {mode: ModeSpeed(mode) for mode in modes}
         parsed: dict[str, list[ParsedResponse]] = {mode: [] for mode in modes}
         for repeat in range(repeats):
@@ -66,7 +67,7 @@ def measure_decoding(
                 speed.decode_seconds += result.decode_seconds
                 speed.runs += 1
                 speed.samples.append(result.text)
-                parsed[mode].append(parse_response(result.text, table))
+                parsed[mode].append(parse_response(result.text, table, rules=rules))
         for mode in modes:
             speeds[mode].pass_at_1 = pass_at_1(parsed[mode])
         return speeds
