@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -92,6 +93,14 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
         await loop.run_in_executor(None, shutil.rmtree, config_dir, True)
 
 
+def _import_integration_path() -> None:
+    """Make ``custom_components.habitus`` importable from the repository (the console script lacks it)."""
+    from .demo.paths import REPO_ROOT  # noqa: PLC0415
+
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+
+
 async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]:
     from homeassistant import bootstrap, runner  # noqa: PLC0415
 
@@ -149,6 +158,7 @@ def _print_phase(name: str, phase: dict[str, Any]) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    _import_integration_path()
     doc = asyncio.run(_measure(args))
     training = doc["training"].pop("result")
     doc["baseline"].pop("result")
