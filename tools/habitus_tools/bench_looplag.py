@@ -31,6 +31,7 @@ from typing import Any
 
 SWITCHES = 8
 PROBE_INTERVAL = 0.01
+PROBE_CAPACITY = 1_000_000  # every sample of a long job (the probe's default keeps the last 10 min)
 
 
 def _config_yaml(switches: int) -> str:
@@ -111,7 +112,11 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
     if hass is None:
         raise RuntimeError("Home Assistant did not set up")
     params = await hass.async_add_executor_job(_training_params, args.dataset, args.train_size)
-    worker, probe, counter = HabitusWorker(hass), LoopLagProbe(hass, interval=PROBE_INTERVAL), [0]
+    worker, probe, counter = (
+        HabitusWorker(hass),
+        LoopLagProbe(hass, interval=PROBE_INTERVAL, capacity=PROBE_CAPACITY),
+        [0],
+    )
     try:
         await hass.async_start()
         household = hass.async_create_background_task(
@@ -178,8 +183,10 @@ def _handle(args: argparse.Namespace) -> int:
     doc["machine"] = {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "load_average_1m_after": os.getloadavg()[0],  # other work on the machine during the run
         "date": datetime.now(UTC).isoformat(),
     }
+    print(f"machine load average (1 min) at the end: {doc['machine']['load_average_1m_after']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0
