@@ -13,6 +13,7 @@ from pathlib import Path
 from awesomeversion import AwesomeVersion
 
 from custom_components.habitus.const import LearningState
+from custom_components.habitus.live_sensor import LIVE_SENSORS
 from custom_components.habitus.sensor import SENSORS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +120,7 @@ def test_strings_and_english_translation_are_identical() -> None:
 
 def test_icons_name_existing_sensors_and_states() -> None:
     icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]["sensor"]
-    assert set(icons) == {description.translation_key for description in SENSORS}
+    assert set(icons) == {description.translation_key for description in (*SENSORS, *LIVE_SENSORS)}
     assert set(icons["learning_state"]["state"]) == {s.value for s in LearningState}
     assert all(icon["default"].startswith("mdi:") for icon in icons.values())
 
@@ -151,7 +152,9 @@ def test_every_translation_key_used_in_code_exists() -> None:
         assert sensor["name"]
         if description.options:
             assert set(sensor["state"]) == set(description.options) == {s.value for s in LearningState}
-    known = {*strings.get("exceptions", {}), *strings.get("issues", {}), *strings["entity"]["sensor"]}
+    entities = strings["entity"]
+    entity_keys = {key for platform in entities.values() for key in platform}
+    known = {*strings.get("exceptions", {}), *strings.get("issues", {}), *entity_keys}
     for key in re.findall(r'translation_key="(\w+)"', source):
         assert key in known, key
     for key in re.findall(r'^ISSUE_\w+ = "(\w+)"', source, flags=re.MULTILINE):
