@@ -6,7 +6,7 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant import data_entry_flow
-from homeassistant.components.repairs import RepairsFlow
+from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
@@ -86,5 +86,7 @@ async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
     """The fix flow of a routine suggestion issue (the issue id is the routine id)."""
-    routine_id = str((data or {}).get("routine_id") or issue_id)
-    return RoutineSuggestionFlow(routine_id)
+    routine_id = (data or {}).get("routine_id")
+    if routine_id is None:  # not a routine suggestion: a plain confirmation
+        return ConfirmRepairFlow()
+    return RoutineSuggestionFlow(str(routine_id))

@@ -30,6 +30,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.sun import get_astral_location
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import dump
 
@@ -43,6 +44,7 @@ from .engine.routines_miner import MinerConfig, RoutineMiner
 from .ingest import weather_entity_id
 from .learner import HabitusLearner
 from .runtime import HabitusConfigEntry
+from .sun_clock import SunClock, with_sun_offset
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,9 +82,13 @@ def with_clock(behaviour: Behaviour, zone: tzinfo) -> Behaviour:
     return dataclasses.replace(behaviour, context={**behaviour.context, "clock_min": clock})
 
 
-def mine_routines(sequences: list[Sequence], zone: tzinfo, config: MinerConfig) -> list[Routine]:
+def mine_routines(
+    sequences: list[Sequence], zone: tzinfo, config: MinerConfig, sun: SunClock | None = None
+) -> list[Routine]:
     """Routines of the user's own behaviours (automation and device changes are not routines)."""
     user = [with_clock(b, zone) for sequence in sequences for b in sequence if b.origin == "user"]
+    if sun is not None:
+        user = [with_sun_offset(b, sun) for b in user]
     return RoutineMiner(config).fit(user).predict()
 
 
@@ -135,7 +141,9 @@ class RoutineSuggester:
     async def _async_mine(self) -> list[Routine]:
         sequences = [*await self._async_stored_sequences(), list(self._learner.open_sequence)]
         zone = dt_util.get_default_time_zone()
-        return await self._hass.async_add_executor_job(mine_routines, sequences, zone, self._config)
+        location, elevation = get_astral_location(self._hass)
+        sun = SunClock(location, elevation, zone)
+        return await self._hass.async_add_executor_job(mine_routines, sequences, zone, self._config, sun)
 
     async def _async_stored_sequences(self) -> list[Sequence]:
         """Decode the store in the executor (retried if the loop added a sequence meanwhile)."""

@@ -14,11 +14,12 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.automation.config import async_validate_config_item
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers.sun import get_astral_event_date
 from homeassistant.util import dt as dt_util
 
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.decisions import decisions_key
-from custom_components.habitus.suggestions import with_clock
+from custom_components.habitus.suggestions import async_automation_is_valid, with_clock
 
 from .conftest import SetupHabitus
 
@@ -92,7 +93,7 @@ async def test_weather_routine_becomes_a_valid_automation_with_weather_condition
     _evening_context(hass)
     entry = await setup_habitus({"include_domains": ["light"], "weather_entity": WEATHER})
     for day in range(5):
-        freezer.move_to(_local(day, 19, 30 + day))
+        freezer.move_to(_local(day, 19, 30))
         hass.states.async_set(LIGHT, "on", {"brightness": 100}, context=Context(user_id="u"))
         await hass.async_block_till_done()
         freezer.move_to(_local(day, 23, 0))
@@ -110,7 +111,7 @@ async def test_weather_routine_becomes_a_valid_automation_with_weather_condition
     assert (conditions["numeric_state"]["above"], conditions["numeric_state"]["below"]) == (0.0, 10.0)
     assert conditions["sun"] == {"condition": "sun", "after": "sunset"}
     assert suggestion["support"] == 5, suggestion
-    assert automation["triggers"] == [{"trigger": "time", "at": "19:32:00"}]
+    assert automation["triggers"] == [{"trigger": "time", "at": "19:30:00"}]
     validated = await async_validate_config_item(hass, automation["id"], automation)
     assert validated is not None and validated.validation_error is None
 
@@ -119,3 +120,25 @@ async def test_weather_routine_becomes_a_valid_automation_with_weather_condition
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert decisions_key(entry.entry_id) not in hass_storage  # deleted with the entry
+
+
+async def test_routine_that_follows_sunset_gets_a_sun_trigger(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """Five Mondays, 25 min after each day's sunset at HA's location (sunset moves ~25 min in February)."""
+    freezer.move_to(_local(-1, 12, 0))
+    hass.states.async_set(LIGHT, "off", {})
+    entry = await setup_habitus({"include_domains": ["light"]})
+    for week in range(5):
+        sunset = get_astral_event_date(hass, "sunset", _local(7 * week, 12, 0))
+        assert sunset is not None
+        freezer.move_to(sunset + timedelta(minutes=25))
+        hass.states.async_set(LIGHT, "on", {"brightness": 200}, context=Context(user_id="u"))
+        await hass.async_block_till_done()
+        freezer.move_to(sunset + timedelta(hours=5))
+        hass.states.async_set(LIGHT, "off", {})
+        await hass.async_block_till_done()
+
+    [suggestion] = await entry.runtime_data.suggester.async_refresh()  # type: ignore[union-attr]
+    assert suggestion.automation["triggers"] == [{"trigger": "sun", "event": "sunset", "offset": "+00:25:00"}]
+    assert await async_automation_is_valid(hass, suggestion.automation)
