@@ -17,7 +17,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.automation.config import async_validate_config_item
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -214,3 +214,35 @@ async def test_automation_originated_behaviours_are_not_routines(
     await _weekday_mornings(hass, freezer, _automation)
     assert entry.runtime_data.learner.behaviours_learned >= 5  # learned, with origin "automation"
     assert await _suggestions(hass) == []
+
+
+async def test_accept_fails_clearly_when_ha_does_not_load_automations_yaml(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory, tmp_path: Path
+) -> None:
+    """configuration.yaml without ``automation: !include automations.yaml``: a clear error, nothing lost."""
+    hass.config.config_dir = str(tmp_path)
+    (tmp_path / "configuration.yaml").write_text("homeassistant:\n")
+    assert await async_setup_component(hass, "automation", {})
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+
+    with pytest.raises(HomeAssistantError) as caught:
+        await hass.services.async_call(
+            DOMAIN, "accept_routine", {"routine_id": suggestion["id"]}, blocking=True
+        )
+    assert caught.value.translation_key == "automation_not_loaded"
+    assert [s["id"] for s in await _suggestions(hass)] == [suggestion["id"]]  # still offered
+
+
+async def test_accept_without_the_automation_integration_is_a_clear_error(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+    with pytest.raises(HomeAssistantError) as caught:
+        await hass.services.async_call(
+            DOMAIN, "accept_routine", {"routine_id": suggestion["id"]}, blocking=True
+        )
+    assert caught.value.translation_key == "automation_unavailable"
