@@ -295,6 +295,18 @@ def test_tampered_weights_raise_model_file_error(saved_model: Path, tmp_path: Pa
         TransAE.load(missing)
 
 
+def test_corrupt_embedded_onnx_graph_raises_model_file_error(saved_model: Path, tmp_path: Path) -> None:
+    with np.load(saved_model) as archive:
+        contents = {k: archive[k] for k in archive.files}
+    contents["__onnx__"] = np.frombuffer(b"\x08garbage" * 10, dtype=np.uint8)
+    broken = tmp_path / "broken_onnx.npz"
+    np.savez(broken, **contents)
+    model = TransAE.load(broken)
+    with pytest.raises(ModelFileError, match="ONNX graph does not load"):
+        model.score(_sequences(2), backend="onnxruntime")
+    assert model.score(_sequences(2), backend="numpy").shape == (2,)  # the weights still serve
+
+
 def test_unfitted_model_and_out_of_vocabulary_ids_raise() -> None:
     with pytest.raises(NotFittedError):
         TransAE(SIZES).score(_sequences(2))

@@ -104,11 +104,10 @@ class NetworkModel:
             backend = "onnxruntime" if onnxruntime_available() and self._onnx_obtainable() else "numpy"
         if backend not in self._executors:
             params = self._require_params()
-            self._executors[backend] = (
-                OrtExecutor(self.to_onnx())
-                if backend == "onnxruntime"
-                else NumpyExecutor(self._graph(), params)
-            )
+            if backend == "onnxruntime":
+                self._executors[backend] = OrtExecutor(self.to_onnx())  # ModelFileError if the graph is bad
+            else:
+                self._executors[backend] = NumpyExecutor(self._graph(), params)
         return self._executors[backend]
 
     def _onnx_obtainable(self) -> bool:

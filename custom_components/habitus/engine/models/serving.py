@@ -77,7 +77,19 @@ class OrtExecutor:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors  # noqa: PLC0415
+
+        load_errors = (
+            ort_errors.InvalidProtobuf,
+            ort_errors.InvalidGraph,
+            ort_errors.InvalidArgument,
+            ort_errors.Fail,
+            ort_errors.NotImplemented,
+        )
+        try:
+            self._session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        except load_errors as err:
+            raise ModelFileError(f"the ONNX graph does not load in ONNX Runtime ({err})") from err
         self._input = self._session.get_inputs()[0].name
 
     def run(self, inputs: NDArray[np.int64]) -> NDArray[np.float32]:
