@@ -1,0 +1,55 @@
+"""Shared steps of the live tests: a frozen local time the base models judge, and real state changes.
+
+The shipped base models (SmartThings FR) see time as (weekday, 3-hour bucket). The tests run on a
+Wednesday at 03:05 US/Pacific (the test HA's zone): bucket 1, where the FR TransAE scores a lamp
+switched on and off about 0.8-1.3 and a water valve opened with a siren sounding about 2.7-3.2, against
+its threshold 2.62 (measured with ``live_models.load_base_bundle``, not tuned on anything).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.persistent_notification import Notification, _async_get_or_create_notifications
+from homeassistant.core import Context, HomeAssistant
+
+from custom_components.habitus.const import DOMAIN
+
+WEDNESDAY_0305_PACIFIC = "2026-11-18 11:05:00+00:00"
+USER = Context(user_id="u")
+DEVICES = {"valve.main": "closed", "siren.hall": "off", "light.kitchen": "off", "humidifier.bath": "off"}
+UNUSUAL = (("valve.main", "open"), ("siren.hall", "on"), ("siren.hall", "off"), ("valve.main", "closed"))
+NORMAL = (("light.kitchen", "on"), ("light.kitchen", "off"))
+
+
+def start(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """Freeze the clock at Wednesday 03:05 local and create the devices (before Habitus is set up)."""
+    freezer.move_to(WEDNESDAY_0305_PACIFIC)
+    for entity_id, state in DEVICES.items():
+        hass.states.async_set(entity_id, state)
+
+
+async def act(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, changes: tuple[tuple[str, str], ...]
+) -> None:
+    """Apply user changes 20 s apart and wait for scoring (background tasks) to finish."""
+    for entity_id, state in changes:
+        freezer.tick(timedelta(seconds=20))
+        hass.states.async_set(entity_id, state, context=USER)
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def new_sequence(hass: HomeAssistant, freezer: FrozenDateTimeFactory, minutes: float) -> None:
+    """Let time pass (longer than the tests' 3-minute TSS gap, so the next change opens a sequence)."""
+    freezer.tick(timedelta(minutes=minutes))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def anomaly_notifications(hass: HomeAssistant) -> dict[str, Notification]:
+    """Habitus's anomaly notifications shown now."""
+    return {
+        key: value
+        for key, value in _async_get_or_create_notifications(hass).items()
+        if key.startswith(f"{DOMAIN}_") and "_anomaly_" in key
+    }
