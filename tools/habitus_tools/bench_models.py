@@ -190,10 +190,13 @@ def run_ad_paper(train: list[RawSequence], data: ShiftData, set_name: str, scale
     return {**_ad_metrics(model, data), "protocol": protocol}
 
 
-def run_ad_product(train: list[RawSequence], data: ShiftData, scale: float) -> dict[str, dict[str, Any]]:
+def run_ad_product(
+    train: list[RawSequence], data: ShiftData, scale: float, positional: bool = True
+) -> dict[str, dict[str, Any]]:
     """Habitus's default TransAE (all four fields, positions, 95th percentile), scored with the mean
-    token loss (the default) and with the worst behaviour's loss (``score_reduction="max"``)."""
-    defaults = TransAEConfig()
+    token loss (the default) and with the worst behaviour's loss (``score_reduction="max"``).
+    ``positional=False`` is the ablation without the behaviour-position embedding."""
+    defaults = replace(TransAEConfig(), positional=positional)
     model = TransAE(data.sizes, replace(defaults, train=replace(defaults.train, epochs=_epochs(30, scale))))
     train_idx, val_idx = split_validation(len(train), 0.2, SEED)
     validation = [train[i] for i in val_idx]
@@ -269,7 +272,12 @@ def _epochs(base: int, scale: float) -> int:
 
 
 def evaluate(
-    data: ShiftData, protocols: Sequence[str], scale: float = 1.0, log: Callable[[str], None] = print
+    data: ShiftData,
+    protocols: Sequence[str],
+    scale: float = 1.0,
+    log: Callable[[str], None] = print,
+    *,
+    positional: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate every training set; returns the JSON document (see the issue for its shape)."""
     results: dict[str, Any] = {}
@@ -281,7 +289,7 @@ def evaluate(
             entry["ad"] = _timed(lambda: run_ad_paper(ad_train, data, set_name, scale))  # noqa: B023
             entry["bp"] = _timed(lambda: run_bp_paper(bp_train, data, scale))  # noqa: B023
         if "product" in protocols:
-            entry |= run_ad_product(ad_train, data, scale)
+            entry |= run_ad_product(ad_train, data, scale, positional)
             entry["bp_product"] = _timed(lambda: run_bp_product(bp_train, data, scale))  # noqa: B023
         entry["seconds"] = round(time.monotonic() - started, 1)
         results[set_name] = entry
@@ -294,6 +302,7 @@ def evaluate(
         "settings": {
             "protocols": list(protocols),
             "epoch_scale": scale,
+            "product_positional": positional,
             "seed": SEED,
             "ad_percentile_paper": data.paper_percentile,
             "n_test_normal": len(data.test_normal),
@@ -360,6 +369,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--epoch-scale", type=float, default=1.0, help="multiply every epoch budget (quick runs)"
     )
+    parser.add_argument(
+        "--no-positional",
+        action="store_true",
+        help="ablation: product TransAE without the behaviour-position embedding",
+    )
     parser.set_defaults(func=_handle)
 
 
@@ -373,7 +387,13 @@ def _handle(args: argparse.Namespace) -> int:
     if args.sets:
         data = replace(data, training={k: v for k, v in data.training.items() if k in args.sets})
     print(f"{data.name} {data.shift}: training sets {', '.join(data.training)}", flush=True)
-    doc = evaluate(data, protocols, args.epoch_scale, log=lambda m: print(m, flush=True))
+    doc = evaluate(
+        data,
+        protocols,
+        args.epoch_scale,
+        log=lambda m: print(m, flush=True),
+        positional=not args.no_positional,
+    )
     print(format_table(doc))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
