@@ -1,0 +1,176 @@
+"""Alerts (cool-down, snooze, dismiss) and the live services (feedback, export) with their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import voluptuous as vol
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+
+from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.live_const import ALERT_COOLDOWN_SECONDS
+from custom_components.habitus.live_store import live_storage_key
+from habitus_engine.datasets import load_vocabulary, read_sequences, to_behaviours
+
+from .conftest import SetupHabitus
+from .live_helpers import NORMAL, UNUSUAL, act, anomaly_notifications, new_sequence, start
+
+OPTIONS = {"max_gap_hours": 0.05}  # a 3-minute TSS gap
+
+
+def _event_time(hass: HomeAssistant) -> str:
+    state = hass.states.get("event.habitus_anomaly")
+    assert state is not None
+    return state.state
+
+
+async def _call(hass: HomeAssistant, service: str, data: dict[str, Any] | None = None) -> Any:
+    return await hass.services.async_call(
+        DOMAIN, service, data or {}, blocking=True, return_response=service in ("export_dataset",)
+    )
+
+
+async def test_cool_down_suppresses_a_repeat_but_the_event_still_fires(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    await setup_habitus(OPTIONS)
+    await act(hass, freezer, UNUSUAL)
+    first_event = _event_time(hass)
+    assert len(anomaly_notifications(hass)) == 1
+    await new_sequence(hass, freezer, minutes=5)
+    await act(hass, freezer, UNUSUAL)  # a second anomalous sequence inside the cool-down
+    assert _event_time(hass) != first_event
+    assert hass.states.get("event.habitus_anomaly").attributes["notified"] is False  # type: ignore[union-attr]
+    assert len(anomaly_notifications(hass)) == 1
+    assert ALERT_COOLDOWN_SECONDS == 1800
+    await new_sequence(hass, freezer, minutes=31)  # 03:41: the same hour bucket, cool-down over
+    await act(hass, freezer, UNUSUAL)
+    assert len(anomaly_notifications(hass)) == 2
+
+
+async def test_snooze_suppresses_notifications_until_it_ends(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    await setup_habitus(OPTIONS)
+    await hass.services.async_call(DOMAIN, "snooze_alerts", {"minutes": 10}, blocking=True)
+    await act(hass, freezer, UNUSUAL)
+    assert hass.states.get("binary_sensor.habitus_anomaly").state == "on"  # type: ignore[union-attr]
+    assert anomaly_notifications(hass) == {}
+    await new_sequence(hass, freezer, minutes=11)
+    await act(hass, freezer, UNUSUAL)
+    assert len(anomaly_notifications(hass)) == 1
+    with pytest.raises(vol.Invalid):  # the schema bounds the duration
+        await hass.services.async_call(DOMAIN, "snooze_alerts", {"minutes": -1}, blocking=True)
+
+
+async def test_dismiss_removes_the_notification_and_errors_when_none(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    await setup_habitus(OPTIONS)
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "dismiss_alert")
+    assert err.value.translation_key == "no_alert"
+    await act(hass, freezer, UNUSUAL)
+    assert len(anomaly_notifications(hass)) == 1
+    await _call(hass, "dismiss_alert")
+    assert anomaly_notifications(hass) == {}
+
+
+async def test_feedback_marks_the_sequence_normal_and_stores_it(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "feedback")
+    assert err.value.translation_key == "no_anomaly"
+    await act(hass, freezer, UNUSUAL)
+    assert hass.states.get("binary_sensor.habitus_anomaly").state == "on"  # type: ignore[union-attr]
+    await _call(hass, "feedback")
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.habitus_anomaly").state == "off"  # type: ignore[union-attr]
+    assert anomaly_notifications(hass) == {}
+    await act(hass, freezer, (("valve.main", "open"),))  # the same sequence goes on: still normal
+    assert hass.states.get("binary_sensor.habitus_anomaly").state == "off"  # type: ignore[union-attr]
+    await hass.config_entries.async_unload(entry.entry_id)
+    stored = hass_storage[live_storage_key(entry.entry_id)]["data"]["feedback_normal"]
+    assert [[action for _t, _d, action in seq] for seq in stored] == [
+        ["WaterValve:valve open", "Siren:alarm both", "Siren:alarm off", "WaterValve:valve close"]
+    ]
+    assert await hass.config_entries.async_setup(entry.entry_id)  # kept across a reload
+    await hass.async_block_till_done()
+    assert entry.runtime_data.live is not None
+    assert len(entry.runtime_data.live.store.feedback_sequences()) == 1
+
+
+async def test_export_writes_a_dataset_the_engine_reads_back(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory, tmp_path: Path
+) -> None:
+    hass.config.config_dir = str(tmp_path)
+    start(hass, freezer)
+    await setup_habitus(OPTIONS)
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "export_dataset", {"path": "export"})
+    assert err.value.translation_key == "export_empty"
+    for _ in range(3):
+        await act(hass, freezer, NORMAL)
+        await new_sequence(hass, freezer, minutes=5)
+    await act(hass, freezer, UNUSUAL)  # the open sequence is not exported; its feedback is
+    await _call(hass, "feedback")
+    response = await _call(hass, "export_dataset", {"path": "exports/home"})
+    directory = tmp_path / "exports" / "home"
+    assert response == {"path": str(directory), "sequences": 4, "devices": 3, "actions": 6}
+    vocab = load_vocabulary(directory)
+    assert set(vocab.devices) == {"light.kitchen", "valve.main", "siren.hall"}
+    assert {vocab.actions[i] for i in vocab.off_actions} == {
+        "Light:switch off",
+        "Siren:alarm off",
+        "WaterValve:valve close",
+    }
+    sequences = read_sequences(directory / "sequences.jsonl")
+    assert [len(s.seq) for s in sequences] == [2, 2, 2, 4]
+    assert all(day == 2 and bucket == 1 for s in sequences for day, bucket, _, _ in s.seq)  # Wed 03-06 h
+    assert [b.action for b in to_behaviours(sequences[0].seq, vocab)] == [
+        "Light:switch on",
+        "Light:switch off",
+    ]
+
+
+@pytest.mark.parametrize("path", ["../outside", "/etc", ".", "configuration.yaml"], ids=str)
+async def test_export_rejects_paths_outside_the_config_folder(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    tmp_path: Path,
+    path: str,
+) -> None:
+    hass.config.config_dir = str(tmp_path)
+    (tmp_path / "configuration.yaml").write_text("{}\n")
+    start(hass, freezer)
+    await setup_habitus(OPTIONS)
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "export_dataset", {"path": path})
+    assert err.value.translation_key == "export_path_invalid"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configuration.yaml"]
+
+
+async def test_services_say_habitus_is_not_loaded(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    await hass.config_entries.async_unload(entry.entry_id)
+    for service, data in (("feedback", {}), ("dismiss_alert", {}), ("export_dataset", {"path": "x"})):
+        with pytest.raises(ServiceValidationError) as err:
+            await _call(hass, service, data)
+        assert err.value.translation_key == "not_loaded"
