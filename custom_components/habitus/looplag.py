@@ -69,6 +69,7 @@ class LoopLagProbe:
         self._interval = interval
         self._lags: deque[float] = deque(maxlen=capacity)
         self._task: asyncio.Task[None] | None = None
+        self._worst = (0.0, 0.0)  # (lag s, time.monotonic() of the wake-up) of the largest lag
 
     @property
     def running(self) -> bool:
@@ -94,6 +95,11 @@ class LoopLagProbe:
     def reset(self) -> None:
         """Forget the samples so far (e.g. to measure one phase)."""
         self._lags.clear()
+        self._worst = (0.0, 0.0)
+
+    def worst(self) -> tuple[float, float]:
+        """The largest lag since the last reset: (milliseconds, ``time.monotonic()`` when it ended)."""
+        return self._worst[0] * 1000.0, self._worst[1]
 
     def stats(self) -> LoopLagStats:
         """p50 / p99 / max of the samples in the ring buffer."""
@@ -103,4 +109,8 @@ class LoopLagProbe:
         while True:
             asked = time.monotonic()
             await asyncio.sleep(self._interval)
-            self._lags.append(max(0.0, time.monotonic() - asked - self._interval))
+            woke = time.monotonic()
+            lag = max(0.0, woke - asked - self._interval)
+            self._lags.append(lag)
+            if lag > self._worst[0]:
+                self._worst = (lag, woke)

@@ -40,14 +40,18 @@ async def test_probe_measures_a_200_ms_blocking_call(hass: HomeAssistant) -> Non
     probe.start()
     try:
         await _collect(probe, 5)
+        blocked_until = time.monotonic() + 0.2
         _block_loop(0.2)
         await _collect(probe, probe.stats().samples + 3)
         stats = probe.stats()
+        worst_ms, worst_at = probe.worst()
     finally:
         await probe.async_stop()
     assert not probe.running
     assert 180.0 <= stats.max_ms < 2000.0
     assert stats.p50_ms < stats.max_ms
+    assert worst_ms == pytest.approx(stats.max_ms, abs=0.01)
+    assert abs(worst_at - blocked_until) < 0.1  # when it happened
     probe.reset()
     assert probe.stats().samples == 0
 

@@ -75,6 +75,7 @@ async def _phase(probe: Any, counter: list[int], work: Any) -> dict[str, Any]:
     result = await work
     seconds = time.monotonic() - started
     stats = probe.stats().as_dict()
+    stats["max_at_s"] = round(probe.worst()[1] - started, 1)  # when in the phase the worst stall ended
     return {
         **stats,
         "seconds": round(seconds, 1),
@@ -158,7 +159,7 @@ def _print_phase(name: str, phase: dict[str, Any]) -> None:
     print(
         f"{name:<9} {phase['seconds']:>6.1f} s  {phase['samples']:>5} samples  "
         f"p50 {phase['p50_ms']:6.2f} ms  p99 {phase['p99_ms']:6.2f} ms  max {phase['max_ms']:7.2f} ms  "
-        f"({phase['service_calls']} service calls)"
+        f"at {phase['max_at_s']:.1f} s ({phase['service_calls']} service calls)"
     )
 
 
