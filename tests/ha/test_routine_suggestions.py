@@ -47,11 +47,9 @@ def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     return tmp_path
 
 
-async def _weekday_mornings(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, context: Any, first_day: int = 0
-) -> None:
+async def _weekday_mornings(hass: HomeAssistant, freezer: FrozenDateTimeFactory, context: Any) -> None:
     """Five weekday mornings: the light goes on at about 07:00 (brightness 180), off by itself at 08:00."""
-    for day in range(first_day, first_day + 5):
+    for day in range(5):
         freezer.move_to(_local(day, 7, 2 * day % 6))
         hass.states.async_set(LIGHT, "on", {"brightness": 180}, context=context())
         await hass.async_block_till_done()
