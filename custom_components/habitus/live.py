@@ -9,13 +9,15 @@ loaded Habitus keeps learning and the model sensors say "none".
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.util import dt as dt_util
 
 from .alerts import AnomalyAlerts
 from .const import signal_updated
@@ -38,15 +40,28 @@ class LiveRuntime:
     alerts: AnomalyAlerts
     context: ContextTracker
 
-    async def async_deploy(self, hass: HomeAssistant, transae: Path, sasrec: Path, version: str) -> None:
+    async def async_deploy(
+        self,
+        hass: HomeAssistant,
+        transae: Path,
+        sasrec: Path,
+        version: str,
+        *,
+        metrics: Mapping[str, float] | None = None,
+    ) -> ModelBundle:
         """Load a home's trained model files (executor) and serve them: the adaptation loop's deploy step.
 
-        Raises ``ModelFileError``/``ValueError`` for a bad pair; the serving models are then unchanged.
+        ``metrics``: the evaluation that made these models the champion (shown by the last-evaluation
+        sensor, dated now). Raises ``ModelFileError``/``ValueError`` for a bad pair; the serving models
+        are then unchanged. Returns the bundle now served (``swap_models`` it back to roll back).
         """
         bundle = await hass.async_add_executor_job(
             lambda: load_bundle(transae, sasrec, version=version, source="home")
         )
+        if metrics is not None:
+            bundle.info = replace(bundle.info, evaluated_on=dt_util.utcnow(), metrics=dict(metrics))
         self.scorer.swap_models(bundle)
+        return bundle
 
 
 async def async_setup_live(

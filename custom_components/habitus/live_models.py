@@ -134,7 +134,7 @@ def load_bundle(
         raise ValueError(f"{transae_path} and {sasrec_path} were trained on different vocabularies")
     meta = transae.metadata
     metrics = {k: float(v) for k, v in dict(meta.get("metrics") or {}).items() if isinstance(v, int | float)}
-    built = _built_at(meta)
+    built = _built_at(meta) or dt_util.utc_from_timestamp(transae_path.stat().st_mtime)
     info = ModelInfo(
         version=version,
         source=source,
