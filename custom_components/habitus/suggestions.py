@@ -130,11 +130,9 @@ class RoutineSuggester:
         """Mine again and show what is new; returns the current suggestions."""
         async with self._lock:
             routines = await self._async_mine()
-            found: dict[str, Suggestion] = {}
-            for routine in routines:
-                suggestion = await self._async_suggestion(routine)
-                if suggestion is not None and not self._is_hidden(suggestion):
-                    found[suggestion.id] = suggestion
+            valid = [s for s in [await self._async_suggestion(r) for r in routines] if s is not None]
+            # Filtered last, after every await: a decision taken meanwhile counts.
+            found = {s.id: s for s in valid if not self._is_hidden(s)}
             self._replace(found)
             return list(found.values())
 
