@@ -23,7 +23,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed, async_mock_service
 
-from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.const import DOMAIN, SUGGESTIONS_INTERVAL
 from custom_components.habitus.decisions import decisions_key
 from custom_components.habitus.runtime import HabitusConfigEntry
 
@@ -244,3 +244,19 @@ async def test_accept_without_the_automation_integration_is_a_clear_error(
             DOMAIN, "accept_routine", {"routine_id": suggestion["id"]}, blocking=True
         )
     assert caught.value.translation_key == "automation_unavailable"
+
+
+async def test_suggestions_refresh_periodically(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    sensor = "sensor.habitus_routine_suggestions"
+    assert hass.states.get(sensor).state == "0"  # type: ignore[union-attr]  # mined at start only
+    freezer.tick(SUGGESTIONS_INTERVAL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(sensor).state == "1"  # type: ignore[union-attr]
+    assert ir.async_get(hass).async_get_issue(
+        DOMAIN, hass.states.get(sensor).attributes["suggestions"][0]["id"]
+    )  # type: ignore[union-attr]
