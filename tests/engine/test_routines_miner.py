@@ -169,3 +169,51 @@ def test_result_is_a_routine_list_in_schema() -> None:
         routine.validate()
         assert routine.support >= MinerConfig().min_support
         assert 0.0 < routine.confidence <= 1.0
+
+
+def _evening(day: int, start: datetime, minute: int) -> tuple[float, dict[str, str | float]]:
+    when = start + timedelta(days=day, hours=19, minutes=minute)
+    context: dict[str, str | float] = {
+        "time_of_day": "evening",
+        "sun_phase": "after_sunset",
+        "clock_min": float(when.hour * 60 + when.minute),
+    }
+    return when.timestamp() / 3600.0, context
+
+
+def _lounge_and_kettle(lounge_days: set[int], kettle_days: set[int]) -> list[Routine]:
+    """Evening sessions: the lounge light on the ``lounge_days``, the kettle a few minutes later."""
+    behaviours = []
+    start = datetime(2025, 2, 3, tzinfo=TZ)
+    for day in range(48):
+        if day in lounge_days:
+            hours, context = _evening(day, start, 0)
+            settings: dict[str, str | float] = {"state": "on", "brightness": 100.0}
+            behaviours.append(Behaviour(hours, "light.lounge", "light:on", "user", context, settings))
+        if day in kettle_days:
+            hours, context = _evening(day, start, 6)
+            behaviours.append(
+                Behaviour(hours, "switch.kettle", "switch:on", "user", context, {"state": "on"})
+            )
+    return RoutineMiner().fit(behaviours).predict()
+
+
+def test_two_routines_with_the_same_trigger_in_one_session_are_both_recovered() -> None:
+    """Independent evening routines share a session on the days both happen (half of them here)."""
+    lounge = {d for d in range(48) if d % 4 != 0}  # 36 days
+    kettle = {d for d in range(48) if d % 3 != 0}  # 32 days, 24 of them with the lounge light
+    routines = _lounge_and_kettle(lounge, kettle)
+    devices = sorted(tuple(sorted(r.actions)) for r in routines)
+    assert devices == [("light.lounge",), ("switch.kettle",)]
+    by_device = {next(iter(r.actions)): r for r in routines}
+    assert by_device["light.lounge"].support == 36
+    assert by_device["switch.kettle"].support == 32
+    assert all(r.triggers["time_of_day"] == "evening" for r in routines)
+
+
+def test_one_routine_with_an_occasionally_skipped_device_stays_one_routine() -> None:
+    """The user forgets the kettle on a few evenings: still one routine of both devices."""
+    lounge = {d for d in range(48) if d % 12 != 0}
+    kettle = {d for d in range(48) if d % 10 != 5}
+    routines = _lounge_and_kettle(lounge, kettle)
+    assert [sorted(r.actions) for r in routines] == [["light.lounge", "switch.kettle"]]

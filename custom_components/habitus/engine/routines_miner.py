@@ -20,6 +20,12 @@ confidence (share of the days its trigger context occurred on which it happened)
    usually happens, on which it happened.
 5. **Selection.** Greedy cover: repeatedly take the pattern that explains the most not-yet-explained
    (session, device) actions, while it still has ``min_support`` fresh occurrences.
+6. **Parts.** Same-context routines are checked by how often their parts share a session: a chosen
+   routine whose two parts were each done together with the other in less than ``merge_share`` of their
+   sessions is split into two routines; two chosen routines with the same triggers and disjoint devices
+   that were done together in at least that share of their sessions are joined into one.
+
+The context time (base rates, active hours) is :mod:`.routines_base`.
 """
 
 from __future__ import annotations
@@ -27,17 +33,17 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Self
 
 from .behaviour import Behaviour
 from .context import UNKNOWN
 from .routines import SCALAR_RANGES, TRIGGER_FIELDS, Routine, Settings, is_scalar
+from .routines_base import BaseContexts, activity_by_hour
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 
 type Item = tuple[str, tuple[tuple[str, str], ...]]
-type ContextKey = tuple[str, ...]  # the TRIGGER_FIELDS values, in order
 
 # Precision a learned scalar is rounded to (settings a user actually picks).
 _SCALAR_STEP: dict[str, float] = {"temperature": 0.5, "volume_level": 0.01}
@@ -51,9 +57,10 @@ class MinerConfig:
     min_support: int = 4  # occurrences a routine needs
     min_value_share: float = 0.8  # a trigger field's value must cover this share of occurrences
     noise: float = 0.1  # assumed share of occurrences that break a real trigger (spontaneous look-alikes)
-    trigger_prior: float = 0.8  # prior probability that a constant field is part of the trigger
+    trigger_prior: float = 0.5  # prior probability that a constant field is part of the trigger
     min_evidence: float = 0.0  # log-likelihood ratio (nats) a trigger field must reach beyond the prior
     implied_rate: float = 0.99  # a field this certain given the others is implied, never chance
+    merge_share: float = 0.8  # same-trigger parts done together in this share of sessions are one routine
     scalar_split_fraction: float = 0.12  # scalar gap (share of range) that splits one pattern in two
     min_confidence: float = 0.25  # a routine happens on at least this share of its context's days
     base_step_min: float = 15.0  # sampling step of the context timeline (base rates)
@@ -68,65 +75,6 @@ class Occurrence:
     day: int  # epoch day of that moment
     settings: Mapping[str, Settings]  # entity -> final settings in the session
     session: int
-
-
-@dataclass(frozen=True, slots=True)
-class BaseContexts:
-    """The household's context time: how often each trigger context occurs, and on which days and hours."""
-
-    weights: Mapping[ContextKey, float]
-    days: Mapping[ContextKey, frozenset[tuple[int, int]]]  # (epoch day, local hour) it occurred at
-
-    @classmethod
-    def from_samples(
-        cls,
-        samples: Iterable[tuple[int, Mapping[str, str | float]]],
-        hour_weights: Sequence[float] | None = None,
-    ) -> BaseContexts:
-        """From (epoch day, context) samples, e.g. a timeline every 15 min.
-
-        ``hour_weights`` (24 values) weight each sample by the household's activity at its local hour
-        (``clock_min``), so hours when nobody is ever active (the night's sleep) do not count as
-        occasions a routine could have happened.
-        """
-        weights: dict[ContextKey, float] = {}
-        days: dict[ContextKey, set[tuple[int, int]]] = {}
-        for day, context in samples:
-            hour = int(float(context.get("clock_min", 0.0)) // 60) % 24
-            weight = 1.0 if hour_weights is None else hour_weights[hour]
-            if weight <= 0.0:
-                continue
-            key = context_key(context)
-            weights[key] = weights.get(key, 0.0) + weight
-            days.setdefault(key, set()).add((day, hour))
-        return cls(weights, {k: frozenset(v) for k, v in days.items()})
-
-    def rate(self, field_name: str, value: str, given: Mapping[str, str]) -> float:
-        """P(field = value | the ``given`` trigger fields hold) over the context time."""
-        index = TRIGGER_FIELDS.index(field_name)
-        total = hits = 0.0
-        for key, count in self.weights.items():
-            if _matches(key, given):
-                total += count
-                hits += count if key[index] == value else 0
-        return hits / total if total else 1.0
-
-    def matching_days(self, triggers: Mapping[str, str], hours: set[int] | None = None) -> int:
-        """Days on which the trigger context occurred at least once (within ``hours``, if given)."""
-        days: set[int] = set()
-        for key, key_days in self.days.items():
-            if _matches(key, triggers):
-                days |= {day for day, hour in key_days if hours is None or hour in hours}
-        return len(days)
-
-
-def context_key(context: Mapping[str, str | float]) -> ContextKey:
-    """The trigger-field values of a context (``unknown`` where absent)."""
-    return tuple(str(context.get(name, UNKNOWN)) for name in TRIGGER_FIELDS)
-
-
-def _matches(key: ContextKey, triggers: Mapping[str, str]) -> bool:
-    return all(key[TRIGGER_FIELDS.index(name)] == value for name, value in triggers.items())
 
 
 @dataclass(slots=True)
@@ -421,6 +369,7 @@ def _select(
     """
     explained: set[tuple[int, str]] = set()
     chosen: list[_Candidate] = []
+    partials: list[_Candidate] = []
     cache: dict[tuple[frozenset[Item], tuple[int, ...]], list[_Candidate]] = {}
     while len(chosen) < config.max_routines:
         best: _Candidate | None = None
@@ -437,9 +386,101 @@ def _select(
         if best is None:
             break
         explained |= {(o.session, e) for o in best.occurrences for e in o.settings}
-        if not any(_is_partial(best, other) for other in chosen):
+        if any(_is_partial(best, other) for other in chosen):
+            partials.append(best)
+        else:
             chosen.append(best)
-    return [c.routine for c in chosen]
+    joint = [part for c in chosen for part in split_joint(c, partials, patterns, base, config)]
+    return [c.routine for c in merge_parts(joint, config.merge_share)]
+
+
+def split_joint(
+    routine: _Candidate,
+    partials: list[_Candidate],
+    patterns: list[tuple[frozenset[Item], list[Occurrence]]],
+    base: BaseContexts,
+    config: MinerConfig,
+) -> list[_Candidate]:
+    """Two routines under one context that often share a session, mined as one, split back in two.
+
+    ``partials`` are the later greedy picks that do only part of ``routine`` in its context. For such a
+    part and the rest of ``routine``, every session in ``routine``'s context that does it is counted
+    (from the action ``patterns``). When each was done together with the other in less than
+    ``merge_share`` of its sessions, they are independent routines that merely share a session on the
+    days both happen, and each is described on all of its own sessions.
+    """
+    joint = len(routine.occurrences)
+    for part in (p for p in partials if _is_partial(p, routine)):
+        halves = [
+            (items, _in_context(items, patterns, routine.routine.triggers))
+            for items in (part.items, routine.items - part.items)
+        ]
+        if any(joint >= config.merge_share * len(occurrences) for _, occurrences in halves):
+            continue
+        split = [_describe(items, occurrences, base, config) for items, occurrences in halves]
+        if split[0] is not None and split[1] is not None:
+            return [split[0], split[1]]
+    return [routine]
+
+
+def _in_context(
+    items: frozenset[Item],
+    patterns: list[tuple[frozenset[Item], list[Occurrence]]],
+    triggers: Mapping[str, str],
+) -> list[Occurrence]:
+    """Occurrences of exactly the action pattern ``items`` in the ``triggers`` context, one per session."""
+    found: dict[int, Occurrence] = {}
+    for pattern, occurrences in patterns:
+        if pattern == items:
+            for o in occurrences:
+                if all(o.context.get(k) == v for k, v in triggers.items()):
+                    found.setdefault(o.session, o)
+    return [found[k] for k in sorted(found)]
+
+
+def merge_parts(chosen: list[_Candidate], share: float) -> list[_Candidate]:
+    """Join routines that are parts of one routine: same triggers, disjoint devices, done together.
+
+    When the user sometimes skips a device, the greedy cover can take the routine's parts as separate
+    routines. Two parts are one routine when each was done in the same session as the other in at least
+    ``share`` of its sessions (independent routines under one context co-occur far less often).
+    """
+    out = list(chosen)
+    merged = True
+    while merged:
+        merged = False
+        for first, second in ((i, j) for i in range(len(out)) for j in range(i + 1, len(out))):
+            if _are_parts(out[first], out[second], share):
+                out[first] = _joined(out[first], out[second])
+                del out[second]
+                merged = True
+                break
+    return out
+
+
+def _are_parts(a: _Candidate, b: _Candidate, share: float) -> bool:
+    if a.routine.triggers != b.routine.triggers or set(a.routine.actions) & set(b.routine.actions):
+        return False
+    sessions_a = {o.session for o in a.occurrences}
+    sessions_b = {o.session for o in b.occurrences}
+    both = len(sessions_a & sessions_b)
+    return both >= share * len(sessions_a) and both >= share * len(sessions_b)
+
+
+def _joined(a: _Candidate, b: _Candidate) -> _Candidate:
+    """One routine of two parts: actions of both, support and statistics of the sessions with both."""
+    sessions = {o.session for o in a.occurrences} & {o.session for o in b.occurrences}
+    actions = dict(sorted((a.routine.actions | b.routine.actions).items()))
+    routine = Routine(
+        triggers=a.routine.triggers,
+        actions=actions,
+        support=len(sessions),
+        confidence=min(a.routine.confidence, b.routine.confidence),
+    )
+    routine.typical_time, routine.sun_offset_min = a.routine.typical_time, a.routine.sun_offset_min
+    routine.extras = dict(a.routine.extras)
+    occurrences = [o for o in a.occurrences if o.session in sessions]
+    return _Candidate(a.items | b.items, occurrences, routine)
 
 
 def _gain(candidate: _Candidate) -> int:
@@ -470,20 +511,3 @@ def mine_event_log(events: Sequence[Event], config: MinerConfig | None = None) -
         ((math.floor(when.timestamp() / 86400.0), c) for when, c in samples), hours
     )
     return RoutineMiner(config).fit(behaviours, base).predict()
-
-
-def activity_by_hour(behaviours: Iterable[Behaviour]) -> list[float] | None:
-    """1.0 for local hours in which the user is ever active, 0.0 for the others (24 values).
-
-    An hour counts as active when it holds at least a tenth of an average hour's user behaviours. The
-    mask is binary on purpose: weighting by the activity itself would let the routines being mined
-    inflate the base rate of their own contexts. None without any ``clock_min``.
-    """
-    counts = [0.0] * 24
-    for behaviour in behaviours:
-        if behaviour.origin == "user" and "clock_min" in behaviour.context:
-            counts[int(float(behaviour.context["clock_min"]) // 60) % 24] += 1.0
-    total = sum(counts)
-    if not total:
-        return None
-    return [1.0 if c >= 0.1 * total / 24.0 else 0.0 for c in counts]

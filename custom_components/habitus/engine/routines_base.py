@@ -1,0 +1,94 @@
+"""The household's context time for the routine miner: base rates of trigger contexts, active hours.
+
+A trigger field is only evidence of a routine when its value is rarer in the household's own context
+time than among the routine's occurrences; :class:`BaseContexts` holds that context time (how often each
+combination of :data:`.routines.TRIGGER_FIELDS` values occurs, on which days and local hours).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .behaviour import Behaviour
+from .context import UNKNOWN
+from .routines import TRIGGER_FIELDS
+
+type ContextKey = tuple[str, ...]  # the TRIGGER_FIELDS values, in order
+
+
+@dataclass(frozen=True, slots=True)
+class BaseContexts:
+    """The household's context time: how often each trigger context occurs, and on which days and hours."""
+
+    weights: Mapping[ContextKey, float]
+    days: Mapping[ContextKey, frozenset[tuple[int, int]]]  # (epoch day, local hour) it occurred at
+
+    @classmethod
+    def from_samples(
+        cls,
+        samples: Iterable[tuple[int, Mapping[str, str | float]]],
+        hour_weights: Sequence[float] | None = None,
+    ) -> BaseContexts:
+        """From (epoch day, context) samples, e.g. a timeline every 15 min.
+
+        ``hour_weights`` (24 values) weight each sample by the household's activity at its local hour
+        (``clock_min``), so hours when nobody is ever active (the night's sleep) do not count as
+        occasions a routine could have happened.
+        """
+        weights: dict[ContextKey, float] = {}
+        days: dict[ContextKey, set[tuple[int, int]]] = {}
+        for day, context in samples:
+            hour = int(float(context.get("clock_min", 0.0)) // 60) % 24
+            weight = 1.0 if hour_weights is None else hour_weights[hour]
+            if weight <= 0.0:
+                continue
+            key = context_key(context)
+            weights[key] = weights.get(key, 0.0) + weight
+            days.setdefault(key, set()).add((day, hour))
+        return cls(weights, {k: frozenset(v) for k, v in days.items()})
+
+    def rate(self, field_name: str, value: str, given: Mapping[str, str]) -> float:
+        """P(field = value | the ``given`` trigger fields hold) over the context time."""
+        index = TRIGGER_FIELDS.index(field_name)
+        total = hits = 0.0
+        for key, count in self.weights.items():
+            if matches_triggers(key, given):
+                total += count
+                hits += count if key[index] == value else 0
+        return hits / total if total else 1.0
+
+    def matching_days(self, triggers: Mapping[str, str], hours: set[int] | None = None) -> int:
+        """Days on which the trigger context occurred at least once (within ``hours``, if given)."""
+        days: set[int] = set()
+        for key, key_days in self.days.items():
+            if matches_triggers(key, triggers):
+                days |= {day for day, hour in key_days if hours is None or hour in hours}
+        return len(days)
+
+
+def context_key(context: Mapping[str, str | float]) -> ContextKey:
+    """The trigger-field values of a context (``unknown`` where absent)."""
+    return tuple(str(context.get(name, UNKNOWN)) for name in TRIGGER_FIELDS)
+
+
+def matches_triggers(key: ContextKey, triggers: Mapping[str, str]) -> bool:
+    """Whether the context ``key`` satisfies every trigger field."""
+    return all(key[TRIGGER_FIELDS.index(name)] == value for name, value in triggers.items())
+
+
+def activity_by_hour(behaviours: Iterable[Behaviour]) -> list[float] | None:
+    """1.0 for local hours in which the user is ever active, 0.0 for the others (24 values).
+
+    An hour counts as active when it holds at least a tenth of an average hour's user behaviours. The
+    mask is binary on purpose: weighting by the activity itself would let the routines being mined
+    inflate the base rate of their own contexts. None without any ``clock_min``.
+    """
+    counts = [0.0] * 24
+    for behaviour in behaviours:
+        if behaviour.origin == "user" and "clock_min" in behaviour.context:
+            counts[int(float(behaviour.context["clock_min"]) // 60) % 24] += 1.0
+    total = sum(counts)
+    if not total:
+        return None
+    return [1.0 if c >= 0.1 * total / 24.0 else 0.0 for c in counts]
