@@ -48,6 +48,7 @@ class LiveStore:
         self.feedback_normal: list[list[StoredTriple]] = []
         self.monitor = ContextMonitor()
         self.snoozed_until: float | None = None
+        self._save_scheduled = False
 
     async def async_load(self) -> None:
         """Read the stored document; a malformed one is logged and replaced (feedback is not essential)."""
@@ -75,14 +76,17 @@ class LiveStore:
         return [[Behaviour(time=t, device=d, action=a) for t, d, a in seq] for seq in self.feedback_normal]
 
     def schedule_save(self) -> None:
-        """Write within ``SAVE_DELAY_SECONDS``."""
-        self._store.async_delay_save(self._data, SAVE_DELAY_SECONDS)
+        """Write within ``SAVE_DELAY_SECONDS`` (one timer however many changes: cheap per event)."""
+        if not self._save_scheduled:
+            self._save_scheduled = True
+            self._store.async_delay_save(self._data, SAVE_DELAY_SECONDS)
 
     async def async_flush(self) -> None:
         """Write now (unload)."""
         await self._store.async_save(self._data())
 
     def _data(self) -> StoredLive:
+        self._save_scheduled = False
         return StoredLive(
             feedback_normal=self.feedback_normal,
             monitor=self.monitor.to_dict(),

@@ -17,6 +17,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "habitus_tools.bench_grammar",
     "habitus_tools.bench_looplag",
     "habitus_tools.bench_compress",
+    "habitus_tools.bench_live",
 )
 
 

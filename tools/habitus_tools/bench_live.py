@@ -1,0 +1,159 @@
+"""``habitus bench live``: Habitus's per-event cost on HA's event loop, live scoring included.
+
+Starts a real Home Assistant in this process (``bootstrap.async_setup_hass`` on a temporary config dir
+with ``recorder`` and ``--switches`` ``input_boolean`` entities), adds a Habitus entry through the config
+flow (the integration is linked into the config dir's ``custom_components``), waits for the base models,
+then toggles the switches ``--events`` times as a user (service calls, ``--event-rate`` per second).
+Measured on the loop, per live behaviour:
+
+* **learn**: ``HabitusLearner.learn`` (TSS, store bookkeeping, and the observers: live scoring's
+  ``LiveScorer.observe`` and the context monitor), the part of Habitus's event handling that grows
+  with the live side;
+* **observers**: the live side alone (the two observers).
+
+Scoring itself runs in the executor; the number of scoring jobs and their executor time are reported
+too. Target (issue 5): per-event overhead <= 1 ms p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _config_yaml(switches: int) -> str:
+    booleans = "".join(f"  bench_{i}:\n    name: Bench {i}\n" for i in range(switches))
+    return (
+        "homeassistant:\n  name: Habitus bench\n  unit_system: metric\n  time_zone: UTC\n"
+        f"recorder:\n  commit_interval: 1\ninput_boolean:\n{booleans}"
+    )
+
+
+def _timed(func: Callable[..., Any], samples: list[float]) -> Callable[..., Any]:
+    def wrapper(*args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return func(*args)
+        finally:
+            samples.append(time.perf_counter() - start)
+
+    return wrapper
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples, dtype=np.float64) * 1000.0
+    if ms.size == 0:
+        return {"n": 0}
+    return {
+        "n": int(ms.size),
+        "p50_ms": round(float(np.percentile(ms, 50)), 4),
+        "p99_ms": round(float(np.percentile(ms, 99)), 4),
+        "max_ms": round(float(ms.max()), 4),
+    }
+
+
+async def _add_entry(hass: Any) -> Any:
+    result = await hass.config_entries.flow.async_init("habitus", context={"source": "user"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"include_domains": ["input_boolean"]}
+    )
+    await hass.async_block_till_done()
+    return result["result"]
+
+
+async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]:
+    from homeassistant import bootstrap, runner  # noqa: PLC0415
+    from homeassistant.core import Context  # noqa: PLC0415
+
+    hass = await bootstrap.async_setup_hass(runner.RuntimeConfig(config_dir=str(config_dir), skip_pip=True))
+    if hass is None:
+        raise RuntimeError("Home Assistant did not set up")
+    learn: list[float] = []
+    observers: list[float] = []
+    try:
+        await hass.async_start()
+        entry = await _add_entry(hass)
+        runtime = entry.runtime_data
+        runtime.learner.learn = _timed(runtime.learner.learn, learn)
+        live_observers = [] if args.without_live else runtime.learner.observers
+        runtime.learner.observers[:] = [_timed(o, observers) for o in live_observers]
+        person = await hass.auth.async_create_user("Bench", group_ids=["system-admin"])
+        user = Context(user_id=person.id)
+        for i in range(args.events):
+            entity = f"input_boolean.bench_{i % args.switches}"
+            await hass.services.async_call("input_boolean", "toggle", {"entity_id": entity}, context=user)
+            await asyncio.sleep(1.0 / args.event_rate)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        scorer = runtime.live.scorer
+        scored, backend = scorer.scored, scorer.bundle.served_by if scorer.bundle else "none"
+    finally:
+        await hass.async_stop()
+    return {
+        "learn": _stats(learn),
+        "observers": _stats(observers),
+        "scoring_jobs": scored,
+        "backend": backend,
+        "events": args.events,
+        "event_rate": args.event_rate,
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load {os.getloadavg()}",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+async def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    from .demo.paths import REPO_ROOT  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    config_dir = Path(await loop.run_in_executor(None, tempfile.mkdtemp, "", "habitus-live-"))
+    try:
+        (config_dir / "configuration.yaml").write_text(_config_yaml(args.switches), encoding="utf-8")
+        (config_dir / "custom_components").mkdir()
+        (config_dir / "custom_components" / "habitus").symlink_to(REPO_ROOT / "custom_components" / "habitus")
+        doc = await _measure_in(args, config_dir)
+        if args.json:  # in the executor: HA's loop guard is still installed in this thread
+            text = json.dumps(doc, indent=1) + "\n"
+            await loop.run_in_executor(None, lambda: args.json.write_text(text, encoding="utf-8"))
+        return doc
+    finally:
+        await loop.run_in_executor(None, shutil.rmtree, config_dir, True)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``habitus bench live``."""
+    parser = subparsers.add_parser(
+        "live",
+        help="Habitus's per-event cost on HA's loop with live scoring",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--event-rate", type=float, default=50.0, help="user toggles per second")
+    parser.add_argument("--switches", type=int, default=8)
+    parser.add_argument("--without-live", action="store_true", help="baseline: no live observers")
+    parser.add_argument("--json", type=Path)
+    parser.set_defaults(func=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    doc = asyncio.run(_measure(args))
+    for name in ("learn", "observers"):
+        s = doc[name]
+        if not s["n"]:
+            print(f"{name:<10} no samples")
+            continue
+        print(f"{name:<10} n={s['n']:>6}  p50 {s['p50_ms']:.4f} ms  p99 {s['p99_ms']:.4f} ms", end="")
+        print(f"  max {s['max_ms']:.3f} ms")
+    print(f"scoring jobs in the executor: {doc['scoring_jobs']} ({doc['backend']}); {doc['machine']}")
+    return 0 if doc["learn"].get("p99_ms", 0.0) <= 1.0 else 1
