@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -32,7 +33,7 @@ from homeassistant.core import HomeAssistant
 from .worker_child import RUN_NAME
 
 _LOGGER = logging.getLogger(__name__)
-CHILD_SCRIPT = __file__.rsplit("/", 1)[0] + "/worker_child.py"
+CHILD_SCRIPT = str(Path(__file__).with_name("worker_child.py"))
 
 type ProgressCallback = Callable[[float, str], None]
 type _Pipe = Connection[Any, Any]
@@ -48,8 +49,15 @@ class WorkerCrashedError(WorkerError):
     def __init__(self, exitcode: int | None, job: str) -> None:
         self.exitcode = exitcode
         self.signal = -exitcode if exitcode is not None and exitcode < 0 else None
-        how = f"signal {signal.Signals(self.signal).name}" if self.signal else f"exit code {exitcode}"
+        how = f"signal {_signal_name(self.signal)}" if self.signal else f"exit code {exitcode}"
         super().__init__(f"the Habitus worker died during {job} ({how})")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 class WorkerJobError(WorkerError):
@@ -73,7 +81,9 @@ class WorkerSettings:
     """How the child runs."""
 
     nice: int = 10  # HA keeps the CPU
-    memory_limit_mb: int | None = 2048  # RLIMIT_AS of the child (None: no limit); an overrun is a MemoryError
+    # RLIMIT_AS of the child (None: no limit); an overrun is a MemoryError in the job, not an OOM kill of
+    # HA. Address space, not RSS: Gemma 3 270M in llama.cpp (n_ctx 2048) peaks at 1.7 GB of it.
+    memory_limit_mb: int | None = 3072
     cancel_grace_seconds: float = 5.0  # a cancelled job gets this long before the child is terminated
     start_timeout_seconds: float = 120.0
 
