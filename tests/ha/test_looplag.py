@@ -51,7 +51,7 @@ async def test_probe_measures_a_200_ms_blocking_call(hass: HomeAssistant) -> Non
     assert 180.0 <= stats.max_ms < 2000.0
     assert stats.p50_ms < stats.max_ms
     assert worst_ms == pytest.approx(stats.max_ms, abs=0.01)
-    assert abs(worst_at - blocked_until) < 0.1  # when it happened
+    assert abs(worst_at - blocked_until) < 0.5  # when it happened (loosely: a loaded CI box)
     probe.reset()
     assert probe.stats().samples == 0
 

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import AsyncIterator
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,13 @@ async def _first_progress(progress: list[tuple[float, str]]) -> None:
             await asyncio.sleep(0.01)
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 async def test_job_runs_in_a_child_and_progress_arrives_in_order(worker: HabitusWorker) -> None:
+    resource_tracker.ensure_running()  # multiprocessing's one helper process per HA: not ours to count
+    fds_before = _open_fds()
     progress: list[tuple[float, str]] = []
     result = await worker.run(
         "sleep_steps", {"steps": 4, "seconds": 0.01}, lambda f, m: progress.append((f, m))
@@ -70,6 +77,7 @@ async def test_job_runs_in_a_child_and_progress_arrives_in_order(worker: Habitus
     assert worker.pid == pid  # one long-lived child: a job error does not end it
     await worker.async_stop()
     assert worker.pid is None and not _alive(pid)
+    assert _open_fds() == fds_before  # both pipes closed
     with pytest.raises(WorkerStoppedError):
         await worker.run("sleep_steps", {})
 
