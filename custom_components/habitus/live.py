@@ -79,6 +79,7 @@ async def async_setup_live(
     for observer in (scorer.observe, context.observe):
         learner.observers.append(observer)
         entry.async_on_unload(_remover(learner, observer))
+    entry.async_on_unload(scorer.close)
     for unsubscribe in context.async_start():
         entry.async_on_unload(unsubscribe)
     entry.async_on_unload(

@@ -180,9 +180,13 @@ class LiveScore:
 
 
 def score_open_sequence(
-    bundle: ModelBundle, key: float, recent: Sequence[Behaviour], length: int
+    bundle: ModelBundle, key: float, recent: Sequence[Behaviour], length: int, explain: bool = True
 ) -> LiveScore:
-    """Score the open sequence's recent behaviours: TransAE score, SASRec top-k (executor only)."""
+    """Score the open sequence's recent behaviours: TransAE score, SASRec top-k (executor only).
+
+    ``explain``: when anomalous, also find the most surprising behaviour (leave-one-out: one more
+    batch of ``len(window)`` rows); the scorer asks only for a sequence not alerted about yet.
+    """
     mapped = [(b, bundle.vocab.raw(b)) for b in recent]
     known = [(b, raw) for b, raw in mapped if raw is not None]
     unknown = tuple(b.action for b, raw in mapped if raw is None)
@@ -204,11 +208,13 @@ def score_open_sequence(
         top_k,
         behaviours=tuple((b.time, b.device, b.action) for b, _ in window),
     )
-    if result.anomalous and len(window) > 1:
+    if not explain or not result.anomalous:
+        return result
+    if len(window) > 1:
         drops = [raws[:i] + raws[i + 1 :] for i in range(len(raws))]
         without = bundle.transae.score(drops, bundle.backend)  # [n]: the score without behaviour i
         worst = window[int(np.argmin(without))][0]
         result = replace(result, most_surprising=f"{worst.action} ({worst.device})")
-    elif result.anomalous:
+    else:
         result = replace(result, most_surprising=f"{window[0][0].action} ({window[0][0].device})")
     return result

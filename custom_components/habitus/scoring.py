@@ -14,6 +14,7 @@ finishes with the old one and its result is dropped) and rescores the open seque
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from typing import Any
@@ -33,7 +34,7 @@ from .live_models import LiveScore, ModelBundle, score_open_sequence
 _LOGGER = logging.getLogger(__name__)
 MAX_REMEMBERED_ANOMALIES = 100
 
-type Snapshot = tuple[float, list[Behaviour], int]  # (sequence key, recent behaviours, length)
+type Snapshot = tuple[float, list[Behaviour], int, bool]  # (key, recent behaviours, length, explain)
 
 
 class LiveScorer:
@@ -54,6 +55,7 @@ class LiveScorer:
         self._alerted: deque[float] = deque(maxlen=MAX_REMEMBERED_ANOMALIES)
         self._pending: Snapshot | None = None
         self._running = False
+        self._closed = False
         self.known = 0  # live behaviours inside the model vocabulary
         self.unknown = 0  # and outside it
         self.scored = 0
@@ -81,32 +83,42 @@ class LiveScorer:
         current = self._learner.open_sequence
         if not current:
             return
-        self._pending = (current[0].time, current[-SCORING_WINDOW:], len(current))
+        key = current[0].time
+        self._pending = (key, current[-SCORING_WINDOW:], len(current), key not in self._alerted)
         if not self._running:
             self._start()
 
     @callback
     def _start(self) -> None:
+        """Hand the pending snapshot to the executor (a future and a callback: no task per event)."""
         snapshot, self._pending = self._pending, None
-        if snapshot is None or self.bundle is None:
+        bundle = self.bundle
+        if snapshot is None or bundle is None or self._closed:
             return
         self._running = True
-        self._entry.async_create_background_task(
-            self._hass, self._async_score(self.bundle, snapshot), "habitus live scoring"
-        )
+        future = self._hass.async_add_executor_job(score_open_sequence, bundle, *snapshot)
+        future.add_done_callback(lambda done: self._done(bundle, done))
 
-    async def _async_score(self, bundle: ModelBundle, snapshot: Snapshot) -> None:
-        result: LiveScore | None = None
+    @callback
+    def _done(self, bundle: ModelBundle, future: asyncio.Future[LiveScore]) -> None:
+        self._running = False
+        if self._closed or future.cancelled():
+            return
         try:
-            result = await self._hass.async_add_executor_job(score_open_sequence, bundle, *snapshot)
+            result: LiveScore | None = future.result()
         except (EncodingError, ModelFileError, NotFittedError, ValueError, RuntimeError) as err:
             _LOGGER.warning("Habitus could not score the open sequence: %r", err)
-        finally:
-            self._running = False
+            result = None
         if result is not None and bundle is self.bundle:
             self._apply(result)
         if self._pending is not None:
             self._start()
+
+    @callback
+    def close(self) -> None:
+        """The entry unloads: drop pending work and any result still on its way."""
+        self._closed = True
+        self._pending = None
 
     @callback
     def _apply(self, result: LiveScore) -> None:

@@ -89,6 +89,10 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
         runtime.learner.learn = _timed(runtime.learner.learn, learn)
         live_observers = [] if args.without_live else runtime.learner.observers
         runtime.learner.observers[:] = [_timed(o, observers) for o in live_observers]
+        scoring_only = runtime.learner.observers[:1]  # LiveScorer.observe
+        scorer_samples: list[float] = []
+        if scoring_only:
+            runtime.learner.observers[0] = _timed(scoring_only[0], scorer_samples)
         person = await hass.auth.async_create_user("Bench", group_ids=["system-admin"])
         user = Context(user_id=person.id)
         for i in range(args.events):
@@ -103,6 +107,7 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
     return {
         "learn": _stats(learn),
         "observers": _stats(observers),
+        "scorer_observe": _stats(scorer_samples),
         "scoring_jobs": scored,
         "backend": backend,
         "events": args.events,
@@ -148,7 +153,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _handle(args: argparse.Namespace) -> int:
     doc = asyncio.run(_measure(args))
-    for name in ("learn", "observers"):
+    for name in ("learn", "observers", "scorer_observe"):
         s = doc[name]
         if not s["n"]:
             print(f"{name:<10} no samples")
