@@ -48,12 +48,19 @@ class BaseContexts:
             days.setdefault(key, set()).add((day, hour))
         return cls(weights, {k: frozenset(v) for k, v in days.items()})
 
-    def rate(self, field_name: str, value: str, given: Mapping[str, str]) -> float:
-        """P(field = value | the ``given`` trigger fields hold) over the context time."""
+    def rate(
+        self, field_name: str, value: str, given: Mapping[str, str], hours: set[int] | None = None
+    ) -> float:
+        """P(field = value | the ``given`` trigger fields hold) over the context time.
+
+        With ``hours`` (local hours), only the context time within them counts, measured in the (day,
+        hour) slots each context occurred in: how often the value holds *when the routine is done*.
+        """
         index = TRIGGER_FIELDS.index(field_name)
         total = hits = 0.0
-        for key, count in self.weights.items():
+        for key, weight in self.weights.items():
             if matches_triggers(key, given):
+                count = weight if hours is None else sum(1.0 for _, h in self.days[key] if h in hours)
                 total += count
                 hits += count if key[index] == value else 0
         return hits / total if total else 1.0

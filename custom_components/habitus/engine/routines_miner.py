@@ -60,6 +60,7 @@ class MinerConfig:
     trigger_prior: float = 0.5  # prior probability that a constant field is part of the trigger
     min_evidence: float = 0.0  # log-likelihood ratio (nats) a trigger field must reach beyond the prior
     implied_rate: float = 0.99  # a field this certain given the others is implied, never chance
+    habit_spread_min: float = 45.0  # clock spread (MAD, minutes) of a routine tied to a time of day
     merge_share: float = 0.8  # same-trigger parts done together in this share of sessions are one routine
     scalar_split_fraction: float = 0.12  # scalar gap (share of range) that splits one pattern in two
     min_confidence: float = 0.25  # a routine happens on at least this share of its context's days
@@ -210,12 +211,16 @@ def infer_triggers(
         value, count = Counter(str(c.get(name, UNKNOWN)) for c in contexts).most_common(1)[0]
         if value != UNKNOWN and count >= config.min_value_share * n:
             triggers[name] = value
+    if "time_of_day" in triggers and not _habitual_time(contexts, config):
+        others = {k: v for k, v in triggers.items() if k != "time_of_day"}
+        if base.rate("time_of_day", triggers["time_of_day"], others) < config.implied_rate:
+            del triggers["time_of_day"]
     prior = math.log(config.trigger_prior / (1.0 - config.trigger_prior))
     while triggers:
         removable = {}
         for name, value in triggers.items():
             others = {k: v for k, v in triggers.items() if k != name}
-            if base.rate(name, value, others) < config.implied_rate:
+            if base.rate(name, value, others, _hours_for(name, contexts)) < config.implied_rate:
                 score = _log_likelihood_ratio(contexts, name, triggers, base, config) + prior
                 if score <= config.min_evidence:
                     removable[name] = score
@@ -223,6 +228,16 @@ def infer_triggers(
             break
         del triggers[min(removable, key=lambda k: (removable[k], TRIGGER_FIELDS.index(k)))]
     return triggers
+
+
+def _habitual_time(contexts: Sequence[Mapping[str, str | float]], config: MinerConfig) -> bool:
+    """Whether the occurrences cluster at one clock time (median absolute deviation <= ``habit_spread_min``).
+
+    A routine tied to a time of day is done at a habitual time; one tied only to other context (rain,
+    after sunset) is done whenever that context holds, so its clock times spread.
+    """
+    clock = [float(c["clock_min"]) for c in contexts if "clock_min" in c]
+    return not clock or _spread(clock) <= config.habit_spread_min
 
 
 def _log_likelihood_ratio(
@@ -240,7 +255,7 @@ def _log_likelihood_ratio(
     """
     value = triggers[name]
     others = {k: v for k, v in triggers.items() if k != name}
-    rate = min(max(base.rate(name, value, others), 1e-3), 1.0 - 1e-6)
+    rate = min(max(base.rate(name, value, others, _hours_for(name, contexts)), 1e-3), 1.0 - 1e-6)
     hits = sum(1 for c in contexts if c.get(name) == value)
     misses = len(contexts) - hits
     eps = config.noise
@@ -306,6 +321,18 @@ def _describe(
     )
     _timing(routine, matching)
     return _Candidate(items, matching, routine)
+
+
+def _hours_for(name: str, contexts: Sequence[Mapping[str, str | float]]) -> set[int] | None:
+    """Hours whose context time is the base rate of field ``name``: the routine's usual hours.
+
+    A field is incidental when it shows whatever value the context has at the times the user acts;
+    only ``time_of_day``, which those hours would fix by themselves, is weighed over all active hours.
+    """
+    if name == "time_of_day":
+        return None
+    hours = {int(float(c["clock_min"]) // 60) for c in contexts if "clock_min" in c}
+    return {(h + d) % 24 for h in hours for d in (-1, 0, 1)} if hours else None
 
 
 def _usual_hours(occurrences: Sequence[Occurrence]) -> set[int] | None:
