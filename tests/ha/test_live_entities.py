@@ -17,7 +17,7 @@ from custom_components.habitus.engine.models import ModelFileError
 from custom_components.habitus.live_models import ASSETS_DIR
 
 from .conftest import SetupHabitus
-from .live_helpers import NORMAL, UNUSUAL, act, anomaly_notifications, start
+from .live_helpers import NORMAL, UNUSUAL, USER, act, anomaly_notifications, start
 
 OPTIONS = {"max_gap_hours": 0.05}  # a 3-minute TSS gap: sequences close within a test
 LIVE = {
@@ -187,3 +187,23 @@ async def test_swap_models_serves_the_new_models_at_once(
     with pytest.raises(ModelFileError):
         await live.async_deploy(hass, bad, bad, "home-2")
     assert _state(hass, "sensor.habitus_model_version") == "home-1"  # a bad pair changes nothing
+
+
+async def test_unload_during_scoring_and_reloads_leave_nothing_behind(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    listeners = []
+    for _ in range(3):
+        learner = entry.runtime_data.learner
+        assert len(learner.observers) == 2  # the scorer and the context tracker
+        hass.states.async_set("valve.main", "open", context=USER)  # a scoring job starts...
+        assert await hass.config_entries.async_reload(entry.entry_id)  # ...and the entry reloads
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert learner.observers == []
+        hass.states.async_set("valve.main", "closed", context=USER)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        listeners.append(hass.bus.async_listeners())
+    assert listeners[0] == listeners[1] == listeners[2]  # nothing accumulates across reloads
+    assert _state(hass, "binary_sensor.habitus_anomaly") in ("on", "off")
