@@ -217,3 +217,28 @@ def test_one_routine_with_an_occasionally_skipped_device_stays_one_routine() -> 
     kettle = {d for d in range(48) if d % 10 != 5}
     routines = _lounge_and_kettle(lounge, kettle)
     assert [sorted(r.actions) for r in routines] == [["light.lounge", "switch.kettle"]]
+
+
+def test_time_of_day_is_a_trigger_only_at_a_habitual_time() -> None:
+    """A rainy-day routine done at any evening hour is a rain routine, not an evening one."""
+    behaviours = []
+    start = datetime(2025, 2, 3, tzinfo=TZ)
+    for day in range(42):
+        weather = "rainy" if day % 3 == 0 else "sunny"
+        for minute, tod, device in (
+            (480, "morning", "switch.kettle"),
+            (1020 + (day * 37) % 290, "evening", ""),
+        ):
+            if not device and weather != "rainy":
+                continue
+            context: dict[str, str | float] = {
+                "time_of_day": tod,
+                "weather": weather,
+                "clock_min": float(minute),
+            }
+            when = (start + timedelta(days=day, minutes=minute)).timestamp() / 3600.0
+            entity = device or "light.hall"
+            behaviours.append(Behaviour(when, entity, "x:on", "user", context, {"state": "on"}))
+    routines = {next(iter(r.actions)): r for r in RoutineMiner().fit(behaviours).predict()}
+    assert routines["light.hall"].triggers == {"weather": "rainy"}
+    assert routines["switch.kettle"].triggers == {"time_of_day": "morning"}
