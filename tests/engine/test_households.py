@@ -13,7 +13,7 @@ from habitus_engine.households import HouseholdConfig, generate_household, noisy
 from habitus_engine.routines import TRIGGER_FIELDS, routines_from_json
 from habitus_engine.routines_events import ContextTimeline, behaviours_from_events, parse_events
 
-VARIANTS = ("a", "b")
+VARIANTS = ("a", "b", "c")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -40,7 +40,7 @@ def test_household_log_has_context_automations_and_a_quarter_spontaneous(variant
     origins = Counter(e["origin"] for e in household.events)
     assert origins["automation"] == config.automations * config.days
     share = household.spontaneous_sessions / (household.spontaneous_sessions + household.routine_sessions)
-    assert share == pytest.approx(0.25, abs=0.02)
+    assert share == pytest.approx(config.spontaneous_share, abs=0.02)
     events = parse_events(household.events)  # valid events.jsonl element
     assert all(e.time.utcoffset() is not None for e in events)
 

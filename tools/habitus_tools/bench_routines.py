@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--households", required=True, type=Path, metavar="DIR")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the scores here")
     parser.add_argument("--generate", type=int, metavar="N", help="first write N synthetic households to DIR")
-    parser.add_argument("--variant", choices=("a", "b"), default="a", help="generator design (default a)")
+    parser.add_argument(
+        "--variant", choices=("a", "b", "c"), default="a", help="generator design (default a)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="first seed of --generate (default 0)")
     parser.set_defaults(func=run)
 

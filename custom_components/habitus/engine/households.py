@@ -25,6 +25,14 @@ weather             i.i.d. per half day, seasonal temperature      hourly Markov
 log                 120 days, UTC+01:00                            90 days, UTC-05:00
 ==================  ============================================  ============================================
 
+A third variant ``"c"`` is for evaluation only (never used to set the miner's parameters), designed
+after the miner: eight devices (porch dimmer, office colour light, climate, fan and speaker, den TV,
+bedroom cover, heater switch), 1-4 trigger fields, 3-6 routines, slow sessions (5 s-8 min between
+actions) with repeated actions, 5 % skipped devices and a second occupant acting midway in a quarter of
+them, discrete setting noise (half exact, else one or two user steps off), uniform time noise (±40 min),
+fire probability 0.6, 35 % spontaneous sessions, three automations, 150 days at UTC+09:00 with a short
+day-length swing (hourly Markov weather as in ``"b"``).
+
 A routine's triggers are *closed*: a field that every occasion of the routine fixes is stated (e.g.
 ``daylight`` next to a routine done at 14:00 in midsummer), because no data could tell the two
 routines apart; EdgeWisePersona's own routines state nearly every field (4.98 of 5 on average).
@@ -43,7 +51,7 @@ import numpy as np
 from .routines import TRIGGER_FIELDS, Routine, Settings, domain_of
 from .routines_events import ContextTimeline, parse_events
 
-type Variant = Literal["a", "b"]
+type Variant = Literal["a", "b", "c"]
 type Rng = np.random.Generator
 
 _DEVICES: dict[Variant, dict[str, str]] = {  # entity id -> kind
@@ -62,6 +70,16 @@ _DEVICES: dict[Variant, dict[str, str]] = {  # entity id -> kind
         "switch.coffee_maker": "switch",
         "climate.bedroom": "climate",
         "media_player.kitchen_radio": "radio",
+    },
+    "c": {
+        "light.porch": "light_dimmer",
+        "light.office": "light_color",
+        "climate.office": "climate",
+        "media_player.den_tv": "tv",
+        "cover.bedroom": "cover",
+        "fan.office": "fan",
+        "switch.heater": "switch",
+        "media_player.office_speaker": "speaker",
     },
 }
 _SOURCES = {"tv": ("HDMI1", "HDMI2", "AV", "Netflix", "YouTube"), "radio": ("FM", "DAB", "Spotify")}
@@ -96,9 +114,25 @@ class HouseholdConfig:
 
     @classmethod
     def for_variant(cls, variant: Variant) -> HouseholdConfig:
-        """The default configuration of variant ``"a"`` or ``"b"``."""
+        """The default configuration of variant ``"a"``, ``"b"`` or ``"c"``."""
         if variant == "a":
             return cls()
+        if variant == "c":
+            return cls(
+                variant="c",
+                days=150,
+                utc_offset_h=9,
+                routines=(3, 6),
+                trigger_fields=(1, 4),
+                devices_per_routine=(1, 3),
+                fire_probability=0.6,
+                spontaneous_share=0.35,
+                automations=3,
+                time_noise_min=40.0,
+                daylength_amplitude_h=2.0,
+                solar_noon_h=11.6,
+                year=2023,
+            )
         return cls(
             variant="b",
             days=90,
@@ -287,6 +321,8 @@ def noisy_settings(settings: Settings, variant: Variant, rng: Rng) -> Settings:
         scale = _NOISE_SCALE[name]
         if variant == "a":
             delta = rng.normal(0.0, scale)
+        elif variant == "c":  # half exact, else one or two user steps off (a discrete noise model)
+            delta = 0.0 if rng.random() < 0.5 else float(rng.choice((-2, -1, 1, 2))) * scale / 2.0
         else:
             delta = 0.0 if rng.random() < 0.65 else rng.laplace(0.0, scale * 1.2)
         step = _STEP.get(name, 1.0)
@@ -436,17 +472,21 @@ def _fire_time(item: _Drawn, day_slots: list[datetime], config: HouseholdConfig,
     base = day_slots[int(rng.integers(len(day_slots)))] + timedelta(minutes=float(rng.uniform(0, 15)))
     if item.preferred_h is None:
         return base
-    noise = (
-        rng.normal(0.0, config.time_noise_min)
-        if config.variant == "a"
-        else rng.laplace(0.0, config.time_noise_min)
-    )
+    if config.variant == "c":
+        noise = rng.uniform(-config.time_noise_min, config.time_noise_min)
+    elif config.variant == "a":
+        noise = rng.normal(0.0, config.time_noise_min)
+    else:
+        noise = rng.laplace(0.0, config.time_noise_min)
     midnight = base.replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight + timedelta(hours=item.preferred_h, minutes=float(noise))
 
 
 def _session(rng: Rng, config: HouseholdConfig, routine: Routine, start: datetime, log: _Log) -> None:
     """The user's actions for one occurrence of a routine (structure differs per variant)."""
+    if config.variant == "c":
+        _session_c(rng, routine, start, log)
+        return
     entities = list(routine.actions)
     rng.shuffle(entities)
     when = start
@@ -466,6 +506,27 @@ def _session(rng: Rng, config: HouseholdConfig, routine: Routine, start: datetim
     if config.variant == "b" and rng.random() < 0.2:
         extra = str(rng.choice(sorted(set(log.devices) - set(routine.actions)) or sorted(log.devices)))
         log.act(when, extra, random_settings(log.devices[extra], rng), "user")
+
+
+def _session_c(rng: Rng, routine: Routine, start: datetime, log: _Log) -> None:
+    """Variant c: slow sessions (5 s-8 min between actions), 15 % of actions repeated a few minutes later,
+    5 % of devices skipped, and in a quarter of sessions a second occupant touches some other device
+    midway."""
+    entities = list(routine.actions)
+    rng.shuffle(entities)
+    when = start
+    for position, entity_id in enumerate(entities):
+        if rng.random() < 0.05 and len(entities) > 1:
+            continue
+        settings = noisy_settings(routine.actions[entity_id], "c", rng)
+        log.act(when, entity_id, settings, "user")
+        if rng.random() < 0.15:
+            log.act(when + timedelta(minutes=float(rng.uniform(1, 4))), entity_id, settings, "user")
+        when += timedelta(seconds=float(rng.uniform(5, 480)))
+        if position == 0 and rng.random() < 0.25:
+            other = str(rng.choice(sorted(log.devices)))
+            log.act(when, other, random_settings(log.devices[other], rng), "user")
+            when += timedelta(seconds=float(rng.uniform(5, 60)))
 
 
 def _spontaneous(rng: Rng, config: HouseholdConfig, start: datetime, routine_sessions: int, log: _Log) -> int:
