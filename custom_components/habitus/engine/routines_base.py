@@ -2,7 +2,8 @@
 
 A trigger field is only evidence of a routine when its value is rarer in the household's own context
 time than among the routine's occurrences; :class:`BaseContexts` holds that context time (how often each
-combination of :data:`.routines.TRIGGER_FIELDS` values occurs, on which days and local hours).
+combination of :data:`.routines.TRIGGER_FIELDS` values occurs, on which days and local hours). Also
+the miner's configuration, :class:`MinerConfig`, shared by the miner and its trigger inference.
 """
 
 from __future__ import annotations
@@ -99,3 +100,22 @@ def activity_by_hour(behaviours: Iterable[Behaviour]) -> list[float] | None:
     if not total:
         return None
     return [1.0 if c >= 0.1 * total / 24.0 else 0.0 for c in counts]
+
+
+@dataclass(frozen=True, slots=True)
+class MinerConfig:
+    """Parameters of :class:`RoutineMiner` (defaults are documented in docs/BENCHMARKS.md)."""
+
+    session_gap_min: float = 30.0  # idle minutes that close a session
+    min_support: int = 4  # occurrences a routine needs
+    min_value_share: float = 0.8  # a trigger field's value must cover this share of occurrences
+    noise: float = 0.1  # assumed share of occurrences that break a real trigger (spontaneous look-alikes)
+    trigger_prior: float = 0.5  # prior probability that a constant field is part of the trigger
+    min_evidence: float = 0.0  # log-likelihood ratio (nats) a trigger field must reach beyond the prior
+    implied_rate: float = 0.99  # a field this certain given the others is implied, never chance
+    habit_spread_min: float = 45.0  # clock spread (MAD, minutes) of a routine tied to a time of day
+    merge_share: float = 0.8  # same-trigger parts done together in this share of sessions are one routine
+    scalar_split_fraction: float = 0.12  # scalar gap (share of range) that splits one pattern in two
+    min_confidence: float = 0.25  # a routine happens on at least this share of its context's days
+    base_step_min: float = 15.0  # sampling step of the context timeline (base rates)
+    max_routines: int = 25

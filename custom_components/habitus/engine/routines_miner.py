@@ -25,7 +25,8 @@ confidence (share of the days its trigger context occurred on which it happened)
    sessions is split into two routines; two chosen routines with the same triggers and disjoint devices
    that were done together in at least that share of their sessions are joined into one.
 
-The context time (base rates, active hours) is :mod:`.routines_base`.
+The context time (base rates, active hours) and the configuration are :mod:`.routines_base`, trigger
+inference (step 3) is :mod:`.routines_triggers`.
 """
 
 from __future__ import annotations
@@ -40,32 +41,27 @@ from typing import Self
 from .behaviour import Behaviour
 from .context import UNKNOWN
 from .routines import SCALAR_RANGES, TRIGGER_FIELDS, Routine, Settings, is_scalar
-from .routines_base import BaseContexts, activity_by_hour
+from .routines_base import BaseContexts, MinerConfig, activity_by_hour
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
+from .routines_triggers import infer_triggers, spread
+
+__all__ = [
+    "BaseContexts",
+    "MinerConfig",
+    "Occurrence",
+    "RoutineMiner",
+    "closed_itemsets",
+    "infer_triggers",
+    "merge_parts",
+    "mine_event_log",
+    "split_by_scalars",
+    "split_joint",
+]
 
 type Item = tuple[str, tuple[tuple[str, str], ...]]
 
 # Precision a learned scalar is rounded to (settings a user actually picks).
 _SCALAR_STEP: dict[str, float] = {"temperature": 0.5, "volume_level": 0.01}
-
-
-@dataclass(frozen=True, slots=True)
-class MinerConfig:
-    """Parameters of :class:`RoutineMiner` (defaults are documented in docs/BENCHMARKS.md)."""
-
-    session_gap_min: float = 30.0  # idle minutes that close a session
-    min_support: int = 4  # occurrences a routine needs
-    min_value_share: float = 0.8  # a trigger field's value must cover this share of occurrences
-    noise: float = 0.1  # assumed share of occurrences that break a real trigger (spontaneous look-alikes)
-    trigger_prior: float = 0.5  # prior probability that a constant field is part of the trigger
-    min_evidence: float = 0.0  # log-likelihood ratio (nats) a trigger field must reach beyond the prior
-    implied_rate: float = 0.99  # a field this certain given the others is implied, never chance
-    habit_spread_min: float = 45.0  # clock spread (MAD, minutes) of a routine tied to a time of day
-    merge_share: float = 0.8  # same-trigger parts done together in this share of sessions are one routine
-    scalar_split_fraction: float = 0.12  # scalar gap (share of range) that splits one pattern in two
-    min_confidence: float = 0.25  # a routine happens on at least this share of its context's days
-    base_step_min: float = 15.0  # sampling step of the context timeline (base rates)
-    max_routines: int = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,73 +191,6 @@ def split_by_scalars(occurrences: list[Occurrence], config: MinerConfig) -> list
     return split_by_scalars(below, config) + split_by_scalars(above, config)
 
 
-def infer_triggers(
-    contexts: Sequence[Mapping[str, str | float]], base: BaseContexts, config: MinerConfig
-) -> dict[str, str]:
-    """The most specific trigger set the occurrences support.
-
-    Every field whose value covers ``min_value_share`` of the occurrences is a candidate. One is dropped
-    (weakest first) only when its agreement is plausibly chance: its likelihood ratio stays below
-    ``min_evidence`` although the other fields leave it free (base rate below ``implied_rate``). A field
-    the others imply (afternoon -> daylight in summer) is kept: it is what the occurrences show.
-    """
-    n = len(contexts)
-    triggers: dict[str, str] = {}
-    for name in TRIGGER_FIELDS:
-        value, count = Counter(str(c.get(name, UNKNOWN)) for c in contexts).most_common(1)[0]
-        if value != UNKNOWN and count >= config.min_value_share * n:
-            triggers[name] = value
-    if "time_of_day" in triggers and not _habitual_time(contexts, config):
-        others = {k: v for k, v in triggers.items() if k != "time_of_day"}
-        if base.rate("time_of_day", triggers["time_of_day"], others) < config.implied_rate:
-            del triggers["time_of_day"]
-    prior = math.log(config.trigger_prior / (1.0 - config.trigger_prior))
-    while triggers:
-        removable = {}
-        for name, value in triggers.items():
-            others = {k: v for k, v in triggers.items() if k != name}
-            if base.rate(name, value, others, _hours_for(name, contexts)) < config.implied_rate:
-                score = _log_likelihood_ratio(contexts, name, triggers, base, config) + prior
-                if score <= config.min_evidence:
-                    removable[name] = score
-        if not removable:
-            break
-        del triggers[min(removable, key=lambda k: (removable[k], TRIGGER_FIELDS.index(k)))]
-    return triggers
-
-
-def _habitual_time(contexts: Sequence[Mapping[str, str | float]], config: MinerConfig) -> bool:
-    """Whether the occurrences cluster at one clock time (median absolute deviation <= ``habit_spread_min``).
-
-    A routine tied to a time of day is done at a habitual time; one tied only to other context (rain,
-    after sunset) is done whenever that context holds, so its clock times spread.
-    """
-    clock = [float(c["clock_min"]) for c in contexts if "clock_min" in c]
-    return not clock or _spread(clock) <= config.habit_spread_min
-
-
-def _log_likelihood_ratio(
-    contexts: Sequence[Mapping[str, str | float]],
-    name: str,
-    triggers: Mapping[str, str],
-    base: BaseContexts,
-    config: MinerConfig,
-) -> float:
-    """log P(occurrences | field required) - log P(occurrences | field incidental).
-
-    Incidental: an occurrence shows the value at its base rate ``r``. Required: it shows it unless it
-    is one of the ``noise`` share of look-alike occurrences, which show it at the base rate too, so
-    P(value) = 1 - noise * (1 - r). A field that the context implies anyway (r near 1) scores ~0.
-    """
-    value = triggers[name]
-    others = {k: v for k, v in triggers.items() if k != name}
-    rate = min(max(base.rate(name, value, others, _hours_for(name, contexts)), 1e-3), 1.0 - 1e-6)
-    hits = sum(1 for c in contexts if c.get(name) == value)
-    misses = len(contexts) - hits
-    eps = config.noise
-    return hits * math.log((1.0 - eps * (1.0 - rate)) / rate) + misses * math.log(eps)
-
-
 def _peel_by_context(
     items: frozenset[Item], occurrences: list[Occurrence], base: BaseContexts, config: MinerConfig
 ) -> list[_Candidate]:
@@ -323,18 +252,6 @@ def _describe(
     return _Candidate(items, matching, routine)
 
 
-def _hours_for(name: str, contexts: Sequence[Mapping[str, str | float]]) -> set[int] | None:
-    """Hours whose context time is the base rate of field ``name``: the routine's usual hours.
-
-    A field is incidental when it shows whatever value the context has at the times the user acts;
-    only ``time_of_day``, which those hours would fix by themselves, is weighed over all active hours.
-    """
-    if name == "time_of_day":
-        return None
-    hours = {int(float(c["clock_min"]) // 60) for c in contexts if "clock_min" in c}
-    return {(h + d) % 24 for h in hours for d in (-1, 0, 1)} if hours else None
-
-
 def _usual_hours(occurrences: Sequence[Occurrence]) -> set[int] | None:
     """Local hours the routine happens in, widened by one hour each side (None without clock times).
 
@@ -374,15 +291,9 @@ def _timing(routine: Routine, occurrences: Sequence[Occurrence]) -> None:
     routine.typical_time = f"{int(median_clock // 60):02d}:{int(median_clock % 60):02d}"
     events = {o.context.get("sun_event") for o in occurrences}
     offsets = [float(o.context["sun_offset_min"]) for o in occurrences if "sun_offset_min" in o.context]
-    if len(events) == 1 and len(offsets) == len(occurrences) and _spread(offsets) < _spread(clock) / 2:
+    if len(events) == 1 and len(offsets) == len(occurrences) and spread(offsets) < spread(clock) / 2:
         routine.sun_offset_min = statistics.median(offsets)
         routine.extras["sun_event"] = events.pop()
-
-
-def _spread(values: Sequence[float]) -> float:
-    """Median absolute deviation."""
-    centre = statistics.median(values)
-    return statistics.median(abs(v - centre) for v in values)
 
 
 def _select(
