@@ -19,7 +19,7 @@ from custom_components.habitus.sensor import SENSORS
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "custom_components" / "habitus"
 ENGINE = PACKAGE / "engine"
-MUSL_SAFE_REQUIREMENTS = {"numpy"}  # numpy has musllinux wheels; everything else must be pure Python
+MUSL_SAFE_REQUIREMENTS = {"numpy", "autograd"}  # numpy has musllinux wheels; autograd is pure Python
 
 
 def _engine_modules() -> list[str]:
