@@ -18,6 +18,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "habitus_tools.bench_looplag",
     "habitus_tools.bench_compress",
     "habitus_tools.bench_live",
+    "habitus_tools.bench_adapt",
 )
 
 
