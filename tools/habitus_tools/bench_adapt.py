@@ -82,6 +82,7 @@ class AdaptConfig:
     server: str | None = None
     ablate: frozenset[str] = frozenset()
     max_prompts: int = 4
+    weeks: int = 1  # synthetic weeks asked for (build_prompts repeats the chunks per week)
     n_threads: int = 2
 
 
@@ -128,8 +129,10 @@ def prepare(config: AdaptConfig, vocab: Vocabulary, count: Any) -> Prepared:
         labels = {pair.action: table.code(pair) for pair in table.entries}
         hints = TransitionGraph().fit(actions).hints_json(lambda a: labels.get(str(a), "?"))
     prompt_config = PromptConfig(n_ctx=N_CTX, max_new_tokens=MAX_NEW_TOKENS, sequences_per_response=6)
-    prompts = build_prompts(shown, table, shift, hints, config=prompt_config, count=count)
-    uncompressed = build_prompts(behaviours, table, shift, hints, config=prompt_config, count=count)
+    prompts = build_prompts(shown, table, shift, hints, weeks=config.weeks, config=prompt_config, count=count)
+    uncompressed = build_prompts(
+        behaviours, table, shift, hints, weeks=config.weeks, config=prompt_config, count=count
+    )
     return Prepared(behaviours, shown, table, prompts, total_prompt_tokens(uncompressed))
 
 
@@ -181,6 +184,7 @@ def synthesize(config: AdaptConfig, vocab: Vocabulary) -> tuple[list[RawSequence
         "sequences_kept": len(kept),
         "completion_tokens": completion,
         "tokens_per_second": round(completion / decode, 2) if decode > 0 else 0.0,
+        "weeks": config.weeks,
         "ablate": sorted(config.ablate),
         "backend": config.server or str(config.model or "default Gemma 3 270M"),
         "encoder": "bag-of-actions (SSC), Markov loss (TOF)",
@@ -228,6 +232,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--max-prompts", type=int, default=4, help="LLM requests at most (default 4)")
+    parser.add_argument("--weeks", type=int, default=1, help="synthetic weeks to ask for (default 1)")
     parser.add_argument("--protocol", choices=["paper", "product", "both"], default="both")
     parser.add_argument(
         "--sets",
@@ -241,10 +246,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _handle(args: argparse.Namespace) -> int:
     ablate = frozenset(s.strip() for s in args.ablate.split(",") if s.strip())
-    if not ablate <= set(STAGES) or args.max_prompts < 1:
-        print(f"habitus bench adapt: --ablate takes {','.join(STAGES)}; --max-prompts >= 1", file=sys.stderr)
+    if not ablate <= set(STAGES) or args.max_prompts < 1 or args.weeks < 1:
+        print(
+            f"habitus bench adapt: --ablate takes {','.join(STAGES)}; --max-prompts, --weeks >= 1",
+            file=sys.stderr,
+        )
         return 2
-    config = AdaptConfig(args.dataset, args.shift, args.model, args.server, ablate, args.max_prompts)
+    config = AdaptConfig(
+        args.dataset, args.shift, args.model, args.server, ablate, args.max_prompts, args.weeks
+    )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:
         doc = run(config, protocols, args.epoch_scale, args.sets)
