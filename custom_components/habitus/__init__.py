@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.event import async_track_time_interval
@@ -19,6 +19,7 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
+from .adaptation_services import async_setup_adaptation_services
 from .bootstrap import async_bootstrap, bootstrap_start
 from .const import DOMAIN, IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
 from .decisions import async_remove_decisions
@@ -27,11 +28,13 @@ from .learner import HabitusLearner
 from .live import async_setup_live
 from .live_services import async_setup_live_services
 from .live_store import async_remove_live_store
+from .looplag import LoopLagProbe
 from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
 from .services import async_setup_services
 from .store import HabitusStore, StoreUnreadableError, async_remove_store
 from .suggestions import async_setup_suggestions
+from .worker import HabitusWorker
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -41,6 +44,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the routine suggestion services (``services.py``) and the live ones (``live_services.py``)."""
     async_setup_services(hass)
     async_setup_live_services(hass)
+    async_setup_adaptation_services(hass)
     return True
 
 
@@ -69,9 +73,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> b
     _schedule_idle_check(hass, entry)
     await async_setup_suggestions(hass, entry)
     entry.runtime_data.live = await async_setup_live(hass, entry, learner)
+    _start_worker(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_options))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def _start_worker(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    """The training worker (its process starts with the first job) and the loop-lag probe (it samples
+    only while a retrain runs: a probe always running would be a background task that never ends)."""
+    worker = HabitusWorker(hass)
+    probe = LoopLagProbe(hass)
+    entry.runtime_data.worker, entry.runtime_data.loop_lag = worker, probe
+
+    async def _stop(_event: Event | None = None) -> None:
+        await worker.async_stop()
+        await probe.async_stop()
+
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _stop))
 
 
 def _schedule_bootstrap(hass: HomeAssistant, entry: HabitusConfigEntry, selector: EntitySelector) -> None:
@@ -118,6 +137,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
         await entry.runtime_data.learner.store.async_flush()
         if entry.runtime_data.live is not None:
             await entry.runtime_data.live.store.async_flush()
+        for part in (entry.runtime_data.worker, entry.runtime_data.loop_lag):
+            if part is not None:  # a running retrain gets WorkerStoppedError, then is cancelled
+                await part.async_stop()
     return unloaded
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -29,8 +29,11 @@ from .learner import HabitusLearner
 from .store import StoreLimits
 
 if TYPE_CHECKING:
+    from .adaptation import AdaptationState
     from .live import LiveRuntime
+    from .looplag import LoopLagProbe
     from .suggestions import RoutineSuggester
+    from .worker import HabitusWorker
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +81,12 @@ class HabitusSettings:
         return StoreLimits(retention_days=self.retention_days, max_sequences=self.max_sequences)
 
 
+def _adaptation_state() -> AdaptationState:
+    from .adaptation import AdaptationState  # noqa: PLC0415  (adaptation imports this module)
+
+    return AdaptationState()
+
+
 @dataclass(slots=True, kw_only=True)
 class HabitusRuntime:
     """What a loaded entry owns (``entry.runtime_data``)."""
@@ -86,6 +95,9 @@ class HabitusRuntime:
     learner: HabitusLearner  # TSS segmenter + store + counters
     suggester: RoutineSuggester | None = None  # routine suggestions (suggestions.py)
     live: LiveRuntime | None = None  # live scoring, alerts and context (live.py)
+    worker: HabitusWorker | None = None  # the training process (worker.py)
+    loop_lag: LoopLagProbe | None = None  # HA loop lag while jobs run (looplag.py)
+    adaptation: AdaptationState = field(default_factory=_adaptation_state)
 
 
 type HabitusConfigEntry = ConfigEntry[HabitusRuntime]

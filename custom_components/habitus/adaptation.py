@@ -1,0 +1,269 @@
+"""The adaptation loop (issue 5): retrain TransAE + SASRec on this home, deploy only a better challenger.
+
+``async_retrain`` snapshots the stored TSS sequences and the sequences the user marked normal (executor),
+holds out the most recent ``HOLDOUT_FRACTION`` of the stored ones (by start time) as evaluation data,
+encodes the rest with the home's vocabulary (``export.to_home_raw``) and runs the worker's
+``train_models`` job (a separate process: HA's loop stays free). Champion and challenger are then
+evaluated on the held-out real sequences in the executor:
+
+- SASRec HR@10: the last action of each held-out sequence ranked after its prefix (a target outside a
+  model's vocabulary is a miss);
+- TransAE false-alarm rate: the share of held-out (normal) sequences scored above the threshold.
+
+The challenger is deployed only if it is no worse on both and better on one; otherwise the champion keeps
+serving and the outcome says why. The bundle it replaced is kept for ``async_rollback``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+from .engine.behaviour import Sequence
+from .engine.models import SASRec, TransAE
+from .export import to_home_raw
+from .live_models import ModelBundle
+from .runtime import HabitusConfigEntry
+from .worker import HabitusWorker, WorkerCrashedError
+
+_LOGGER = logging.getLogger(__name__)
+
+HOLDOUT_FRACTION = 0.2
+MIN_TRAIN_SEQUENCES = 20
+MIN_HOLDOUT_SEQUENCES = 5
+ISSUE_WORKER_CRASHED = "worker_crashed"
+type Progress = Callable[[float, str], None]
+
+
+@dataclass(slots=True)
+class AdaptationState:
+    """The loop's memory on the entry: the bundle a deploy replaced and the last outcome."""
+
+    previous: ModelBundle | None = None
+    last_outcome: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One bundle's scores on the held-out sequences."""
+
+    hr_at_10: float
+    false_alarm_rate: float
+
+    def as_metrics(self, prefix: str = "") -> dict[str, float]:
+        """Flat numbers for the last-evaluation sensor."""
+        return {f"{prefix}hr_at_10": self.hr_at_10, f"{prefix}false_alarm_rate": self.false_alarm_rate}
+
+
+def split_by_time(sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
+    """(older 80 %, most recent 20 %) of the non-empty sequences, ordered by start time."""
+    ordered = sorted((s for s in sequences if s), key=lambda s: s[0].time)
+    cut = len(ordered) - math.ceil(len(ordered) * HOLDOUT_FRACTION)
+    return ordered[:cut], ordered[cut:]
+
+
+def evaluate(bundle: ModelBundle, held_out: list[Sequence]) -> Evaluation:
+    """HR@10 of the last action and TransAE's false-alarm rate on ``held_out`` (executor only)."""
+    hits = cases = 0
+    scored: list[list[tuple[int, int, int, int]]] = []
+    for seq in held_out:
+        raw = [bundle.vocab.raw(b) for b in seq]
+        known = [r for r in raw if r is not None]
+        if known:
+            scored.append(known)
+        if len(seq) < 2:
+            continue
+        cases += 1
+        prefix = [r for r in raw[:-1] if r is not None]
+        target = raw[-1]
+        if prefix and target is not None:
+            top = bundle.sasrec.recommend(prefix, 10, bundle.backend)
+            hits += any(action == target[3] for action, _score in top)
+    alarms = int((bundle.transae.score(scored, bundle.backend) > bundle.threshold).sum()) if scored else 0
+    false_alarms = alarms / len(scored) if scored else 1.0
+    return Evaluation(round(hits / cases, 4) if cases else 0.0, round(false_alarms, 4))
+
+
+def is_better(challenger: Evaluation, champion: Evaluation) -> tuple[bool, str]:
+    """Whether to deploy, and why (no worse on both metrics, strictly better on one)."""
+    hr_gain = challenger.hr_at_10 - champion.hr_at_10
+    far_gain = champion.false_alarm_rate - challenger.false_alarm_rate
+    if hr_gain < 0:
+        return False, f"HR@10 {challenger.hr_at_10:.3f} below the champion's {champion.hr_at_10:.3f}"
+    if far_gain < 0:
+        return False, (
+            f"false-alarm rate {challenger.false_alarm_rate:.3f} above the champion's "
+            f"{champion.false_alarm_rate:.3f}"
+        )
+    if hr_gain == 0 and far_gain == 0:
+        return False, "no better than the champion on HR@10 or false-alarm rate"
+    return True, "better than the champion on the held-out recent sequences"
+
+
+def _stamp_vocabulary(directory: Path, devices: list[str], actions: list[str], train: int) -> None:
+    """Write the home's vocabulary and data size into both trained files (executor)."""
+    for cls, name in ((TransAE, "transae.npz"), (SASRec, "sasrec.npz")):
+        model: Any = cls.load(directory / name)
+        model.vocabulary = {"name": "home", "devices": devices, "actions": actions}
+        model.metadata = {**model.metadata, "dataset": "home", "train_sequences": train}
+        model.save(directory / name)
+
+
+async def async_retrain(
+    hass: HomeAssistant,
+    entry: HabitusConfigEntry,
+    progress: Progress | None = None,
+    *,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """Train a challenger in the worker, evaluate it against the champion, deploy only if better."""
+    runtime = entry.runtime_data
+    live, worker = runtime.live, runtime.worker
+    if live is None or worker is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
+    read_stored = runtime.learner.store.sequences_snapshot()
+    feedback = live.store.feedback_sequences()
+
+    def _prepare() -> tuple[list[Sequence], list[Sequence], Any]:
+        train, held_out = split_by_time(read_stored())
+        return train + feedback, held_out, to_home_raw(train + feedback)
+
+    _train, held_out, (raw, devices, actions) = await hass.async_add_executor_job(_prepare)
+    if len(raw) < MIN_TRAIN_SEQUENCES or len(held_out) < MIN_HOLDOUT_SEQUENCES:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="too_little_data",
+            translation_placeholders={"train": str(len(raw)), "minimum": str(MIN_TRAIN_SEQUENCES)},
+        )
+    directory = Path(hass.config.path("habitus", "challenger"))
+    await hass.async_add_executor_job(lambda: directory.mkdir(parents=True, exist_ok=True))
+    workdir = Path(await hass.async_add_executor_job(lambda: tempfile.mkdtemp(dir=directory)))
+    try:
+        return await _train_and_judge(
+            hass,
+            entry=entry,
+            worker=worker,
+            progress=progress,
+            epochs=epochs,
+            workdir=workdir,
+            held_out=held_out,
+            data=(raw, devices, actions),
+        )
+    finally:
+        await hass.async_add_executor_job(lambda: shutil.rmtree(workdir, ignore_errors=True))
+
+
+async def _train_and_judge(
+    hass: HomeAssistant,
+    *,
+    entry: HabitusConfigEntry,
+    worker: HabitusWorker,
+    progress: Progress | None,
+    epochs: int | None,
+    workdir: Path,
+    held_out: list[Sequence],
+    data: tuple[list[Any], list[str], list[str]],
+) -> dict[str, Any]:
+    raw, devices, actions = data
+    params: dict[str, Any] = {
+        "sequences": [[list(b) for b in seq] for seq in raw],
+        "n_devices": len(devices),
+        "n_actions": len(actions),
+        "output_dir": str(workdir),
+    }
+    if epochs is not None:
+        params["epochs"] = epochs
+    probe = entry.runtime_data.loop_lag
+    if probe is not None:
+        probe.reset()
+        probe.start()
+    try:
+        await worker.run("train_models", params, progress)
+    except WorkerCrashedError as err:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            ISSUE_WORKER_CRASHED,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_WORKER_CRASHED,
+            translation_placeholders={"error": str(err)},
+        )
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="retrain_crashed",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    finally:
+        if probe is not None:
+            await probe.async_stop()
+    ir.async_delete_issue(hass, DOMAIN, ISSUE_WORKER_CRASHED)
+    live = entry.runtime_data.live
+    assert live is not None
+    version = "home-" + dt_util.utcnow().strftime("%Y%m%d%H%M%S")
+    champion = live.scorer.bundle
+
+    def _judge() -> tuple[ModelBundle, Evaluation, Evaluation | None]:
+        from .live_models import load_bundle  # noqa: PLC0415
+
+        _stamp_vocabulary(workdir, devices, actions, len(raw))
+        challenger = load_bundle(
+            workdir / "transae.npz", workdir / "sasrec.npz", version=version, source="home"
+        )
+        return (
+            challenger,
+            evaluate(challenger, held_out),
+            (evaluate(champion, held_out) if champion is not None else None),
+        )
+
+    challenger, new, old = await hass.async_add_executor_job(_judge)
+    deploy, reason = (True, "no model was serving") if old is None else is_better(new, old)
+    outcome: dict[str, Any] = {
+        "deployed": deploy,
+        "reason": reason,
+        "version": version if deploy else (champion.info.version if champion else None),
+        "challenger": new.as_metrics(),
+        "champion": old.as_metrics() if old else None,
+        "train_sequences": len(raw),
+        "held_out_sequences": len(held_out),
+        "loop_lag": probe.stats().as_dict() if probe is not None else None,
+    }
+    state = entry.runtime_data.adaptation
+    if deploy:
+        metrics = {**new.as_metrics(), **(old.as_metrics("champion_") if old else {})}
+        challenger.info = _with_metrics(challenger, metrics)
+        state.previous = champion
+        live.scorer.swap_models(challenger)
+    _LOGGER.info("Habitus retrain: %s (%s)", "deployed" if deploy else "kept the champion", reason)
+    state.last_outcome = outcome
+    return outcome
+
+
+def _with_metrics(bundle: ModelBundle, metrics: dict[str, float]) -> Any:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(bundle.info, evaluated_on=dt_util.utcnow(), metrics=metrics)
+
+
+def rollback(entry: HabitusConfigEntry) -> str:
+    """Serve the bundle the last deploy replaced (the deployed one becomes the rollback target)."""
+    runtime = entry.runtime_data
+    state, live = runtime.adaptation, runtime.live
+    if live is None or state.previous is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="nothing_to_roll_back")
+    current = live.scorer.bundle
+    live.scorer.swap_models(state.previous)
+    state.previous = current
+    return live.scorer.bundle.info.version if live.scorer.bundle else ""

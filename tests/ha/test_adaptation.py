@@ -1,0 +1,148 @@
+"""The adaptation loop on a real HA: a real training in the worker process, champion vs challenger.
+
+The stored sequences are synthetic (a regular home: morning kitchen, evening living room, 20 days) and
+are put into the real store; training runs the real ``train_models`` job with 1 epoch to stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+
+from custom_components.habitus.adaptation import ISSUE_WORKER_CRASHED, async_retrain, rollback
+from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.engine.behaviour import Behaviour
+from custom_components.habitus.runtime import HabitusConfigEntry
+
+from .conftest import SetupHabitus
+
+STRINGS = json.loads((Path(__file__).parents[2] / "custom_components/habitus/strings.json").read_text())
+ROUTINES = (
+    (
+        7.0,
+        (
+            ("light.kitchen", "Light:switch on"),
+            ("switch.coffee", "Switch:switch on"),
+            ("light.kitchen", "Light:switch off"),
+        ),
+    ),
+    (
+        19.0,
+        (
+            ("media_player.tv", "Television:switch on"),
+            ("light.living", "Light:switch on"),
+            ("media_player.tv", "Television:switch off"),
+            ("light.living", "Light:switch off"),
+        ),
+    ),
+    (22.5, (("lock.front", "SmartLock:lock"), ("light.hall", "Light:switch off"))),
+)
+
+
+def _store_home(entry: HabitusConfigEntry, days: int) -> None:
+    """``days`` days of the three routines, ending yesterday, into the entry's real store."""
+    now = dt_util.utcnow().timestamp() / 3600.0
+    first_day = (now // 24 - days) * 24
+    sequences = [
+        [
+            Behaviour(first_day + 24 * d + hour + i / 60, dev, act, "user")
+            for i, (dev, act) in enumerate(steps)
+        ]
+        for d in range(days)
+        for hour, steps in ROUTINES
+    ]
+    entry.runtime_data.learner.store.add_older_sequences(sequences, now)
+
+
+async def _wait_for_job(entry: HabitusConfigEntry) -> int:
+    worker = entry.runtime_data.worker
+    assert worker is not None
+    for _ in range(600):
+        if worker.busy and worker.pid is not None:
+            return worker.pid
+        await asyncio.sleep(0.05)
+    raise AssertionError("the training job never started")
+
+
+async def test_retrain_trains_in_the_worker_then_deploys_or_keeps_the_champion_and_rolls_back(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    live = entry.runtime_data.live
+    assert live is not None and live.scorer.bundle is not None
+    champion = live.scorer.bundle
+    _store_home(entry, days=20)
+    progress: list[float] = []
+    outcome = await async_retrain(hass, entry, lambda f, _m: progress.append(f), epochs=1)
+    assert progress and progress[-1] == pytest.approx(1.0)
+    assert outcome["train_sequences"] == 48 and outcome["held_out_sequences"] == 12
+    assert outcome["reason"]
+    assert set(outcome["challenger"]) == {"hr_at_10", "false_alarm_rate"}
+    if not outcome["deployed"]:
+        assert live.scorer.bundle is champion
+        with pytest.raises(ServiceValidationError):
+            rollback(entry)
+        return
+    served = live.scorer.bundle
+    assert served is not champion and served.info.source == "home"
+    assert served.info.metrics["hr_at_10"] == outcome["challenger"]["hr_at_10"]
+    assert "light.kitchen" in served.vocab.devices
+    response = await hass.services.async_call(DOMAIN, "rollback", {}, blocking=True, return_response=True)
+    assert live.scorer.bundle is champion and response == {"version": champion.info.version}
+
+
+async def test_retrain_with_too_little_data_raises_the_translated_error(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    _store_home(entry, days=3)
+    with pytest.raises(ServiceValidationError) as caught:
+        await async_retrain(hass, entry, epochs=1)
+    assert caught.value.translation_key == "too_little_data"
+    assert "{minimum}" in STRINGS["exceptions"]["too_little_data"]["message"]
+    assert entry.runtime_data.worker is not None and entry.runtime_data.worker.pid is None  # never started
+
+
+async def test_a_killed_worker_keeps_the_champion_serving_and_raises_a_repair_issue(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    live = entry.runtime_data.live
+    assert live is not None
+    champion = live.scorer.bundle
+    _store_home(entry, days=20)
+    task = hass.async_create_task(async_retrain(hass, entry, epochs=500))
+    os.kill(await _wait_for_job(entry), signal.SIGKILL)
+    with pytest.raises(HomeAssistantError) as caught:
+        await task
+    assert caught.value.translation_key == "retrain_crashed"
+    assert live.scorer.bundle is champion
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_WORKER_CRASHED)
+    assert issue is not None and issue.translation_key in STRINGS["issues"]
+
+
+async def test_unload_during_a_retrain_cancels_it_and_stops_the_worker(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    _store_home(entry, days=20)
+    await hass.services.async_call(DOMAIN, "retrain", {"epochs": 500}, blocking=True)
+    worker, probe = entry.runtime_data.worker, entry.runtime_data.loop_lag
+    assert worker is not None and probe is not None
+    await _wait_for_job(entry)
+    assert probe.running
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert worker.pid is None and not worker.busy
+    assert not probe.running
