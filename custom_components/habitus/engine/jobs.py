@@ -8,6 +8,8 @@ A job is a plain function ``job(params, progress, cancelled) -> result``:
   ``JobCancelledError`` (the worker then reports "cancelled" instead of a result).
 
 ``JOBS`` is the one registry of job names. ``train_models`` trains TransAE + SASRec on given sequences;
+``synthesize`` runs SmartGen's synthesis pipeline (``adapt_pipeline``: TSS, SSC, GSS, LLM, TOF) for a
+context shift;
 ``sleep_steps``, ``burn_cpu``, ``allocate``, ``fail``, ``crash_native`` and ``describe`` are diagnostic
 jobs the worker's tests (and the loop-lag benchmark) use to exercise progress, cancellation, CPU load,
 the memory limit, job errors, a native crash (``os.abort``) and the worker's own settings.
@@ -27,7 +29,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .adapt_pipeline import LLMSettings, SynthesisConfig
+    from .shifts import ContextShift, ShiftKind
 
 type ProgressFn = Callable[[float, str], None]
 type CancelledFn = Callable[[], bool]
@@ -43,6 +49,11 @@ class JobCancelledError(Exception):
 
 class JobParamsError(ValueError):
     """A job's name or parameters are not valid (the message says which and why)."""
+
+
+class JobError(RuntimeError):
+    """The job cannot run for a reason outside its parameters (a missing library or model file, an
+    unreachable server); the message says what to fix."""
 
 
 # --------------------------------------------------------------------------------------------- jobs
@@ -113,10 +124,12 @@ def describe(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledF
     }
 
 
-def _parse_sequences(raw: object, n_devices: int, n_actions: int) -> list[list[tuple[int, int, int, int]]]:
+def _parse_sequences(
+    raw: object, n_devices: int, n_actions: int, job: str = "train_models"
+) -> list[list[tuple[int, int, int, int]]]:
     """``[[[day, bucket, device, action], ...], ...]`` -> ``RawSequence`` list, every id range-checked."""
     if not isinstance(raw, list) or not raw:
-        raise JobParamsError("train_models needs 'sequences': a non-empty list of behaviour lists")
+        raise JobParamsError(f"{job} needs 'sequences': a non-empty list of behaviour lists")
     limits = (7, 8, n_devices, n_actions)
     sequences: list[list[tuple[int, int, int, int]]] = []
     for i, seq in enumerate(raw):
@@ -220,8 +233,143 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     return result
 
 
+# Contract A's shift kinds -> ``ContextShift.kind`` (the paper's ST / TT / NT are accepted as well).
+_SHIFT_KINDS: dict[str, ShiftKind] = {
+    "seasonal": "ST",
+    "schedule": "TT",
+    "occupancy": "NT",
+    "custom": "custom",
+    "ST": "ST",
+    "TT": "TT",
+    "NT": "NT",
+}
+_PREVIOUS_ROUTINE = "the household's usual routine"
+
+
+def _names(params: Mapping[str, Any], key: str) -> list[str]:
+    """A required non-empty list of strings (``devices`` / ``actions``)."""
+    value = params.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise JobParamsError(f"synthesize needs '{key}': a non-empty list of names")
+    return value
+
+
+def _int_list(value: object, key: str) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, int) for v in value):
+        raise JobParamsError(f"'{key}' must be a list of integers")
+    return tuple(value)
+
+
+def _shift(raw: object) -> ContextShift:
+    """``params["shift"]`` -> ``ContextShift``; an empty ``original`` means the usual routine."""
+    from .shifts import ContextShift  # noqa: PLC0415
+
+    if not isinstance(raw, Mapping):
+        raise JobParamsError("synthesize needs 'shift': {kind, original, new, ...}")
+    kind = _SHIFT_KINDS.get(str(raw.get("kind", "custom")))
+    if kind is None:
+        raise JobParamsError(f"shift kind must be one of {', '.join(_SHIFT_KINDS)}, not {raw.get('kind')!r}")
+    emphasis = raw.get("emphasis_devices") or []
+    if not isinstance(emphasis, list | tuple) or not all(isinstance(d, str) for d in emphasis):
+        raise JobParamsError("'emphasis_devices' must be a list of names")
+    try:
+        return ContextShift(
+            kind=kind,
+            original=str(raw.get("original") or _PREVIOUS_ROUTINE),
+            new=str(raw.get("new") or ""),
+            emphasis_devices=tuple(emphasis),
+            active_hours=_int_list(raw.get("active_hours") or [], "active_hours"),
+        )
+    except ValueError as err:
+        raise JobParamsError(f"bad shift: {err}") from err
+
+
+def _llm_settings(raw: object) -> LLMSettings:
+    """``params["llm"]`` -> ``LLMSettings`` (missing = the packaged Gemma 3 270M in process)."""
+    from .adapt_pipeline import LLMSettings  # noqa: PLC0415
+
+    raw = raw or {}
+    if not isinstance(raw, Mapping):
+        raise JobParamsError("'llm' must be an object")
+    defaults = LLMSettings()
+    try:
+        model = raw.get("model_path")
+        return LLMSettings(
+            backend=raw.get("backend", defaults.backend),
+            model_path=Path(str(model)) if model else None,
+            server_url=raw.get("server_url") or None,
+            server_model=raw.get("server_model") or None,
+            n_threads=int(raw.get("n_threads") or defaults.n_threads),
+            n_ctx=int(raw.get("n_ctx") or defaults.n_ctx),
+        )
+    except (TypeError, ValueError) as err:
+        raise JobParamsError(f"bad llm settings: {err}") from err
+
+
+def _synthesis_config(params: Mapping[str, Any]) -> SynthesisConfig:
+    """The pipeline's configuration from the job's params (contract A, plus optional budgets)."""
+    from .adapt_pipeline import SynthesisConfig  # noqa: PLC0415
+
+    optional = {
+        key: int(params[key])
+        for key in ("weeks", "max_prompts", "seed", "max_new_tokens", "max_codes", "sequences_per_response")
+        if params.get(key) is not None
+    }
+    ablate = params.get("ablate") or []
+    if not isinstance(ablate, list | tuple) or not all(isinstance(s, str) for s in ablate):
+        raise JobParamsError("'ablate' must be a list of stage names")
+    try:
+        return SynthesisConfig(
+            shift=_shift(params.get("shift")),
+            llm=_llm_settings(params.get("llm")),
+            ablate=frozenset(ablate),
+            **optional,
+        )
+    except ValueError as err:
+        if isinstance(err, JobParamsError):
+            raise
+        raise JobParamsError(f"bad synthesis settings: {err}") from err
+
+
+def synthesize(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
+    """SmartGen synthesis for a context shift (``adapt_pipeline``: TSS, SSC, GSS hints, LLM, TOF).
+
+    Params (contract A): ``sequences`` (``[[[day, bucket, device, action], ...], ...]``), ``devices``
+    and ``actions`` (the home's names, index = id), ``shift`` ({kind: seasonal|schedule|occupancy|
+    custom, original, new, emphasis_devices, active_hours}), ``llm`` ({backend: local|server,
+    model_path, server_url, server_model, n_threads, n_ctx}); optional ``weeks``, ``max_prompts``,
+    ``ablate``, ``seed`` (and ``max_new_tokens``, ``max_codes``, ``sequences_per_response``).
+    Returns ``{"sequences": kept synthetic sequences in the same raw form, "report": {...}}``.
+    Bad LLM output only lowers Pass@1; no LLM (library, model file, server) is a ``JobError``.
+    """
+    from .adapt_pipeline import (  # noqa: PLC0415
+        SynthesisCancelledError,
+        SynthesisError,
+        home_vocabulary,
+        synthesize_raw,
+    )
+
+    devices, actions = _names(params, "devices"), _names(params, "actions")
+    sequences = _parse_sequences(params.get("sequences"), len(devices), len(actions), "synthesize")
+    config = _synthesis_config(params)
+    try:
+        kept, report = synthesize_raw(
+            sequences,
+            home_vocabulary(devices, actions),
+            config,
+            progress=progress,
+            cancelled=cancelled,
+        )
+    except SynthesisCancelledError as err:
+        raise JobCancelledError(str(err)) from err
+    except SynthesisError as err:
+        raise JobError(str(err)) from err
+    return {"sequences": [[list(b) for b in seq] for seq in kept], "report": report}
+
+
 JOBS: dict[str, JobFn] = {
     "train_models": train_models,
+    "synthesize": synthesize,
     "sleep_steps": sleep_steps,
     "burn_cpu": burn_cpu,
     "allocate": allocate,

@@ -1,0 +1,437 @@
+"""SmartGen's context-adaptive synthesis over any home: behaviour sequences in, synthetic ones out.
+
+The pipeline (SmartGen §4, with BehaviorGen's week-by-week segmentation):
+
+1. **TSS** (``segment.split_sequences``): the home's timelines cut into sequences;
+2. **SSC** (``compress.SemanticCompressor``, bag-of-actions encoder): near-duplicate sequences dropped
+   per weekday, so the prompt shows the home's variety in few tokens;
+3. the home's **device dictionary** and the prompt's **code table** (``synth_parse``), the devices the
+   new context brings in first, and the **GSS** habit hints (``graph.TransitionGraph``);
+4. the prompts for the context shift (``shifts.ContextShift``, the paper's or a free-text custom one),
+   counted with the model's own tokenizer (or ``prompt.estimate_tokens`` for a server);
+5. generation, one prompt at a time, by the in-process llama.cpp model (``llm.local``, default the
+   packaged Gemma 3 270M) or an OpenAI-compatible server (``llm.http``); every answer is parsed and
+   validated against the code table (Pass@1). Bad output never raises: it only lowers Pass@1;
+6. **TOF** (``outliers.TwoStageOutlierFilter`` over a Markov loss model) keeps the plausible sequences.
+
+``ablate`` switches stages off (tss: no split; ssc: every sequence is shown; gss: no hints; tof: keep
+every parsed sequence). ``synthesize`` works on behaviours; ``synthesize_raw`` on the raw
+``[day, bucket, device, action]`` form with a vocabulary (a dataset's, or the home's own as
+``export.to_home_raw`` writes it; ``home_vocabulary``). Progress is reported per stage and per prompt;
+cancellation is polled between prompts and while one is generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .behaviour import Sequence as BehaviourSequence
+from .compress import BagOfActionsEncoder, SemanticCompressor, SSCConfig
+from .datasets import RawSequence, Vocabulary, to_behaviours, to_raw
+from .fidelity import behaviour_tokens, fidelity_report, privacy_report
+from .graph import TransitionGraph
+from .llm.base import GenerationRequest, GenerationResult, LLMBackend, LLMError
+from .outliers import MarkovLossModel, TwoStageOutlierFilter
+from .prompt import (
+    PromptBudgetError,
+    PromptConfig,
+    SynthesisPrompt,
+    TokenCount,
+    build_prompts,
+    estimate_tokens,
+    total_prompt_tokens,
+)
+from .segment import is_off_action, split_sequences
+from .shifts import ContextShift
+from .synth_parse import (
+    CodeTable,
+    DeviceDictionary,
+    ParsedResponse,
+    ValidationRules,
+    build_code_table,
+    parse_response,
+    pass_at_1,
+    usage_counts,
+)
+
+STAGES = ("tss", "ssc", "gss", "tof")
+CANCEL_POLL_SECONDS = 0.1  # how often a running generation checks ``cancelled()``
+
+type ProgressFn = Callable[[float, str], None]
+type CancelledFn = Callable[[], bool]
+type BackendKind = Literal["local", "server"]
+
+
+class SynthesisError(RuntimeError):
+    """The pipeline could not run: no LLM (llama-cpp-python or the model file missing, the server
+    unreachable) or a context window too small for the prompt. The message says what to fix."""
+
+
+class SynthesisCancelledError(Exception):
+    """``cancelled()`` turned True; the run stopped without a result."""
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSettings:
+    """Which LLM writes the sequences: the in-process model or an OpenAI-compatible server."""
+
+    backend: BackendKind = "local"
+    model_path: Path | None = None  # None: the packaged Gemma 3 270M (llm.model_file)
+    server_url: str | None = None
+    server_model: str | None = None  # for servers that serve several models ("" / None = default)
+    n_threads: int = 1  # in-process decoding threads (keep one core for HA)
+    n_ctx: int = 2048  # context window the prompts are budgeted to
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "server"):
+            raise ValueError(f"llm backend must be 'local' or 'server', not {self.backend!r}")
+        if self.backend == "server" and not self.server_url:
+            raise ValueError("the server backend needs a server_url")
+        if self.n_threads < 1 or self.n_ctx < 256:
+            raise ValueError("n_threads must be >= 1 and n_ctx >= 256")
+
+    def describe(self) -> str:
+        """The backend as the report names it."""
+        if self.backend == "server":
+            return str(self.server_url)
+        return str(self.model_path or "default Gemma 3 270M")
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisConfig:
+    """One synthesis run: the context shift, the LLM and how much to ask of it."""
+
+    shift: ContextShift
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    weeks: int = 1  # synthetic weeks asked for (build_prompts repeats the chunks per week)
+    max_prompts: int = 4  # LLM requests at most
+    ablate: frozenset[str] = frozenset()  # stages switched off, a subset of STAGES
+    seed: int = 2024  # request n is sampled with seed + n
+    max_new_tokens: int = 256  # answer budget per request
+    max_codes: int = 40  # device-action pairs in the code table
+    sequences_per_response: int = 6
+    ssc_alpha: float = 0.918  # SSC similarity threshold
+
+    def __post_init__(self) -> None:
+        if not self.ablate <= set(STAGES):
+            raise ValueError(f"stages to ablate are {','.join(STAGES)}, not {sorted(self.ablate)}")
+        if self.weeks < 1 or self.max_prompts < 1 or self.max_new_tokens < 1 or self.max_codes < 1:
+            raise ValueError("weeks, max_prompts, max_new_tokens and max_codes must be >= 1")
+        if self.sequences_per_response < 1:
+            raise ValueError("sequences_per_response must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Stages 1-4: what the LLM is asked."""
+
+    behaviours: list[BehaviourSequence]  # after TSS (the real sequences fidelity is measured against)
+    shown: list[BehaviourSequence]  # after SSC (the ones the prompts show)
+    table: CodeTable
+    prompts: list[SynthesisPrompt]
+    uncompressed_tokens: int  # prompt tokens had SSC shown every sequence
+
+
+@dataclass(frozen=True, slots=True)
+class Synthesis:
+    """The kept synthetic sequences and the ``synthesis`` report (the bench-adapt object)."""
+
+    sequences: list[BehaviourSequence]
+    report: dict[str, Any]
+
+
+def home_vocabulary(devices: Sequence[str], actions: Sequence[str], name: str = "home") -> Vocabulary:
+    """A vocabulary from the home's own id lists (``export.to_home_raw``: entity ids, ``Type:control``)."""
+    off = frozenset(i for i, action in enumerate(actions) if is_off_action(action))
+    return Vocabulary(name, tuple(devices), tuple(actions), off)
+
+
+# -------------------------------------------------------------------------------- stages 1-4
+
+
+def _tss(behaviours: Sequence[BehaviourSequence], enabled: bool) -> list[BehaviourSequence]:
+    """TSS: split every sequence (unless ablated); empty pieces are dropped."""
+    if not enabled:
+        return [list(seq) for seq in behaviours if seq]
+    return [piece for seq in behaviours for piece in split_sequences(seq) if piece]
+
+
+def _ssc(behaviours: list[BehaviourSequence], alpha: float) -> list[BehaviourSequence]:
+    """SSC: the representative sequences per weekday (bag-of-actions embeddings)."""
+    actions = [[b.action for b in seq] for seq in behaviours]
+    ssc = SemanticCompressor(BagOfActionsEncoder().fit(actions), SSCConfig(alpha=alpha))
+    ssc.fit(actions, groups=[int(seq[0].time // 24) % 7 for seq in behaviours])
+    return [behaviours[i] for i in ssc.kept_indices_]
+
+
+def _gss_hints(behaviours: list[BehaviourSequence], table: CodeTable) -> str:
+    """GSS: the transition graph's most common next codes after each code, as prompt JSON."""
+    labels = {pair.action: table.code(pair) for pair in table.entries}
+    actions = [[b.action for b in seq] for seq in behaviours]
+    return TransitionGraph().fit(actions).hints_json(lambda a: labels.get(str(a), "?"))
+
+
+def prepare(
+    behaviours: Sequence[BehaviourSequence],
+    dictionary: DeviceDictionary,
+    config: SynthesisConfig,
+    count: TokenCount = estimate_tokens,
+) -> Prepared:
+    """TSS -> SSC -> code table + GSS hints -> prompts (stages 1-4).
+
+    Raises ``ValueError`` if there is nothing to show (no behaviour, or no pair of the dictionary)
+    and ``PromptBudgetError`` if the fixed prompt does not fit ``config.llm.n_ctx``.
+    """
+    split = _tss(behaviours, "tss" not in config.ablate)
+    if not split:
+        raise ValueError("synthesis needs at least one behaviour")
+    shown = split if "ssc" in config.ablate else _ssc(split, config.ssc_alpha)
+    table = build_code_table(dictionary, usage_counts(split), config.shift.emphasis_devices, config.max_codes)
+    hints = "{}" if "gss" in config.ablate else _gss_hints(split, table)
+    prompt_config = PromptConfig(
+        n_ctx=config.llm.n_ctx,
+        max_new_tokens=config.max_new_tokens,
+        sequences_per_response=config.sequences_per_response,
+    )
+
+    def prompts(sequences: list[BehaviourSequence]) -> list[SynthesisPrompt]:
+        return build_prompts(
+            sequences, table, config.shift, hints, weeks=config.weeks, config=prompt_config, count=count
+        )
+
+    return Prepared(split, shown, table, prompts(shown), total_prompt_tokens(prompts(split)))
+
+
+# -------------------------------------------------------------------------------- stage 5
+
+
+async def open_backend(settings: LLMSettings) -> tuple[LLMBackend, TokenCount]:
+    """The backend ``settings`` name, ready to generate, and its prompt token counter.
+
+    In process: loads the model (the model's tokenizer counts exactly). Server: nothing is sent yet
+    (an unreachable server shows on the first request); tokens are estimated pessimistically.
+    Raises ``SynthesisError`` when the library or the model file is missing.
+    """
+    from .llm.model_file import ModelFileError, default_model_path  # noqa: PLC0415
+
+    try:
+        if settings.backend == "server":
+            from .llm.http import HttpBackend, HttpBackendConfig  # noqa: PLC0415
+
+            config = HttpBackendConfig(str(settings.server_url), model=settings.server_model or "")
+            return HttpBackend(config), estimate_tokens
+        from .llm.local import LlamaCppBackend, LlamaCppConfig  # noqa: PLC0415
+
+        path = settings.model_path or default_model_path()
+        local = LlamaCppBackend(LlamaCppConfig(path, n_threads=settings.n_threads, n_ctx=settings.n_ctx))
+        try:
+            model = await local.load()
+        except BaseException:
+            await local.aclose()
+            raise
+        return local, model.count_tokens
+    except (LLMError, ModelFileError, ValueError) as err:
+        raise SynthesisError(f"cannot start the LLM ({settings.describe()}): {err}") from err
+
+
+async def _generate_one(
+    backend: LLMBackend, request: GenerationRequest, cancelled: CancelledFn
+) -> GenerationResult:
+    """One request; polls ``cancelled`` while it runs and cancels it (the backend stops decoding)."""
+    task = asyncio.ensure_future(backend.generate(request))
+    while not task.done():
+        await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
+        if not task.done() and cancelled():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LLMError):
+                await task
+            raise SynthesisCancelledError("cancelled while generating")
+    try:
+        return task.result()
+    except LLMError as err:
+        raise SynthesisError(f"the LLM failed ({backend.name}): {err}") from err
+
+
+async def generate(
+    prepared: Prepared,
+    backend: LLMBackend,
+    config: SynthesisConfig,
+    progress: ProgressFn,
+    cancelled: CancelledFn,
+) -> list[tuple[SynthesisPrompt, GenerationResult]]:
+    """Stage 5: send up to ``max_prompts`` prompts, one at a time; progress fills [0.1, 0.9]."""
+    prompts = prepared.prompts[: config.max_prompts]
+    results = []
+    for n, prompt in enumerate(prompts):
+        if cancelled():
+            raise SynthesisCancelledError(f"cancelled before prompt {n + 1}/{len(prompts)}")
+        progress(0.1 + 0.8 * n / len(prompts), f"prompt {n + 1}/{len(prompts)}")
+        request = GenerationRequest(
+            prompt.text, prompt.format, max_tokens=config.max_new_tokens, seed=config.seed + n
+        )
+        results.append((prompt, await _generate_one(backend, request, cancelled)))
+    return results
+
+
+# -------------------------------------------------------------------------------- stage 6 + report
+
+
+def parse_all(
+    results: Sequence[tuple[SynthesisPrompt, GenerationResult]], table: CodeTable
+) -> list[ParsedResponse]:
+    """Parse and validate every answer against the code table and its format (never raises)."""
+    return [
+        parse_response(result.text, table, week=prompt.week, rules=ValidationRules.from_format(prompt.format))
+        for prompt, result in results
+    ]
+
+
+def tof_filter(synthetic: list[BehaviourSequence], enabled: bool) -> list[BehaviourSequence]:
+    """TOF: drop the synthetic sequences the two-stage outlier filter rejects (needs two or more)."""
+    if not enabled or len(synthetic) < 2:
+        return synthetic
+    tof = TwoStageOutlierFilter(MarkovLossModel).fit([[b.action for b in s] for s in synthetic])
+    return [seq for seq, keep in zip(synthetic, tof.kept_mask_, strict=True) if keep]
+
+
+def _report(
+    prepared: Prepared,
+    *,
+    results: Sequence[tuple[SynthesisPrompt, GenerationResult]],
+    parsed: list[ParsedResponse],
+    synthetic: list[BehaviourSequence],
+    kept: list[BehaviourSequence],
+    config: SynthesisConfig,
+    backend_name: str,
+) -> dict[str, Any]:
+    """The ``synthesis`` report (bench adapt's object; ``wall_seconds`` is added by the caller)."""
+    completion = sum(r.completion_tokens for _p, r in results)
+    decode = sum(r.decode_seconds or r.seconds for _p, r in results)
+    report: dict[str, Any] = {
+        "pass_at_1": pass_at_1(parsed),
+        "prompts_total": len(prepared.prompts),
+        "prompts_sent": len(results),
+        "prompt_tokens": total_prompt_tokens(prepared.prompts),
+        "prompt_tokens_uncompressed": prepared.uncompressed_tokens,
+        "prompt_tokens_sent": sum(r.prompt_tokens for _p, r in results),
+        "sequences_original": len(prepared.behaviours),
+        "sequences_shown": len(prepared.shown),
+        "sequences_generated": len(synthetic),
+        "sequences_kept": len(kept),
+        "completion_tokens": completion,
+        "tokens_per_second": round(completion / decode, 2) if decode > 0 else 0.0,
+        "weeks": config.weeks,
+        "ablate": sorted(config.ablate),
+        "backend": backend_name,
+        "encoder": "bag-of-actions (SSC), Markov loss (TOF)",
+    }
+    if synthetic:
+        report["jsd_action"] = fidelity_report(synthetic, prepared.behaviours).jsd_action
+        shown_tokens = [behaviour_tokens(s) for s in prepared.shown]
+        report["copy_rate"] = privacy_report([behaviour_tokens(s) for s in synthetic], shown_tokens).copy_rate
+    else:
+        report["jsd_action"] = report["copy_rate"] = None
+    return report
+
+
+# -------------------------------------------------------------------------------- the whole run
+
+
+def _never() -> bool:
+    return False
+
+
+def _ignore(_fraction: float, _message: str) -> None:
+    return None
+
+
+async def _run(
+    behaviours: Sequence[BehaviourSequence],
+    dictionary: DeviceDictionary,
+    config: SynthesisConfig,
+    *,
+    backend: LLMBackend | None,
+    progress: ProgressFn,
+    cancelled: CancelledFn,
+) -> tuple[Prepared, list[tuple[SynthesisPrompt, GenerationResult]], str]:
+    """Stages 1-5 with ``backend`` (or the one ``config.llm`` names, opened and closed here)."""
+    owned = backend is None
+    count: TokenCount = estimate_tokens
+    if backend is None:
+        progress(0.0, "loading the LLM")
+        backend, count = await open_backend(config.llm)
+    try:
+        progress(0.05, "preparing prompts (TSS, SSC, GSS)")
+        try:
+            prepared = prepare(behaviours, dictionary, config, count)
+        except PromptBudgetError as err:
+            raise SynthesisError(f"the prompt does not fit the LLM's context window: {err}") from err
+        results = await generate(prepared, backend, config, progress, cancelled)
+    finally:
+        if owned:
+            await backend.aclose()
+    return prepared, results, config.llm.describe() if owned else backend.name
+
+
+def synthesize(
+    behaviours: Sequence[BehaviourSequence],
+    dictionary: DeviceDictionary,
+    config: SynthesisConfig,
+    *,
+    backend: LLMBackend | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> Synthesis:
+    """Stages 1-6 (blocking; runs its own event loop): the kept synthetic sequences and the report.
+
+    ``backend`` None opens (and closes) the LLM ``config.llm`` names; a given backend is the
+    caller's to close, and prompts are then counted with ``estimate_tokens``. Raises
+    ``SynthesisError`` (no LLM), ``SynthesisCancelledError`` and ``ValueError`` (no behaviour).
+    """
+    progress = progress or _ignore
+    cancelled = cancelled or _never
+    started = time.monotonic()
+    prepared, results, backend_name = asyncio.run(
+        _run(behaviours, dictionary, config, backend=backend, progress=progress, cancelled=cancelled)
+    )
+    progress(0.9, "parsing and filtering (TOF)")
+    parsed = parse_all(results, prepared.table)
+    synthetic = [seq for p in parsed for seq in p.sequences]
+    kept = tof_filter(synthetic, "tof" not in config.ablate)
+    report = _report(
+        prepared,
+        results=results,
+        parsed=parsed,
+        synthetic=synthetic,
+        kept=kept,
+        config=config,
+        backend_name=backend_name,
+    )
+    report["wall_seconds"] = round(time.monotonic() - started, 1)
+    progress(1.0, f"kept {len(kept)} of {len(synthetic)} synthetic sequences")
+    return Synthesis(kept, report)
+
+
+def synthesize_raw(
+    raw: Sequence[RawSequence],
+    vocab: Vocabulary,
+    config: SynthesisConfig,
+    *,
+    backend: LLMBackend | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> tuple[list[RawSequence], dict[str, Any]]:
+    """``synthesize`` on raw ``[day, bucket, device, action]`` sequences named by ``vocab``; the kept
+    sequences come back in the same raw form with the same ids."""
+    behaviours = [to_behaviours(seq, vocab) for seq in raw]
+    dictionary = DeviceDictionary.from_vocabulary(vocab, raw)
+    result = synthesize(
+        behaviours, dictionary, config, backend=backend, progress=progress, cancelled=cancelled
+    )
+    return [to_raw(seq, vocab) for seq in result.sequences], result.report
