@@ -29,6 +29,7 @@ from .live import async_setup_live
 from .live_services import async_setup_live_services
 from .live_store import async_remove_live_store
 from .looplag import LoopLagProbe
+from .model_store import async_remove_models
 from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
 from .services import async_setup_services
@@ -148,3 +149,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     await async_remove_store(hass, entry.entry_id)
     await async_remove_decisions(hass, entry.entry_id)
     await async_remove_live_store(hass, entry.entry_id)
+    await async_remove_models(hass, entry.entry_id)  # <config>/habitus/<entry_id>

@@ -246,6 +246,7 @@ async def _train_and_judge(
         challenger.info = _with_metrics(challenger, metrics)
         state.previous = champion
         live.scorer.swap_models(challenger)
+        outcome["stored"] = await live.async_store(hass, champion)  # model_store.py: survives restarts
     _LOGGER.info("Habitus retrain: %s (%s)", "deployed" if deploy else "kept the champion", reason)
     state.last_outcome = outcome
     return outcome
@@ -266,4 +267,5 @@ def rollback(entry: HabitusConfigEntry) -> str:
     current = live.scorer.bundle
     live.scorer.swap_models(state.previous)
     state.previous = current
+    live.schedule_store(current)  # the disk swaps current/previous too (model_store.py)
     return live.scorer.bundle.info.version if live.scorer.bundle else ""

@@ -1,9 +1,10 @@
 """The live side of an entry: scoring, alerts, context (``entry.runtime_data.live``).
 
-Set up after the learner: the live store is read, the shipped base models are loaded in the executor
-(ONNX Runtime sessions are created there too; numpy where onnxruntime does not import), and the
-learner's behaviour observers get the scorer and the context tracker. If the base models cannot be
-loaded Habitus keeps learning and the model sensors say "none".
+Set up after the learner: the live store is read, the models the home last deployed are loaded from
+``model_store.py`` (else the shipped base models; both in the executor, where ONNX Runtime sessions are
+created too; numpy where onnxruntime does not import), and the learner's behaviour observers get the
+scorer and the context tracker. If no models can be loaded Habitus keeps learning and the model sensors
+say "none". The base models are loaded once per HA run (``hass.data``): a reload reuses them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .alerts import AnomalyAlerts
 from .const import signal_updated
@@ -26,19 +28,24 @@ from .engine.models import ModelFileError
 from .learner import HabitusLearner
 from .live_models import ModelBundle, load_base_bundle, load_bundle
 from .live_store import LiveStore
+from .model_store import ModelStore, async_load_models, async_save_models, model_store
 from .scoring import LiveScorer
 
 _LOGGER = logging.getLogger(__name__)
+_BASE_BUNDLE: HassKey[ModelBundle] = HassKey("habitus_base_bundle")
 
 
 @dataclass(slots=True, kw_only=True)
 class LiveRuntime:
     """What the live entities and services use."""
 
+    hass: HomeAssistant
+    entry: ConfigEntry[Any]
     store: LiveStore
     scorer: LiveScorer
     alerts: AnomalyAlerts
     context: ContextTracker
+    models: ModelStore  # the deployed models on disk (model_store.py)
 
     async def async_deploy(
         self,
@@ -53,15 +60,32 @@ class LiveRuntime:
 
         ``metrics``: the evaluation that made these models the champion (shown by the last-evaluation
         sensor, dated now). Raises ``ModelFileError``/``ValueError`` for a bad pair; the serving models
-        are then unchanged. Returns the bundle now served (``swap_models`` it back to roll back).
+        are then unchanged. The replaced bundle becomes the rollback target; both are stored on disk.
+        Returns the bundle now served.
         """
         bundle = await hass.async_add_executor_job(
             lambda: load_bundle(transae, sasrec, version=version, source="home")
         )
         if metrics is not None:
             bundle.info = replace(bundle.info, evaluated_on=dt_util.utcnow(), metrics=dict(metrics))
+        replaced = self.scorer.bundle
         self.scorer.swap_models(bundle)
+        self.entry.runtime_data.adaptation.previous = replaced
+        await self.async_store(hass, replaced)
         return bundle
+
+    async def async_store(self, hass: HomeAssistant, previous: ModelBundle | None) -> bool:
+        """Store the served bundle as ``current`` and ``previous`` as the rollback target (a deploy's or a
+        rollback's last step); a write error keeps serving and raises a repair issue (False)."""
+        bundle = self.scorer.bundle
+        if bundle is None:
+            return False
+        return await async_save_models(hass, self.entry.entry_id, self.models, bundle, previous)
+
+    @callback
+    def schedule_store(self, previous: ModelBundle | None) -> None:
+        """``async_store`` from a callback (rollback); the entry waits for it when it unloads."""
+        self.entry.async_create_task(self.hass, self.async_store(self.hass, previous), "habitus store models")
 
 
 async def async_setup_live(
@@ -73,7 +97,8 @@ async def async_setup_live(
     alerts = AnomalyAlerts(hass, entry.entry_id, store)
     scorer = LiveScorer(hass, entry, learner, alerts)
     context = ContextTracker(hass, entry.entry_id, store)
-    bundle = await _async_base_bundle(hass)
+    models = model_store(hass, entry.entry_id)
+    bundle = await _async_stored_bundle(hass, entry, models)
     if bundle is not None:
         scorer.swap_models(bundle)
     for observer in (scorer.observe, context.observe):
@@ -85,15 +110,34 @@ async def async_setup_live(
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_updated(entry.entry_id), scorer.sequence_closed_check)
     )
-    return LiveRuntime(store=store, scorer=scorer, alerts=alerts, context=context)
+    return LiveRuntime(
+        hass=hass, entry=entry, store=store, scorer=scorer, alerts=alerts, context=context, models=models
+    )
+
+
+async def _async_stored_bundle(
+    hass: HomeAssistant, entry: ConfigEntry[Any], models: ModelStore
+) -> ModelBundle | None:
+    """The bundle to serve: the stored ``current`` (else the base models); restores the rollback target."""
+    stored = await async_load_models(hass, entry.entry_id, models)
+    base = None
+    if stored.current is None or stored.previous_is_base:
+        base = await _async_base_bundle(hass)
+    entry.runtime_data.adaptation.previous = stored.previous or (base if stored.previous_is_base else None)
+    return stored.current or base
 
 
 async def _async_base_bundle(hass: HomeAssistant) -> ModelBundle | None:
+    """The shipped base models, loaded once per HA run (never mutated: a deploy replaces the bundle)."""
+    if (cached := hass.data.get(_BASE_BUNDLE)) is not None:
+        return cached
     try:
-        return await hass.async_add_executor_job(load_base_bundle)
+        bundle = await hass.async_add_executor_job(load_base_bundle)
     except (ModelFileError, ValueError, OSError) as err:
         _LOGGER.warning("Habitus cannot load its base models, anomaly and prediction are off: %s", err)
         return None
+    hass.data[_BASE_BUNDLE] = bundle
+    return bundle
 
 
 def _remover(learner: HabitusLearner, observer: Any) -> Any:

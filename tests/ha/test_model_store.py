@@ -1,0 +1,210 @@
+"""Deployed models survive restarts (``model_store.py``) on a real HA with the real model files.
+
+A "restart" here is a reload of the entry: setup reads ``<config>/habitus/<entry_id>/models`` again,
+with nothing carried over in memory but HA itself. One test trains a real challenger in the worker
+(``habitus.retrain``'s path, 1 epoch); the others deploy the shipped FR files as a home model, which
+exercises the same store in a fraction of the time.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+
+from custom_components.habitus.adaptation import async_retrain, rollback
+from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.engine.behaviour import Behaviour
+from custom_components.habitus.live import LiveRuntime
+from custom_components.habitus.live_models import ASSETS_DIR
+from custom_components.habitus.model_store import ISSUE_MODEL_NOT_SAVED, ISSUE_MODEL_UNREADABLE
+from custom_components.habitus.runtime import HabitusConfigEntry
+
+from .conftest import SetupHabitus
+
+STRINGS = json.loads((Path(__file__).parents[2] / "custom_components/habitus/strings.json").read_text())
+FR_TRANSAE, FR_SASREC = ASSETS_DIR / "transae_fr.npz", ASSETS_DIR / "sasrec_fr.npz"
+ROUTINES = (  # test_adaptation.py's regular home
+    (
+        7.0,
+        (
+            ("light.kitchen", "Light:switch on"),
+            ("switch.coffee", "Switch:switch on"),
+            ("light.kitchen", "Light:switch off"),
+        ),
+    ),
+    (
+        19.0,
+        (
+            ("media_player.tv", "Television:switch on"),
+            ("light.living", "Light:switch on"),
+            ("media_player.tv", "Television:switch off"),
+            ("light.living", "Light:switch off"),
+        ),
+    ),
+    (22.5, (("lock.front", "SmartLock:lock"), ("light.hall", "Light:switch off"))),
+)
+
+
+def _store_home(entry: HabitusConfigEntry, days: int) -> None:
+    """``days`` days of three routines, ending yesterday, into the entry's real store."""
+    now = dt_util.utcnow().timestamp() / 3600.0
+    first_day = (now // 24 - days) * 24
+    sequences = [
+        [
+            Behaviour(first_day + 24 * d + hour + i / 60, dev, act, "user")
+            for i, (dev, act) in enumerate(steps)
+        ]
+        for d in range(days)
+        for hour, steps in ROUTINES
+    ]
+    entry.runtime_data.learner.store.add_older_sequences(sequences, now)
+
+
+def _models(hass: HomeAssistant, entry: HabitusConfigEntry) -> Path:
+    return Path(hass.config.path("habitus", entry.entry_id, "models"))
+
+
+def _stored(hass: HomeAssistant, entry: HabitusConfigEntry, which: str) -> dict[str, Any]:
+    return dict(json.loads((_models(hass, entry) / which / "model.json").read_text()))
+
+
+def _live(entry: HabitusConfigEntry) -> LiveRuntime:
+    live = entry.runtime_data.live
+    assert live is not None
+    return live
+
+
+def _served(entry: HabitusConfigEntry) -> tuple[str, str]:
+    bundle = _live(entry).scorer.bundle
+    assert bundle is not None
+    return bundle.info.version, bundle.info.source
+
+
+async def _reload(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+
+
+def _issue(hass: HomeAssistant, key: str, entry: HabitusConfigEntry) -> ir.IssueEntry | None:
+    return ir.async_get(hass).async_get_issue(DOMAIN, f"{key}_{entry.entry_id}")
+
+
+async def test_a_retrained_model_serves_again_after_a_reload_and_rollback_persists(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    assert not _models(hass, entry).exists()  # nothing stored before the first deploy
+    _store_home(entry, days=20)
+    outcome = await async_retrain(hass, entry, epochs=1)
+    assert outcome["deployed"] is True and outcome["stored"] is True, outcome
+    version = outcome["version"]
+    metrics = dict(_live(entry).scorer.bundle.info.metrics)  # type: ignore[union-attr]
+    current = _stored(hass, entry, "current")
+    assert (current["version"], current["source"]) == (version, "home")
+    assert current["metrics"] == metrics and current["data"] == outcome["train_sequences"]
+    assert _stored(hass, entry, "previous")["source"] == "base"  # the replaced one was the base model
+
+    await _reload(hass, entry)
+    assert _served(entry) == (version, "home")
+    served = _live(entry).scorer.bundle
+    assert served is not None and served.info.metrics == metrics and "light.kitchen" in served.vocab.devices
+    previous = entry.runtime_data.adaptation.previous
+    assert previous is not None and previous.info.source == "base"  # the rollback target came back too
+
+    response = await hass.services.async_call(DOMAIN, "rollback", {}, blocking=True, return_response=True)
+    await hass.async_block_till_done()
+    assert response == {"version": "base-fr"}
+    assert _stored(hass, entry, "current")["source"] == "base"
+    assert _stored(hass, entry, "previous")["version"] == version
+
+    await _reload(hass, entry)
+    assert _served(entry) == ("base-fr", "base")
+    assert rollback(entry) == version  # ...and back: the home model was kept as the rollback target
+    await hass.async_block_till_done()
+    await _reload(hass, entry)
+    assert _served(entry) == (version, "home")
+
+
+async def test_two_deploys_keep_current_and_previous_and_only_those_on_disk(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1", metrics={"hr_at_10": 0.5})
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-2")
+    assert _stored(hass, entry, "current")["version"] == "home-2"
+    assert _stored(hass, entry, "previous")["version"] == "home-1"
+    assert _stored(hass, entry, "previous")["metrics"] == {"hr_at_10": 0.5}
+    assert len(os.listdir(_models(hass, entry) / "bundles")) == 2  # the base marker was collected
+    await _reload(hass, entry)
+    assert _served(entry) == ("home-2", "home")
+    previous = entry.runtime_data.adaptation.previous
+    assert previous is not None and previous.info.version == "home-1"
+    assert previous.info.metrics == {"hr_at_10": 0.5}
+
+
+@pytest.mark.parametrize("defect", ["garbage", "swapped"])
+async def test_a_corrupt_or_mismatched_stored_model_falls_back_to_the_base_models_with_a_repair_issue(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, defect: str
+) -> None:
+    entry = await setup_habitus()
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1")
+    target = _models(hass, entry) / "current" / "transae.npz"
+    if defect == "garbage":
+        target.write_bytes(b"not a model file")
+    else:  # a valid model file, but not the one model.json records
+        target.write_bytes(FR_SASREC.read_bytes())
+    await _reload(hass, entry)  # setup does not fail...
+    assert _served(entry) == ("base-fr", "base")  # ...the base models serve
+    issue = _issue(hass, ISSUE_MODEL_UNREADABLE, entry)
+    assert issue is not None and not issue.is_fixable
+    assert issue.translation_key in STRINGS["issues"]
+    assert "transae.npz" in (issue.translation_placeholders or {})["error"]
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-2")  # a good deploy clears it
+    assert _issue(hass, ISSUE_MODEL_UNREADABLE, entry) is None
+    await _reload(hass, entry)
+    assert _served(entry) == ("home-2", "home")
+
+
+async def test_removing_the_entry_deletes_its_model_folder(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1")
+    folder = _models(hass, entry).parent
+    assert (folder / "models" / "current" / "sasrec.npz").is_file()
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert not folder.exists()
+
+
+async def test_a_full_disk_keeps_the_new_model_serving_and_the_stored_one_intact(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """The full disk is simulated by making ``os.replace`` (the store's atomic step) raise ENOSPC."""
+    entry = await setup_habitus()
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1")
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with patch("custom_components.habitus.model_store.os.replace", side_effect=full):
+        await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-2")
+    assert _served(entry) == ("home-2", "home")  # serving from memory
+    issue = _issue(hass, ISSUE_MODEL_NOT_SAVED, entry)
+    assert issue is not None and issue.translation_key in STRINGS["issues"]
+    assert (issue.translation_placeholders or {})["version"] == "home-2"
+    assert _stored(hass, entry, "current")["version"] == "home-1"  # nothing stored was lost
+    assert [p.name for p in (_models(hass, entry) / "bundles").iterdir() if p.name.startswith(".")] == []
+    await _reload(hass, entry)
+    assert _served(entry) == ("home-1", "home")
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-3")  # space again: stored, cleared
+    assert _issue(hass, ISSUE_MODEL_NOT_SAVED, entry) is None
+    assert _stored(hass, entry, "current")["version"] == "home-3"
