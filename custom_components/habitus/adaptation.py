@@ -32,9 +32,10 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .engine.behaviour import Sequence
+from .engine.datasets import RawSequence
 from .engine.models import SASRec, TransAE
 from .export import to_home_raw
-from .live_models import ModelBundle
+from .live_models import ModelBundle, day_bucket
 from .runtime import HabitusConfigEntry
 from .worker import HabitusWorker, WorkerCrashedError
 
@@ -121,6 +122,64 @@ def _stamp_vocabulary(directory: Path, devices: list[str], actions: list[str], t
         model.save(directory / name)
 
 
+@dataclass(frozen=True, slots=True)
+class HomeData:
+    """A snapshot of the home's data for one job: older real sequences, feedback, the held-out recent ones."""
+
+    train: list[Sequence]  # real, older 80 % (by start time)
+    feedback: list[Sequence]  # sequences the user marked normal ("that was me")
+    held_out: list[Sequence]  # real, most recent 20 %: the champion-vs-challenger evaluation set
+
+    def vocabulary(self) -> tuple[list[str], list[str]]:
+        """The home's (devices, actions) over the training side (train + feedback)."""
+        _raw, devices, actions = to_home_raw(self.train + self.feedback)
+        return devices, actions
+
+
+def encode(sequences: list[Sequence], devices: list[str], actions: list[str]) -> list[RawSequence]:
+    """Behaviour sequences -> raw ``[day, bucket, device, action]`` in the given vocabulary (executor).
+
+    Behaviours outside the vocabulary are dropped; so are sequences left empty.
+    """
+    device_ids = {name: i for i, name in enumerate(devices)}
+    action_ids = {name: i for i, name in enumerate(actions)}
+    raw: list[RawSequence] = []
+    for seq in sequences:
+        row = [
+            (*day_bucket(b.time), device_ids[b.device], action_ids[b.action])
+            for b in seq
+            if b.device in device_ids and b.action in action_ids
+        ]
+        if row:
+            raw.append(row)
+    return raw
+
+
+async def async_home_data(hass: HomeAssistant, entry: HabitusConfigEntry) -> HomeData:
+    """Snapshot the stored sequences and the feedback; split them by time (decoding in the executor)."""
+    runtime = entry.runtime_data
+    if runtime.live is None or runtime.worker is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
+    read_stored = runtime.learner.store.sequences_snapshot()
+    feedback = runtime.live.store.feedback_sequences()
+
+    def _prepare() -> HomeData:
+        train, held_out = split_by_time(read_stored())
+        return HomeData(train, feedback, held_out)
+
+    return await hass.async_add_executor_job(_prepare)
+
+
+def check_enough_data(train: int, held_out: int) -> None:
+    """Raise ``too_little_data`` unless there are enough training and held-out sequences."""
+    if train < MIN_TRAIN_SEQUENCES or held_out < MIN_HOLDOUT_SEQUENCES:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="too_little_data",
+            translation_placeholders={"train": str(train), "minimum": str(MIN_TRAIN_SEQUENCES)},
+        )
+
+
 async def async_retrain(
     hass: HomeAssistant,
     entry: HabitusConfigEntry,
@@ -129,24 +188,32 @@ async def async_retrain(
     epochs: int | None = None,
 ) -> dict[str, Any]:
     """Train a challenger in the worker, evaluate it against the champion, deploy only if better."""
-    runtime = entry.runtime_data
-    live, worker = runtime.live, runtime.worker
-    if live is None or worker is None:
+    home = await async_home_data(hass, entry)
+    devices, actions = home.vocabulary()
+    raw = await hass.async_add_executor_job(encode, home.train + home.feedback, devices, actions)
+    check_enough_data(len(raw), len(home.held_out))
+    return await async_train_and_judge(
+        hass, entry, held_out=home.held_out, data=(raw, devices, actions), progress=progress, epochs=epochs
+    )
+
+
+async def async_train_and_judge(
+    hass: HomeAssistant,
+    entry: HabitusConfigEntry,
+    *,
+    held_out: list[Sequence],
+    data: tuple[list[Any], list[str], list[str]],
+    progress: Progress | None = None,
+    epochs: int | None = None,
+    on_evaluate: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Train on ``data`` (raw sequences, devices, actions) in a scratch folder, judge, deploy if better.
+
+    ``on_evaluate`` is called when training is done and the champion-vs-challenger evaluation starts.
+    """
+    worker = entry.runtime_data.worker
+    if worker is None or entry.runtime_data.live is None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
-    read_stored = runtime.learner.store.sequences_snapshot()
-    feedback = live.store.feedback_sequences()
-
-    def _prepare() -> tuple[list[Sequence], list[Sequence], Any]:
-        train, held_out = split_by_time(read_stored())
-        return train + feedback, held_out, to_home_raw(train + feedback)
-
-    _train, held_out, (raw, devices, actions) = await hass.async_add_executor_job(_prepare)
-    if len(raw) < MIN_TRAIN_SEQUENCES or len(held_out) < MIN_HOLDOUT_SEQUENCES:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="too_little_data",
-            translation_placeholders={"train": str(len(raw)), "minimum": str(MIN_TRAIN_SEQUENCES)},
-        )
     directory = Path(hass.config.path("habitus", "challenger"))
     await hass.async_add_executor_job(lambda: directory.mkdir(parents=True, exist_ok=True))
     workdir = Path(await hass.async_add_executor_job(lambda: tempfile.mkdtemp(dir=directory)))
@@ -159,10 +226,24 @@ async def async_retrain(
             epochs=epochs,
             workdir=workdir,
             held_out=held_out,
-            data=(raw, devices, actions),
+            data=data,
+            on_evaluate=on_evaluate,
         )
     finally:
         await hass.async_add_executor_job(lambda: shutil.rmtree(workdir, ignore_errors=True))
+
+
+def worker_crashed_issue(hass: HomeAssistant, err: WorkerCrashedError) -> None:
+    """Raise the repair issue of a dead worker (the champion keeps serving)."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ISSUE_WORKER_CRASHED,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_WORKER_CRASHED,
+        translation_placeholders={"error": str(err)},
+    )
 
 
 async def _train_and_judge(
@@ -175,6 +256,7 @@ async def _train_and_judge(
     workdir: Path,
     held_out: list[Sequence],
     data: tuple[list[Any], list[str], list[str]],
+    on_evaluate: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     raw, devices, actions = data
     params: dict[str, Any] = {
@@ -192,15 +274,7 @@ async def _train_and_judge(
     try:
         await worker.run("train_models", params, progress)
     except WorkerCrashedError as err:
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            ISSUE_WORKER_CRASHED,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_WORKER_CRASHED,
-            translation_placeholders={"error": str(err)},
-        )
+        worker_crashed_issue(hass, err)
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="retrain_crashed",
@@ -210,6 +284,8 @@ async def _train_and_judge(
         if probe is not None:
             await probe.async_stop()
     ir.async_delete_issue(hass, DOMAIN, ISSUE_WORKER_CRASHED)
+    if on_evaluate is not None:
+        on_evaluate()
     live = entry.runtime_data.live
     assert live is not None
     version = "home-" + dt_util.utcnow().strftime("%Y%m%d%H%M%S")

@@ -1,24 +1,41 @@
-"""Adaptation services: ``retrain`` (in the background) and ``rollback`` (see ``adaptation.py``)."""
+"""Adaptation services: ``adapt`` / ``retrain`` (background jobs), ``cancel_adaptation``, ``rollback``.
+
+``adapt`` and ``retrain`` start a job of the entry's ``AdaptationManager`` (``adaptation_job.py``) and
+return at once; its progress and outcome are on the adaptation sensor. ``rollback`` serves the models the
+last deploy replaced (``adaptation.rollback``).
+"""
 
 from __future__ import annotations
 
-import logging
-
 import voluptuous as vol
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
 
-from .adaptation import async_retrain, rollback
-from .const import DOMAIN
+from .adaptation import rollback
+from .adaptation_job import AdaptationManager, AdaptRequest, Trigger, enough_data
+from .const import DOMAIN, AdaptMode
 from .runtime import HabitusConfigEntry, HabitusRuntime
-from .worker import WorkerError
-
-_LOGGER = logging.getLogger(__name__)
 
 SERVICE_RETRAIN = "retrain"
 SERVICE_ROLLBACK = "rollback"
+SERVICE_ADAPT = "adapt"
+SERVICE_CANCEL_ADAPTATION = "cancel_adaptation"
 ATTR_EPOCHS = "epochs"
-_RETRAIN_SCHEMA = vol.Schema({vol.Optional(ATTR_EPOCHS): vol.All(vol.Coerce(int), vol.Range(min=1, max=500))})
+ATTR_CONTEXT = "context"
+ATTR_MODE = "mode"
+ATTR_MAX_PROMPTS = "max_prompts"
+MAX_CONTEXT_LENGTH = 500
+_EPOCHS = vol.All(vol.Coerce(int), vol.Range(min=1, max=500))
+_RETRAIN_SCHEMA = vol.Schema({vol.Optional(ATTR_EPOCHS): _EPOCHS})
+_ADAPT_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CONTEXT): vol.All(cv.string, vol.Strip, vol.Length(max=MAX_CONTEXT_LENGTH)),
+        vol.Optional(ATTR_MODE): vol.In([mode.value for mode in AdaptMode]),
+        vol.Optional(ATTR_EPOCHS): _EPOCHS,
+        vol.Optional(ATTR_MAX_PROMPTS): vol.All(vol.Coerce(int), vol.Range(min=1, max=64)),
+    }
+)
 
 
 def _entry(hass: HomeAssistant) -> HabitusConfigEntry:
@@ -28,22 +45,46 @@ def _entry(hass: HomeAssistant) -> HabitusConfigEntry:
     raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
 
 
-async def _retrain_logged(hass: HomeAssistant, entry: HabitusConfigEntry, epochs: int | None) -> None:
-    """The background retrain: its outcome lands in ``runtime.adaptation.last_outcome``."""
-    try:
-        await async_retrain(hass, entry, epochs=epochs)
-    except (HomeAssistantError, WorkerError) as err:
-        entry.runtime_data.adaptation.last_outcome = {"deployed": False, "reason": str(err)}
-        _LOGGER.warning("Habitus retrain failed, the champion keeps serving: %s", err)
+def _manager(entry: HabitusConfigEntry) -> AdaptationManager:
+    manager = entry.runtime_data.adaptation_jobs
+    if manager is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
+    return manager
 
 
 async def _retrain(call: ServiceCall) -> None:
-    """Start a retrain in the background (one at a time: the worker queues a second)."""
+    """Retrain on the home's real data in the background (no synthesis); one job at a time."""
     entry = _entry(call.hass)
-    epochs = call.data.get(ATTR_EPOCHS)
-    entry.async_create_background_task(
-        call.hass, _retrain_logged(call.hass, entry, epochs), "habitus retrain"
+    manager = _manager(entry)
+    manager.async_start(
+        AdaptRequest(trigger=Trigger.SERVICE, synthesize=False, epochs=call.data.get(ATTR_EPOCHS))
     )
+
+
+async def _adapt(call: ServiceCall) -> None:
+    """Synthesize data for the new context, retrain, deploy only if better: in the background."""
+    entry = _entry(call.hass)
+    manager = _manager(entry)
+    if manager.running:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="adaptation_running")
+    enough_data(entry)
+    mode = call.data.get(ATTR_MODE)
+    manager.async_start(
+        AdaptRequest(
+            trigger=Trigger.SERVICE,
+            mode=AdaptMode(mode) if mode else entry.runtime_data.settings.adapt_mode,
+            context=call.data.get(ATTR_CONTEXT) or None,
+            detection=manager.pending_shift if not call.data.get(ATTR_CONTEXT) else None,
+            epochs=call.data.get(ATTR_EPOCHS),
+            max_prompts=call.data.get(ATTR_MAX_PROMPTS),
+        )
+    )
+
+
+async def _cancel(call: ServiceCall) -> None:
+    """Cancel the running job (the champion keeps serving)."""
+    if not await _manager(_entry(call.hass)).async_cancel():
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_adaptation_running")
 
 
 async def _rollback(call: ServiceCall) -> ServiceResponse:
@@ -53,7 +94,9 @@ async def _rollback(call: ServiceCall) -> ServiceResponse:
 
 @callback
 def async_setup_adaptation_services(hass: HomeAssistant) -> None:
-    """Register ``retrain`` and ``rollback`` (once, at integration setup)."""
+    """Register ``adapt``, ``cancel_adaptation``, ``retrain`` and ``rollback`` (once, at setup)."""
+    hass.services.async_register(DOMAIN, SERVICE_ADAPT, _adapt, schema=_ADAPT_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_CANCEL_ADAPTATION, _cancel, schema=vol.Schema({}))
     hass.services.async_register(DOMAIN, SERVICE_RETRAIN, _retrain, schema=_RETRAIN_SCHEMA)
     hass.services.async_register(
         DOMAIN,

@@ -40,6 +40,7 @@ from .store import StoreLimits
 
 if TYPE_CHECKING:
     from .adaptation import AdaptationState
+    from .adaptation_job import AdaptationManager
     from .live import LiveRuntime
     from .looplag import LoopLagProbe
     from .suggestions import RoutineSuggester
@@ -122,6 +123,7 @@ class HabitusRuntime:
     worker: HabitusWorker | None = None  # the training process (worker.py)
     loop_lag: LoopLagProbe | None = None  # HA loop lag while jobs run (looplag.py)
     adaptation: AdaptationState = field(default_factory=_adaptation_state)
+    adaptation_jobs: AdaptationManager | None = None  # the adaptation job runner (adaptation_job.py)
 
 
 type HabitusConfigEntry = ConfigEntry[HabitusRuntime]

@@ -16,6 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .adaptation_sensor import adaptation_sensors
 from .const import LearningState
 from .entity import HabitusEntity
 from .learner import HabitusLearner
@@ -72,6 +73,7 @@ async def async_setup_entry(
     if entry.runtime_data.suggester is not None:
         async_add_entities([RoutineSuggestionsSensor(entry, ROUTINE_SUGGESTIONS)])
     async_add_entities(live_sensors(entry))
+    async_add_entities(adaptation_sensors(entry))
 
 
 class HabitusSensor(HabitusEntity, SensorEntity):

@@ -1,0 +1,295 @@
+"""The adaptation job on a real HA: the real worker, the real ``synthesize`` job, the packaged Gemma 3 270M.
+
+The home is the one of ``test_adaptation.py`` (three routines a day for 20 days, 60 stored sequences).
+Budgets are small (one prompt, one epoch) so the whole file stays around two minutes. The only server
+address used is a closed loopback port (LLM unreachable); nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.habitus import adaptation_job
+from custom_components.habitus.adaptation import ISSUE_WORKER_CRASHED, Evaluation, is_better
+from custom_components.habitus.adaptation_job import AdaptationManager, Phase
+from custom_components.habitus.const import (
+    CONF_LLM_BACKEND,
+    CONF_LLM_SERVER_MODEL,
+    CONF_LLM_SERVER_URL,
+    CONF_QUIET_HOUR,
+    DOMAIN,
+    AdaptMode,
+)
+from custom_components.habitus.engine.context_monitor import SEASONS, season_of
+from custom_components.habitus.runtime import HabitusConfigEntry
+
+from .conftest import SetupHabitus
+from .test_adaptation import _store_home
+
+SENSOR = "sensor.habitus_adaptation"
+CONTEXT = "a baby arrived; the nights are busy with feeding and nappy changes"
+
+
+def _manager(entry: HabitusConfigEntry) -> AdaptationManager:
+    manager = entry.runtime_data.adaptation_jobs
+    assert manager is not None
+    return manager
+
+
+def _record(hass: HomeAssistant) -> list[tuple[str, int]]:
+    """(state, progress) of every adaptation sensor write from now on."""
+    seen: list[tuple[str, int]] = []
+
+    @callback
+    def _changed(event: Event[EventStateChangedData]) -> None:
+        state = event.data["new_state"]
+        if state is not None:
+            seen.append((state.state, int(state.attributes.get("progress", -1))))
+
+    async_track_state_change_event(hass, [SENSOR], _changed)
+    return seen
+
+
+async def _wait_for_phase(entry: HabitusConfigEntry, phase: Phase, seconds: float = 120.0) -> None:
+    """Until the job is in ``phase`` with the worker busy on it."""
+    manager, worker = _manager(entry), entry.runtime_data.worker
+    assert worker is not None
+    async with asyncio.timeout(seconds):
+        while not (manager.phase is phase and worker.busy and worker.pid is not None):
+            assert manager.running, manager.last_outcome
+            await asyncio.sleep(0.05)
+
+
+async def _adapt(hass: HomeAssistant, **data: Any) -> None:
+    await hass.services.async_call(DOMAIN, "adapt", data, blocking=True)
+
+
+async def test_adapt_synthesizes_with_gemma_trains_evaluates_and_reports_on_the_sensor(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    live = entry.runtime_data.live
+    assert live is not None and live.scorer.bundle is not None
+    champion = live.scorer.bundle
+    _store_home(entry, days=20)
+    assert hass.states.get(SENSOR).state == "idle"  # type: ignore[union-attr]
+    seen = _record(hass)
+
+    await _adapt(hass, context=CONTEXT, mode="augment", epochs=1, max_prompts=1)
+    manager = _manager(entry)
+    assert manager.running and manager.trigger == "service"
+    with pytest.raises(ServiceValidationError) as second:
+        await _adapt(hass, context="again", max_prompts=1)
+    assert second.value.translation_key == "adaptation_running"
+    with pytest.raises(ServiceValidationError) as retrain:
+        await hass.services.async_call(DOMAIN, "retrain", {"epochs": 1}, blocking=True)
+    assert retrain.value.translation_key == "adaptation_running"
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    # The free text is the new environment of the prompt's scene (a custom shift).
+    assert manager.last_params["shift"]["kind"] == "custom"
+    assert manager.last_params["shift"]["new"] == CONTEXT
+    assert manager.last_params["max_prompts"] == 1
+    assert (
+        manager.last_params["llm"]["backend"] == "local" and manager.last_params["llm"]["model_path"] is None
+    )
+    phases = [state for state, _p in seen]
+    assert phases[0] == "preparing" and phases[-1] == "idle"
+    for phase in ("synthesizing", "training", "evaluating"):
+        assert phase in phases
+    order = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+    assert order == ["preparing", "synthesizing", "training", "evaluating", "idle"], order
+    progress = [p for state, p in seen if state != "idle"]
+    assert progress == sorted(progress) and progress[-1] >= 95 and len(set(progress)) > 3
+
+    outcome = manager.last_outcome
+    assert outcome["trigger"] == "service" and outcome["mode"] == "augment" and outcome["reason"]
+    assert outcome["shift"]["new"] == CONTEXT
+    assert outcome["synthesis"]["sequences_kept"] == outcome["synthetic_sequences"] >= 1
+    # augment: the real training split (48 of 60; the 12 most recent are held out) + synthetic + feedback
+    assert outcome["real_sequences"] == 48 and outcome["held_out_sequences"] == 12
+    assert outcome["train_sequences"] == 48 + outcome["synthetic_sequences"]
+    assert manager.completed_jobs == 1 and not manager.running and manager.phase is Phase.IDLE
+    # Deployed exactly when the challenger beat the champion on the held-out real sequences.
+    verdict, _why = is_better(Evaluation(**outcome["challenger"]), Evaluation(**outcome["champion"]))
+    assert outcome["deployed"] is verdict
+    served = live.scorer.bundle
+    if verdict:
+        assert served is not champion and served.info.version == outcome["version"]
+    else:
+        assert served is champion and outcome["version"] == champion.info.version
+    state = hass.states.get(SENSOR)
+    assert state is not None and state.attributes["completed_jobs"] == 1
+    assert state.attributes["last_outcome"]["deployed"] is verdict
+
+
+async def test_replace_trains_on_the_synthetic_sequences_only(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adaptation_job, "MIN_SYNTHETIC_REPLACE", 1)  # one prompt yields a handful
+    entry = await setup_habitus()
+    _store_home(entry, days=20)
+    await _adapt(hass, context=CONTEXT, mode="replace", epochs=1, max_prompts=1)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    outcome = _manager(entry).last_outcome
+    assert not outcome.get("failed"), outcome
+    assert outcome["mode"] == "replace" and "mode_reason" not in outcome
+    assert outcome["real_sequences"] == 0
+    assert outcome["train_sequences"] == outcome["synthetic_sequences"] >= 1
+    assert outcome["held_out_sequences"] == 12  # judged on the same held-out real sequences
+
+
+def test_replace_with_too_few_synthetic_sequences_falls_back_to_augment_and_says_why() -> None:
+    real, synthetic, feedback = [[(0, 1, 0, 0)]] * 30, [[(1, 2, 1, 1)]] * 3, [[(2, 3, 0, 1)]]
+    extra: dict[str, Any] = {}
+    training = AdaptationManager._training_set(AdaptMode.REPLACE, real, synthetic, feedback, extra)
+    assert len(training) == 34 and extra["mode"] == "augment"
+    assert "replace needs" in extra["mode_reason"] and "kept 3" in extra["mode_reason"]
+    extra = {}
+    many = [[(1, 2, 1, 1)]] * 12
+    assert AdaptationManager._training_set(AdaptMode.REPLACE, real, many, feedback, extra) == many + feedback
+    assert extra["mode"] == "replace" and extra["real_sequences"] == 0
+
+
+async def test_a_detected_shift_waits_for_the_quiet_window_then_runs_and_can_be_cancelled(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus({CONF_QUIET_HOUR: 2})
+    live = entry.runtime_data.live
+    assert live is not None
+    champion = live.scorer.bundle
+    _store_home(entry, days=20)
+    manager = _manager(entry)
+    now = season_of(dt_util.now().date(), live.context.latitude)
+    before = SEASONS[(SEASONS.index(now) + 2) % 4]
+    live.store.monitor.acknowledge("seasonal", before)  # the models were adapted to another season
+
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(hours=1, seconds=1))  # hourly check
+    await hass.async_block_till_done()
+    assert manager.pending_shift is not None and manager.pending_shift.after == now
+    assert not manager.running  # not at once: in the quiet window
+    assert hass.states.get(SENSOR).attributes["pending_shift"] == f"seasonal: {before} -> {now}"  # type: ignore[union-attr]
+
+    quiet = dt_util.start_of_local_day() + timedelta(days=1, hours=2)
+    async_fire_time_changed(hass, dt_util.as_utc(quiet))
+    await hass.async_block_till_done()
+    assert manager.running and manager.trigger == "shift"
+    await _wait_for_phase(entry, Phase.SYNTHESIZING)
+    assert manager.last_params["shift"]["kind"] == "seasonal"
+    assert hass.states.get(SENSOR).state == "synthesizing"  # type: ignore[union-attr]
+
+    await hass.services.async_call(DOMAIN, "cancel_adaptation", {}, blocking=True)
+    assert not manager.running and manager.phase is Phase.IDLE
+    assert hass.states.get(SENSOR).state == "idle"  # type: ignore[union-attr]
+    assert manager.last_outcome["cancelled"] is True and manager.completed_jobs == 0
+    assert live.scorer.bundle is champion
+    assert manager.pending_shift is not None  # not adapted yet: still pending
+    with pytest.raises(ServiceValidationError) as nothing:
+        await hass.services.async_call(DOMAIN, "cancel_adaptation", {}, blocking=True)
+    assert nothing.value.translation_key == "no_adaptation_running"
+    worker = entry.runtime_data.worker
+    assert worker is not None
+    assert (await worker.run("describe", {}))["pid"] == worker.pid  # the worker serves the next job
+
+
+async def test_unload_during_synthesis_cancels_the_job_cleanly(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    _store_home(entry, days=20)
+    await _adapt(hass, context=CONTEXT, max_prompts=8)
+    manager, worker, state = _manager(entry), entry.runtime_data.worker, entry.runtime_data.adaptation
+    assert worker is not None
+    await _wait_for_phase(entry, Phase.SYNTHESIZING)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert not manager.running and manager.phase is Phase.IDLE
+    assert state.last_outcome["cancelled"] is True
+    assert worker.pid is None and not worker.busy
+
+
+async def test_a_worker_crash_during_synthesis_keeps_the_champion_and_raises_a_repair_issue(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    live = entry.runtime_data.live
+    assert live is not None
+    champion = live.scorer.bundle
+    _store_home(entry, days=20)
+    await _adapt(hass, context=CONTEXT, max_prompts=8)
+    await _wait_for_phase(entry, Phase.SYNTHESIZING)
+    worker = entry.runtime_data.worker
+    assert worker is not None and worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    manager = _manager(entry)
+    outcome = manager.last_outcome
+    assert outcome["failed"] is True and outcome["deployed"] is False
+    assert "synthesis failed" in outcome["reason"] and "SIGKILL" in outcome["reason"]
+    assert live.scorer.bundle is champion and manager.completed_jobs == 0
+    assert ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_WORKER_CRASHED) is not None
+
+
+async def test_an_unreachable_llm_server_is_a_failed_outcome_with_a_reason(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus(
+        {
+            CONF_LLM_BACKEND: "server",
+            CONF_LLM_SERVER_URL: "http://127.0.0.1:9/v1",  # loopback, nothing listens: unreachable
+            CONF_LLM_SERVER_MODEL: "gemma-3-270m",
+        }
+    )
+    live = entry.runtime_data.live
+    assert live is not None
+    champion = live.scorer.bundle
+    _store_home(entry, days=20)
+    await _adapt(hass, max_prompts=1)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    manager = _manager(entry)
+    assert manager.last_params["llm"]["server_url"] == "http://127.0.0.1:9/v1"
+    outcome = manager.last_outcome
+    assert outcome["failed"] is True and outcome["deployed"] is False
+    assert "synthesis failed" in outcome["reason"]
+    assert live.scorer.bundle is champion and manager.phase is Phase.IDLE
+    assert ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_WORKER_CRASHED) is None  # not a crash
+
+
+async def test_adapt_with_too_little_data_is_refused_at_once(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    _store_home(entry, days=3)
+    with pytest.raises(ServiceValidationError) as caught:
+        await _adapt(hass, context=CONTEXT)
+    assert caught.value.translation_key == "too_little_data"
+    assert not _manager(entry).running and hass.states.get(SENSOR).state == "idle"  # type: ignore[union-attr]
+
+
+async def test_retrain_runs_as_a_job_without_synthesis(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    _store_home(entry, days=20)
+    seen = _record(hass)
+    await hass.services.async_call(DOMAIN, "retrain", {"epochs": 1}, blocking=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    manager = _manager(entry)
+    order = [p for i, (p, _x) in enumerate(seen) if i == 0 or seen[i - 1][0] != p]
+    assert order == ["preparing", "training", "evaluating", "idle"], order
+    assert manager.completed_jobs == 1 and "synthesis" not in manager.last_outcome
+    assert manager.last_outcome["train_sequences"] == 48
