@@ -22,6 +22,7 @@ from habitus_engine.routines import Routine, routines_from_json
 from habitus_engine.routines_events import parse_events
 from habitus_engine.routines_metrics import RoutineScores
 from habitus_engine.routines_miner import mine_event_log
+from habitus_tools.households_indep import write_households as write_indep
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the scores here")
     parser.add_argument("--generate", type=int, metavar="N", help="first write N synthetic households to DIR")
     parser.add_argument(
-        "--variant", choices=("a", "b", "c"), default="a", help="generator design (default a)"
+        "--variant", choices=("a", "b", "c", "indep"), default="a", help="generator design (default a)"
     )
     parser.add_argument("--seed", type=int, default=0, help="first seed of --generate (default 0)")
     parser.set_defaults(func=run)
@@ -40,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Handler of ``habitus bench routines``."""
     try:
-        if args.generate:
+        if args.generate and args.variant == "indep":  # independently designed (households_indep)
+            write_indep(args.households, range(args.seed, args.seed + args.generate))
+        elif args.generate:
             config = HouseholdConfig.for_variant(args.variant)
             write_households(args.households, range(args.seed, args.seed + args.generate), config)
         scores, seconds = score_directory(args.households)
