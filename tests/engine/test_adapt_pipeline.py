@@ -1,0 +1,273 @@
+"""The synthesis pipeline over a home (TSS, SSC, GSS hints, LLM, TOF) and the ``synthesize`` job.
+
+The LLM is the real Gemma 3 270M in process (one prompt, a few dozen tokens: the CPU is shared). Two
+small backends of this file's own stand in where a real model cannot be made to misbehave on demand:
+``ScriptedBackend`` answers nonsense (so the parser's garbage path is exercised end to end) and
+``StalledBackend`` never answers (so cancellation mid-request is). Both implement
+``habitus_engine.llm.base.LLMBackend``; nothing inside the pipeline is patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from habitus_engine.adapt_pipeline import (
+    LLMSettings,
+    SynthesisCancelledError,
+    SynthesisConfig,
+    home_vocabulary,
+    prepare,
+    synthesize_raw,
+)
+from habitus_engine.datasets import RawSequence, to_behaviours
+from habitus_engine.jobs import JobCancelledError, JobError, JobParamsError, run_job
+from habitus_engine.llm.base import GenerationRequest, GenerationResult
+from habitus_engine.llm.model_file import is_verified
+from habitus_engine.shifts import ContextShift, schedule_shift
+from habitus_engine.synth_parse import DeviceDictionary
+
+DEVICES = ["light.kitchen", "light.bedroom", "media_player.tv", "climate.living"]
+ACTIONS = [
+    "Light:switch on",
+    "Light:switch off",
+    "Television:switch on",
+    "Television:switch off",
+    "AirConditioner:switch on",
+]
+SHIFT = ContextShift(
+    kind="custom",
+    original="two adults with regular days",
+    new="a baby arrived; the parents get up several times at night",
+    emphasis_devices=("light.bedroom",),
+)
+DAY_LONG = 14  # timelines in home() with a 12 h gap (TSS splits them in two)
+N_CTX = 768  # room for a short prompt and TINY's answer (prompt evaluation dominates the test's time)
+TINY = {"max_prompts": 1, "max_new_tokens": 64, "sequences_per_response": 3}
+
+
+def home() -> list[RawSequence]:
+    """Two weeks of one home's day-long timelines (TSS cuts each in two: a 12 h gap at noon) plus
+    evening TV sequences that repeat every week (SSC keeps one per weekday)."""
+    timelines: list[RawSequence] = []
+    for _week in range(2):
+        for day in range(7):
+            timelines.append([(day, 1, 1, 0), (day, 2, 0, 0), (day, 2, 0, 1), (day, 6, 2, 2), (day, 7, 2, 3)])
+            timelines.append([(day, 6, 3, 4), (day, 6, 0, 0), (day, 7, 0, 1)])
+    return timelines
+
+
+def pairs_of(raw: list[RawSequence]) -> set[tuple[int, int]]:
+    return {(device, action) for seq in raw for _d, _b, device, action in seq}
+
+
+def job_params(**overrides: Any) -> dict[str, Any]:
+    """Contract A params for the home above with a free-text shift and the default Gemma."""
+    params: dict[str, Any] = {
+        "sequences": [[list(b) for b in seq] for seq in home()],
+        "devices": DEVICES,
+        "actions": ACTIONS,
+        "shift": {
+            "kind": "custom",
+            "original": "",
+            "new": "a baby arrived; the parents get up several times at night",
+            "emphasis_devices": ["light.bedroom"],
+            "active_hours": [],
+        },
+        "llm": {"backend": "local", "model_path": None, "n_threads": 1, "n_ctx": N_CTX},
+        **TINY,
+    }
+    params.update(overrides)
+    return params
+
+
+class ScriptedBackend:
+    """An ``LLMBackend`` that answers the given texts in turn (here: nonsense a model might write)."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+        self.requests: list[GenerationRequest] = []
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
+        text = self.answers[(len(self.requests) - 1) % len(self.answers)]
+        return GenerationResult(text, 100, len(text), 0.01, 0.01, "none", "stop")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class StalledBackend(ScriptedBackend):
+    """An ``LLMBackend`` whose request never ends by itself (a hung server); records the cancel."""
+
+    def __init__(self) -> None:
+        super().__init__([""])
+        self.cancelled = False
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        raise AssertionError("unreachable")
+
+
+# -- the real Gemma 3 270M -------------------------------------------------------------------------
+
+
+def test_gemma_writes_home_sequences_for_a_free_text_shift() -> None:
+    raw = home()
+    progress: list[tuple[float, str]] = []
+    config = SynthesisConfig(SHIFT, LLMSettings(n_ctx=N_CTX), **TINY)  # type: ignore[arg-type]
+    kept, report = synthesize_raw(
+        raw, home_vocabulary(DEVICES, ACTIONS), config, progress=lambda f, m: progress.append((f, m))
+    )
+    assert report["prompts_sent"] == 1 and report["completion_tokens"] > 0
+    assert report["backend"] == "default Gemma 3 270M" and report["tokens_per_second"] > 0
+    assert report["sequences_original"] == len(raw) + DAY_LONG  # TSS cut the day-long ones at noon
+    assert report["sequences_shown"] < report["sequences_original"]  # SSC dropped the repeated weeks
+    assert 0 < report["prompt_tokens"] < report["prompt_tokens_uncompressed"]
+    assert 0.0 <= report["pass_at_1"] <= 1.0
+    assert len(kept) == report["sequences_kept"] <= report["sequences_generated"]
+    for seq in kept:  # the home's raw form, only pairs the home has
+        assert 2 <= len(seq) <= 10
+        assert all(0 <= day < 7 and 0 <= bucket < 8 for day, bucket, _dev, _act in seq)
+    assert pairs_of(kept) <= pairs_of(raw)
+    fractions = [f for f, _m in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert "prompt 1/1" in [m for _f, m in progress]
+
+
+# -- stages without an LLM -------------------------------------------------------------------------
+
+
+def test_ablations_change_what_the_prompt_shows() -> None:
+    raw = home()
+    vocab = home_vocabulary(DEVICES, ACTIONS)
+    behaviours = [to_behaviours(seq, vocab) for seq in raw]
+    dictionary = DeviceDictionary.from_vocabulary(vocab, raw)
+
+    def prepared(*ablate: str) -> Any:
+        return prepare(behaviours, dictionary, SynthesisConfig(SHIFT, ablate=frozenset(ablate)))
+
+    full, no_tss, no_ssc, no_gss = prepared(), prepared("tss"), prepared("ssc"), prepared("gss")
+    assert len(full.behaviours) == len(raw) + DAY_LONG and len(no_tss.behaviours) == len(raw)
+    assert len(full.shown) < len(full.behaviours) and no_ssc.shown == no_ssc.behaviours
+    assert "Habits (the most common next codes after each code): {}" in no_gss.prompts[0].text
+    assert "Habits (the most common next codes after each code): {}" not in full.prompts[0].text
+    assert full.table.entries[0].device == "light.bedroom"  # the shift's device is offered first
+    assert SHIFT.scene() in full.prompts[0].text
+
+
+def test_garbage_llm_output_counts_against_pass_at_1_and_never_raises() -> None:
+    garbage = [
+        "I am a helpful assistant! Here are sequences:\n1 2 3 4 5\n",
+        '{"sequences": [[["a", 1, 2]]], "oops"',
+        "9 99 99;0 07 01\n0 07 77;0 08 01\n\x00\ufffd;;;\n0 07",
+    ]
+    backend = ScriptedBackend(garbage)
+    config = SynthesisConfig(SHIFT, max_prompts=3, weeks=3)
+    kept, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
+    assert len(backend.requests) == 3
+    assert kept == [] and report["pass_at_1"] == 0.0
+    assert report["sequences_generated"] == report["sequences_kept"] == 0
+    assert report["jsd_action"] is None and report["copy_rate"] is None
+    assert report["backend"] == "scripted"
+
+
+def test_a_valid_line_among_garbage_is_kept_but_the_response_fails_pass_at_1() -> None:
+    backend = ScriptedBackend(["0 07 00;0 07 01\nnot a sequence\n"])
+    config = SynthesisConfig(SHIFT, max_prompts=1, ablate=frozenset({"tof"}))
+    kept, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
+    assert report["pass_at_1"] == 0.0 and report["sequences_generated"] == 1
+    assert len(kept) == 1 and all(day == 0 and bucket == 2 for day, bucket, _d, _a in kept[0])
+
+
+def test_schedule_shift_hours_bind_the_parser_too() -> None:
+    night = schedule_shift()
+    backend = ScriptedBackend(["0 07 00;0 08 01\n0 22 00;0 23 01\n"])  # a server ignoring the grammar
+    config = SynthesisConfig(night, max_prompts=1, ablate=frozenset({"tof"}))
+    kept, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
+    assert report["sequences_generated"] == 1 and [b for _d, b, _dv, _a in kept[0]] == [7, 7]
+
+
+def test_cancellation_before_and_during_a_request() -> None:
+    vocab = home_vocabulary(DEVICES, ACTIONS)
+    config = SynthesisConfig(SHIFT, max_prompts=2)
+    scripted = ScriptedBackend(["0 07 00;0 08 01\n"])
+    with pytest.raises(SynthesisCancelledError, match="before prompt 1/1"):
+        synthesize_raw(home(), vocab, config, backend=scripted, cancelled=lambda: True)
+    assert scripted.requests == []
+    stalled = StalledBackend()
+    with pytest.raises(SynthesisCancelledError, match="while generating"):
+        synthesize_raw(home(), vocab, config, backend=stalled, cancelled=lambda: bool(stalled.requests))
+    assert stalled.cancelled and len(stalled.requests) == 1
+
+
+# -- the job's errors --------------------------------------------------------------------------------
+
+
+def test_job_cancelled_becomes_job_cancelled_error() -> None:
+    with pytest.raises(JobCancelledError):
+        run_job("synthesize", job_params(llm={"backend": "server", "server_url": "http://127.0.0.1:9"}),
+                lambda f, m: None, lambda: True)  # fmt: skip
+
+
+def test_a_missing_model_file_is_a_clear_job_error(tmp_path: Path) -> None:
+    params = job_params(llm={"backend": "local", "model_path": str(tmp_path / "nope.gguf")})
+    with pytest.raises(JobError, match=r"cannot start the LLM .*model file not found"):
+        run_job("synthesize", params, lambda f, m: None, lambda: False)
+
+
+@pytest.mark.usefixtures("socket_enabled")  # loopback only: nothing listens on port 9
+def test_an_unreachable_server_is_a_clear_job_error() -> None:
+    params = job_params(llm={"backend": "server", "server_url": "http://127.0.0.1:9"})
+    with pytest.raises(JobError, match=r"the LLM failed .*127\.0\.0\.1:9.*gave up after 3 attempts"):
+        run_job("synthesize", params, lambda f, m: None, lambda: False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"shift": {"kind": "weather", "new": "rain"}}, "shift kind must be one of"),
+        ({"shift": {"kind": "custom", "new": " "}}, "bad shift"),
+        ({"sequences": [[[0, 1, 9, 0]]]}, r"device<4"),
+        ({"devices": []}, "'devices'"),
+        ({"ablate": ["tss", "llm"]}, "stages to ablate"),
+        ({"llm": {"backend": "server"}}, "server_url"),
+        ({"weeks": 0}, "weeks"),
+    ],
+    ids=["kind", "empty-new", "device-id", "devices", "ablate", "server-url", "weeks"],
+)
+def test_bad_params_are_job_params_errors(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(JobParamsError, match=message):
+        run_job("synthesize", job_params(**overrides), lambda f, m: None, lambda: False)
+
+
+# -- the model file check is remembered -------------------------------------------------------------
+
+
+def test_a_verified_file_is_not_hashed_again_until_it_changes(tmp_path: Path) -> None:
+    blob = tmp_path / "model.gguf"
+    blob.write_bytes(b"GGUF" + bytes(1000))
+    good = hashlib.sha256(blob.read_bytes()).hexdigest()
+    assert is_verified(blob, good)
+    assert not is_verified(blob, "0" * 64)  # what is remembered is this file having this hash
+    stat = blob.stat()
+    blob.write_bytes(b"XXXX" + bytes(1000))  # same size; mtime put back: looks unchanged
+    os.utime(blob, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert is_verified(blob, good)  # remembered, not re-hashed (the cost this cache saves)
+    blob.write_bytes(b"XXXX" + bytes(1001))  # a real change: size differs
+    assert not is_verified(blob, good)
+    assert not is_verified(blob.with_name("missing.gguf"), good)
