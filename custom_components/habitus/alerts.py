@@ -66,6 +66,11 @@ class AnomalyAlerts:
         self.suppressed = 0
 
     @property
+    def last_notified(self) -> float | None:
+        """Epoch seconds of the last notification (the cool-down runs from there; None: none yet)."""
+        return self._last_notified
+
+    @property
     def snoozed_until(self) -> float | None:
         """Epoch seconds the snooze ends at (None: not snoozed, or it ended)."""
         until = self._store.snoozed_until
