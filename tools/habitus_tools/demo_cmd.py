@@ -50,11 +50,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--start-timeout", type=float, default=300.0, metavar="SECONDS",
         help="how long HA may take to start (default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--history-days", type=float, default=None, metavar="DAYS",
+        help="dataset days written into the recorder as the home's past before Habitus is added, which "
+        "its bootstrap learns (default 180; 0: none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--inject-every", type=float, default=None, metavar="SECONDS",
+        help="slip an unusual behaviour sequence into the replay this often (default 15; 0: never)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-adapt", action="store_true",
+        help="do not start the adaptation (habitus.adapt with the embedded Gemma 3 270M)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--adapt-timeout", type=float, default=600.0, metavar="SECONDS",
+        help="how long a --for run waits at the end for the adaptation to finish (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-browser", action="store_true", help="skip the headless Chromium check of the UI at the end"
+    )
+    parser.add_argument(
+        "--screenshot", type=Path, metavar="FILE", help="save the headless Chromium screenshot (PNG) here"
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .demo.runner import DEFAULT_SPEED, DemoOptions, run_demo  # noqa: PLC0415 - keep --help fast
+    from .demo.observe import AdaptationSettings  # noqa: PLC0415 - keep --help fast
+    from .demo.runner import (  # noqa: PLC0415
+        DEFAULT_HISTORY_DAYS,
+        DEFAULT_INJECT_EVERY_S,
+        DEFAULT_SPEED,
+        DemoOptions,
+        run_demo,
+    )
 
     options = DemoOptions(
         dataset_dir=args.dataset,
@@ -65,5 +95,11 @@ def _run(args: argparse.Namespace) -> int:
         port=args.port,
         keep_config=args.keep_config.resolve() if args.keep_config else None,
         start_timeout_s=args.start_timeout,
+        history_days=DEFAULT_HISTORY_DAYS if args.history_days is None else args.history_days,
+        inject_every_s=DEFAULT_INJECT_EVERY_S if args.inject_every is None else args.inject_every,
+        adapt=not args.no_adapt,
+        adaptation=AdaptationSettings(timeout_s=args.adapt_timeout),
+        browser=not args.no_browser,
+        screenshot_path=args.screenshot,
     )
     return run_demo(options)

@@ -1,7 +1,8 @@
 """Adding and configuring Habitus through HA's config-flow REST API, as a user in the UI would.
 
 ``run_flow`` answers each form with the values it is given for the fields the form actually has
-(sections included), so it follows the integration's schema rather than hard-coding it.
+(sections included), so it follows the integration's schema rather than hard-coding it; at a menu it
+takes the general options.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ HABITUS_DOMAIN = "habitus"
 CONFIG_FLOW_PATH = "/api/config/config_entries/flow"
 OPTIONS_FLOW_PATH = "/api/config/config_entries/options/flow"
 MAX_FLOW_STEPS = 10
+MENU_PREFERENCES = ("general",)  # Habitus's options menu: the general options hold TSS's thresholds
 
 
 def fill_form(schema: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +30,16 @@ def fill_form(schema: list[dict[str, Any]], values: dict[str, Any]) -> dict[str,
     return answer
 
 
+def menu_choice(step: dict[str, Any]) -> str:
+    """The menu option the demo takes: a preferred one (``MENU_PREFERENCES``), else the first."""
+    options = step.get("menu_options") or []
+    if isinstance(options, dict):
+        options = list(options)
+    if not options:
+        raise DemoError(f"a flow menu without options: {step}")
+    return next((o for o in MENU_PREFERENCES if o in options), str(options[0]))
+
+
 def run_flow(client: RestClient, path: str, start: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """Start a flow at ``path`` and answer its forms until it creates an entry; returns that result."""
     step: dict[str, Any] = client.post(path, start)
@@ -35,6 +47,9 @@ def run_flow(client: RestClient, path: str, start: dict[str, Any], values: dict[
         kind = step.get("type")
         if kind == "create_entry":
             return step
+        if kind == "menu":  # e.g. the options flow's first step: general / synthesis model / adaptation
+            step = client.post(f"{path}/{step['flow_id']}", {"next_step_id": menu_choice(step)})
+            continue
         if kind == "abort":
             raise DemoError(f"{path}: the flow was aborted ({step.get('reason')})")
         if kind != "form":

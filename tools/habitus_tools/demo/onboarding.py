@@ -75,6 +75,20 @@ class HassAuth:
             self._store(self._client.post("/auth/token", form=form, auth=False))
         return self._access
 
+    def frontend_tokens(self, hass_url: str) -> dict[str, object]:
+        """The tokens as HA's frontend keeps them in ``localStorage["hassTokens"]`` (for a browser)."""
+        access = self.access_token()
+        remaining_ms = max(0.0, self._expires_at - time.monotonic()) * 1000.0
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": int(remaining_ms / 1000.0),
+            "refresh_token": self._refresh,
+            "hassUrl": hass_url,
+            "clientId": self.client_id,
+            "expires": int(time.time() * 1000.0 + remaining_ms),
+        }
+
     def invalidate(self) -> None:
         """HA rejected the token: refresh before the next request."""
         self._expires_at = 0.0

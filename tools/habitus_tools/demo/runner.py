@@ -12,24 +12,43 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from habitus_engine.datasets import DatasetError, RawSequence, Vocabulary, iter_sequences, load_vocabulary
 
+from .browser import BrowserCheck, check_frontend
 from .client import DemoError, RestClient, wait_until
 from .config_dir import FRONTEND_REQUIREMENT, HOST, frontend_available, prepare_config_dir
-from .habitus_setup import add_habitus
+from .habitus_setup import add_habitus, habitus_entry_id
 from .hass_process import HassProcess, ensure_port_free, free_port
 from .home import VirtualDevice
+from .injections import SCORING_SETTLE_S, Injector, flagged_injections, resolve_injections
 from .mapping import ActionMapper
-from .onboarding import Login, load_or_create_login, onboard_or_login, remove_failed_onboarding_extras
+from .observe import (
+    Adaptation,
+    AdaptationSettings,
+    anomaly_times,
+    hass_rss_mb,
+    prediction_count,
+    probe,
+    start_watcher,
+)
+from .onboarding import (
+    HassAuth,
+    Login,
+    load_or_create_login,
+    onboard_or_login,
+    remove_failed_onboarding_extras,
+)
+from .past import split_past, write_past
 from .paths import DEFAULT_DATASET_DIR, default_sequence_file
 from .replay import Replayer, ReplayStats
 from .summary import DemoSummary, Figure, habitus_learning_figures, probe_figures
-from .timeline import replay_steps
+from .timeline import ReplayStep, replay_steps
+from .watch import StateWatcher
 
 MIN_MAX_GAP_HOURS = 0.0005  # the smallest Δt_max Habitus's options flow accepts
 PAPER_MAX_GAP_HOURS = 9.0  # SmartGen's Δt_max
@@ -40,6 +59,10 @@ MAX_SPEED = PAPER_MAX_GAP_HOURS / MIN_MAX_GAP_HOURS  # 18000
 DEFAULT_SPEED = 14400.0
 READY_TIMEOUT_S = 120.0
 SETTLE_S = 5.0
+DEFAULT_HISTORY_DAYS = 180.0  # dataset days of past written before Habitus is added (bootstrap data)
+DEFAULT_INJECT_EVERY_S = 15.0
+FIRST_INJECTION_S = 5.0
+BOOTSTRAP_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +78,12 @@ class DemoOptions:
     keep_config: Path | None = None  # None: a temporary config dir, deleted at exit
     start_timeout_s: float = 300.0
     username: str = "demo"
+    history_days: float = DEFAULT_HISTORY_DAYS  # 0: no past, Habitus learns from the live replay only
+    inject_every_s: float = DEFAULT_INJECT_EVERY_S  # 0: no injected anomalies
+    adapt: bool = True
+    adaptation: AdaptationSettings = field(default_factory=AdaptationSettings)
+    browser: bool = True  # headless Chromium check of the UI at the end of a --for run
+    screenshot_path: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +113,8 @@ def plan_demo(options: DemoOptions) -> DemoPlan:
         )
     if options.duration_s is not None and options.duration_s <= 0:
         raise DemoError("--for must be a positive number of seconds")
+    if options.history_days < 0 or options.inject_every_s < 0:
+        raise DemoError("--history-days and --inject-every cannot be negative")
     try:
         vocab = load_vocabulary(options.dataset_dir)
     except DatasetError as err:
@@ -133,6 +164,10 @@ class DemoSession:
         self.hass = HassProcess(self.config_dir)
         self.replayer: Replayer | None = None
         self.summary = DemoSummary()
+        self.auth: HassAuth | None = None
+        self.watcher: StateWatcher | None = None
+        self.injector: Injector | None = None
+        self.adaptation = Adaptation(options.adaptation)
 
     def run(self) -> int:
         """The whole demo; returns the exit code."""
@@ -141,17 +176,51 @@ class DemoSession:
         prepare_config_dir(self.config_dir, self.port, self.plan.devices)
         login = load_or_create_login(self.config_dir, self.options.username)
         started = time.monotonic()
+        started_epoch = time.time()
         self.hass.start()
         say(f"Starting Home Assistant (pid {self.hass.pid}) in {self.config_dir} ...")
         self.hass.wait_for_http(self.client, self.options.start_timeout_s)
-        onboard_or_login(self.client, login)
+        self.auth = onboard_or_login(self.client, login)
         version = self._wait_ready()
         self.summary.update({"ha_start_seconds": round(time.monotonic() - started, 1)})
         self._announce(version, login)
+        steps = replay_steps(self.plan.sequences, self.options.speed, self.plan.mapper.replayable)
+        steps = self._write_past(steps, started_epoch)
         self._add_habitus()
         remove_failed_onboarding_extras(self.client)
-        stats = self._replay()
+        self._wait_bootstrap()
+        self.watcher = start_watcher(self.client)
+        probe(self.client, reset=True)  # loop lag from here on: the run, not HA's start
+        stats = self._replay(steps)
         return self._finish(stats)
+
+    def _write_past(self, steps: Iterator[ReplayStep], started_epoch: float) -> Iterator[ReplayStep]:
+        """Give the virtual home its past (before Habitus exists); returns the live replay's steps."""
+        if self.options.history_days <= 0 or habitus_entry_id(self.client) is not None:
+            return steps  # nothing asked, or a kept config dir whose Habitus already learned its past
+        past = split_past(
+            steps, self.plan.mapper, self.options.history_days, self.options.speed, started_epoch
+        )
+        write_past(self.client, past)
+        say(
+            f"Virtual home's past: {self.options.history_days:g} dataset days ({past.dataset_sequences} "
+            f"dataset sequences, {len(past.calls)} service calls) written at past times"
+        )
+        self.summary.update({"history_calls": len(past.calls)})
+        return past.live_steps
+
+    def _wait_bootstrap(self) -> None:
+        """Wait until Habitus has learned the recorder's history (its learning state leaves bootstrapping)."""
+
+        def done() -> dict[str, Figure] | None:
+            figures = self._habitus_figures()
+            return figures if figures and figures.get("learning_state") != "bootstrapping" else None
+
+        figures = wait_until(done, "Habitus's bootstrap from the recorder", BOOTSTRAP_TIMEOUT_S)
+        say(
+            f"Habitus learned the past: {figures.get('behaviours')} behaviours, "
+            f"{figures.get('sequences')} sequences, {figures.get('learning_state')}"
+        )
 
     def _wait_ready(self) -> str:
         """Wait for HA to run with every virtual entity; returns HA's version."""
@@ -199,10 +268,19 @@ class DemoSession:
         except DemoError:
             return None
 
-    def _replay(self) -> ReplayStats:
+    def _replay(self, steps: Iterator[ReplayStep]) -> ReplayStats:
         speed = self.options.speed
-        steps = replay_steps(self.plan.sequences, speed, self.plan.mapper.replayable)
-        self.replayer = Replayer(self.client, self.plan.mapper, steps, progress=self._progress)
+        gap_s = PAPER_MAX_GAP_HOURS * 3600.0 / speed
+        self.injector = Injector(
+            resolve_injections(self.plan.vocab, self.plan.mapper),
+            gap_s=gap_s * 1.3 + 0.5,
+            first_after_s=FIRST_INJECTION_S,
+            every_s=self.options.inject_every_s,
+        )
+        self.replayer = Replayer(
+            self.client, self.plan.mapper, steps, progress=self._progress, injector=self.injector
+        )
+        self._maybe_adapt()
         hour_s = 3600.0 / speed
         length = f"for {self.options.duration_s:g} s" if self.options.duration_s else "until Ctrl-C"
         say(
@@ -211,19 +289,73 @@ class DemoSession:
         )
         return self.replayer.run(self.options.duration_s)
 
+    def _maybe_adapt(self, learned: dict[str, Figure] | None = None) -> None:
+        """Start the demo's one adaptation once Habitus stores enough sequences."""
+        if not self.options.adapt:
+            return
+        learned = learned if learned is not None else self._habitus_figures() or {}
+        sequences = learned.get("sequences")
+        line = self.adaptation.maybe_start(self.client, int(sequences) if isinstance(sequences, int) else 0)
+        if line:
+            say(line)
+
     def _progress(self, stats: ReplayStats) -> None:
         learned = self._habitus_figures() or {}
+        self._maybe_adapt(learned)
         skipped = sum(stats.skipped.values())
+        live = self._live_counts()
         say(
             f"[{stats.elapsed_s:5.0f} s] {stats.events_replayed} calls, {skipped} skipped, "
             f"{stats.dataset_sequences} dataset sequences | Habitus: {learned.get('behaviours', '?')} "
             f"behaviours, {learned.get('sequences', '?')} sequences, {learned.get('learning_state', '?')}"
+            f" | {live['anomalies_flagged']} anomalies ({live['injected_anomalies_flagged']}/"
+            f"{live['injected_anomalies']} injected), {live['predictions']} predictions"
+            f" | adaptation: {self.adaptation.status(self.client)}"
         )
 
-    def _finish(self, stats: ReplayStats) -> int:
+    def _live_counts(self) -> dict[str, Figure]:
+        """Anomalies (all and injected) and predictions seen on the websocket so far."""
+        changes = self.watcher.changes() if self.watcher is not None else []
+        times = anomaly_times(changes)
+        played = self.injector.played if self.injector is not None else []
+        return {
+            "anomalies_flagged": len(times),
+            "injected_anomalies": len(played),
+            "injected_anomalies_flagged": flagged_injections(played, times, SCORING_SETTLE_S),
+            "predictions": prediction_count(changes),
+        }
+
+    def _instrument_figures(self, wait: bool) -> dict[str, Figure]:
+        """The live figures: adaptation (waited for when ``wait``), anomalies, predictions, loop lag, RSS."""
+        if wait and self.options.adapt:
+            self.adaptation.wait(self.client, say)
+        figures = dict(self._live_counts())
+        if self.options.adapt:
+            figures.update(self.adaptation.figures(self.client))
+        lag = probe(self.client).get("loop_lag") or {}
+        figures["loop_lag_p99_ms"] = float(lag.get("p99_ms", 0.0))
+        figures["loop_lag_max_ms"] = float(lag.get("max_ms", 0.0))
+        figures["loop_lag_samples"] = int(lag.get("samples", 0))
+        rss = hass_rss_mb(self.hass.pid)
+        if rss is not None:
+            figures["rss_mb"] = rss
+        return figures
+
+    def _browser_figures(self) -> dict[str, Figure]:
+        """The headless Chromium check of what a user sees (``browser.py``)."""
+        if not self.options.browser or self.auth is None:
+            return {}
+        result: BrowserCheck = check_frontend(self.client, self.auth, self.options.screenshot_path)
+        say(f"UI check: {result.message}")
+        return result.figures()
+
+    def _finish(self, stats: ReplayStats, wait: bool = True) -> int:
         """Read what HA learned, stop HA, print (and write) the summary."""
         self.summary.update(stats.figures())
+        self.summary.update(self._instrument_figures(wait))
         self.summary.update(self._settled_figures())
+        if wait and self.options.duration_s is not None:
+            self.summary.update(self._browser_figures())
         self.summary.update(
             {
                 "dataset": self.plan.vocab.name,
@@ -259,7 +391,7 @@ class DemoSession:
             return 0
         self.client.close()  # the interrupted request may have left the connection half-used
         try:
-            return self._finish(self.replayer.snapshot())
+            return self._finish(self.replayer.snapshot(), wait=False)
         except (DemoError, OSError) as err:  # HA went away too: the replay's own counters still stand
             say(f"(could not read Habitus's figures: {err})")
             self._progress(self.replayer.snapshot())
@@ -269,6 +401,8 @@ class DemoSession:
         """Stop HA (idempotent)."""
         if self.hass.pid is not None and self.hass.exit_code() is None:
             say("Stopping Home Assistant ...")
+        if self.watcher is not None:
+            self.watcher.stop()
         self.client.close()
         code = self.hass.stop()
         if code not in (None, 0):

@@ -8,7 +8,8 @@ Configured from YAML::
         - {key: light, name: Light, model: Light, domain: light, kind: light, area: Living Room}
 
 The YAML is imported into a single config entry (devices need one to appear in the device registry
-with their area); editing the YAML and restarting updates the entry.
+with their area); editing the YAML and restarting updates the entry. ``probe.py`` adds the demo's
+instrumentation (HA's loop lag, a backdated replay of the home's past).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_DEVICES, DOMAIN, PLATFORMS
+from .probe import register_services, start_probe
 
 DEVICE_SCHEMA = vol.Schema(
     {
@@ -38,7 +40,9 @@ CONFIG_SCHEMA = vol.Schema(
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Import the YAML device list into the (single) config entry."""
+    """Import the YAML device list into the (single) config entry; start the demo's instrumentation."""
+    start_probe(hass)
+    register_services(hass)
     if DOMAIN in config:
         hass.async_create_task(
             hass.config_entries.flow.async_init(

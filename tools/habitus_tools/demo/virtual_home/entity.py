@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from .const import CONF_DEVICES, DOMAIN, DeviceSpec
+from .probe import write_state
 
 
 def specs_for(entry: ConfigEntry, domain: str) -> Iterator[DeviceSpec]:
@@ -37,3 +39,8 @@ class VirtualEntity(Entity):
             model=spec["model"],
             suggested_area=spec["area"],
         )
+
+    @callback
+    def async_write_ha_state(self) -> None:
+        """Write the state; with the past time ``virtual_home.replay_past`` gives, while it runs."""
+        write_state(self.hass, super().async_write_ha_state)

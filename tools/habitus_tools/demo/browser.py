@@ -1,0 +1,245 @@
+"""What a user sees: headless Chromium opens Habitus's device page in HA's real frontend.
+
+Chromium (Debian's ``chromium``, found on ``PATH``) starts headless with a DevTools port; a small CDP
+client (aiohttp websocket, no extra dependency) puts the demo user's tokens into the frontend's
+``localStorage["hassTokens"]`` before the page's scripts run (the frontend then skips its login page),
+opens ``/config/devices/device/<Habitus device>``, waits until the page's text (shadow DOMs included)
+names the anomaly, prediction and adaptation entities, and saves a screenshot when asked to.
+
+Equivalent by hand: log in at the printed URL and open Settings > Devices > Habitus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .client import DemoError, RestClient
+from .onboarding import HassAuth
+from .summary import Figure
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+RENDER_TIMEOUT_S = 60.0
+DEVTOOLS_TIMEOUT_S = 30.0
+WINDOW = (1280, 1600)
+# Entity ids whose names the device page must show: anomaly, prediction and adaptation.
+EXPECTED_ENTITIES = (
+    "binary_sensor.habitus_anomaly",
+    "sensor.habitus_next_action",
+    "sensor.habitus_adaptation",
+)
+_DEEP_TEXT_JS = """(() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) {
+      if (child.nodeType === Node.TEXT_NODE) out.push(child.textContent);
+      else walk(child);
+    }
+  };
+  walk(document);
+  return out.join(" ").replace(/\\s+/g, " ");
+})()"""
+
+
+@dataclass
+class BrowserCheck:
+    """The outcome: ``status`` ok / skipped / failed, the entity names found and missing."""
+
+    status: str
+    message: str
+    found: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    screenshot: Path | None = None
+
+    def figures(self) -> dict[str, Figure]:
+        """The summary's part."""
+        figures: dict[str, Figure] = {"ui_check": self.status, "ui_entities_rendered": len(self.found)}
+        if self.screenshot is not None:
+            figures["ui_screenshot"] = str(self.screenshot)
+        return figures
+
+
+def find_chromium() -> str | None:
+    """The Chromium executable on ``PATH``, if any."""
+    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
+
+
+def chromium_command(executable: str, profile: Path) -> list[str]:
+    """Headless Chromium with a DevTools port chosen by itself (printed on stderr)."""
+    return [
+        executable,
+        "--headless=new",
+        "--no-sandbox",  # runs as root in containers
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--remote-debugging-port=0",
+        f"--user-data-dir={profile}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "about:blank",
+    ]
+
+
+def expected_names(client: RestClient) -> dict[str, str]:
+    """Entity id -> the name the device page shows (friendly name without the device's name)."""
+    names: dict[str, str] = {}
+    for entity_id in EXPECTED_ENTITIES:
+        response = client.request("GET", f"/api/states/{entity_id}")
+        if response.ok and isinstance(response.body, dict):
+            friendly = str(response.body.get("attributes", {}).get("friendly_name") or entity_id)
+            names[entity_id] = re.sub(r"^Habitus\s+", "", friendly)
+    return names
+
+
+def habitus_device_id(client: RestClient) -> str:
+    """Habitus's device id, through HA's template API."""
+    device = client.post("/api/template", {"template": f"{{{{ device_id('{EXPECTED_ENTITIES[0]}') }}}}"})
+    if not isinstance(device, str) or not device.strip() or device.strip() == "None":
+        raise DemoError("Habitus's device was not found")
+    return device.strip()
+
+
+def check_frontend(client: RestClient, auth: HassAuth, screenshot: Path | None) -> BrowserCheck:
+    """Run the check; never raises (a failure is a ``failed`` result with the reason)."""
+    executable = find_chromium()
+    if executable is None:
+        return BrowserCheck("skipped", "skipped: no chromium on PATH (Debian: apt-get install chromium)")
+    try:
+        names = expected_names(client)
+        url = f"{client.base_url}/config/devices/device/{habitus_device_id(client)}"
+        tokens = auth.frontend_tokens(client.base_url)
+        with tempfile.TemporaryDirectory(prefix="habitus-demo-chromium-") as profile:
+            return asyncio.run(_check(executable, Path(profile), url, tokens, names, screenshot))
+    except (DemoError, OSError, aiohttp.ClientError, TimeoutError) as err:
+        return BrowserCheck("failed", f"failed: {err}")
+
+
+async def _check(  # noqa: PLR0917 - one private call site
+    executable: str,
+    profile: Path,
+    url: str,
+    tokens: dict[str, object],
+    names: dict[str, str],
+    screenshot: Path | None,
+) -> BrowserCheck:
+    proc = subprocess.Popen(
+        chromium_command(executable, profile),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = _devtools_port(proc)
+        async with aiohttp.ClientSession() as session:
+            page = await _page_ws_url(session, port)
+            async with session.ws_connect(page, max_msg_size=0) as ws:
+                cdp = _Cdp(ws)
+                origin = url.split("/config/", 1)[0]
+                await cdp.call("Page.enable")
+                await cdp.call(
+                    "Page.addScriptToEvaluateOnNewDocument",
+                    {"source": f"if (location.origin === {json.dumps(origin)}) "
+                     f"localStorage.setItem('hassTokens', {json.dumps(json.dumps(tokens))});"},
+                )  # fmt: skip
+                await cdp.call("Page.navigate", {"url": url})
+                found, missing = await _wait_for_names(cdp, names)
+                saved = await _screenshot(cdp, screenshot) if screenshot is not None else None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if missing:
+        message = f"failed: {', '.join(missing)} not shown on {url}"
+        return BrowserCheck("failed", message, found, missing, saved)
+    where = f"; screenshot {saved}" if saved else ""
+    return BrowserCheck("ok", f"ok: {', '.join(found)} shown on {url}{where}", found, missing, saved)
+
+
+def _devtools_port(proc: subprocess.Popen[str]) -> int:
+    """Read ``DevTools listening on ws://127.0.0.1:<port>/...`` from Chromium's stderr."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + DEVTOOLS_TIMEOUT_S
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line.strip())
+        match = re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line)
+        if match:
+            return int(match.group(1))
+    raise DemoError(f"chromium did not open its DevTools port: {' | '.join(seen[-5:])}")
+
+
+async def _page_ws_url(session: aiohttp.ClientSession, port: int) -> str:
+    async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
+        targets: list[dict[str, Any]] = await response.json()
+    for target in targets:
+        if target.get("type") == "page" and target.get("webSocketDebuggerUrl"):
+            return str(target["webSocketDebuggerUrl"])
+    raise DemoError("chromium has no page to drive")
+
+
+class _Cdp:
+    """Minimal Chrome DevTools Protocol client: one call at a time, events ignored."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self._next_id = 0
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._next_id += 1
+        ident = self._next_id
+        await self._ws.send_json({"id": ident, "method": method, "params": params or {}})
+        while True:
+            message = await asyncio.wait_for(self._ws.receive_json(), DEVTOOLS_TIMEOUT_S)
+            if message.get("id") == ident:
+                if "error" in message:
+                    raise DemoError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message.get("result", {})
+                return result
+
+
+async def _page_text(cdp: _Cdp) -> str:
+    result = await cdp.call("Runtime.evaluate", {"expression": _DEEP_TEXT_JS, "returnByValue": True})
+    return str(result.get("result", {}).get("value") or "")
+
+
+async def _wait_for_names(cdp: _Cdp, names: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Poll the page's text until every expected name is on it (or ``RENDER_TIMEOUT_S``)."""
+    deadline = time.monotonic() + RENDER_TIMEOUT_S
+    found: list[str] = []
+    while True:
+        with contextlib.suppress(DemoError):  # the page may be navigating
+            text = await _page_text(cdp)
+            found = [name for name in names.values() if name in text]
+        if len(found) == len(names) or time.monotonic() > deadline:
+            missing = [name for name in names.values() if name not in found]
+            return found, missing
+        await asyncio.sleep(1.0)
+
+
+async def _screenshot(cdp: _Cdp, path: Path) -> Path:
+    result = await cdp.call("Page.captureScreenshot", {"format": "png"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(result["data"]))
+    return path
