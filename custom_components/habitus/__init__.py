@@ -30,6 +30,7 @@ from .live_services import async_setup_live_services
 from .live_store import async_remove_live_store
 from .looplag import LoopLagProbe
 from .model_store import async_remove_models
+from .native import async_setup_native
 from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
 from .services import async_setup_services
@@ -73,6 +74,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> b
     entry.async_on_unload(Ingest(hass, settings, selector, learner).async_start())
     _schedule_idle_check(hass, entry)
     await async_setup_suggestions(hass, entry)
+    await async_setup_native(hass, entry)  # before the models load; the check runs after HA started
     entry.runtime_data.live = await async_setup_live(hass, entry, learner)
     _start_worker(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_options))

@@ -65,6 +65,11 @@ DEFAULT_SNOOZE_DAYS: Final = 7
 
 
 DEFAULT_QUIET_HOUR: Final = 3
+# LLM set-up in the options flow (llm_setup.py): downloaded GGUF files live in <config>/habitus/models/.
+LLM_MODELS_DIR: Final = ("habitus", "models")
+LLM_DOWNLOAD_MAX_BYTES: Final = 16 * 1024**3  # 16 GiB: any model a hub could run
+LLM_SERVER_TIMEOUT_SECONDS: Final = 10.0  # GET {url}/models when the options flow validates a server
+LLM_LOAD_TIMEOUT_SECONDS: Final = 300.0  # loading a GGUF once in a child process to validate it
 
 
 class LlmBackendKind(StrEnum):

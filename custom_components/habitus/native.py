@@ -4,30 +4,46 @@ A wheel built for a newer CPU dies on import with SIGILL (illegal instruction); 
 segfault. Importing such a module inside HA would take HA down, so ``async_probe_native`` imports it in
 a child (``python -c`` with HA's own interpreter and import path, bounded by a timeout) and classifies
 the module as available / missing / broken (an ``ImportError``) / crashed (signal or timeout). Results
-are cached per module for the life of HA.
+are cached per module for the life of HA (an import that worked stays cached for the process).
 
 ``async_ensure_requirement`` installs a missing requirement at runtime through HA's requirements
-manager (HA's pip settings, lock and failure memory) unless HA runs with ``--skip-pip``, then probes
-again. ``plan_requirement`` is the decision, kept pure for tests. Callers fall back (numpy executor for
-ONNX Runtime, the server backend for llama.cpp) when the module stays unusable.
+manager (HA's pip settings, lock and failure memory) unless HA runs with ``--skip-pip`` or no wheel
+exists for the platform, then probes again. ``plan_requirement`` is the decision, kept pure for tests.
+
+``async_setup_native`` wires this into entry setup: a background task, once per HA run and after HA
+started, ensures each native requirement (``NATIVE_REQUIREMENTS``); a module that stays unusable gets a
+repair issue (one per module, deleted when it works again) and its fallback: the import is blocked in
+HA (``sys.modules[name] = None``: Python then raises ``ImportError``), so model serving takes the numpy
+executor instead of ONNX Runtime, and ``synthesis_backend`` picks the OpenAI-compatible server instead
+of llama.cpp. The outcome is remembered (``.storage``), so a module that crashed its probe is blocked at
+the next start *before* the models load, until a later probe finds it working.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from homeassistant import requirements
-from homeassistant.core import HomeAssistant
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
-from .const import DOMAIN
+from .const import DOMAIN, LlmBackendKind
+
+_LOGGER = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_SECONDS = 60.0
 # Import names of the native modules Habitus uses -> their distributions on PyPI.
@@ -35,6 +51,7 @@ NATIVE_DISTRIBUTIONS: dict[str, str] = {"onnxruntime": "onnxruntime", "llama_cpp
 _PROBES: HassKey[dict[tuple[str, tuple[str, ...]], asyncio.Future[NativeProbe]]] = HassKey(
     f"{DOMAIN}_native_probes"
 )
+_AVAILABLE: dict[tuple[str, tuple[str, ...]], NativeProbe] = {}  # per process: an import that worked
 _EXIT_MISSING, _EXIT_BROKEN = 3, 4
 _PROBE_SCRIPT = f"""
 import importlib, sys
@@ -77,28 +94,50 @@ class NativeProbe:
         return self.status is NativeStatus.AVAILABLE
 
 
-def _probe_blocking(module: str, timeout: float, extra_paths: Sequence[str]) -> NativeProbe:
-    """Executor: import ``module`` in a fresh interpreter with HA's import path (plus ``extra_paths``)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*extra_paths, *(p for p in sys.path if p)])}
+@dataclass(frozen=True, slots=True)
+class ChildResult:
+    """How a child interpreter ended: ``returncode`` (``-signal`` if killed), None if it timed out."""
+
+    returncode: int | None
+    last_line: str  # the last line of its stderr (the error a script prints last)
+
+
+def child_env(extra_paths: Sequence[str]) -> dict[str, str]:
+    """The environment of a child: HA's import path (plus ``extra_paths`` first)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*extra_paths, *(p for p in sys.path if p)])}
+
+
+def run_child_blocking(
+    script: str, args: Sequence[str], timeout: float, extra_paths: Sequence[str] = ()
+) -> ChildResult:
+    """Executor: run ``script`` in a fresh interpreter (HA's own) with ``args``, bounded by ``timeout``."""
     try:
         done = subprocess.run(  # our own interpreter, a fixed script
-            [sys.executable, "-c", _PROBE_SCRIPT, module],
+            [sys.executable, "-c", script, *args],
             capture_output=True,
             text=True,
+            errors="replace",
             timeout=timeout,
-            env=env,
+            env=child_env(extra_paths),
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return NativeProbe(module, NativeStatus.CRASHED, detail=f"import did not finish in {timeout:.0f} s")
-    last_line = (done.stderr.strip().splitlines() or [""])[-1]
+        return ChildResult(None, f"did not finish in {timeout:.0f} s")
+    return ChildResult(done.returncode, (done.stderr.strip().splitlines() or [""])[-1])
+
+
+def _probe_blocking(module: str, timeout: float, extra_paths: Sequence[str]) -> NativeProbe:
+    """Executor: import ``module`` in a fresh interpreter with HA's import path (plus ``extra_paths``)."""
+    done = run_child_blocking(_PROBE_SCRIPT, [module], timeout, extra_paths)
+    if done.returncode is None:
+        return NativeProbe(module, NativeStatus.CRASHED, detail=f"import {done.last_line}")
     if done.returncode == 0:
         return NativeProbe(module, NativeStatus.AVAILABLE)
     if done.returncode < 0:
-        return NativeProbe(module, NativeStatus.CRASHED, signal=-done.returncode, detail=last_line)
+        return NativeProbe(module, NativeStatus.CRASHED, signal=-done.returncode, detail=done.last_line)
     if done.returncode == _EXIT_MISSING:
         return NativeProbe(module, NativeStatus.MISSING)
-    return NativeProbe(module, NativeStatus.BROKEN, detail=last_line or f"exit code {done.returncode}")
+    return NativeProbe(module, NativeStatus.BROKEN, detail=done.last_line or f"exit code {done.returncode}")
 
 
 async def async_probe_native(
@@ -114,9 +153,14 @@ async def async_probe_native(
     key = (module, tuple(extra_paths))
     cached = probes.get(key)
     failed = cached is not None and cached.done() and (cached.cancelled() or cached.exception() is not None)
+    if not refresh and cached is None and key in _AVAILABLE:
+        return _AVAILABLE[key]
     if refresh or cached is None or failed:
         probes[key] = hass.async_add_executor_job(_probe_blocking, module, timeout, tuple(extra_paths))
-    return await asyncio.shield(probes[key])
+    probe = await asyncio.shield(probes[key])
+    if probe.available:
+        _AVAILABLE[key] = probe
+    return probe
 
 
 class RequirementAction(StrEnum):
@@ -125,16 +169,38 @@ class RequirementAction(StrEnum):
     NONE = "none"  # available already
     INSTALL = "install"  # missing and HA may install packages
     SKIP_PIP = "skip_pip"  # missing, but HA runs with --skip-pip: fall back, tell the user
+    NO_WHEEL = "no_wheel"  # missing, and no wheel exists for this platform: fall back, tell the user
     UNUSABLE = "unusable"  # installed but broken or crashing: installing again will not help; fall back
 
 
-def plan_requirement(probe: NativeProbe, skip_pip: bool) -> RequirementAction:
-    """The decision for ``probe`` (pure)."""
+def plan_requirement(probe: NativeProbe, skip_pip: bool, wheel: bool = True) -> RequirementAction:
+    """The decision for ``probe`` (pure); ``wheel``: a binary wheel exists for this platform."""
     if probe.status is NativeStatus.AVAILABLE:
         return RequirementAction.NONE
     if probe.status is NativeStatus.MISSING:
-        return RequirementAction.SKIP_PIP if skip_pip else RequirementAction.INSTALL
+        if skip_pip:
+            return RequirementAction.SKIP_PIP
+        return RequirementAction.INSTALL if wheel else RequirementAction.NO_WHEEL
     return RequirementAction.UNUSABLE
+
+
+def wheel_expected(distribution: str, system: str, machine: str, libc: str) -> bool:
+    """Whether PyPI has a binary wheel of ``distribution`` for this platform (pure).
+
+    ONNX Runtime ships wheels for glibc Linux (x86_64, aarch64), macOS and Windows, not for musl
+    (Alpine: HA's container images). llama-cpp-python ships a source archive only: building it needs a
+    C++ tool chain and many minutes, which a hub must not attempt unasked.
+    """
+    if distribution != "onnxruntime":
+        return False
+    if system == "Linux":
+        return libc == "glibc" and machine.lower() in {"x86_64", "amd64", "aarch64", "arm64"}
+    return system in {"Darwin", "Windows"}
+
+
+def wheel_expected_here(distribution: str) -> bool:
+    """``wheel_expected`` for the running interpreter."""
+    return wheel_expected(distribution, platform.system(), platform.machine(), platform.libc_ver()[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +219,15 @@ async def async_ensure_requirement(
     module: str,
     *,
     extra_paths: Sequence[str] = (),
+    wheel: bool = True,
+    refresh: bool = False,
 ) -> RequirementOutcome:
     """Make ``module`` importable, installing ``requirement`` (e.g. ``"onnxruntime==1.31.1"``) if needed.
 
     Never imports ``module`` in HA itself: check ``outcome.probe.available`` before importing it.
     """
-    probe = await async_probe_native(hass, module, extra_paths=extra_paths)
-    action = plan_requirement(probe, hass.config.skip_pip)
+    probe = await async_probe_native(hass, module, refresh=refresh, extra_paths=extra_paths)
+    action = plan_requirement(probe, hass.config.skip_pip, wheel)
     if action is not RequirementAction.INSTALL:
         return RequirementOutcome(requirement, action, probe)
     try:
@@ -168,3 +236,182 @@ async def async_ensure_requirement(
         return RequirementOutcome(requirement, action, probe, error=str(err))
     probe = await async_probe_native(hass, module, refresh=True, extra_paths=extra_paths)
     return RequirementOutcome(requirement, action, probe)
+
+
+# -- the check at entry setup: install, probe, fall back, repair issue ------------------------------
+
+
+class Fallback(StrEnum):
+    """What Habitus uses instead of a module that stays unusable."""
+
+    NUMPY_EXECUTOR = "numpy_executor"  # model serving without ONNX Runtime
+    SERVER_BACKEND = "server_backend"  # synthesis through the OpenAI-compatible server
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRequirement:
+    """A native module Habitus can do without: how to get it, and what replaces it."""
+
+    module: str
+    requirement: str  # the pinned distribution HA would install
+    fallback: Fallback
+    issue_key: str  # translation key of its repair issue (``issues.<key>``)
+
+    @property
+    def issue_id(self) -> str:
+        """One repair issue per module."""
+        return f"native_{self.module}"
+
+
+NATIVE_REQUIREMENTS: tuple[NativeRequirement, ...] = (
+    NativeRequirement(
+        "onnxruntime", "onnxruntime==1.31.1", Fallback.NUMPY_EXECUTOR, "onnxruntime_unavailable"
+    ),
+    NativeRequirement(
+        "llama_cpp", "llama-cpp-python==0.3.36", Fallback.SERVER_BACKEND, "llama_cpp_unavailable"
+    ),
+)
+STORAGE_KEY = f"{DOMAIN}.native"
+STORAGE_VERSION = 1
+_STATE: HassKey[NativeState] = HassKey(f"{DOMAIN}_native_state")
+
+
+@dataclass(slots=True)
+class NativeState:
+    """What the checks found (``statuses``: module -> NativeStatus value), remembered across restarts."""
+
+    store: Store[dict[str, Any]]
+    statuses: dict[str, str]
+    checked: bool = False  # this HA run's check finished
+    task: asyncio.Task[Any] | None = None
+
+
+async def _async_state(hass: HomeAssistant) -> NativeState:
+    if (state := hass.data.get(_STATE)) is None:
+        store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, STORAGE_KEY)
+        saved = await store.async_load() or {}
+        statuses = {str(k): str(v) for k, v in dict(saved.get("statuses") or {}).items()}
+        state = hass.data.setdefault(_STATE, NativeState(store, statuses))
+    return state
+
+
+def _unusable(status: str | None) -> bool:
+    return status in {NativeStatus.BROKEN, NativeStatus.CRASHED}
+
+
+def block_import(module: str) -> bool:
+    """Make ``import module`` raise ImportError in HA (if not imported already); whether it is blocked."""
+    if module not in sys.modules:
+        sys.modules[module] = None  # type: ignore[assignment]  # Python's documented import block
+    return sys.modules[module] is None
+
+
+def unblock_import(module: str) -> None:
+    """Undo ``block_import``."""
+    if module in sys.modules and sys.modules[module] is None:
+        del sys.modules[module]
+
+
+def module_usable(hass: HomeAssistant, module: str) -> bool | None:
+    """The last check's verdict on ``module`` (None: not checked yet, on this hub)."""
+    state = hass.data.get(_STATE)
+    status = state.statuses.get(module) if state is not None else None
+    return None if status is None else status == NativeStatus.AVAILABLE
+
+
+def synthesis_backend(hass: HomeAssistant, backend: LlmBackendKind, server_url: str | None) -> LlmBackendKind:
+    """The backend synthesis should use: the server when llama.cpp is unusable here and one is set."""
+    if backend is LlmBackendKind.LOCAL and module_usable(hass, "llama_cpp") is False and server_url:
+        return LlmBackendKind.SERVER
+    return backend
+
+
+async def async_setup_native(
+    hass: HomeAssistant,
+    entry: ConfigEntry[Any],
+    native: Sequence[NativeRequirement] = NATIVE_REQUIREMENTS,
+    *,
+    extra_paths: Sequence[str] = (),
+) -> None:
+    """Block what crashed or broke last time (before any model loads), then check again in the
+    background once HA has started (once per HA run; the task ends)."""
+    state = await _async_state(hass)
+    for item in native:
+        if _unusable(state.statuses.get(item.module)):
+            block_import(item.module)
+    if state.checked:
+        return
+
+    @callback
+    def _start(hass: HomeAssistant) -> None:
+        if state.checked or (state.task is not None and not state.task.done()):
+            return
+        state.task = entry.async_create_background_task(
+            hass, async_check_native(hass, native, extra_paths=extra_paths), "habitus native check"
+        )
+
+    entry.async_on_unload(async_at_started(hass, _start))
+
+
+async def async_check_native(
+    hass: HomeAssistant,
+    native: Sequence[NativeRequirement] = NATIVE_REQUIREMENTS,
+    *,
+    extra_paths: Sequence[str] = (),
+    refresh: bool = False,
+) -> dict[str, RequirementOutcome]:
+    """Ensure each requirement (install where wheels exist), then fall back and raise or clear its issue.
+
+    ``refresh``: probe again even if this HA run probed already.
+    """
+    state = await _async_state(hass)
+    outcomes: dict[str, RequirementOutcome] = {}
+    for item in native:
+        distribution = item.requirement.split("==", 1)[0]
+        outcome = await async_ensure_requirement(
+            hass,
+            item.requirement,
+            item.module,
+            extra_paths=extra_paths,
+            wheel=wheel_expected_here(distribution),
+            refresh=refresh,
+        )
+        outcomes[item.module] = outcome
+        state.statuses[item.module] = outcome.probe.status.value
+        _apply(hass, item, outcome)
+    state.checked = True
+    await state.store.async_save({"statuses": dict(state.statuses)})
+    return outcomes
+
+
+def _apply(hass: HomeAssistant, item: NativeRequirement, outcome: RequirementOutcome) -> None:
+    """Use the module, or its fallback with a repair issue that says why and what to do."""
+    if outcome.probe.available:
+        unblock_import(item.module)
+        ir.async_delete_issue(hass, DOMAIN, item.issue_id)
+        return
+    block_import(item.module)
+    probe = outcome.probe
+    detail = outcome.error or probe.detail or (f"signal {probe.signal}" if probe.signal else "-")
+    _LOGGER.warning(
+        "Habitus cannot use %s (%s, %s: %s); falling back to %s",
+        item.module,
+        probe.status,
+        outcome.action,
+        detail,
+        item.fallback,
+    )
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        item.issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=item.issue_key,
+        translation_placeholders={
+            "requirement": item.requirement,
+            "status": probe.status.value,
+            "action": outcome.action.value,
+            "detail": detail,
+        },
+    )

@@ -10,9 +10,21 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers import area_registry as ar
 
-from custom_components.habitus.const import DEFAULT_DOMAINS, DOMAIN
+from custom_components.habitus.const import DEFAULT_DOMAINS, DOMAIN, AdaptMode
 
 from .conftest import SetupHabitus
+
+
+async def _options(hass: HomeAssistant, entry_id: str, choice: str = "general") -> dict[str, Any]:
+    """Open the options flow and pick ``choice`` from its menu."""
+    result = await hass.config_entries.options.async_init(entry_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "init"
+    assert list(result["menu_options"]) == ["general", "synthesis_model", "adaptation"]
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": choice})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == choice
+    return dict(result)
 
 
 async def _start(hass: HomeAssistant) -> dict[str, Any]:
@@ -115,9 +127,7 @@ async def test_options_flow_changes_settings_and_reloads(
     hass.states.async_set("weather.home", "sunny")
     entry = await setup_habitus()
     old_runtime = entry.runtime_data
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "init"
+    result = await _options(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
@@ -152,7 +162,7 @@ async def test_options_flow_errors(
     hass: HomeAssistant, setup_habitus: SetupHabitus, user_input: dict[str, Any], errors: dict[str, str]
 ) -> None:
     entry = await setup_habitus()
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await _options(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
@@ -168,6 +178,30 @@ async def test_options_flow_bounds(
     hass: HomeAssistant, setup_habitus: SetupHabitus, user_input: dict[str, Any]
 ) -> None:
     entry = await setup_habitus()
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await _options(hass, entry.entry_id)
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+
+
+async def test_options_flow_adaptation_step(hass: HomeAssistant, setup_habitus: SetupHabitus) -> None:
+    entry = await setup_habitus({"max_gap_hours": 2.0})
+    result = await _options(hass, entry.entry_id, "adaptation")
+    defaults = {key.schema: key.default() for key in result["data_schema"].schema}
+    assert defaults == {"adapt_mode": "augment", "adapt_on_shift": True, "quiet_hour": 3}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"adapt_mode": "replace", "adapt_on_shift": False, "quiet_hour": 23}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["max_gap_hours"] == 2.0  # other options kept
+    settings = entry.runtime_data.settings
+    assert (settings.adapt_mode, settings.adapt_on_shift, settings.quiet_hour) == (
+        AdaptMode.REPLACE,
+        False,
+        23,
+    )
+    result = await _options(hass, entry.entry_id, "adaptation")
+    with pytest.raises(InvalidData):  # an hour of the day
+        await hass.config_entries.options.async_configure(result["flow_id"], {"quiet_hour": 24})
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(result["flow_id"], {"adapt_mode": "forget"})

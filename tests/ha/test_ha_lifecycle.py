@@ -234,6 +234,7 @@ async def test_excluding_an_entity_later_deletes_what_was_stored_about_it(
     assert entry.runtime_data.learner.store.stored_sequences == 1
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": "general"})
     await hass.config_entries.options.async_configure(
         result["flow_id"], {"exclude_entities": ["light.diary"]}
     )
@@ -291,6 +292,7 @@ async def test_lowering_the_cap_in_the_options_applies_at_once(
     await hass.async_block_till_done()
     assert entry.runtime_data.learner.store.stored_sequences == 14
     result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": "general"})
     await hass.config_entries.options.async_configure(result["flow_id"], {"max_sequences": 10})
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.runtime_data.learner.store.stored_sequences == 10
