@@ -1,0 +1,220 @@
+"""Live scoring off the loop: coalesced executor jobs, every behaviour scored once and in order.
+
+The scorer hands the open sequence to the executor; behaviours that arrive while a job runs are
+scored together by the next job (``scoring.score_snapshots``). These tests drive real state changes
+through a real HA with the shipped base models (see ``live_helpers`` for the time and devices).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+from custom_components.habitus.engine.behaviour import Behaviour
+from custom_components.habitus.live_models import (
+    LiveScore,
+    ModelBundle,
+    load_base_bundle,
+    score_open_sequence,
+)
+from custom_components.habitus.runtime import HabitusConfigEntry
+from custom_components.habitus.scoring import LiveScorer, Snapshot, score_snapshots
+
+from .conftest import SetupHabitus
+from .live_helpers import NORMAL, UNUSUAL, USER, act, anomaly_notifications, start
+
+OPTIONS = {"max_gap_hours": 0.05}  # a 3-minute TSS gap
+HOUR = datetime(2026, 11, 18, 11, 5, tzinfo=UTC).timestamp() / 3600  # Wednesday 03:05 US/Pacific
+
+
+def _scorer(entry: HabitusConfigEntry) -> LiveScorer:
+    live = entry.runtime_data.live
+    assert live is not None
+    return live.scorer
+
+
+def _record_applied(scorer: LiveScorer) -> list[LiveScore]:
+    """Pass-through spy on the scorer's ``_apply``: the readings the loop applied, in order."""
+    applied: list[LiveScore] = []
+    apply = scorer._apply
+
+    def spy(results: Iterable[LiveScore]) -> None:
+        results = list(results)
+        applied.extend(results)
+        apply(results)
+
+    scorer._apply = spy  # type: ignore[method-assign]
+    return applied
+
+
+def _burst(hass: HomeAssistant, freezer: FrozenDateTimeFactory, changes: Iterable[tuple[str, str]]) -> None:
+    """State changes 20 s apart on the frozen clock, all before the loop runs any of their listeners."""
+    for entity_id, state in changes:
+        freezer.tick(timedelta(seconds=20))
+        hass.states.async_set(entity_id, state, context=USER)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> ModelBundle:
+    return load_base_bundle()
+
+
+@pytest.fixture
+def pacific() -> Iterator[None]:
+    """The time zone the helpers' hours are judged in (the test HA's), restored afterwards."""
+    before = dt_util.get_default_time_zone()
+    dt_util.set_default_time_zone(dt_util.get_time_zone("US/Pacific"))  # type: ignore[arg-type]
+    yield
+    dt_util.set_default_time_zone(before)
+
+
+ACTIONS = {  # what ingest makes of the helpers' state changes
+    ("valve.main", "open"): "WaterValve:valve open",
+    ("valve.main", "closed"): "WaterValve:valve close",
+    ("siren.hall", "on"): "Siren:alarm both",
+    ("siren.hall", "off"): "Siren:alarm off",
+    ("light.kitchen", "on"): "Light:switch on",
+    ("light.kitchen", "off"): "Light:switch off",
+}
+
+
+def _behaviours(changes: Iterable[tuple[str, str]], start_hour: float) -> list[Behaviour]:
+    return [
+        Behaviour(time=start_hour + i * 20 / 3600, device=entity, action=ACTIONS[entity, state])
+        for i, (entity, state) in enumerate(changes)
+    ]
+
+
+@pytest.mark.usefixtures("pacific")
+def test_a_batch_scores_each_snapshot_like_one_call_per_behaviour(bundle: ModelBundle) -> None:
+    """``score_snapshots`` over many snapshots == ``score_open_sequence`` on each one alone."""
+    first = _behaviours(UNUSUAL, HOUR)
+    unknown = Behaviour(time=HOUR + 1.1, device="humidifier.bath", action="Humidifier:switch on")
+    second = [*_behaviours(NORMAL + NORMAL, HOUR + 1.0), unknown]
+    snapshots: list[Snapshot] = [(first[0].time, first[: i + 1], i + 1) for i in range(len(first))]
+    snapshots += [(second[0].time, second[: i + 1], i + 1) for i in range(len(second))]
+    unknown_only = [Behaviour(time=HOUR + 2.0, device="humidifier.bath", action="Humidifier:switch on")]
+    snapshots.append((unknown_only[0].time, unknown_only, 1))
+    batch = score_snapshots(bundle, snapshots, frozenset({first[0].time}), {})
+    assert len(batch) == len(snapshots)
+    anomalies = 0
+    for snapshot, got in zip(snapshots, batch, strict=True):
+        alone = score_open_sequence(bundle, *snapshot, explain=True)
+        assert (got.key, got.length, got.unknown, got.behaviours) == (
+            alone.key,
+            alone.length,
+            alone.unknown,
+            alone.behaviours,
+        )
+        if alone.score is None:
+            assert got.score is None and got.top_k == ()
+            continue
+        assert got.score == pytest.approx(alone.score, abs=1e-5)
+        assert [a for a, _ in got.top_k] == [a for a, _ in alone.top_k]
+        assert [p for _, p in got.top_k] == pytest.approx([p for _, p in alone.top_k], abs=1e-3)
+        if got.anomalous:
+            anomalies += 1
+            # explained once: the first anomalous reading of the sequence, as the alert needs
+            assert got.most_surprising == (alone.most_surprising if anomalies == 1 else None)
+    assert anomalies >= 1  # the valve and siren at 03:05 are unusual for the FR models
+
+
+async def test_a_burst_is_scored_in_few_jobs_each_behaviour_once_in_order(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    scorer = _scorer(entry)
+    applied = _record_applied(scorer)
+    jobs = scorer.jobs
+    burst = NORMAL * 4  # 8 behaviours of one sequence, all before the first job returns
+    _burst(hass, freezer, burst)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [r.length for r in applied] == list(range(1, len(burst) + 1))  # each once, in order
+    assert len({r.key for r in applied}) == 1
+    assert scorer.scored == len(burst)
+    assert scorer.jobs - jobs < len(burst)  # coalesced: the first job, then one for the rest
+    assert scorer.result is applied[-1]
+    state = hass.states.get("sensor.habitus_anomaly_score")
+    assert state is not None and float(state.state) == pytest.approx(applied[-1].score, abs=1e-4)
+
+
+async def test_an_anomalous_sequence_in_a_burst_still_alerts_once(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    scorer = _scorer(entry)
+    applied = _record_applied(scorer)
+    _burst(hass, freezer, UNUSUAL)
+    freezer.tick(timedelta(minutes=10))  # the next behaviour opens a new sequence
+    _burst(hass, freezer, NORMAL)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [r.length for r in applied] == [1, 2, 3, 4, 1, 2]
+    assert any(r.anomalous for r in applied[:4])
+    assert len(anomaly_notifications(hass)) == 1  # the closed unusual sequence was still reported
+    event = hass.states.get("event.habitus_anomaly")
+    assert event is not None and set(event.attributes["devices"]) <= {"valve.main", "siren.hall"}
+    assert event.attributes["most_surprising"] is not None
+    assert scorer.result is applied[-1] and scorer.result.key != applied[0].key  # the open one shows
+    binary = hass.states.get("binary_sensor.habitus_anomaly")
+    assert binary is not None and binary.state == "off"
+
+
+async def test_a_reading_of_a_sequence_closed_meanwhile_alerts_but_is_not_shown(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    scorer = _scorer(entry)
+    applied = _record_applied(scorer)
+    _burst(hass, freezer, UNUSUAL)
+    await asyncio.sleep(0)  # the state listeners run: a scoring job starts, the rest wait for it
+    assert scorer._running
+    entry.runtime_data.learner.close_if_idle(dt_util.utcnow() + timedelta(minutes=10))  # closes it
+    assert not entry.runtime_data.learner.open_sequence
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [r.length for r in applied] == [1, 2, 3, 4]
+    assert len(anomaly_notifications(hass)) == 1  # the alert stands
+    assert scorer.last_anomaly is next(r for r in applied if r.anomalous)
+    assert scorer.result is None and not scorer.anomaly_active  # but it is no open sequence's reading
+    for entity_id, shown in (
+        ("binary_sensor.habitus_anomaly", "off"),
+        ("sensor.habitus_anomaly_score", "unknown"),
+    ):
+        state = hass.states.get(entity_id)
+        assert state is not None and state.state == shown, entity_id
+
+
+async def test_unload_while_a_job_runs_writes_nothing_late(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    scorer = _scorer(entry)
+    await act(hass, freezer, NORMAL)
+    scored = scorer.scored
+    _burst(hass, freezer, UNUSUAL)
+    await asyncio.sleep(0)  # the listeners run: a job is in flight, the rest pending
+    assert scorer._running
+    with caplog.at_level(logging.WARNING):
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert scorer.scored == scored  # the job's result was dropped
+    assert anomaly_notifications(hass) == {}
+    for entity_id in ("sensor.habitus_anomaly_score", "binary_sensor.habitus_anomaly"):
+        state = hass.states.get(entity_id)
+        assert state is not None and state.state == "unavailable", entity_id
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "habitus" in r.name]
