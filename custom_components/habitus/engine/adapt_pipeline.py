@@ -232,6 +232,9 @@ async def open_backend(settings: LLMSettings) -> tuple[LLMBackend, TokenCount]:
         local = LlamaCppBackend(LlamaCppConfig(path, n_threads=settings.n_threads, n_ctx=settings.n_ctx))
         try:
             model = await local.load()
+            # The constrained decoder's one-off vocabulary scan (seconds), done now rather than inside
+            # the first request, where it could not be cancelled.
+            await asyncio.get_running_loop().run_in_executor(None, model.format_pieces)
         except BaseException:
             await local.aclose()
             raise
