@@ -1,8 +1,11 @@
 """``habitus demo``: dataset -> service mapping, accelerated timeline, flow answers, and the real thing.
 
 The last test runs the whole demo headless against a real ``hass`` server (a subprocess on 127.0.0.1)
-and checks what Habitus really learned, read back from its sensors. The others are fast unit tests;
-service calls are checked against Home Assistant's own ``services.yaml`` files, not a hand-made list.
+and checks what Habitus really learned (its past through the bootstrap, then the live replay), the
+anomalies it flagged (injected ones included), its predictions, one adaptation with the embedded
+Gemma 3 270M, HA's loop lag and memory, and, where Chromium is installed, what the UI shows. The others
+are fast unit tests; service calls are checked against Home Assistant's own ``services.yaml`` files, not
+a hand-made list.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import yaml
 
 from habitus_engine.behaviour import Behaviour
 from habitus_engine.datasets import RawSequence, Vocabulary, iter_sequences, load_vocabulary, smartgen_hours
+from habitus_engine.models import TransAE
 from habitus_engine.segment import TSSConfig, split_sequences
+from habitus_tools.demo.browser import BrowserCheck, check_frontend, chromium_command, find_chromium
 from habitus_tools.demo.controls import Command, Intent, parse_control, split_action
-from habitus_tools.demo.habitus_setup import fill_form
+from habitus_tools.demo.habitus_setup import fill_form, menu_choice
 from habitus_tools.demo.home import classify, plan_device, slugify
+from habitus_tools.demo.injections import InjectedWindow, Injector, flagged_injections, resolve_injections
 from habitus_tools.demo.mapping import (
     SKIP_REASONS,
     ActionMapper,
@@ -34,9 +40,13 @@ from habitus_tools.demo.mapping import (
     map_action,
     plan_home,
 )
+from habitus_tools.demo.observe import anomaly_times, completed_jobs, hass_rss_mb, prediction_count
+from habitus_tools.demo.past import PAST_END_MARGIN_S, split_past
+from habitus_tools.demo.paths import HABITUS_INTEGRATION_DIR
 from habitus_tools.demo.replay import ReplayStats
 from habitus_tools.demo.summary import DemoSummary, find_habitus_sensors
-from habitus_tools.demo.timeline import ReplayStep, dataset_offsets, replay_steps
+from habitus_tools.demo.timeline import ReplayStep, dataset_offsets, replay_steps, wall_seconds
+from habitus_tools.demo.watch import StateChange, parse_change
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ROOT.parent / "shared" / "datasets" / "smartthings"
@@ -328,6 +338,124 @@ sys.stdin.read()
 """
 
 
+# --- the home's past, injected anomalies, live counts -------------------------------------------
+
+
+def test_the_past_ends_before_home_assistant_started_and_the_live_replay_continues_it() -> None:
+    mapper = ActionMapper(vocab("fr"))
+    path = DATASETS / "fr" / "raw" / "trn.jsonl"
+    steps = replay_steps(lambda: (s.seq for s in iter_sequences(path)), 14400.0, mapper.replayable)
+    started = 1_000_000.0
+    past = split_past(steps, mapper, days=30, speed=14400.0, end_epoch=started)
+    times = [c["at"] for c in past.calls]
+    assert past.calls and times == sorted(times)
+    assert started - PAST_END_MARGIN_S - wall_seconds(30 * 24.0, 14400.0) <= times[0]
+    assert times[-1] <= started - PAST_END_MARGIN_S
+    for call in past.calls:
+        assert_valid_call(ServiceCall(call["domain"], call["service"], call["data"]))
+    live = [next(past.live_steps) for _ in range(5)]
+    assert live[0].at == 0.0 and [s.at for s in live] == sorted(s.at for s in live)
+    assert live[0].sequence_number >= past.dataset_sequences - 1  # the continuation, not a restart
+
+
+def test_injections_are_real_calls_and_unusual_to_the_base_model() -> None:
+    """Each injection maps onto this home's devices and, read by the shipped base TransAE as live
+    scoring reads it (the open sequence after each behaviour), crosses the anomaly threshold in nearly
+    every (weekday, 3-hour bucket) cell of the week."""
+    fr = vocab("fr")
+    injections = resolve_injections(fr, ActionMapper(fr))
+    assert len(injections) >= 3
+    model = TransAE.load(HABITUS_INTEGRATION_DIR / "model_assets" / "transae_fr.npz")
+    for injection in injections:
+        for call in injection.calls:
+            assert_valid_call(call)
+        raw = [(fr.devices.index(a.split(":")[0]), fr.actions.index(a)) for a in _actions_of(injection.name)]
+        flagged = 0
+        for day in range(7):
+            for bucket in range(8):
+                prefixes = [[(day, bucket, d, a) for d, a in raw[:n]] for n in range(2, len(raw) + 1)]
+                flagged += bool((model.score(prefixes) > model.threshold_).any())
+        assert flagged / 56 >= 0.9, (injection.name, flagged)
+
+
+def _actions_of(name: str) -> tuple[str, ...]:
+    from habitus_tools.demo.injections import INJECTIONS  # noqa: PLC0415
+
+    return dict(INJECTIONS)[name]
+
+
+def test_injections_without_their_devices_are_left_out() -> None:
+    an = vocab("an")  # no Heater, WaterValve or SmartLock device types
+    assert resolve_injections(an, ActionMapper(an)) == []
+
+
+def test_injector_schedule_and_matching_by_time_window() -> None:
+    injector = Injector([], gap_s=3.0, first_after_s=5.0, every_s=15.0)
+    assert not injector.due(100.0)  # nothing to inject
+    injector.injections = resolve_injections(vocab("fr"), ActionMapper(vocab("fr")))
+    assert not injector.due(4.9) and injector.due(5.0)
+    injector.played.append(InjectedWindow("a", 10.0, 11.0, 4))
+    assert not injector.due(19.0) and injector.due(20.0)
+    windows = [InjectedWindow("a", 10.0, 11.0, 4), InjectedWindow("b", 30.0, 31.0, 4)]
+    assert flagged_injections(windows, [9.0, 13.5, 50.0], settle_s=3.0) == 1  # 13.5 is inside a's window
+    assert flagged_injections(windows, [14.5, 29.0], settle_s=3.0) == 0
+    assert flagged_injections(windows, [10.5, 33.9, 34.0], settle_s=3.0) == 2
+
+
+def _change(entity_id: str, new: str | None, old: str | None = None, t: float = 0.0) -> StateChange:
+    return StateChange(t, entity_id, old, new, {})
+
+
+def test_live_counts_from_state_changes() -> None:
+    event = {
+        "time_fired": "2026-11-22T08:00:00.500000+00:00",
+        "data": {
+            "entity_id": "event.habitus_anomaly",
+            "old_state": {"state": "unknown"},
+            "new_state": {"state": "2026-11-22T08:00:00.500+00:00", "attributes": {"score": 3.1}},
+        },
+    }
+    change = parse_change(event)
+    assert change is not None and change.time == 1795334400.5 and change.attributes == {"score": 3.1}
+    assert parse_change({"data": {}}) is None
+    changes = [
+        change,
+        _change("binary_sensor.habitus_anomaly", "on", "off", 1.0),
+        _change("sensor.habitus_next_action", "Light:switch on"),
+        _change("sensor.habitus_next_action", "unknown"),
+        _change("sensor.habitus_next_action", "Heater:switch on"),
+    ]
+    assert anomaly_times(changes) == [change.time]  # the event entity, once per anomaly
+    assert anomaly_times(changes[1:]) == [1.0]  # else the binary sensor turning on
+    assert prediction_count(changes) == 2
+    assert completed_jobs({"state": "idle", "attributes": {"completed_jobs": 2}}) == 2
+    assert completed_jobs(None) is None and completed_jobs({"attributes": {}}) is None
+
+
+def test_options_menu_takes_the_general_options() -> None:
+    assert menu_choice({"menu_options": ["synthesis_model", "general", "adaptation"]}) == "general"
+    assert menu_choice({"menu_options": ["other", "more"]}) == "other"
+
+
+def test_rss_is_read_from_proc() -> None:
+    rss = hass_rss_mb(os.getpid())
+    assert rss is not None and rss > 10
+    assert hass_rss_mb(None) is None
+
+
+def test_browser_check_skips_cleanly_without_chromium(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_chromium() is None
+    result = check_frontend(None, None, None)  # type: ignore[arg-type]  # not reached without chromium
+    assert result.status == "skipped" and "chromium" in result.message
+    assert result.figures() == {"ui_check": "skipped", "ui_entities_rendered": 0}
+    assert BrowserCheck("ok", "", ["Anomaly"]).figures()["ui_entities_rendered"] == 1
+    command = chromium_command("chromium", tmp_path)
+    assert "--headless=new" in command and "--remote-debugging-port=0" in command
+
+
 # --- the real thing -------------------------------------------------------------------------------
 
 
@@ -343,11 +471,23 @@ def _alive(pid: int) -> bool:
 def test_headless_demo_runs_real_home_assistant_and_habitus_learns(tmp_path: Path) -> None:
     summary_path = tmp_path / "s.json"
     started = time.monotonic()
+    screenshot = tmp_path / "ui.png"
     result = subprocess.run(
-        [sys.executable, "-m", "habitus_tools.cli", "demo", "--for", "25", "--summary", str(summary_path)],
+        [
+            sys.executable,
+            "-m",
+            "habitus_tools.cli",
+            "demo",
+            "--for",
+            "30",
+            "--summary",
+            str(summary_path),
+            "--screenshot",
+            str(screenshot),
+        ],
         capture_output=True,
         text=True,
-        timeout=420,
+        timeout=900,
         check=False,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -358,10 +498,31 @@ def test_headless_demo_runs_real_home_assistant_and_habitus_learns(tmp_path: Pat
     assert re.search(r"Login: user 'demo', password '\S+'", out), out
     summary = json.loads(summary_path.read_text())
     assert summary["events_replayed"] > 0
-    assert 0 < summary["behaviours"] <= summary["events_replayed"]
-    assert summary["sequences"] >= 1
+    # Learned: the past (bootstrap), the live replay, the injections and the devices' initial states.
+    assert summary["behaviours"] > summary["events_replayed"]  # the past was learned too
+    assert summary["behaviours"] <= (
+        summary["history_calls"] + summary["events_replayed"] + 4 * summary["injected_anomalies"]
+        + summary["virtual_devices"]
+    )  # fmt: skip
+    assert summary["sequences"] >= 25 and summary["learning_state"] == "ready"
     assert summary["call_errors"] == 0
-    assert summary["replay_seconds"] >= 25
+    assert summary["replay_seconds"] >= 30
+    # Live: injected anomalies (some flagged), predictions, one adaptation, HA's loop lag and memory.
+    assert summary["injected_anomalies"] > 0
+    assert 0 <= summary["injected_anomalies_flagged"] <= summary["injected_anomalies"]
+    assert summary["anomalies_flagged"] >= summary["injected_anomalies_flagged"]
+    assert summary["predictions"] > 0
+    assert summary["adaptation_service"] in ("habitus.adapt", "habitus.retrain")
+    assert summary["adaptations"] == 1, out
+    assert isinstance(summary["adaptation_deployed"], bool)
+    assert summary["loop_lag_p99_ms"] > 0 and summary["loop_lag_samples"] > 100
+    assert summary["rss_mb"] > 50
+    if find_chromium() is None:
+        assert summary["ui_check"] == "skipped"
+    else:
+        assert summary["ui_check"] == "ok", out
+        assert summary["ui_entities_rendered"] == 3
+        assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # HA and everything it started are gone, and so is the throwaway config dir.
     match = re.search(r"Starting Home Assistant \(pid (\d+)\) in (\S+) \.\.\.", out)
     assert match, out

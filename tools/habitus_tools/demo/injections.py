@@ -1,14 +1,15 @@
 """Unusual behaviours the demo slips into the replay, so that live anomaly detection has something to find.
 
 Each ``Injection`` is a short action sequence this household never performs (the heater switched on and
-off around the water valve, the door unlocked to run the heater...); action names are the dataset's,
+off around the water valve, the siren sounding while the heater runs); action names are the dataset's,
 resolved to the virtual home's service calls by the replay's own ``ActionMapper``. They are played as
 a TSS sequence of their own: the replay pauses its dataset clock, waits longer than Δt_max, sends the
 calls a fraction of a second apart, waits again, then goes on. Each injection's wall-clock window is
 recorded; an anomaly Habitus reports inside ``[start, end + settle]`` counts as that injection flagged.
 
-The sequences were chosen by scoring candidates with the shipped base TransAE (SmartThings FR): each
-scores above the model's threshold in most (day, 3-hour bucket) cells of the week. Live, HA's own clock
+The sequences were chosen by scoring candidates with the shipped base TransAE (SmartThings FR): live
+scoring reads the open sequence after each behaviour, and for each injection some prefix scores above
+the model's threshold in at least 95 % of the (weekday, 3-hour bucket) cells of the week. Live, HA's own clock
 gives the time features, so whether one is flagged also depends on the hour the demo runs.
 """
 
@@ -28,8 +29,8 @@ INJECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                 "WaterValve:valve close")),
     ("water_valve_and_heater", ("WaterValve:valve open", "Heater:switch on", "WaterValve:valve close",
                                 "Heater:switch off")),
-    ("door_unlocked_for_heater", ("SmartLock:lock unlock", "Heater:switch on", "Heater:switch off",
-                                  "SmartLock:lock lock")),
+    ("siren_while_heating", ("Siren:alarm both", "Heater:switch on", "Heater:switch off",
+                             "Siren:alarm off")),
 )  # fmt: skip
 CALL_SPACING_S = 0.3  # between the calls of one injection (well inside Δt_max)
 SCORING_SETTLE_S = 3.0  # how long after an injection's last call its anomaly may still arrive

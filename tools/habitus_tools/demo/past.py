@@ -2,7 +2,7 @@
 
 A home that installs Habitus already has a history, and Habitus's bootstrap learns it from the recorder.
 The demo gives its virtual home one: the first ``--history-days`` dataset days of the replay timeline
-(the same accelerated clock, mapping and skips as the live replay) are sent in one call to
+(the same accelerated clock, mapping and skips as the live replay) are sent (in batches) to
 ``virtual_home.replay_past``, which runs each real service call on the virtual entities with its state
 stamped at a past time, so that the last of them lies ``PAST_END_MARGIN_S`` before HA started. Habitus,
 added next, bootstraps from that history (TSS cuts it exactly as it would cut the live stream), so the
@@ -25,6 +25,7 @@ from .timeline import ReplayStep, wall_seconds
 
 PAST_END_MARGIN_S = 5.0
 REPLAY_PAST_PATH = "/api/services/virtual_home/replay_past"
+CALLS_PER_REQUEST = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,5 +64,7 @@ def split_past(
 
 
 def write_past(client: RestClient, past: Past) -> None:
-    """Send the past to ``virtual_home.replay_past`` (one call)."""
-    client.post(REPLAY_PAST_PATH, {"calls": past.calls})
+    """Send the past to ``virtual_home.replay_past``, ``CALLS_PER_REQUEST`` calls at a time (HA's
+    recorder keeps a ``call_service`` event's data only below 32 kB)."""
+    for first in range(0, len(past.calls), CALLS_PER_REQUEST):
+        client.post(REPLAY_PAST_PATH, {"calls": past.calls[first : first + CALLS_PER_REQUEST]})
