@@ -22,7 +22,10 @@ Design (all of it deterministic by seed, numpy ``default_rng``):
 * **Identifiable truth.** A routine's triggers are a subset of the schema. A drawn routine is kept only
   if, on this world's calendar at its habitual time, every *undeclared* field takes at least two
   values (the most common one in at most 80 % of the eligible days) and every *declared* condition
-  actually excludes some days (else no data could tell it apart from a routine without it).
+  actually excludes some days (else no data could tell it apart from a routine without it). A clock
+  habit whose sun phase is (almost) constant over the weeks declares that phase too (and a sun-timed
+  habit its part of the day), since the two are tied by the season. A routine seen fewer than 6 times
+  in the final log leaves the truth (its few events stay, as unlabelled behaviour).
 * **Events.** On each day where a routine's triggers hold at its habitual time (clock, or minutes
   from sunrise/sunset, or any time of a span for weather reactions) it fires with its own probability,
   with time jitter, its devices in a random order a few minutes apart, an occasional missed device,
@@ -43,6 +46,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -57,6 +61,8 @@ from habitus_engine.context import outdoor_temp_band, sun_phase, time_of_day, we
 from habitus_engine.routines import settings_from_snapshot
 
 type Json = dict[str, Any]
+
+MIN_OCCURRENCES = 6
 type Rng = np.random.Generator
 
 # ---------------------------------------------------------------------------------------------- world
@@ -507,19 +513,19 @@ _EPISODES: dict[str, tuple[tuple[str, int, int, str], str | None, list[tuple[str
             ("speaker", "on"),
             ("shutter", "on"),
         ],
-        ("outdoor_temp",),
+        ("outdoor_temp", "weather"),
     ),
     "weekend_wake": (
         ("clock", 480, 630, "tod"),
         "weekend",
         [("kitchen_light", "dim"), ("speaker", "on"), ("blinds", "on"), ("coffee", "on")],
-        ("weather",),
+        ("weather", "outdoor_temp"),
     ),
     "leave": (
         ("clock", 440, 555, "tod"),
         "weekday",
         [("alarm", "off"), ("kitchen_light", "off"), ("heating", "off"), ("speaker", "off")],
-        (),
+        ("weather",),
     ),
     "predawn": (
         ("sunrise", -95, -35, "sun"),
@@ -531,14 +537,19 @@ _EPISODES: dict[str, tuple[tuple[str, int, int, str], str | None, list[tuple[str
         ("clock", 1035, 1170, "tod"),
         "weekday",
         [("alarm", "on"), ("hall_light", "bright"), ("heating", "on"), ("tv", "on")],
-        ("outdoor_temp",),
+        ("outdoor_temp", "weather"),
     ),
-    "dusk": (("sunset", 10, 55, "sun"), None, [("blinds", "off"), ("living_light", "dim")], ("day_of_week",)),
+    "dusk": (
+        ("sunset", 10, 55, "sun"),
+        None,
+        [("blinds", "off"), ("living_light", "dim")],
+        ("day_of_week", "weather"),
+    ),
     "tv": (
         ("clock", 1140, 1275, "tod"),
         None,
         [("tv", "on"), ("living_light", "dim"), ("blinds", "off")],
-        ("day_of_week", "weather"),
+        ("day_of_week", "weather", "outdoor_temp"),
     ),
     "bedtime": (
         ("clock", 1335, 1420, "tod"),
@@ -631,7 +642,7 @@ def identifiable(world: World, spec: Spec, rng: Rng) -> bool:
         for _ in range(probes)
     ]
     eligible = [c for c in contexts if holds(c, spec.triggers)]
-    if len(eligible) * spec.prob / probes < 8:
+    if len(eligible) * spec.prob / probes < 10:
         return False
     for name in ("time_of_day", "day_of_week", "sun_phase", "weather", "outdoor_temp"):
         if name in spec.triggers:
@@ -677,8 +688,8 @@ def draw_spec(world: World, devices: dict[str, Device], rng: Rng, episode: str) 
     if episode == "cold":
         triggers["outdoor_temp"] = str(rng.choice(["very cold", "cold"]))
     for name in optional:
-        if name not in triggers and rng.random() < 0.3:
-            triggers[name] = _draw_value(name, rng)
+        if name not in triggers and rng.random() < 0.4:
+            triggers[name] = _draw_value(name, world, spec, rng)
     chosen = [r for r in roles if r[0] in devices and rng.random() < 0.7] or [roles[0]]
     for role, mood in chosen[: int(rng.integers(1, 5))]:
         device = devices[role]
@@ -713,13 +724,12 @@ def _declare_implied_time(world: World, spec: Spec, rng: Rng) -> None:
                 spec.triggers[name] = top
 
 
-def _draw_value(name: str, rng: Rng) -> str:
-    values = {
-        "day_of_week": ("weekday", "weekend"),
-        "weather": ("sunny", "cloudy", "rainy"),
-        "outdoor_temp": ("very cold", "cold", "mild", "warm"),
-    }[name]
-    return str(values[int(rng.integers(len(values)))])
+def _draw_value(name: str, world: World, spec: Spec, rng: Rng) -> str:
+    """A condition the household meets where it lives: the value on a random day at the habitual time."""
+    if name == "day_of_week":
+        return str(rng.choice(["weekday", "weekend"]))
+    day = world.days[int(rng.integers(len(world.days)))]
+    return world.context(nominal(world, spec, day, rng))[name]
 
 
 _LIFESTYLES: dict[str, tuple[str, ...]] = {
@@ -847,9 +857,16 @@ def _before(planned: list[_Raw], by_id: dict[str, Device], rng: Rng) -> list[_Ra
     """A routine that switches something off needs it on: someone used it earlier (not a routine)."""
     out = []
     for p in planned:
-        if p.origin != "user" or p.settings is None or by_id[p.entity].kind == "alarm":
+        if p.origin != "user" or p.settings is None:
             continue
         device = by_id[p.entity]
+        if device.kind == "alarm":  # disarming needs it armed: the household left or slept earlier
+            if p.settings["state"] == "disarmed" and rng.random() < 0.85:
+                when = p.when - timedelta(minutes=float(rng.uniform(60, 600)))
+                out.append(
+                    _Raw(when, p.entity, {"state": str(rng.choice(["armed_away", "armed_night"]))}, "user")
+                )
+            continue
         if (
             observed_settings(device, p.settings) == observed_settings(device, idle(device))
             and rng.random() < 0.85
@@ -1018,10 +1035,14 @@ def generate_household(seed: int) -> Household:
     raws += _automations(world, devices, rng)
     raws += _device_reports(world, devices, rng)
     events, occurrences = _render(world, devices, raws, len(owners), rng)
-    routines = [s.truth(devices) for s in specs]
-    return Household(
-        routines, events, [(owners[k], idx) for k, idx in enumerate(occurrences)], world.place.name, seed
-    )
+    # A routine seen fewer than 6 times in the log is no routine anyone could learn: out of the truth
+    # (its few events stay in the log, as unlabelled behaviour).
+    seen = Counter(owners[k] for k, idx in enumerate(occurrences) if idx)
+    kept = [r for r in range(len(specs)) if seen[r] >= MIN_OCCURRENCES]
+    renumber = {r: i for i, r in enumerate(kept)}
+    routines = [specs[r].truth(devices) for r in kept]
+    occ = [(renumber[owners[k]], idx) for k, idx in enumerate(occurrences) if owners[k] in renumber]
+    return Household(routines, events, occ, world.place.name, seed)
 
 
 def _render(
