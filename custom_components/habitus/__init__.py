@@ -19,6 +19,7 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
+from .adaptation_job import AdaptationManager
 from .adaptation_services import async_setup_adaptation_services
 from .bootstrap import async_bootstrap, bootstrap_start
 from .const import DOMAIN, IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
@@ -77,6 +78,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> b
     await async_setup_native(hass, entry)  # before the models load; the check runs after HA started
     entry.runtime_data.live = await async_setup_live(hass, entry, learner)
     _start_worker(hass, entry)
+    _start_adaptation(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_options))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
@@ -94,6 +96,13 @@ def _start_worker(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
         await probe.async_stop()
 
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _stop))
+
+
+def _start_adaptation(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    """The adaptation job runner (``adaptation_job.py``): hourly shift check, nightly quiet window."""
+    manager = entry.runtime_data.adaptation_jobs = AdaptationManager(hass, entry)
+    for unsubscribe in manager.async_listen():
+        entry.async_on_unload(unsubscribe)
 
 
 def _schedule_bootstrap(hass: HomeAssistant, entry: HabitusConfigEntry, selector: EntitySelector) -> None:
@@ -140,6 +149,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
         await entry.runtime_data.learner.store.async_flush()
         if entry.runtime_data.live is not None:
             await entry.runtime_data.live.store.async_flush()
+        if entry.runtime_data.adaptation_jobs is not None:  # a running job ends, cancelled, first
+            await entry.runtime_data.adaptation_jobs.async_cancel()
         for part in (entry.runtime_data.worker, entry.runtime_data.loop_lag):
             if part is not None:  # a running retrain gets WorkerStoppedError, then is cancelled
                 await part.async_stop()

@@ -268,7 +268,8 @@ async def _train_and_judge(
     if epochs is not None:
         params["epochs"] = epochs
     probe = entry.runtime_data.loop_lag
-    if probe is not None:
+    own_probe = probe is not None and not probe.running  # else a whole adaptation job is being probed
+    if probe is not None and own_probe:
         probe.reset()
         probe.start()
     try:
@@ -281,7 +282,7 @@ async def _train_and_judge(
             translation_placeholders={"error": str(err)},
         ) from err
     finally:
-        if probe is not None:
+        if probe is not None and own_probe:
             await probe.async_stop()
     ir.async_delete_issue(hass, DOMAIN, ISSUE_WORKER_CRASHED)
     if on_evaluate is not None:

@@ -17,14 +17,17 @@ background task of the entry that ends with the job:
 
 Triggers: the ``adapt`` service (and ``retrain``: the same job without synthesis), and a shift the context
 monitor detects (checked hourly) when ``adapt_on_shift`` is on: it is then run in the next nightly quiet
-window (``quiet_hour``, local time), not at once. ``cancel_adaptation`` and the entry's unload cancel a
-running job (the worker cancels its job; the champion keeps serving). Failures (worker crash, LLM
-unreachable, no valid synthetic sequence) end in ``last_outcome`` with a readable reason.
+window (``quiet_hour``, local time), not at once. With no shift pending, the quiet window also trains the
+home's own models (no synthesis) while the shipped base models still serve and the home has enough data.
+``cancel_adaptation`` and the entry's unload cancel a running job (the worker cancels its job; the
+champion keeps serving). Failures (worker crash, LLM unreachable, no valid synthetic sequence) end in
+``last_outcome`` with a readable reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,6 +64,7 @@ SHIFT_CHECK_INTERVAL = timedelta(hours=1)
 MIN_SYNTHETIC_REPLACE = 10
 # budgets of a job started by a detected shift (the service gives its own)
 SHIFT_MAX_PROMPTS = 4
+SCHEDULED_EPOCHS: int | None = None  # None: the models' own epoch budget (early stopping ends sooner)
 N_CTX = 2048
 _SHIFT_KINDS = {"ST": "seasonal", "TT": "schedule", "NT": "occupancy", "custom": "custom"}
 _PEOPLE = {"single": 1, "multiple": 3}
@@ -84,7 +88,7 @@ class Trigger(StrEnum):
 
     SERVICE = "service"  # adapt / retrain called
     SHIFT = "shift"  # a shift the context monitor detected (run in the quiet window)
-    SCHEDULE = "schedule"  # the nightly quiet window
+    SCHEDULE = "schedule"  # the nightly quiet window (the home's own models, cold start)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +241,10 @@ class AdaptationManager:
         state = self._entry.runtime_data.adaptation
         started = dt_util.utcnow()
         extra: dict[str, Any] = {"trigger": request.trigger.value, "started": started.isoformat()}
+        probe = self._entry.runtime_data.loop_lag  # HA's loop lag over the whole job (issue 5 target)
+        if probe is not None:
+            probe.reset()
+            probe.start()
         try:
             outcome = await self._async_adapt(request, extra)
         except asyncio.CancelledError:
@@ -251,6 +259,9 @@ class AdaptationManager:
             self._acknowledge(request.detection)
         finally:
             state.last_outcome["finished"] = dt_util.utcnow().isoformat()
+            if probe is not None:
+                with contextlib.suppress(asyncio.CancelledError):  # a cancelled job re-raises its own
+                    await probe.async_stop()
             self._task = None
             self._set(Phase.IDLE)
 
@@ -406,19 +417,34 @@ class AdaptationManager:
 
     @callback
     def _quiet_window(self, _now: datetime) -> None:
-        """The nightly quiet window: adapt to a pending detected shift."""
+        """The nightly quiet window: adapt to a pending detected shift, else train the home's own models
+        while the shipped base models still serve (cold start) and the home has enough data."""
         self._check_shifts()
-        detection = self.pending_shift
-        if detection is None or self.running:
+        if self.running:
             return
-        self.async_start(
-            AdaptRequest(
-                trigger=Trigger.SHIFT,
-                mode=self._entry.runtime_data.settings.adapt_mode,
-                detection=detection,
-                max_prompts=SHIFT_MAX_PROMPTS,
+        runtime = self._entry.runtime_data
+        if self.pending_shift is not None:
+            self.async_start(
+                AdaptRequest(
+                    trigger=Trigger.SHIFT,
+                    mode=runtime.settings.adapt_mode,
+                    detection=self.pending_shift,
+                    max_prompts=SHIFT_MAX_PROMPTS,
+                    epochs=SCHEDULED_EPOCHS,
+                )
             )
-        )
+        elif self._cold_start():
+            self.async_start(
+                AdaptRequest(trigger=Trigger.SCHEDULE, synthesize=False, epochs=SCHEDULED_EPOCHS)
+            )
+
+    def _cold_start(self) -> bool:
+        """Whether the home's own models should be trained now: none serve yet, and the data suffices."""
+        runtime = self._entry.runtime_data
+        bundle = runtime.live.scorer.bundle if runtime.live is not None else None
+        if bundle is not None and bundle.info.source == "home":
+            return False
+        return runtime.learner.store.stored_sequences >= MIN_TRAIN_SEQUENCES + MIN_HOLDOUT_SEQUENCES
 
 
 def enough_data(entry: HabitusConfigEntry) -> None:

@@ -123,6 +123,8 @@ async def test_adapt_synthesizes_with_gemma_trains_evaluates_and_reports_on_the_
     assert outcome["real_sequences"] == 48 and outcome["held_out_sequences"] == 12
     assert outcome["train_sequences"] == 48 + outcome["synthetic_sequences"]
     assert manager.completed_jobs == 1 and not manager.running and manager.phase is Phase.IDLE
+    assert outcome["loop_lag"]["samples"] > 0  # HA's loop was probed during the job (no timing asserted)
+    assert entry.runtime_data.loop_lag is not None and not entry.runtime_data.loop_lag.running
     # Deployed exactly when the challenger beat the champion on the held-out real sequences.
     verdict, _why = is_better(Evaluation(**outcome["challenger"]), Evaluation(**outcome["champion"]))
     assert outcome["deployed"] is verdict
@@ -293,3 +295,30 @@ async def test_retrain_runs_as_a_job_without_synthesis(
     assert order == ["preparing", "training", "evaluating", "idle"], order
     assert manager.completed_jobs == 1 and "synthesis" not in manager.last_outcome
     assert manager.last_outcome["train_sequences"] == 48
+
+
+async def test_the_quiet_window_trains_the_homes_own_models_while_the_base_ones_serve(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adaptation_job, "SCHEDULED_EPOCHS", 1)  # a quick training
+    entry = await setup_habitus({CONF_QUIET_HOUR: 4})
+    live = entry.runtime_data.live
+    assert live is not None and live.scorer.bundle is not None
+    assert live.scorer.bundle.info.source == "base"
+    _store_home(entry, days=20)
+    manager = _manager(entry)
+    quiet = dt_util.start_of_local_day() + timedelta(days=1, hours=4)
+    async_fire_time_changed(hass, dt_util.as_utc(quiet - timedelta(hours=1)))  # not the quiet hour
+    await hass.async_block_till_done()
+    assert not manager.running
+    async_fire_time_changed(hass, dt_util.as_utc(quiet))
+    await hass.async_block_till_done()
+    assert manager.running and manager.trigger == "schedule"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    outcome = manager.last_outcome
+    assert outcome["trigger"] == "schedule" and "synthesis" not in outcome and manager.completed_jobs == 1
+    if outcome["deployed"]:  # the home's own models serve now: the next quiet window leaves them be
+        assert live.scorer.bundle.info.source == "home"
+        async_fire_time_changed(hass, dt_util.as_utc(quiet + timedelta(days=1)))
+        await hass.async_block_till_done()
+        assert not manager.running
