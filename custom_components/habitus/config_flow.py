@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Literal
 
 import voluptuous as vol
@@ -344,15 +345,15 @@ class HabitusOptionsFlow(OptionsFlow):
         return self.async_show_progress_done(next_step_id="download_done")
 
     async def _async_fetch(self) -> str:
-        """The progress task: download into ``<config>/habitus/models``, then load it once in a child."""
+        """The progress task: download into ``<config>/habitus/models``, load it once in a child, keep it."""
         path = await async_download_model(
             self.hass,
             self._download[CONF_DOWNLOAD_URL],
             models_dir(self.hass),
             max_bytes=LLM_DOWNLOAD_MAX_BYTES,
             sha256=self._download[CONF_DOWNLOAD_SHA256] or None,
+            check=partial(async_check_loadable, self.hass),
         )
-        await async_check_loadable(self.hass, path)
         return str(path)
 
     async def async_step_download_done(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -206,8 +206,13 @@ async def async_download_model(
     max_bytes: int,
     sha256: str | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
+    check: Callable[[Path], Awaitable[None]] | None = None,
 ) -> Path:
-    """Download ``url`` to ``directory/<name>.gguf`` (atomically); the temporary file never stays."""
+    """Download ``url`` to ``directory/<name>.gguf`` (atomically); the temporary file never stays.
+
+    ``check`` (e.g. ``async_check_loadable``) runs on the complete temporary file before the rename:
+    a file that fails it is deleted like any failed download.
+    """
     session = async_get_clientsession(hass)
     name = model_file_name(url)
     part, handle = await hass.async_add_executor_job(_open_part, directory, name)
@@ -220,6 +225,9 @@ async def async_download_model(
             raise LlmSetupError("not_gguf", "the download is not a GGUF file")
         if sha256 is not None and download.digest.hexdigest() != sha256:
             raise LlmSetupError("checksum_mismatch", download.digest.hexdigest())
+        await hass.async_add_executor_job(handle.flush)
+        if check is not None:
+            await check(part)
         target = directory / name
     finally:
         await _async_close(hass, handle, part, target)

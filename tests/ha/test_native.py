@@ -6,21 +6,40 @@ Only pip itself is replaced (no internet here), by a stand-in that "installs" a 
 
 from __future__ import annotations
 
+import importlib
 import signal
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from homeassistant import requirements
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.habitus.const import DOMAIN, LlmBackendKind
+from custom_components.habitus.llm_setup import LlmSetupError, async_check_loadable
 from custom_components.habitus.native import (
+    NATIVE_REQUIREMENTS,
+    STORAGE_KEY,
+    Fallback,
     NativeProbe,
+    NativeRequirement,
     NativeStatus,
     RequirementAction,
+    async_check_native,
     async_ensure_requirement,
     async_probe_native,
+    async_setup_native,
+    module_usable,
     plan_requirement,
+    synthesis_backend,
+    unblock_import,
+    wheel_expected,
 )
+
+from .conftest import SetupHabitus
 
 
 def _module(directory: Path, name: str, body: str) -> str:
@@ -65,6 +84,23 @@ def test_plan_requirement() -> None:
     assert plan(NativeStatus.MISSING, skip_pip=True) is RequirementAction.SKIP_PIP
     assert plan(NativeStatus.BROKEN) is RequirementAction.UNUSABLE
     assert plan(NativeStatus.CRASHED) is RequirementAction.UNUSABLE
+    assert (
+        plan_requirement(NativeProbe("m", NativeStatus.MISSING), False, wheel=False)
+        is RequirementAction.NO_WHEEL
+    )
+    assert (
+        plan_requirement(NativeProbe("m", NativeStatus.MISSING), True, wheel=False)
+        is RequirementAction.SKIP_PIP
+    )
+
+
+def test_wheels_exist_for_onnxruntime_on_glibc_macos_windows_only() -> None:
+    assert wheel_expected("onnxruntime", "Linux", "x86_64", "glibc")
+    assert wheel_expected("onnxruntime", "Linux", "aarch64", "glibc")
+    assert not wheel_expected("onnxruntime", "Linux", "x86_64", "")  # musl (Alpine: HA's containers)
+    assert not wheel_expected("onnxruntime", "Linux", "armv7l", "glibc")
+    assert wheel_expected("onnxruntime", "Darwin", "arm64", "")
+    assert not wheel_expected("llama-cpp-python", "Linux", "x86_64", "glibc")  # PyPI: source only
 
 
 async def test_ensure_requirement_installs_a_missing_module(
@@ -107,3 +143,106 @@ async def test_ensure_requirement_reports_and_never_installs_needlessly(
     assert outcome.action is RequirementAction.UNUSABLE and outcome.error is None  # pip not called
     outcome = await async_ensure_requirement(hass, "onnxruntime", "onnxruntime")
     assert outcome.action is RequirementAction.NONE and outcome.probe.available
+
+
+def _issue(hass: HomeAssistant, module: str) -> ir.IssueEntry | None:
+    return ir.async_get(hass).async_get_issue(DOMAIN, f"native_{module}")
+
+
+async def test_a_missing_module_falls_back_with_a_repair_issue_until_it_works(
+    hass: HomeAssistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installs: list[list[str]] = []
+
+    async def pip(hass: HomeAssistant, name: str, reqs: list[str]) -> None:
+        installs.append(reqs)
+
+    monkeypatch.setattr(requirements, "async_process_requirements", pip)
+    hass.config.skip_pip = False
+    name = "habitus_probe_absent_native"
+    item = NativeRequirement(
+        name, "habitus-probe-absent==1.0", Fallback.NUMPY_EXECUTOR, "onnxruntime_unavailable"
+    )
+    paths = (str(tmp_path),)
+    try:
+        outcome = (await async_check_native(hass, [item], extra_paths=paths))[name]
+        assert outcome.action is RequirementAction.NO_WHEEL and installs == []  # no wheel: pip not tried
+        issue = _issue(hass, name)
+        assert issue is not None and issue.translation_key == "onnxruntime_unavailable"
+        assert issue.translation_placeholders == {
+            "requirement": "habitus-probe-absent==1.0",
+            "status": "missing",
+            "action": "no_wheel",
+            "detail": "-",
+        }
+        assert module_usable(hass, name) is False
+        with pytest.raises(ImportError):  # the fallback: HA never imports it
+            importlib.import_module(name)
+
+        _module(tmp_path, name, "")  # the user installs it; the next check clears the issue
+        await async_check_native(hass, [item], extra_paths=paths, refresh=True)
+        assert _issue(hass, name) is None and module_usable(hass, name) is True
+        assert name not in sys.modules  # no longer blocked
+    finally:
+        unblock_import(name)
+
+
+async def test_a_present_module_raises_no_issue(hass: HomeAssistant, tmp_path: Path) -> None:
+    name = _module(tmp_path, "habitus_probe_present_native", "VALUE = 2\n")
+    item = NativeRequirement(name, "present==1", Fallback.NUMPY_EXECUTOR, "onnxruntime_unavailable")
+    outcome = (await async_check_native(hass, [item], extra_paths=(str(tmp_path),)))[name]
+    assert outcome.action is RequirementAction.NONE and outcome.probe.available
+    assert _issue(hass, name) is None and module_usable(hass, name) is True and name not in sys.modules
+
+
+async def test_setup_checks_the_native_modules_in_the_background(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, hass_storage: dict[str, Any]
+) -> None:
+    await setup_habitus()  # waits for background tasks: the check has ended
+    for item in NATIVE_REQUIREMENTS:
+        assert module_usable(hass, item.module) is True
+        assert _issue(hass, item.module) is None
+    assert hass_storage[STORAGE_KEY]["data"] == {
+        "statuses": {"onnxruntime": "available", "llama_cpp": "available"}
+    }
+
+
+async def test_a_crash_at_the_last_start_is_blocked_before_the_models_load(
+    hass: HomeAssistant, tmp_path: Path, hass_storage: dict[str, Any]
+) -> None:
+    name = _module(tmp_path, "habitus_probe_crash_at_start", "import os\nos.abort()\n")
+    hass_storage[STORAGE_KEY] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": STORAGE_KEY,
+        "data": {"statuses": {name: "crashed"}},
+    }
+    item = NativeRequirement(name, "crash==1", Fallback.NUMPY_EXECUTOR, "onnxruntime_unavailable")
+    entry = MockConfigEntry(domain=DOMAIN)
+    entry.add_to_hass(hass)
+    try:
+        await async_setup_native(hass, entry, [item], extra_paths=(str(tmp_path),))
+        assert sys.modules[name] is None  # blocked at once, before the (background) probe
+        await hass.async_block_till_done(wait_background_tasks=True)
+        issue = _issue(hass, name)
+        assert issue is not None and issue.translation_placeholders["status"] == "crashed"
+        assert issue.translation_placeholders["detail"] == f"signal {signal.SIGABRT}"
+    finally:
+        unblock_import(name)
+
+
+async def test_llama_cpp_unusable_falls_back_to_the_server(hass: HomeAssistant, tmp_path: Path) -> None:
+    # a llama_cpp that dies on import, ahead of the real one on the child's path (as a SIGILL wheel)
+    _module(tmp_path, "llama_cpp", "import os\nos.abort()\n")
+    llama = next(item for item in NATIVE_REQUIREMENTS if item.module == "llama_cpp")
+    url = "http://127.0.0.1:8080/v1"
+    try:
+        await async_check_native(hass, [llama], extra_paths=(str(tmp_path),))
+        issue = _issue(hass, "llama_cpp")
+        assert issue is not None and issue.translation_key == "llama_cpp_unavailable"
+        assert synthesis_backend(hass, LlmBackendKind.LOCAL, url) is LlmBackendKind.SERVER
+        assert synthesis_backend(hass, LlmBackendKind.LOCAL, None) is LlmBackendKind.LOCAL  # none to use
+        with pytest.raises(LlmSetupError, match="llama_cpp_unavailable"):  # the options flow says so
+            await async_check_loadable(hass, tmp_path / "any.gguf")
+    finally:
+        unblock_import("llama_cpp")
