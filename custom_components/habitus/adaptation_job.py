@@ -54,6 +54,7 @@ from .const import DOMAIN, AdaptMode
 from .engine.context_monitor import ShiftDetection
 from .engine.datasets import RawSequence
 from .engine.shifts import ContextShift, custom_shift
+from .native import synthesis_backend
 from .runtime import HabitusConfigEntry
 from .worker import WorkerCrashedError, WorkerError
 
@@ -302,7 +303,8 @@ class AdaptationManager:
             "actions": actions,
             "shift": shift_params(shift),
             "llm": {
-                "backend": settings.llm_backend.value,
+                # llama.cpp unusable on this hub (native.py's check): the server, if one is set
+                "backend": synthesis_backend(self._hass, settings.llm_backend, settings.llm_server_url).value,
                 "model_path": settings.llm_model_path,
                 "server_url": settings.llm_server_url,
                 "server_model": settings.llm_server_model,
