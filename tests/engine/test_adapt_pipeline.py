@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +229,12 @@ def test_a_missing_model_file_is_a_clear_job_error(tmp_path: Path) -> None:
     params = job_params(llm={"backend": "local", "model_path": str(tmp_path / "nope.gguf")})
     with pytest.raises(JobError, match=r"cannot start the LLM .*model file not found"):
         run_job("synthesize", params, lambda f, m: None, lambda: False)
+
+
+def test_without_llama_cpp_the_job_error_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as on a hub where the wheel is not installed
+    with pytest.raises(JobError, match="the in-process backend needs llama-cpp-python"):
+        run_job("synthesize", job_params(), lambda f, m: None, lambda: False)
 
 
 @pytest.mark.usefixtures("socket_enabled")  # loopback only: nothing listens on port 9
