@@ -16,7 +16,9 @@ repair issue (one per module, deleted when it works again) and its fallback: the
 HA (``sys.modules[name] = None``: Python then raises ``ImportError``), so model serving takes the numpy
 executor instead of ONNX Runtime, and ``synthesis_backend`` picks the OpenAI-compatible server instead
 of llama.cpp. The outcome is remembered (``.storage``), so a module that crashed its probe is blocked at
-the next start *before* the models load, until a later probe finds it working.
+the next start *before* the models load, until a later probe finds it working. A module HA imports
+itself (ONNX Runtime) that was never probed on this hub is probed once during setup (well under a
+second), so even a first start cannot die of it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .const import DOMAIN, LlmBackendKind
 _LOGGER = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_SECONDS = 60.0
+FIRST_PROBE_TIMEOUT_SECONDS = 20.0  # the one probe that may run during setup (first start only)
 # Import names of the native modules Habitus uses -> their distributions on PyPI.
 NATIVE_DISTRIBUTIONS: dict[str, str] = {"onnxruntime": "onnxruntime", "llama_cpp": "llama-cpp-python"}
 _PROBES: HassKey[dict[tuple[str, tuple[str, ...]], asyncio.Future[NativeProbe]]] = HassKey(
@@ -262,6 +265,11 @@ class NativeRequirement:
         """One repair issue per module."""
         return f"native_{self.module}"
 
+    @property
+    def imported_in_ha(self) -> bool:
+        """HA's own process imports it (model serving); llama.cpp runs in the worker process only."""
+        return self.fallback is Fallback.NUMPY_EXECUTOR
+
 
 NATIVE_REQUIREMENTS: tuple[NativeRequirement, ...] = (
     NativeRequirement(
@@ -333,11 +341,19 @@ async def async_setup_native(
     *,
     extra_paths: Sequence[str] = (),
 ) -> None:
-    """Block what crashed or broke last time (before any model loads), then check again in the
+    """Before any model loads: block what crashed or broke last time, and probe (once per hub, it is
+    then remembered) a module HA itself would import that was never probed here, so a wheel dying on
+    import cannot take HA down at its first start either. Then check everything again in the
     background once HA has started (once per HA run; the task ends)."""
     state = await _async_state(hass)
     for item in native:
-        if _unusable(state.statuses.get(item.module)):
+        status = state.statuses.get(item.module)
+        if status is None and item.imported_in_ha and item.module not in sys.modules:
+            probe = await async_probe_native(
+                hass, item.module, timeout=FIRST_PROBE_TIMEOUT_SECONDS, extra_paths=extra_paths
+            )
+            status = state.statuses[item.module] = probe.status.value
+        if _unusable(status):
             block_import(item.module)
     if state.checked:
         return

@@ -133,6 +133,17 @@ async def test_local_gguf_is_loaded_in_a_child_then_saved(
     assert settings.llm_server_url == "http://127.0.0.1:1/v1"  # kept for a later switch back
 
 
+async def test_the_packaged_model_is_the_default_and_can_be_chosen_again(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, tmp_path: Path
+) -> None:
+    entry = await setup_habitus({"llm_backend": "server", "llm_model_path": str(tmp_path / "old.gguf")})
+    result = await _menu(hass, entry.entry_id, "model_packaged")
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    settings = entry.runtime_data.settings
+    assert settings.llm_backend is LlmBackendKind.LOCAL and settings.llm_model_path is None  # Gemma 3 270M
+
+
 @pytest.mark.parametrize(
     ("content", "error"),
     [(None, "file_not_found"), (b"<html>a web page</html>", "not_gguf"), (GGUF_HEADER, "model_not_loadable")],

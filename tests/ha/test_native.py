@@ -207,22 +207,24 @@ async def test_setup_checks_the_native_modules_in_the_background(
     }
 
 
-async def test_a_crash_at_the_last_start_is_blocked_before_the_models_load(
-    hass: HomeAssistant, tmp_path: Path, hass_storage: dict[str, Any]
+@pytest.mark.parametrize("remembered", [True, False], ids=["crashed-at-the-last-start", "first-start"])
+async def test_a_crashing_module_is_blocked_before_the_models_load(
+    hass: HomeAssistant, tmp_path: Path, hass_storage: dict[str, Any], remembered: bool
 ) -> None:
-    name = _module(tmp_path, "habitus_probe_crash_at_start", "import os\nos.abort()\n")
-    hass_storage[STORAGE_KEY] = {
-        "version": 1,
-        "minor_version": 1,
-        "key": STORAGE_KEY,
-        "data": {"statuses": {name: "crashed"}},
-    }
+    name = _module(tmp_path, f"habitus_probe_crash_at_start_{remembered}", "import os\nos.abort()\n")
+    if remembered:
+        hass_storage[STORAGE_KEY] = {
+            "version": 1,
+            "minor_version": 1,
+            "key": STORAGE_KEY,
+            "data": {"statuses": {name: "crashed"}},
+        }
     item = NativeRequirement(name, "crash==1", Fallback.NUMPY_EXECUTOR, "onnxruntime_unavailable")
     entry = MockConfigEntry(domain=DOMAIN)
     entry.add_to_hass(hass)
     try:
         await async_setup_native(hass, entry, [item], extra_paths=(str(tmp_path),))
-        assert sys.modules[name] is None  # blocked at once, before the (background) probe
+        assert sys.modules[name] is None  # blocked during setup: the models load after this
         await hass.async_block_till_done(wait_background_tasks=True)
         issue = _issue(hass, name)
         assert issue is not None and issue.translation_placeholders["status"] == "crashed"
