@@ -26,6 +26,7 @@ from custom_components.habitus import adaptation_job
 from custom_components.habitus.adaptation import ISSUE_WORKER_CRASHED, Evaluation, is_better
 from custom_components.habitus.adaptation_job import AdaptationManager, Phase
 from custom_components.habitus.const import (
+    CONF_ADAPT_ON_SHIFT,
     CONF_LLM_BACKEND,
     CONF_LLM_SERVER_MODEL,
     CONF_LLM_SERVER_URL,
@@ -322,3 +323,26 @@ async def test_the_quiet_window_trains_the_homes_own_models_while_the_base_ones_
         async_fire_time_changed(hass, dt_util.as_utc(quiet + timedelta(days=1)))
         await hass.async_block_till_done()
         assert not manager.running
+
+
+async def test_no_shift_is_scheduled_when_adapt_on_shift_is_off(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus({CONF_ADAPT_ON_SHIFT: False})
+    live = entry.runtime_data.live
+    assert live is not None
+    now = season_of(dt_util.now().date(), live.context.latitude)
+    live.store.monitor.acknowledge("seasonal", SEASONS[(SEASONS.index(now) + 1) % 4])
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(hours=1, seconds=1))
+    await hass.async_block_till_done()
+    assert _manager(entry).pending_shift is None and not _manager(entry).running
+    assert live.store.monitor.detect(dt_util.now().date(), live.context.latitude)  # there was one to see
+
+
+def test_synthetic_sequences_outside_the_vocabulary_are_dropped() -> None:
+    raw = [[[0, 1, 0, 1]], [[0, 1, 2, 0]], [[7, 0, 0, 0]], [], "x", [[0, 1, 1, 1], [6, 7, 0, 0]]]
+    assert adaptation_job._valid(raw, n_devices=2, n_actions=2) == [
+        [(0, 1, 0, 1)],
+        [(0, 1, 1, 1), (6, 7, 0, 0)],
+    ]
+    assert adaptation_job._valid(None, 2, 2) == []
