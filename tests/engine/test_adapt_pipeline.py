@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -242,6 +245,52 @@ def test_an_unreachable_server_is_a_clear_job_error() -> None:
     params = job_params(llm={"backend": "server", "server_url": "http://127.0.0.1:9"})
     with pytest.raises(JobError, match=r"the LLM failed .*127\.0\.0\.1:9.*gave up after 3 attempts"):
         run_job("synthesize", params, lambda f, m: None, lambda: False)
+
+
+class _OpenAICompletions(BaseHTTPRequestHandler):
+    """Plays an OpenAI-compatible completion server on loopback: answers a fixed text, keeps bodies."""
+
+    answer = "0 07 00;0 08 01\nthis line is garbage\n"
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        self.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        payload = json.dumps(
+            {
+                "choices": [{"text": self.answer, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 500, "completion_tokens": 20},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@pytest.mark.usefixtures("socket_enabled")  # loopback only
+def test_the_server_backend_sends_the_grammar_and_parses_what_comes_back() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAICompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        llm = {"backend": "server", "server_url": url, "server_model": "gemma", "n_ctx": N_CTX}
+        params = job_params(llm=llm, max_prompts=2)  # N_CTX: the home's sequences take 2+ prompts
+        result = run_job("synthesize", params, lambda f, m: None, lambda: False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    bodies = _OpenAICompletions.bodies
+    assert len(bodies) == 2 and all(b["model"] == "gemma" and "grammar" in b for b in bodies)
+    assert "a baby arrived" in bodies[0]["prompt"] and bodies[0]["seed"] + 1 == bodies[1]["seed"]
+    report = result["report"]
+    assert report["backend"] == url and report["prompts_sent"] == 2 and report["pass_at_1"] == 0.0
+    assert report["sequences_generated"] == 2 and report["prompt_tokens_sent"] == 1000
+    for seq in result["sequences"]:
+        assert [(day, bucket) for day, bucket, _dev, _act in seq] == [(0, 2), (0, 2)]
 
 
 @pytest.mark.parametrize(
