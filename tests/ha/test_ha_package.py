@@ -144,7 +144,7 @@ def test_every_translation_key_used_in_code_exists() -> None:
             "exclude_entities",
         }
     assert {"max_gap_hours", "max_span_hours", "retention_days", "max_sequences", "weather_entity"} <= set(
-        strings["options"]["step"]["init"]["data"]
+        strings["options"]["step"]["general"]["data"]
     )
     assert "single_instance_allowed" in strings["config"]["abort"]
     for description in SENSORS:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from aiohttp import web
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
-from custom_components.habitus.const import LlmBackendKind
+from custom_components.habitus.const import AdaptMode, LlmBackendKind
 from custom_components.habitus.llm_setup import (
     LlmSetupError,
     async_download_model,
@@ -28,6 +30,7 @@ from custom_components.habitus.llm_setup import (
     model_file_name,
     models_url,
 )
+from custom_components.habitus.native import NATIVE_REQUIREMENTS
 from habitus_engine.llm.model_file import default_model_path
 from tests.engine.test_llm_http import _free_port, llama_server  # noqa: F401  (the real server fixture)
 
@@ -385,3 +388,30 @@ async def test_server_timeout(hass: HomeAssistant) -> None:
     finally:
         release.set()
         await runner.cleanup()
+
+
+def test_every_error_abort_and_issue_of_the_llm_setup_is_translated() -> None:
+    package = Path(__file__).parents[2] / "custom_components" / "habitus"
+    strings = json.loads((package / "strings.json").read_text(encoding="utf-8"))
+    options = strings["options"]
+    errors = set(
+        re.findall(r'LlmSetupError\("(\w+)"', (package / "llm_setup.py").read_text(encoding="utf-8"))
+    )
+    assert {"file_not_found", "not_gguf", "model_not_loadable", "cannot_connect", "timeout"} <= errors
+    assert errors <= set(options["error"])
+    flow = (package / "config_flow.py").read_text(encoding="utf-8")
+    assert set(re.findall(r'async_abort\(reason="(\w+)"', flow)) <= set(options["abort"])
+    for step in ("init", "synthesis_model"):  # the menus
+        menu = re.search(rf'step_id="{step}",\s*menu_options=\[([^\]]*)\]', flow)
+        assert menu is not None
+        assert set(re.findall(r'"(\w+)"', menu.group(1))) == set(options["step"][step]["menu_options"])
+    for step, fields in [
+        ("model_local", {"llm_model_path"}),
+        ("model_download", {"url", "sha256"}),
+        ("model_server", {"llm_server_url", "llm_server_model"}),
+        ("adaptation", {"adapt_mode", "adapt_on_shift", "quiet_hour"}),
+    ]:
+        assert set(options["step"][step]["data"]) == set(options["step"][step]["data_description"]) == fields
+    assert set(strings["selector"]["adapt_mode"]["options"]) == {mode.value for mode in AdaptMode}
+    assert "download" in options["progress"]
+    assert {item.issue_key for item in NATIVE_REQUIREMENTS} <= set(strings["issues"])
