@@ -26,6 +26,7 @@ from custom_components.habitus import adaptation_job
 from custom_components.habitus.adaptation import ISSUE_WORKER_CRASHED, Evaluation, is_better
 from custom_components.habitus.adaptation_job import AdaptationManager, Phase
 from custom_components.habitus.const import (
+    CONF_ADAPT_MODE,
     CONF_ADAPT_ON_SHIFT,
     CONF_LLM_BACKEND,
     CONF_LLM_SERVER_MODEL,
@@ -139,22 +140,6 @@ async def test_adapt_synthesizes_with_gemma_trains_evaluates_and_reports_on_the_
     assert state.attributes["last_outcome"]["deployed"] is verdict
 
 
-async def test_replace_trains_on_the_synthetic_sequences_only(
-    hass: HomeAssistant, setup_habitus: SetupHabitus, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(adaptation_job, "MIN_SYNTHETIC_REPLACE", 1)  # one prompt yields a handful
-    entry = await setup_habitus()
-    _store_home(entry, days=20)
-    await _adapt(hass, context=CONTEXT, mode="replace", epochs=1, max_prompts=1)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    outcome = _manager(entry).last_outcome
-    assert not outcome.get("failed"), outcome
-    assert outcome["mode"] == "replace" and "mode_reason" not in outcome
-    assert outcome["real_sequences"] == 0
-    assert outcome["train_sequences"] == outcome["synthetic_sequences"] >= 1
-    assert outcome["held_out_sequences"] == 12  # judged on the same held-out real sequences
-
-
 def test_replace_with_too_few_synthetic_sequences_falls_back_to_augment_and_says_why() -> None:
     real, synthetic, feedback = [[(0, 1, 0, 0)]] * 30, [[(1, 2, 1, 1)]] * 3, [[(2, 3, 0, 1)]]
     extra: dict[str, Any] = {}
@@ -167,13 +152,15 @@ def test_replace_with_too_few_synthetic_sequences_falls_back_to_augment_and_says
     assert extra["mode"] == "replace" and extra["real_sequences"] == 0
 
 
-async def test_a_detected_shift_waits_for_the_quiet_window_then_runs_and_can_be_cancelled(
-    hass: HomeAssistant, setup_habitus: SetupHabitus
+async def test_a_detected_shift_waits_for_the_quiet_window_then_adapts_replacing_the_training_data(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    entry = await setup_habitus({CONF_QUIET_HOUR: 2})
+    monkeypatch.setattr(adaptation_job, "SHIFT_MAX_PROMPTS", 1)  # small budgets for the test
+    monkeypatch.setattr(adaptation_job, "SCHEDULED_EPOCHS", 1)
+    monkeypatch.setattr(adaptation_job, "MIN_SYNTHETIC_REPLACE", 1)  # one prompt yields a handful
+    entry = await setup_habitus({CONF_QUIET_HOUR: 2, CONF_ADAPT_MODE: "replace"})
     live = entry.runtime_data.live
     assert live is not None
-    champion = live.scorer.bundle
     _store_home(entry, days=20)
     manager = _manager(entry)
     now = season_of(dt_util.now().date(), live.context.latitude)
@@ -184,14 +171,38 @@ async def test_a_detected_shift_waits_for_the_quiet_window_then_runs_and_can_be_
     await hass.async_block_till_done()
     assert manager.pending_shift is not None and manager.pending_shift.after == now
     assert not manager.running  # not at once: in the quiet window
-    assert hass.states.get(SENSOR).attributes["pending_shift"] == f"seasonal: {before} -> {now}"  # type: ignore[union-attr]
+    state = hass.states.get(SENSOR)
+    assert state is not None and state.attributes["pending_shift"] == f"seasonal: {before} -> {now}"
 
     quiet = dt_util.start_of_local_day() + timedelta(days=1, hours=2)
     async_fire_time_changed(hass, dt_util.as_utc(quiet))
     await hass.async_block_till_done()
     assert manager.running and manager.trigger == "shift"
-    await _wait_for_phase(entry, Phase.SYNTHESIZING)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
     assert manager.last_params["shift"]["kind"] == "seasonal"
+    outcome = manager.last_outcome
+    assert not outcome.get("failed"), outcome
+    assert outcome["trigger"] == "shift" and manager.completed_jobs == 1
+    # replace: trained on the synthetic sequences only, judged on the same held-out real ones
+    assert outcome["mode"] == "replace" and "mode_reason" not in outcome and outcome["real_sequences"] == 0
+    assert outcome["train_sequences"] == outcome["synthetic_sequences"] >= 1
+    assert outcome["held_out_sequences"] == 12
+    # adapted: the new season is the monitor's baseline, nothing is pending any more
+    assert manager.pending_shift is None and live.store.monitor.baseline["seasonal"] == now
+
+
+async def test_cancel_mid_synthesis_keeps_the_champion_and_the_worker_usable(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    live = entry.runtime_data.live
+    assert live is not None
+    champion = live.scorer.bundle
+    _store_home(entry, days=20)
+    manager = _manager(entry)
+    await _adapt(hass, context=CONTEXT, max_prompts=8)
+    await _wait_for_phase(entry, Phase.SYNTHESIZING)
     assert hass.states.get(SENSOR).state == "synthesizing"  # type: ignore[union-attr]
 
     await hass.services.async_call(DOMAIN, "cancel_adaptation", {}, blocking=True)
@@ -199,7 +210,6 @@ async def test_a_detected_shift_waits_for_the_quiet_window_then_runs_and_can_be_
     assert hass.states.get(SENSOR).state == "idle"  # type: ignore[union-attr]
     assert manager.last_outcome["cancelled"] is True and manager.completed_jobs == 0
     assert live.scorer.bundle is champion
-    assert manager.pending_shift is not None  # not adapted yet: still pending
     with pytest.raises(ServiceValidationError) as nothing:
         await hass.services.async_call(DOMAIN, "cancel_adaptation", {}, blocking=True)
     assert nothing.value.translation_key == "no_adaptation_running"
