@@ -14,46 +14,12 @@ import pytest
 from homeassistant.core import HomeAssistant
 
 from custom_components.habitus.worker import HabitusWorker, WorkerJobError, WorkerSettings
-
-DEVICES = ["light.kitchen", "light.bedroom", "media_player.tv", "climate.living"]
-ACTIONS = [
-    "Light:switch on",
-    "Light:switch off",
-    "Television:switch on",
-    "Television:switch off",
-    "AirConditioner:switch on",
-]
-SEQUENCES = [
-    seq
-    for day in range(7)
-    for seq in (
-        [[day, 2, 0, 0], [day, 2, 0, 1], [day, 2, 1, 0], [day, 3, 1, 1]],
-        [[day, 6, 3, 4], [day, 6, 2, 2], [day, 7, 2, 3], [day, 7, 0, 1]],
-    )
-]
+from tests.synthesis_home import ACTIONS, DEVICES, home, job_params, pairs_of
 
 
 def params(**overrides: Any) -> dict[str, Any]:
-    """Contract A params: this home, a free-text shift, the packaged Gemma in the worker."""
-    base: dict[str, Any] = {
-        "sequences": SEQUENCES,
-        "devices": DEVICES,
-        "actions": ACTIONS,
-        "shift": {
-            "kind": "custom",
-            "original": "one person lives here",
-            "new": "a baby arrived; the nights are busy",
-            "emphasis_devices": ["light.bedroom"],
-            "active_hours": [],
-        },
-        "llm": {"backend": "local", "model_path": None, "n_threads": 1, "n_ctx": 768},
-        "max_prompts": 1,
-        "max_new_tokens": 64,
-        "sequences_per_response": 3,
-        "seed": 11,
-    }
-    base.update(overrides)
-    return base
+    """Contract A params: the test home, a free-text shift, the packaged Gemma in the worker."""
+    return job_params(**{"sequences_per_response": 3, "seed": 11, **overrides})
 
 
 @pytest.fixture
@@ -71,12 +37,12 @@ async def test_synthesize_in_the_worker_returns_home_sequences(worker: HabitusWo
     assert report["prompts_sent"] == 1 and report["completion_tokens"] > 0
     assert report["ablate"] == ["tof"] and report["sequences_kept"] == report["sequences_generated"]
     assert 0.0 <= report["pass_at_1"] <= 1.0 and report["wall_seconds"] > 0
-    known = {(dev, act) for seq in SEQUENCES for _d, _b, dev, act in seq}
     assert len(result["sequences"]) == report["sequences_kept"]
     for seq in result["sequences"]:  # the raw form, with the home's own ids
         assert seq and all(isinstance(b, list) and len(b) == 4 for b in seq)
         assert all(0 <= day < 7 and 0 <= bucket < 8 for day, bucket, _dev, _act in seq)
-        assert {(dev, act) for _d, _b, dev, act in seq} <= known
+        assert all(0 <= dev < len(DEVICES) and 0 <= act < len(ACTIONS) for _d, _b, dev, act in seq)
+    assert pairs_of(result["sequences"]) <= pairs_of(home())  # only pairs the home has
     messages = [m for _f, m in progress]
     assert messages[0] == "loading the LLM" and "prompt 1/1" in messages
     assert progress[-1][0] == 1.0
