@@ -317,7 +317,8 @@ _FX = ("off", "colorloop", "candle", "fireplace")
 
 def snapshot(device: Device, s: dict[str, Any]) -> tuple[str, Json]:
     """Full HA state (state string and attributes) for the settings ``s`` (realistic extras included)."""
-    kind, attrs = device.kind, {"friendly_name": device.name}
+    kind = device.kind
+    attrs: Json = {"friendly_name": device.name}
     state = str(s.get("state", "off"))
     if kind.startswith("light"):
         modes = ["brightness"] if kind == "light_dim" else ["color_temp", "hs"]
@@ -1052,13 +1053,13 @@ def _render(
     by_id = {d.entity_id: d for d in devices.values()}
     timeline = _context_events(world, rng)
     current: dict[str, tuple[str, Json]] = {}
-    for device in by_id.values():  # initial states
-        state, attrs = snapshot(device, idle(device))
-        current[device.entity_id] = (state, attrs)
+    for initial in by_id.values():  # initial states
+        state, attrs = snapshot(initial, idle(initial))
+        current[initial.entity_id] = (state, attrs)
         timeline.append(
             (
                 world.start,
-                {"entity_id": device.entity_id, "state": state, "attributes": attrs, "origin": "device"},
+                {"entity_id": initial.entity_id, "state": state, "attributes": attrs, "origin": "device"},
             )
         )
     events: list[Json] = []
@@ -1070,13 +1071,13 @@ def _render(
         merged + [(r.when, 1, r, r.occurrence) for r in raw_items], key=lambda x: (x[0].timestamp(), x[1])
     )
     end = world.local(world.days[-1], 1440)
-    for when, kind, item, occ in items:
+    for when, _kind, item, occ in items:
         if when >= end:
             continue
-        if kind == 0:
+        if not isinstance(item, _Raw):  # a sun or weather snapshot
             events.append({"time": _stamp(when, world.tz), **item})
             continue
-        raw: _Raw = item
+        raw = item
         device = by_id.get(raw.entity)
         if raw.settings is not None and device is not None:
             state, attrs = snapshot(device, raw.settings)
@@ -1115,7 +1116,7 @@ def _render(
 
 
 def _same_settings(device: Device, a: tuple[str, Json], b: tuple[str, Json]) -> bool:
-    return settings_from_snapshot(device.entity_id, *a) == settings_from_snapshot(device.entity_id, *b)
+    return bool(settings_from_snapshot(device.entity_id, *a) == settings_from_snapshot(device.entity_id, *b))
 
 
 def generate(n: int, seed: int) -> list[tuple[list[Json], list[Json]]]:
