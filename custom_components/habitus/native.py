@@ -29,8 +29,8 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -43,7 +43,7 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
-from .const import DOMAIN, LlmBackendKind
+from .const import CONF_LLM_BACKEND, DOMAIN, LlmBackendKind
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -291,6 +291,7 @@ class NativeState:
     store: Store[dict[str, Any]]
     statuses: dict[str, str]
     checked: bool = False  # this HA run's check finished
+    outcomes: dict[str, RequirementOutcome] = field(default_factory=dict)  # of this HA run's check
     task: asyncio.Task[Any] | None = None
 
 
@@ -355,7 +356,11 @@ async def async_setup_native(
             status = state.statuses[item.module] = probe.status.value
         if _unusable(status):
             block_import(item.module)
-    if state.checked:
+    wanted = _wanted_by(entry)
+    if state.checked:  # e.g. a reload after the options changed: the issues follow the new options
+        for item in native:
+            if (outcome := state.outcomes.get(item.module)) is not None:
+                _apply(hass, item, outcome, wanted(item))
         return
 
     @callback
@@ -363,7 +368,9 @@ async def async_setup_native(
         if state.checked or (state.task is not None and not state.task.done()):
             return
         state.task = entry.async_create_background_task(
-            hass, async_check_native(hass, native, extra_paths=extra_paths), "habitus native check"
+            hass,
+            async_check_native(hass, native, extra_paths=extra_paths, wanted=wanted),
+            "habitus native check",
         )
 
     entry.async_on_unload(async_at_started(hass, _start))
@@ -375,10 +382,12 @@ async def async_check_native(
     *,
     extra_paths: Sequence[str] = (),
     refresh: bool = False,
+    wanted: Callable[[NativeRequirement], bool] = lambda _item: True,
 ) -> dict[str, RequirementOutcome]:
     """Ensure each requirement (install where wheels exist), then fall back and raise or clear its issue.
 
-    ``refresh``: probe again even if this HA run probed already.
+    ``refresh``: probe again even if this HA run probed already. ``wanted``: whether the options use
+    the module (llama.cpp is not needed while synthesis uses a server: no issue then).
     """
     state = await _async_state(hass)
     outcomes: dict[str, RequirementOutcome] = {}
@@ -394,19 +403,31 @@ async def async_check_native(
         )
         outcomes[item.module] = outcome
         state.statuses[item.module] = outcome.probe.status.value
-        _apply(hass, item, outcome)
+        state.outcomes[item.module] = outcome
+        _apply(hass, item, outcome, wanted(item))
     state.checked = True
     await state.store.async_save({"statuses": dict(state.statuses)})
     return outcomes
 
 
-def _apply(hass: HomeAssistant, item: NativeRequirement, outcome: RequirementOutcome) -> None:
-    """Use the module, or its fallback with a repair issue that says why and what to do."""
+def _wanted_by(entry: ConfigEntry[Any]) -> Callable[[NativeRequirement], bool]:
+    """Whether ``entry``'s options use a module: llama.cpp only for the local synthesis backend."""
+    local = {**entry.data, **entry.options}.get(
+        CONF_LLM_BACKEND, LlmBackendKind.LOCAL
+    ) == LlmBackendKind.LOCAL
+    return lambda item: item.fallback is not Fallback.SERVER_BACKEND or local
+
+
+def _apply(hass: HomeAssistant, item: NativeRequirement, outcome: RequirementOutcome, wanted: bool) -> None:
+    """Use the module, or its fallback with a repair issue (if the options use it) saying what to do."""
+    if outcome.probe.available or not wanted:
+        ir.async_delete_issue(hass, DOMAIN, item.issue_id)
     if outcome.probe.available:
         unblock_import(item.module)
-        ir.async_delete_issue(hass, DOMAIN, item.issue_id)
         return
     block_import(item.module)
+    if not wanted:
+        return
     probe = outcome.probe
     detail = outcome.error or probe.detail or (f"signal {probe.signal}" if probe.signal else "-")
     _LOGGER.warning(

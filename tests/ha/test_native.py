@@ -248,3 +248,23 @@ async def test_llama_cpp_unusable_falls_back_to_the_server(hass: HomeAssistant, 
             await async_check_loadable(hass, tmp_path / "any.gguf")
     finally:
         unblock_import("llama_cpp")
+
+
+async def test_no_llama_cpp_issue_while_synthesis_uses_a_server(hass: HomeAssistant, tmp_path: Path) -> None:
+    _module(tmp_path, "llama_cpp", "import os\nos.abort()\n")  # dies on import in the child
+    llama = next(item for item in NATIVE_REQUIREMENTS if item.module == "llama_cpp")
+    entry = MockConfigEntry(
+        domain=DOMAIN, options={"llm_backend": "server", "llm_server_url": "http://h:1/v1"}
+    )
+    entry.add_to_hass(hass)
+    paths = (str(tmp_path),)
+    try:
+        await async_setup_native(hass, entry, [llama], extra_paths=paths)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert module_usable(hass, "llama_cpp") is False and _issue(hass, "llama_cpp") is None
+        # the user switches to the embedded model: set up again (a reload), the issue appears
+        hass.config_entries.async_update_entry(entry, options={"llm_backend": "local"})
+        await async_setup_native(hass, entry, [llama], extra_paths=paths)
+        assert _issue(hass, "llama_cpp") is not None
+    finally:
+        unblock_import("llama_cpp")
