@@ -15,7 +15,10 @@ both files, so a corrupt or mismatched file is found at load; the entry then ser
 raises a repair issue, never failing its setup.
 
 The file work runs in the executor (``ModelStore.load`` / ``persist`` / ``remove``); the ``async_``
-functions are the event-loop side: one disk operation at a time, repair issues, logging.
+functions are the event-loop side: one disk operation at a time, repair issues, logging. Loaded bundles
+are remembered per entry for the HA run (``hass.data``), keyed by their directory and the files' inode,
+size and mtime: a reload reuses them instead of re-reading and re-creating ONNX Runtime sessions, while
+any change to a file on disk makes it a fresh, checked read.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 from .engine.models import ModelFileError
@@ -49,6 +53,10 @@ INFO_FILE = "model.json"
 TRANSAE_FILE, SASREC_FILE = "transae.npz", "sasrec.npz"
 ISSUE_MODEL_UNREADABLE = "stored_model_unreadable"
 ISSUE_MODEL_NOT_SAVED = "model_not_saved"
+
+type Signature = tuple[int, ...]  # (inode, size, mtime ns) of each file of a bundle directory
+type LoadedBundles = dict[str, tuple[Signature, ModelBundle]]  # bundle directory name -> loaded bundle
+_LOADED: HassKey[dict[str, LoadedBundles]] = HassKey("habitus_loaded_bundles")  # per entry id
 
 
 class StoredModelError(Exception):
@@ -82,6 +90,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _signature(directory: Path) -> Signature:
+    """What identifies the files of a bundle directory as unchanged (raises ``OSError`` if one is gone)."""
+    stats = [(directory / name).stat() for name in (INFO_FILE, TRANSAE_FILE, SASREC_FILE)]
+    return tuple(value for st in stats for value in (st.st_ino, st.st_size, st.st_mtime_ns))
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -93,8 +107,9 @@ def _fsync(path: Path) -> None:
 class ModelStore:
     """One entry's stored models. ``load``/``persist``/``remove`` run in the executor only."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, loaded: LoadedBundles | None = None) -> None:
         self.root = root  # .../models
+        self._loaded: LoadedBundles = loaded if loaded is not None else {}  # kept across reloads
         self._stored: list[tuple[ModelBundle, str]] = []  # bundles in memory that are on disk, by identity
         self.lock = asyncio.Lock()  # one disk operation at a time, in call order
         self.saved_version: str | None = None  # what ``current`` holds, for diagnostics
@@ -123,6 +138,8 @@ class ModelStore:
                 found.previous_is_base = True
             else:
                 found.previous = bundle
+        for name in set(self._loaded) - {name for _, name in self._stored}:
+            del self._loaded[name]  # bundles no longer stored are not kept in memory
         return found
 
     def _read(self, directory: Path) -> ModelBundle | None:
@@ -137,6 +154,12 @@ class ModelStore:
                 raise StoredModelError(
                     f"{directory / name} does not match its model.json (corrupt or replaced)"
                 )
+        name = Path(os.path.realpath(directory)).name
+        signature = _signature(directory)
+        known = self._loaded.get(name)
+        if known is not None and known[0] == signature:  # loaded before in this HA run, files unchanged
+            self._stored.append((known[1], name))
+            return known[1]
         bundle = load_bundle(
             directory / TRANSAE_FILE, directory / SASREC_FILE, version=str(info["version"]), source="home"
         )
@@ -148,7 +171,8 @@ class ModelStore:
             evaluated_on=_date(info.get("evaluated_on")),
             metrics={str(k): float(v) for k, v in dict(info.get("metrics") or {}).items()},
         )
-        self._stored.append((bundle, Path(os.path.realpath(directory)).name))
+        self._stored.append((bundle, name))
+        self._loaded[name] = (signature, bundle)
         return bundle
 
     # ------------------------------------------------------------------------------------- writing
@@ -193,6 +217,7 @@ class ModelStore:
 
         self._write(name, _files)
         self._stored.append((bundle, name))
+        self._loaded[name] = (_signature(self.root / BUNDLES / name), bundle)
         return name
 
     def _write(self, name: str, fill: Callable[[Path], dict[str, Any]]) -> None:
@@ -231,6 +256,8 @@ class ModelStore:
             if link.is_symlink()
         }
         self._stored = [(bundle, name) for bundle, name in self._stored if name in keep]
+        for name in set(self._loaded) - keep:
+            del self._loaded[name]
         bundles = self.root / BUNDLES
         if bundles.is_dir():
             for path in bundles.iterdir():
@@ -256,7 +283,8 @@ def _info_json(info: ModelInfo) -> dict[str, Any]:
 
 def model_store(hass: HomeAssistant, entry_id: str) -> ModelStore:
     """The store of ``entry_id`` (nothing is read until ``async_load_models``)."""
-    return ModelStore(entry_dir(hass, entry_id) / "models")
+    loaded = hass.data.setdefault(_LOADED, {}).setdefault(entry_id, {})
+    return ModelStore(entry_dir(hass, entry_id) / "models", loaded)
 
 
 async def async_load_models(hass: HomeAssistant, entry_id: str, store: ModelStore) -> StoredModels:
@@ -319,5 +347,6 @@ async def async_save_models(
 async def async_remove_models(hass: HomeAssistant, entry_id: str) -> None:
     """The entry is deleted: delete its folder and its model repair issues."""
     await hass.async_add_executor_job(model_store(hass, entry_id).remove)
+    hass.data.get(_LOADED, {}).pop(entry_id, None)
     for issue in (ISSUE_MODEL_UNREADABLE, ISSUE_MODEL_NOT_SAVED):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")

@@ -146,8 +146,10 @@ async def test_two_deploys_keep_current_and_previous_and_only_those_on_disk(
     assert _stored(hass, entry, "previous")["version"] == "home-1"
     assert _stored(hass, entry, "previous")["metrics"] == {"hr_at_10": 0.5}
     assert len(os.listdir(_models(hass, entry) / "bundles")) == 2  # the base marker was collected
+    served = _live(entry).scorer.bundle
     await _reload(hass, entry)
     assert _served(entry) == ("home-2", "home")
+    assert _live(entry).scorer.bundle is served  # unchanged files: a reload reuses the loaded bundle
     previous = entry.runtime_data.adaptation.previous
     assert previous is not None and previous.info.version == "home-1"
     assert previous.info.metrics == {"hr_at_10": 0.5}
