@@ -205,7 +205,6 @@ async def async_download_model(
     *,
     max_bytes: int,
     sha256: str | None = None,
-    on_progress: Callable[[int, int | None], None] | None = None,
     check: Callable[[Path], Awaitable[None]] | None = None,
 ) -> Path:
     """Download ``url`` to ``directory/<name>.gguf`` (atomically); the temporary file never stays.
@@ -219,7 +218,7 @@ async def async_download_model(
     target: Path | None = None
     try:
         download = _Download(handle, max_bytes)
-        await _async_stream(hass, session, url, download, on_progress)
+        await _async_stream(hass, session, url, download)
         await download.flush(hass, force=True)
         if download.head != GGUF_MAGIC:
             raise LlmSetupError("not_gguf", "the download is not a GGUF file")
@@ -248,7 +247,6 @@ async def _async_stream(
     session: aiohttp.ClientSession,
     url: str,
     download: _Download,
-    on_progress: Callable[[int, int | None], None] | None,
 ) -> None:
     timeout = aiohttp.ClientTimeout(total=None, connect=LLM_SERVER_TIMEOUT_SECONDS, sock_read=60)
     try:
@@ -261,8 +259,6 @@ async def _async_stream(
             async for chunk in response.content.iter_chunked(_CHUNK):
                 download.add(chunk)
                 await download.flush(hass)
-                if on_progress is not None:
-                    on_progress(download.received, total)
     except TimeoutError as err:
         raise LlmSetupError("timeout", url) from err
     except aiohttp.ClientError as err:
