@@ -52,8 +52,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )  # fmt: skip
     parser.add_argument(
         "--history-days", type=float, default=None, metavar="DAYS",
-        help="dataset days written into the recorder as the home's past before Habitus is added, which "
-        "its bootstrap learns (default 180; 0: none)",
+        help="dataset days of the home's past, played at once with past timestamps once Habitus is set up "
+        "(default 180; 0: none)",
     )  # fmt: skip
     parser.add_argument(
         "--inject-every", type=float, default=None, metavar="SECONDS",

@@ -15,8 +15,10 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -121,7 +123,8 @@ def check_frontend(client: RestClient, auth: HassAuth, screenshot: Path | None) 
         names = expected_names(client)
         url = f"{client.base_url}/config/devices/device/{habitus_device_id(client)}"
         tokens = auth.frontend_tokens(client.base_url)
-        with tempfile.TemporaryDirectory(prefix="habitus-demo-chromium-") as profile:
+        profiles = tempfile.TemporaryDirectory(prefix="habitus-demo-chromium-", ignore_cleanup_errors=True)
+        with profiles as profile:
             return asyncio.run(_check(executable, Path(profile), url, tokens, names, screenshot))
     except (DemoError, OSError, aiohttp.ClientError, TimeoutError) as err:
         return BrowserCheck("failed", f"failed: {err}")
@@ -141,6 +144,7 @@ async def _check(  # noqa: PLR0917 - one private call site
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its renderer and helper processes end with it (process group)
     )
     try:
         port = _devtools_port(proc)
@@ -159,17 +163,23 @@ async def _check(  # noqa: PLR0917 - one private call site
                 found, missing = await _wait_for_names(cdp, names)
                 saved = await _screenshot(cdp, screenshot) if screenshot is not None else None
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
     if missing:
         message = f"failed: {', '.join(missing)} not shown on {url}"
         return BrowserCheck("failed", message, found, missing, saved)
     where = f"; screenshot {saved}" if saved else ""
     return BrowserCheck("ok", f"ok: {', '.join(found)} shown on {url}{where}", found, missing, saved)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Stop Chromium and every process of its group (SIGTERM, SIGKILL after 10 s)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _devtools_port(proc: subprocess.Popen[str]) -> int:

@@ -80,6 +80,15 @@ def prediction_count(changes: list[StateChange]) -> int:
     return sum(1 for c in changes if c.entity_id == NEXT_ACTION and c.new not in NO_VALUE)
 
 
+def adaptation_phase_at(changes: list[StateChange], when: float) -> str | None:
+    """The adaptation sensor's state at epoch ``when`` (its last change before then)."""
+    phase = None
+    for change in changes:
+        if change.entity_id == ADAPTATION_SENSOR and change.time <= when:
+            phase = change.new
+    return phase
+
+
 def completed_jobs(state: dict[str, Any] | None) -> int | None:
     """The adaptation sensor's ``completed_jobs`` (``None``: no such sensor/attribute)."""
     if not state:
@@ -135,7 +144,7 @@ class Adaptation:
         if jobs is not None:
             return max(0, jobs - self.baseline)
         outcome = probe(client).get("habitus_last_outcome")
-        return int(bool(outcome) and outcome != self.outcome_before and "challenger" in outcome)
+        return int(isinstance(outcome, dict) and outcome != self.outcome_before and "challenger" in outcome)
 
     def status(self, client: RestClient) -> str:
         """The adaptation sensor's phase and progress, for the progress line."""
@@ -179,6 +188,11 @@ class Adaptation:
 def _state(client: RestClient, entity_id: str) -> dict[str, Any] | None:
     response = client.request("GET", f"/api/states/{entity_id}")
     return response.body if response.ok and isinstance(response.body, dict) else None
+
+
+def adaptation_state(client: RestClient) -> dict[str, Any] | None:
+    """The adaptation sensor's state object (``None``: no such sensor)."""
+    return _state(client, ADAPTATION_SENSOR)
 
 
 def start_watcher(client: RestClient) -> StateWatcher:

@@ -1,15 +1,19 @@
-"""The virtual home's past: dataset behaviours written into the recorder at past times, before Habitus.
+"""The virtual home's past: dataset behaviours played at once with their states stamped at past times.
 
-A home that installs Habitus already has a history, and Habitus's bootstrap learns it from the recorder.
-The demo gives its virtual home one: the first ``--history-days`` dataset days of the replay timeline
-(the same accelerated clock, mapping and skips as the live replay) are sent (in batches) to
+The adaptation loop needs 25 stored sequences, which a live FR replay takes minutes to produce. So once
+Habitus is set up, the first ``--history-days`` dataset days of the replay timeline (the same
+accelerated clock, mapping and skips as the live replay) are sent (in batches) to
 ``virtual_home.replay_past``, which runs each real service call on the virtual entities with its state
-stamped at a past time, so that the last of them lies ``PAST_END_MARGIN_S`` before HA started. Habitus,
-added next, bootstraps from that history (TSS cuts it exactly as it would cut the live stream), so the
-adaptation loop has enough stored sequences within seconds instead of minutes of replay.
+stamped at a past time, the last one ``PAST_END_MARGIN_S`` before HA started. Habitus's ingest stamps a
+behaviour with its state's time, so TSS cuts this past where it would cut the live stream; the live
+replay then continues the timeline.
 
-(The virtual entities' initial states, written when HA started, follow that past in the recorder;
-Habitus reads them as one last short sequence of changes.)
+Why not before Habitus, for its recorder bootstrap: the config flow creates the entry with the default
+TSS thresholds (9 h / 24 h) and its bootstrap starts at once; the options flow's reload with the
+accelerated thresholds comes a moment later, and when the bootstrap wins that race it learns the whole
+past as one sequence. Written after the reload, the past is learned with the right thresholds every
+time. (Habitus's idle check, every second, may close a sequence early while the past is being written:
+at most a split or two.)
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ from .mapping import ActionMapper
 from .observe import (
     Adaptation,
     AdaptationSettings,
+    adaptation_phase_at,
+    adaptation_state,
     anomaly_times,
     hass_rss_mb,
     prediction_count,
@@ -59,10 +61,12 @@ MAX_SPEED = PAPER_MAX_GAP_HOURS / MIN_MAX_GAP_HOURS  # 18000
 DEFAULT_SPEED = 14400.0
 READY_TIMEOUT_S = 120.0
 SETTLE_S = 5.0
-DEFAULT_HISTORY_DAYS = 180.0  # dataset days of past written before Habitus is added (bootstrap data)
+DEFAULT_HISTORY_DAYS = 180.0  # dataset days of the home's past, played at once (past.py)
 DEFAULT_INJECT_EVERY_S = 15.0
 FIRST_INJECTION_S = 5.0
 BOOTSTRAP_TIMEOUT_S = 300.0
+OPTIONS_RELOAD_S = 2.0
+SENSOR_REFRESH_S = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,8 @@ class DemoSession:
         self.watcher: StateWatcher | None = None
         self.injector: Injector | None = None
         self.adaptation = Adaptation(options.adaptation)
+        self.lag_reset_epoch = time.time()
+        self.phase_at_reset = "unknown"
 
     def run(self) -> int:
         """The whole demo; returns the exit code."""
@@ -185,19 +191,23 @@ class DemoSession:
         self.summary.update({"ha_start_seconds": round(time.monotonic() - started, 1)})
         self._announce(version, login)
         steps = replay_steps(self.plan.sequences, self.options.speed, self.plan.mapper.replayable)
-        steps = self._write_past(steps, started_epoch)
+        had_habitus = habitus_entry_id(self.client) is not None  # a kept config dir
         self._add_habitus()
-        remove_failed_onboarding_extras(self.client)
         self._wait_bootstrap()
+        remove_failed_onboarding_extras(self.client)
+        if not had_habitus:
+            steps = self._write_past(steps, started_epoch)
         self.watcher = start_watcher(self.client)
         probe(self.client, reset=True)  # loop lag from here on: the run, not HA's start
+        self.lag_reset_epoch = time.time()
+        self.phase_at_reset = str((adaptation_state(self.client) or {}).get("state", "unknown"))
         stats = self._replay(steps)
         return self._finish(stats)
 
     def _write_past(self, steps: Iterator[ReplayStep], started_epoch: float) -> Iterator[ReplayStep]:
-        """Give the virtual home its past (before Habitus exists); returns the live replay's steps."""
-        if self.options.history_days <= 0 or habitus_entry_id(self.client) is not None:
-            return steps  # nothing asked, or a kept config dir whose Habitus already learned its past
+        """Give the virtual home its past and wait until Habitus learned it; the live replay's steps."""
+        if self.options.history_days <= 0:
+            return steps
         past = split_past(
             steps, self.plan.mapper, self.options.history_days, self.options.speed, started_epoch
         )
@@ -207,20 +217,38 @@ class DemoSession:
             f"dataset sequences, {len(past.calls)} service calls) written at past times"
         )
         self.summary.update({"history_calls": len(past.calls)})
-        return past.live_steps
-
-    def _wait_bootstrap(self) -> None:
-        """Wait until Habitus has learned the recorder's history (its learning state leaves bootstrapping)."""
-
-        def done() -> dict[str, Figure] | None:
-            figures = self._habitus_figures()
-            return figures if figures and figures.get("learning_state") != "bootstrapping" else None
-
-        figures = wait_until(done, "Habitus's bootstrap from the recorder", BOOTSTRAP_TIMEOUT_S)
+        figures = self._settled_learning()
         say(
             f"Habitus learned the past: {figures.get('behaviours')} behaviours, "
             f"{figures.get('sequences')} sequences, {figures.get('learning_state')}"
         )
+        return past.live_steps
+
+    def _settled_learning(self) -> dict[str, Figure]:
+        """Habitus's learning figures once two reads ``SENSOR_REFRESH_S`` apart agree."""
+        deadline = time.monotonic() + BOOTSTRAP_TIMEOUT_S
+        figures = wait_until(self._habitus_figures, "Habitus's sensors", READY_TIMEOUT_S)
+        while time.monotonic() < deadline:
+            time.sleep(SENSOR_REFRESH_S)
+            again = wait_until(self._habitus_figures, "Habitus's sensors", READY_TIMEOUT_S)
+            if again == figures:
+                break
+            figures = again
+        return figures
+
+    def _wait_bootstrap(self) -> None:
+        """Wait until Habitus's entry, reloaded with the options, has finished its bootstrap."""
+
+        def loaded() -> bool:
+            entries = self.client.get("/api/config/config_entries/entry?domain=habitus")
+            return bool(entries) and entries[0].get("state") == "loaded"
+
+        def done() -> dict[str, Figure] | None:
+            figures = self._habitus_figures() if loaded() else None
+            return figures if figures and figures.get("learning_state") != "bootstrapping" else None
+
+        time.sleep(OPTIONS_RELOAD_S)  # the options flow's reload runs after its answer
+        wait_until(done, "Habitus's bootstrap from the recorder", BOOTSTRAP_TIMEOUT_S)
 
     def _wait_ready(self) -> str:
         """Wait for HA to run with every virtual entity; returns HA's version."""
@@ -332,13 +360,28 @@ class DemoSession:
         figures = dict(self._live_counts())
         if self.options.adapt:
             figures.update(self.adaptation.figures(self.client))
-        lag = probe(self.client).get("loop_lag") or {}
-        figures["loop_lag_p99_ms"] = float(lag.get("p99_ms", 0.0))
-        figures["loop_lag_max_ms"] = float(lag.get("max_ms", 0.0))
-        figures["loop_lag_samples"] = int(lag.get("samples", 0))
+        figures.update(self._loop_lag_figures())
         rss = hass_rss_mb(self.hass.pid)
         if rss is not None:
             figures["rss_mb"] = rss
+        return figures
+
+    def _loop_lag_figures(self) -> dict[str, Figure]:
+        """HA's loop lag over the run; when (seconds into the run) and in which adaptation phase the
+        worst lag happened."""
+        response = probe(self.client)
+        lag = response.get("loop_lag") or {}
+        figures: dict[str, Figure] = {
+            "loop_lag_p99_ms": float(lag.get("p99_ms", 0.0)),
+            "loop_lag_max_ms": float(lag.get("max_ms", 0.0)),
+            "loop_lag_samples": int(lag.get("samples", 0)),
+        }
+        ago = response.get("loop_lag_worst_ago_s")
+        if isinstance(ago, int | float):
+            worst = time.time() - float(ago)
+            figures["loop_lag_worst_at_s"] = round(worst - self.lag_reset_epoch, 1)
+            changes = self.watcher.changes() if self.watcher is not None else []
+            figures["loop_lag_worst_during"] = adaptation_phase_at(changes, worst) or self.phase_at_reset
         return figures
 
     def _browser_figures(self) -> dict[str, Figure]:

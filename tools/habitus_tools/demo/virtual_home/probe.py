@@ -2,7 +2,8 @@
 
 Demo tooling only (``virtual_home`` is never shipped). Two services:
 
-* ``virtual_home.probe`` (response only): HA's event-loop lag since the last reset, measured by the
+* ``virtual_home.probe`` (response only): HA's event-loop lag since the last reset (and how long ago
+  the worst lag ended), measured by the
   very ``LoopLagProbe`` Habitus's adaptation loop uses (``custom_components/habitus/looplag.py``),
   which samples here from ``virtual_home``'s set-up until HA stops; plus Habitus's last adaptation
   outcome when its entry exposes one (the demo's fallback when no adaptation sensor exists).
@@ -14,6 +15,7 @@ Demo tooling only (``virtual_home`` is never shipped). Two services:
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,7 +68,12 @@ def register_services(hass: HomeAssistant) -> None:
         probe: LoopLagProbe = hass.data[DATA_PROBE]
         if call.data["reset"]:
             probe.reset()
-        return {"loop_lag": probe.stats().as_dict(), "habitus_last_outcome": habitus_last_outcome(hass)}
+        worst_ms, worst_at = probe.worst()
+        return {
+            "loop_lag": probe.stats().as_dict(),
+            "loop_lag_worst_ago_s": round(time.monotonic() - worst_at, 3) if worst_ms > 0 else None,
+            "habitus_last_outcome": habitus_last_outcome(hass),
+        }
 
     async def _replay_past(call: ServiceCall) -> None:
         for past in sorted(call.data["calls"], key=lambda c: c["at"]):
@@ -87,7 +94,10 @@ def habitus_last_outcome(hass: HomeAssistant) -> dict[str, Any] | None:
         state = getattr(getattr(entry, "runtime_data", None), "adaptation", None)
         outcome = getattr(state, "last_outcome", None)
         if isinstance(outcome, dict):
-            return {k: v for k, v in outcome.items() if isinstance(v, str | int | float | bool) or v is None}
+            return {
+                str(k): v if isinstance(v, str | int | float | bool) or v is None else str(v)
+                for k, v in outcome.items()
+            }
     return None
 
 
