@@ -9,10 +9,16 @@ Measured on the loop, per live behaviour:
 * **learn**: ``HabitusLearner.learn`` (TSS, store bookkeeping, and the observers: live scoring's
   ``LiveScorer.observe`` and the context monitor), the part of Habitus's event handling that grows
   with the live side;
-* **observers**: the live side alone (the two observers).
+* **observers**: the live side alone (the two observers); **scorer_observe**: ``LiveScorer.observe``;
+* **apply**: per executor job, the scorer's done callback on the loop (alerts, one entity refresh),
+  and **apply_per_event** (its total over the behaviours);
+* **loop lag**: a ``LoopLagProbe`` (10 ms sleeps) over the whole event phase, so the time HA's loop
+  waits while the executor thread holds the GIL is counted too (compare with ``--without-live``).
 
-Scoring itself runs in the executor; the number of scoring jobs and their executor time are reported
-too. Target (issue 5): per-event overhead <= 1 ms p99.
+Scoring itself runs in the executor, one job for everything pending (``scoring.score_snapshots``);
+the number of jobs, snapshots scored and the executor time per job are reported. **Memory**: HA's
+resident set size just before the entry is added and after the run (``rss_added_mb``: what Habitus
+adds, the LLM not loaded). Target (issue 5): per-event overhead <= 1 ms p99, added memory <= 150 MB.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -73,6 +80,27 @@ async def _add_entry(hass: Any) -> Any:
     return result["result"]
 
 
+def _rss_mb() -> float:
+    """This process's resident set size (Linux ``/proc/self/status``), in MB."""
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _time_scoring(scorer: Any, jobs: list[float], callbacks: list[float]) -> None:
+    """Time the scorer's executor jobs (``jobs``) and its done callback on the loop (``callbacks``)."""
+    module = sys.modules[type(scorer).__module__]
+    module.score_snapshots = _timed(module.score_snapshots, jobs)  # looked up per job
+    scorer._done = _timed(scorer._done, callbacks)  # the job's callback looks it up
+
+
+def _probe_class(scorer: Any) -> Any:
+    """``LoopLagProbe`` from the integration HA loaded (the config dir's ``custom_components``)."""
+    package = type(scorer).__module__.rsplit(".", 1)[0]
+    return sys.modules[f"{package}.looplag"].LoopLagProbe
+
+
 async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]:
     from homeassistant import bootstrap, runner  # noqa: PLC0415
     from homeassistant.core import Context  # noqa: PLC0415
@@ -82,8 +110,12 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
         raise RuntimeError("Home Assistant did not set up")
     learn: list[float] = []
     observers: list[float] = []
+    apply: list[float] = []
+    job_seconds: list[float] = []
     try:
         await hass.async_start()
+        await hass.async_block_till_done()
+        rss_before = _rss_mb()
         entry = await _add_entry(hass)
         runtime = entry.runtime_data
         runtime.learner.learn = _timed(runtime.learner.learn, learn)
@@ -93,22 +125,38 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
         scorer_samples: list[float] = []
         if scoring_only:
             runtime.learner.observers[0] = _timed(scoring_only[0], scorer_samples)
+        scorer = runtime.live.scorer
+        _time_scoring(scorer, job_seconds, apply)
         person = await hass.auth.async_create_user("Bench", group_ids=["system-admin"])
         user = Context(user_id=person.id)
+        probe = _probe_class(scorer)(hass, interval=0.01, capacity=1_000_000)
+        probe.start()
         for i in range(args.events):
             entity = f"input_boolean.bench_{i % args.switches}"
             await hass.services.async_call("input_boolean", "toggle", {"entity_id": entity}, context=user)
             await asyncio.sleep(1.0 / args.event_rate)
+        await hass.async_block_till_done()
+        await asyncio.sleep(0.5)  # the last scoring job returns
+        await probe.async_stop()  # (a background task: stop it before waiting for those)
         await hass.async_block_till_done(wait_background_tasks=True)
-        scorer = runtime.live.scorer
-        scored, backend = scorer.scored, scorer.bundle.served_by if scorer.bundle else "none"
+        rss_after = _rss_mb()
+        scored, jobs = scorer.scored, scorer.jobs
+        backend = scorer.bundle.served_by if scorer.bundle else "none"
     finally:
         await hass.async_stop()
     return {
         "learn": _stats(learn),
         "observers": _stats(observers),
         "scorer_observe": _stats(scorer_samples),
-        "scoring_jobs": scored,
+        "apply": _stats(apply),
+        "apply_per_event_ms": round(sum(apply) * 1000.0 / max(1, len(learn)), 4),
+        "executor_job": _stats(job_seconds),
+        "loop_lag": probe.stats().as_dict(),
+        "scored": scored,
+        "scoring_jobs": jobs,
+        "rss_before_entry_mb": round(rss_before, 1),
+        "rss_after_mb": round(rss_after, 1),
+        "rss_added_mb": round(rss_after - rss_before, 1),
         "backend": backend,
         "events": args.events,
         "event_rate": args.event_rate,
@@ -153,12 +201,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _handle(args: argparse.Namespace) -> int:
     doc = asyncio.run(_measure(args))
-    for name in ("learn", "observers", "scorer_observe"):
+    for name in ("learn", "observers", "scorer_observe", "apply", "executor_job"):
         s = doc[name]
         if not s["n"]:
             print(f"{name:<10} no samples")
             continue
-        print(f"{name:<10} n={s['n']:>6}  p50 {s['p50_ms']:.4f} ms  p99 {s['p99_ms']:.4f} ms", end="")
+        print(f"{name:<14} n={s['n']:>6}  p50 {s['p50_ms']:.4f} ms  p99 {s['p99_ms']:.4f} ms", end="")
         print(f"  max {s['max_ms']:.3f} ms")
-    print(f"scoring jobs in the executor: {doc['scoring_jobs']} ({doc['backend']}); {doc['machine']}")
+    lag = doc["loop_lag"]
+    print(f"apply per event {doc['apply_per_event_ms']:.4f} ms; loop lag p50 {lag['p50_ms']:.2f} ms", end="")
+    print(f"  p99 {lag['p99_ms']:.2f} ms  max {lag['max_ms']:.2f} ms ({lag['samples']} samples)")
+    print(f"scored {doc['scored']} snapshots in {doc['scoring_jobs']} executor jobs ({doc['backend']})")
+    print(f"RSS {doc['rss_before_entry_mb']} MB before the entry, {doc['rss_after_mb']} MB after", end="")
+    print(f" (+{doc['rss_added_mb']} MB); {doc['machine']}")
     return 0 if doc["learn"].get("p99_ms", 0.0) <= 1.0 else 1

@@ -158,24 +158,51 @@ class NumpyOps(ArrayOps):
 
     def __init__(self, dtype: type[np.floating[Any]] = np.float32) -> None:
         super().__init__(np, dtype=dtype)
+        self._averaging: dict[int, NDArray[Any]] = {}  # d -> [d, d] of 1/d
+        self._ones: dict[int, NDArray[Any]] = {}  # n -> [n, 1] of 1
+        self._ranges: dict[int, NDArray[np.int64]] = {}  # depth -> arange(depth)
+
+    def _averaging_matrix(self, d: int) -> NDArray[Any]:
+        if d not in self._averaging:
+            self._averaging[d] = np.full((d, d), 1.0 / d, dtype=self.dtype)
+        return self._averaging[d]
+
+    def _ones_column(self, n: int) -> NDArray[Any]:
+        if n not in self._ones:
+            self._ones[n] = np.ones((n, 1), dtype=self.dtype)
+        return self._ones[n]
 
     def linear(self, x: Tensor, w: Tensor, b: Tensor) -> Tensor:  # [..., n], [n, m], [m] -> [..., m]
-        return np.matmul(x, w) + b
+        out = np.matmul(x, w)
+        out += b
+        return out
 
-    def softmax(self, x: Tensor) -> Tensor:  # [..., n] -> [..., n]
+    def softmax(self, x: Tensor) -> Tensor:  # [..., n] -> [..., n]; the sum as a matmul (BLAS, no reduce)
         e = np.exp(x - np.maximum.reduce(x, axis=-1, keepdims=True))
-        e /= np.add.reduce(e, axis=-1, keepdims=True)
+        e /= np.matmul(e, self._ones_column(x.shape[-1]))
         return e
 
     def log_softmax(self, x: Tensor) -> Tensor:  # [..., n] -> [..., n]
         shifted = x - np.maximum.reduce(x, axis=-1, keepdims=True)
-        return shifted - np.log(np.add.reduce(np.exp(shifted), axis=-1, keepdims=True))
+        shifted -= np.log(np.matmul(np.exp(shifted), self._ones_column(x.shape[-1])))
+        return shifted
 
     def layer_norm(self, x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Tensor:
-        inv_d = 1.0 / x.shape[-1]
-        centred = x - np.add.reduce(x, axis=-1, keepdims=True) * inv_d
-        var = np.add.reduce(centred * centred, axis=-1, keepdims=True) * inv_d
-        return centred / np.sqrt(var + eps) * gamma + beta
+        """Means as matmuls with a [d, d] matrix of 1/d: already broadcast, no reductions."""
+        averaging = self._averaging_matrix(x.shape[-1])
+        centred = x - np.matmul(x, averaging)
+        scale = np.matmul(centred * centred, averaging)
+        scale += eps
+        np.sqrt(scale, out=scale)
+        centred /= scale
+        centred *= gamma
+        centred += beta
+        return centred
+
+    def one_hot(self, ids: Tensor, depth: int) -> Tensor:  # int [...] -> float [..., depth]
+        if depth not in self._ranges:
+            self._ranges[depth] = np.arange(depth)
+        return (np.asarray(ids)[..., None] == self._ranges[depth]).astype(self.dtype)
 
     def split_heads(self, x: Tensor, n_heads: int) -> Tensor:  # [B, T, D] -> [B, H, T, D/H]
         b, t, d = x.shape

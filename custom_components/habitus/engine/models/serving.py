@@ -49,7 +49,17 @@ class Executor(Protocol):
 
 
 class NumpyExecutor:
-    """The plain-numpy executor: the network function on float32 arrays."""
+    """The plain-numpy executor: the network function on float32 arrays, replayed from a tape.
+
+    A per-behaviour call is ~200 tiny ops, so Python overhead, not FLOPs, decides its latency. The
+    first ``run`` executes the network function through ``TracingOps`` (a real run) and records a
+    *tape*: the ``NumpyOps`` calls that depend on the input, in order. Every op whose arguments are all
+    weights or constants (transposed embeddings, scales, the causal mask, ...) is computed once then
+    and kept as a constant. Later calls replay the tape: no network-level Python, no parameter-name
+    lookups, no constant re-creation, and each intermediate is released after its last use. The
+    tape holds ``NumpyOps`` calls, which read their shapes at run time, so it serves any batch size;
+    results are identical to running the function directly (same ops on the same values).
+    """
 
     backend = "numpy"
 
@@ -57,11 +67,106 @@ class NumpyExecutor:
         self._graph = graph
         self._params = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
         self._ops = NumpyOps(dtype=np.float32)
+        self._tape: Tape | None = None
 
     def run(self, inputs: NDArray[np.int64]) -> NDArray[np.float32]:
-        return np.asarray(
-            self._graph(self._ops, self._params, np.asarray(inputs, dtype=np.int64)), np.float32
-        )
+        tokens = np.asarray(inputs, dtype=np.int64)
+        if self._tape is None:
+            tracer = TracingOps(self._ops, tokens)
+            out = self._graph(tracer, self._params, tokens)
+            self._tape = tracer.tape(out)
+            return np.asarray(out, np.float32)
+        return np.asarray(self._tape.replay(tokens), np.float32)
+
+
+type Step = tuple[Callable[..., Any], tuple[Any, ...], tuple[int, ...], int, tuple[int, ...]]
+
+
+class Tape:
+    """A recorded forward pass, compiled into one Python function of the input.
+
+    ``steps`` are ``(op, args, slot positions in args, output slot, slots freed)``: slot 0 is the
+    input; an argument listed in the slot positions is read from that slot, any other is a constant
+    fixed at trace time. The steps become straight-line code (``s5 = op3(s0, c3_1)``; ``del`` after a
+    slot's last read), so a replay costs one Python call per op. Only slot numbers and generated
+    names enter the source; ops and constants are passed in the function's namespace.
+    """
+
+    def __init__(self, steps: list[Step], output: int) -> None:
+        namespace: dict[str, Any] = {}
+        lines = ["def replay(s0):"]
+        for index, (op, args, reads, out, frees) in enumerate(steps):
+            names = []
+            for position, arg in enumerate(args):
+                if position in reads:
+                    names.append(f"s{arg}")
+                else:
+                    namespace[f"c{index}_{position}"] = arg
+                    names.append(f"c{index}_{position}")
+            namespace[f"op{index}"] = op
+            lines.append(f"    s{out} = op{index}({', '.join(names)})")
+            if frees:
+                lines.append(f"    del {', '.join(f's{slot}' for slot in frees)}")
+        lines.append(f"    return s{output}")
+        exec(compile("\n".join(lines), "<habitus numpy tape>", "exec"), namespace)
+        self.replay: Callable[[NDArray[np.int64]], Any] = namespace["replay"]
+        self.steps = len(steps)
+
+
+class TracingOps:
+    """``NumpyOps`` that also records a ``Tape``: every call runs for real and, if it depends on the
+    input, is appended to the tape; calls on weights and constants only are folded (run once)."""
+
+    def __init__(self, ops: NumpyOps, tokens: NDArray[np.int64]) -> None:
+        self._ops = ops
+        self._slot_of: dict[int, int] = {id(tokens): 0}
+        self._alive: list[Any] = [tokens]  # keeps traced arrays alive, so ids stay unique
+        self._steps: list[tuple[Callable[..., Any], tuple[Any, ...], tuple[int, ...], int]] = []
+        self.training = False
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._ops, name)
+        if not callable(method):
+            return method
+
+        def traced(*args: Any) -> Any:
+            result = method(*args)
+            reads = tuple(i for i, a in enumerate(args) if id(a) in self._slot_of and a is self._alive_at(a))
+            if not reads:
+                self._alive.append(result)  # folded: a constant from here on
+                return result
+            if any(result is args[i] for i in reads):  # identity (dropout at inference)
+                return result
+            baked = tuple(self._slot_of[id(a)] if i in reads else a for i, a in enumerate(args))
+            out = len(self._alive)
+            self._slot_of[id(result)] = out
+            self._alive.append(result)
+            self._steps.append((method, baked, reads, out))
+            return result
+
+        return traced
+
+    def _alive_at(self, array: Any) -> Any:
+        return self._alive[self._slot_of[id(array)]]
+
+    def tape(self, output: Any) -> Tape:
+        """The recorded steps, with each slot freed right after its last read."""
+        if id(output) not in self._slot_of or output is not self._alive_at(output):
+            raise ValueError("the network's output does not depend on its input")
+        result = self._slot_of[id(output)]
+        last_read: dict[int, int] = {}
+        for index, (_, args, reads, _) in enumerate(self._steps):
+            for position in reads:
+                last_read[args[position]] = index
+        frees: dict[int, list[int]] = {}
+        for slot, index in last_read.items():
+            if slot != result:
+                frees.setdefault(index, []).append(slot)
+        steps: list[Step] = [
+            (op, args, reads, out, tuple(frees.get(index, ())))
+            for index, (op, args, reads, out) in enumerate(self._steps)
+        ]
+        return Tape(steps, result)
 
 
 class OrtExecutor:
