@@ -254,6 +254,9 @@ class AdaptationManager:
         except (HomeAssistantError, WorkerError) as err:
             _LOGGER.warning("Habitus adaptation failed, the champion keeps serving: %s", err)
             state.last_outcome = {**extra, "deployed": False, "failed": True, "reason": str(err)}
+        except Exception as err:  # e.g. an unreadable challenger file: still an outcome, never a dead task
+            _LOGGER.exception("Habitus adaptation failed unexpectedly, the champion keeps serving")
+            state.last_outcome = {**extra, "deployed": False, "failed": True, "reason": repr(err)}
         else:
             state.last_outcome = {**outcome, **extra}
             self.completed_jobs += 1

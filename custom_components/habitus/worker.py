@@ -223,6 +223,8 @@ class HabitusWorker:
             raise await self._crashed(child, "start-up") from None
         except BaseException:  # timeout or cancelled while starting: do not keep a half-started child
             self._discard(child)
+            if not child.ready.cancelled():
+                child.ready.exception()  # retrieved: nobody waits for this start any more
             await self._reap(child, 0.0)
             raise
         return child

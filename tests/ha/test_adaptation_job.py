@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -73,6 +73,12 @@ async def _wait_for_phase(entry: HabitusConfigEntry, phase: Phase, seconds: floa
         while not (manager.phase is phase and worker.busy and worker.pid is not None):
             assert manager.running, manager.last_outcome
             await asyncio.sleep(0.05)
+
+
+def _quiet_hour() -> tuple[int, datetime]:
+    """A quiet hour 2-3 hours ahead (no earlier timer fired by the test reaches it), and when it comes."""
+    when = (dt_util.now() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    return when.hour, when
 
 
 async def _adapt(hass: HomeAssistant, **data: Any) -> None:
@@ -158,7 +164,8 @@ async def test_a_detected_shift_waits_for_the_quiet_window_then_adapts_replacing
     monkeypatch.setattr(adaptation_job, "SHIFT_MAX_PROMPTS", 1)  # small budgets for the test
     monkeypatch.setattr(adaptation_job, "SCHEDULED_EPOCHS", 1)
     monkeypatch.setattr(adaptation_job, "MIN_SYNTHETIC_REPLACE", 1)  # one prompt yields a handful
-    entry = await setup_habitus({CONF_QUIET_HOUR: 2, CONF_ADAPT_MODE: "replace"})
+    hour, quiet = _quiet_hour()
+    entry = await setup_habitus({CONF_QUIET_HOUR: hour, CONF_ADAPT_MODE: "replace"})
     live = entry.runtime_data.live
     assert live is not None
     _store_home(entry, days=20)
@@ -174,7 +181,6 @@ async def test_a_detected_shift_waits_for_the_quiet_window_then_adapts_replacing
     state = hass.states.get(SENSOR)
     assert state is not None and state.attributes["pending_shift"] == f"seasonal: {before} -> {now}"
 
-    quiet = dt_util.start_of_local_day() + timedelta(days=1, hours=2)
     async_fire_time_changed(hass, dt_util.as_utc(quiet))
     await hass.async_block_till_done()
     assert manager.running and manager.trigger == "shift"
@@ -312,13 +318,13 @@ async def test_the_quiet_window_trains_the_homes_own_models_while_the_base_ones_
     hass: HomeAssistant, setup_habitus: SetupHabitus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(adaptation_job, "SCHEDULED_EPOCHS", 1)  # a quick training
-    entry = await setup_habitus({CONF_QUIET_HOUR: 4})
+    hour, quiet = _quiet_hour()
+    entry = await setup_habitus({CONF_QUIET_HOUR: hour})
     live = entry.runtime_data.live
     assert live is not None and live.scorer.bundle is not None
     assert live.scorer.bundle.info.source == "base"
     _store_home(entry, days=20)
     manager = _manager(entry)
-    quiet = dt_util.start_of_local_day() + timedelta(days=1, hours=4)
     async_fire_time_changed(hass, dt_util.as_utc(quiet - timedelta(hours=1)))  # not the quiet hour
     await hass.async_block_till_done()
     assert not manager.running
