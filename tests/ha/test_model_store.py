@@ -1,7 +1,8 @@
 """Deployed models survive restarts (``model_store.py``) on a real HA with the real model files.
 
-A "restart" here is a reload of the entry: setup reads ``<config>/habitus/<entry_id>/models`` again,
-with nothing carried over in memory but HA itself. One test trains a real challenger in the worker
+A "restart" here unloads the entry, forgets every model Habitus holds in memory for this HA run (the
+base bundle and the stored bundles reused across reloads) and sets the entry up again: setup must read
+``<config>/habitus/<entry_id>/models`` from disk. One test trains a real challenger in the worker
 (``habitus.retrain``'s path, 1 epoch); the others deploy the shipped FR files as a home model, which
 exercises the same store in a fraction of the time.
 """
@@ -24,9 +25,9 @@ from homeassistant.util import dt as dt_util
 from custom_components.habitus.adaptation import async_retrain, rollback
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
-from custom_components.habitus.live import LiveRuntime
+from custom_components.habitus.live import _BASE_BUNDLE, LiveRuntime
 from custom_components.habitus.live_models import ASSETS_DIR
-from custom_components.habitus.model_store import ISSUE_MODEL_NOT_SAVED, ISSUE_MODEL_UNREADABLE
+from custom_components.habitus.model_store import _LOADED, ISSUE_MODEL_NOT_SAVED, ISSUE_MODEL_UNREADABLE
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
@@ -96,11 +97,21 @@ async def _reload(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
     assert entry.state is ConfigEntryState.LOADED
 
 
+async def _restart(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    """Unload, drop the in-memory model caches (as a new HA process would not have them), set up again."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.data.pop(_LOADED, None)
+    hass.data.pop(_BASE_BUNDLE, None)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+
+
 def _issue(hass: HomeAssistant, key: str, entry: HabitusConfigEntry) -> ir.IssueEntry | None:
     return ir.async_get(hass).async_get_issue(DOMAIN, f"{key}_{entry.entry_id}")
 
 
-async def test_a_retrained_model_serves_again_after_a_reload_and_rollback_persists(
+async def test_a_retrained_model_serves_again_after_a_restart_and_rollback_persists(
     hass: HomeAssistant, setup_habitus: SetupHabitus
 ) -> None:
     entry = await setup_habitus()
@@ -115,7 +126,7 @@ async def test_a_retrained_model_serves_again_after_a_reload_and_rollback_persis
     assert current["metrics"] == metrics and current["data"] == outcome["train_sequences"]
     assert _stored(hass, entry, "previous")["source"] == "base"  # the replaced one was the base model
 
-    await _reload(hass, entry)
+    await _restart(hass, entry)
     assert _served(entry) == (version, "home")
     served = _live(entry).scorer.bundle
     assert served is not None and served.info.metrics == metrics and "light.kitchen" in served.vocab.devices
@@ -128,11 +139,11 @@ async def test_a_retrained_model_serves_again_after_a_reload_and_rollback_persis
     assert _stored(hass, entry, "current")["source"] == "base"
     assert _stored(hass, entry, "previous")["version"] == version
 
-    await _reload(hass, entry)
+    await _restart(hass, entry)
     assert _served(entry) == ("base-fr", "base")
     assert rollback(entry) == version  # ...and back: the home model was kept as the rollback target
     await hass.async_block_till_done()
-    await _reload(hass, entry)
+    await _restart(hass, entry)
     assert _served(entry) == (version, "home")
 
 
@@ -166,7 +177,7 @@ async def test_a_corrupt_or_mismatched_stored_model_falls_back_to_the_base_model
         target.write_bytes(b"not a model file")
     else:  # a valid model file, but not the one model.json records
         target.write_bytes(FR_SASREC.read_bytes())
-    await _reload(hass, entry)  # setup does not fail...
+    await _restart(hass, entry)  # setup does not fail...
     assert _served(entry) == ("base-fr", "base")  # ...the base models serve
     issue = _issue(hass, ISSUE_MODEL_UNREADABLE, entry)
     assert issue is not None and not issue.is_fixable
@@ -205,7 +216,7 @@ async def test_a_full_disk_keeps_the_new_model_serving_and_the_stored_one_intact
     assert (issue.translation_placeholders or {})["version"] == "home-2"
     assert _stored(hass, entry, "current")["version"] == "home-1"  # nothing stored was lost
     assert [p.name for p in (_models(hass, entry) / "bundles").iterdir() if p.name.startswith(".")] == []
-    await _reload(hass, entry)
+    await _restart(hass, entry)
     assert _served(entry) == ("home-1", "home")
     await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-3")  # space again: stored, cleared
     assert _issue(hass, ISSUE_MODEL_NOT_SAVED, entry) is None
