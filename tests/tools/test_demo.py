@@ -45,6 +45,7 @@ from habitus_tools.demo.observe import (
     anomaly_times,
     completed_jobs,
     hass_rss_mb,
+    job_ended,
     prediction_count,
 )
 from habitus_tools.demo.past import PAST_END_MARGIN_S, split_past
@@ -440,6 +441,8 @@ def test_live_counts_from_state_changes() -> None:
         _change("sensor.habitus_adaptation", p, t=t) for p, t in (("synthesizing", 10.0), ("idle", 20.0))
     ]
     assert adaptation_phase_at(phases, 5.0) is None
+    assert job_ended(phases, since=0.0) and not job_ended(phases, since=15.0)  # busy, then idle
+    assert not job_ended(phases[:1], since=0.0)  # still busy
     assert adaptation_phase_at(phases, 15.0) == "synthesizing" and adaptation_phase_at(phases, 20.0) == "idle"
 
 

@@ -16,6 +16,7 @@ adaptation, HA's event-loop lag and its memory.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,19 @@ def adaptation_phase_at(changes: list[StateChange], when: float) -> str | None:
     return phase
 
 
+def job_ended(changes: list[StateChange], since: float) -> bool:
+    """Whether the adaptation sensor went busy after ``since`` (epoch) and is idle again."""
+    busy = False
+    for change in changes:
+        if change.entity_id != ADAPTATION_SENSOR or change.time < since:
+            continue
+        if change.new not in (*NO_VALUE, "idle"):
+            busy = True
+        elif change.new == "idle" and busy:
+            return True
+    return False
+
+
 def completed_jobs(state: dict[str, Any] | None) -> int | None:
     """The adaptation sensor's ``completed_jobs`` (``None``: no such sensor/attribute)."""
     if not state:
@@ -103,7 +117,8 @@ class Adaptation:
 
     settings: AdaptationSettings
     service: str | None = None  # "adapt" or "retrain" once started
-    started_at: float | None = None
+    started_at: float | None = None  # time.monotonic()
+    started_epoch: float = 0.0
     baseline: int = 0  # completed jobs before ours (a kept config dir)
     outcome_before: dict[str, Any] | None = None
     last_error: str = ""
@@ -134,6 +149,7 @@ class Adaptation:
             self.last_error = f"habitus.{service} -> HTTP {response.status}: {response.body}"
             return None
         self.service, self.started_at, self.last_error = service, time.monotonic(), ""
+        self.started_epoch = time.time() - 1.0  # HA's time_fired may be a hair earlier than our clock
         return f"Adaptation started: habitus.{service} {body}"
 
     def completed(self, client: RestClient) -> int:
@@ -155,13 +171,18 @@ class Adaptation:
         message = attributes.get("message") or ""
         return f"{state.get('state')} {attributes.get('progress', '')}% {message}".strip()
 
-    def wait(self, client: RestClient, say: Any) -> None:
-        """Block until our job completed or ``timeout_s`` passed since it started."""
+    def wait(
+        self, client: RestClient, say: Any, changes: Callable[[], list[StateChange]] | None = None
+    ) -> None:
+        """Block until our job completed, ended otherwise (the adaptation sensor went busy, then back
+        to idle, per the websocket's ``changes``) or ``timeout_s`` passed since it started."""
         if self.service is None or self.started_at is None:
             return
         deadline = self.started_at + self.settings.timeout_s
         next_line = 0.0
         while self.completed(client) < 1 and time.monotonic() < deadline:
+            if changes is not None and job_ended(changes(), self.started_epoch):
+                return
             if time.monotonic() >= next_line:
                 say(f"Waiting for the adaptation to finish: {self.status(client)}")
                 next_line = time.monotonic() + 10.0

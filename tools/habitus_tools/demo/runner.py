@@ -356,7 +356,8 @@ class DemoSession:
     def _instrument_figures(self, wait: bool) -> dict[str, Figure]:
         """The live figures: adaptation (waited for when ``wait``), anomalies, predictions, loop lag, RSS."""
         if wait and self.options.adapt:
-            self.adaptation.wait(self.client, say)
+            changes = self.watcher.changes if self.watcher is not None else None
+            self.adaptation.wait(self.client, say, changes)
         figures = dict(self._live_counts())
         if self.options.adapt:
             figures.update(self.adaptation.figures(self.client))
