@@ -128,7 +128,16 @@ class ModelStore:
                 continue
             try:
                 bundle = self._read(link)
-            except (StoredModelError, ModelFileError, ValueError, KeyError, TypeError, OSError) as err:
+            except (
+                StoredModelError,
+                ModelFileError,
+                ValueError,
+                KeyError,
+                TypeError,
+                OSError,
+                RuntimeError,
+            ) as err:
+                # RuntimeError: ONNX Runtime refusing a session; any of these: serve the base models
                 found.problems.append(f"{which}: {err}")
                 continue
             if which == CURRENT:
