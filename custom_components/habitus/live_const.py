@@ -30,6 +30,16 @@ def signal_live(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_live"
 
 
+# Entities showing the scorer's latest reading (score, anomaly, next action, vocabulary coverage): the
+# only ones refreshed after each scoring job (``signal_reading``); the rest follow ``signal_live``.
+READING_ENTITY_KEYS: Final = frozenset({"anomaly", "anomaly_score", "next_action", "model_version"})
+
+
+def signal_reading(entry_id: str) -> str:
+    """Dispatcher signal: a scoring job's readings were applied (only the reading entities refresh)."""
+    return f"{DOMAIN}_{entry_id}_reading"
+
+
 def signal_anomaly(entry_id: str) -> str:
     """Dispatcher signal: a new anomaly (payload: the event entity's attributes)."""
     return f"{DOMAIN}_{entry_id}_anomaly"

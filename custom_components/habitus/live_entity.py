@@ -6,7 +6,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .entity import HabitusEntity
 from .live import LiveRuntime
-from .live_const import signal_live
+from .live_const import READING_ENTITY_KEYS, signal_live, signal_reading
 
 
 class HabitusLiveEntity(HabitusEntity):
@@ -30,3 +30,7 @@ class HabitusLiveEntity(HabitusEntity):
         self.async_on_remove(
             async_dispatcher_connect(self.hass, signal_live(self._entry_id), self.async_write_ha_state)
         )
+        if self.entity_description.key in READING_ENTITY_KEYS:  # and each scoring job's reading
+            self.async_on_remove(
+                async_dispatcher_connect(self.hass, signal_reading(self._entry_id), self.async_write_ha_state)
+            )

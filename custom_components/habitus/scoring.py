@@ -12,10 +12,10 @@ time, and a burst coalesces into that one job without losing a behaviour:
   in one batch. The explanation (leave-one-out) is computed only for the first anomalous snapshot of
   a sequence not alerted about yet.
 * Back on the loop the results are applied **in order**, each exactly once: every new anomaly fires
-  the event entity and goes to ``alerts.py``; the entities are refreshed once per job with the last
-  reading. A reading whose sequence closed while the job ran still raises its alert, but the sensors
-  show it only if its sequence is still the open one. Snapshots that arrived meanwhile start the
-  next job.
+  the event entity and goes to ``alerts.py``; the entities showing the reading are refreshed once
+  per job with the last one (``signal_reading``; the model and context entities are not rewritten).
+  A reading whose sequence closed while the job ran still raises its alert, but the sensors show it
+  only if its sequence is still the open one. Snapshots that arrived meanwhile start the next job.
 
 ``swap_models`` is the adaptation loop's hook: it replaces the bundle atomically; a job already
 running finishes with the old models, its snapshots are scored again with the new ones, and the
@@ -43,7 +43,7 @@ from .engine.behaviour import Behaviour, Sequence
 from .engine.datasets import RawBehaviour, RawSequence
 from .engine.models import EncodingError, ModelFileError, NotFittedError
 from .learner import HabitusLearner
-from .live_const import SCORING_WINDOW, signal_anomaly, signal_live
+from .live_const import SCORING_WINDOW, signal_anomaly, signal_live, signal_reading
 from .live_models import TOP_K, LiveScore, ModelBundle
 
 _LOGGER = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class LiveScorer:
         else:  # its sequence closed while the job ran: the alert stands, the sensors show no reading
             self.result = None
             self.anomaly_active = False
-        async_dispatcher_send(self._hass, signal_live(self._entry.entry_id))
+        async_dispatcher_send(self._hass, signal_reading(self._entry.entry_id))
 
     @callback
     def sequence_closed_check(self) -> None:

@@ -135,9 +135,13 @@ async def test_a_burst_is_scored_in_few_jobs_each_behaviour_once_in_order(
     scorer = _scorer(entry)
     applied = _record_applied(scorer)
     jobs = scorer.jobs
+    trained_on = hass.states.get("sensor.habitus_model_trained_on")
     burst = NORMAL * 4  # 8 behaviours of one sequence, all before the first job returns
     _burst(hass, freezer, burst)
     await hass.async_block_till_done(wait_background_tasks=True)
+    after = hass.states.get("sensor.habitus_model_trained_on")
+    assert trained_on is not None and after is not None
+    assert after.last_reported == trained_on.last_reported  # readings rewrite only their entities
     assert [r.length for r in applied] == list(range(1, len(burst) + 1))  # each once, in order
     assert len({r.key for r in applied}) == 1
     assert scorer.scored == len(burst)
