@@ -408,6 +408,7 @@ class AdaptationManager:
         if not runtime.settings.adapt_on_shift or runtime.live is None or self.pending_shift is not None:
             return
         found = runtime.live.store.monitor.detect(dt_util.now().date(), runtime.live.context.latitude)
+        runtime.live.store.schedule_save()  # a first judged context became the baseline
         if found:
             self.pending_shift = found[0]
             _LOGGER.info(
