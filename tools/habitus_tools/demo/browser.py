@@ -88,6 +88,11 @@ def chromium_command(executable: str, profile: Path) -> list[str]:
         "--disable-gpu",
         "--disable-dev-shm-usage",
         "--no-first-run",
+        # A closed network: no background connections, no component updates, no sync, no QUIC.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
         "--remote-debugging-port=0",
         f"--user-data-dir={profile}",
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
