@@ -360,3 +360,93 @@ print(model.executor().backend, float(model.score([[(0, 1, 2, 3)]])[0]) > 0)
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.split() == ["numpy", "True"]
+
+
+def test_time_budget_stops_mid_epoch_and_keeps_the_best_validation_weights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from habitus_engine.models import training  # noqa: PLC0415
+
+    ticks = iter(range(1000))  # a fake clock: one second per reading
+    monkeypatch.setattr(training.time, "monotonic", lambda: float(next(ticks)))
+    validation = iter([5.0, 3.0, 4.0, 2.0])
+    snapshots = []
+
+    def loss(p, rows, rng):  # type: ignore[no-untyped-def]
+        return (p["w"] ** 2).sum()
+
+    def val_loss(p):  # type: ignore[no-untyped-def]
+        snapshots.append(p["w"].copy())
+        return next(validation)
+
+    best, history = fit_params(
+        {"w": np.array([1.0, -2.0])},
+        loss,
+        np.zeros((4, 1), np.int64),  # two batches per epoch
+        val_loss,
+        TrainConfig(epochs=10, batch_size=2, patience=5, learning_rate=0.1, max_seconds=5.0),
+    )
+    # clock 0 at the start, 1-4 after the batches of epochs 1-2, 5 after epoch 3's first batch: stop
+    assert history.out_of_time and not history.stopped_early
+    assert len(history.validation_loss) == 3  # the cut epoch is validated too
+    assert history.best_epoch == 2
+    np.testing.assert_array_equal(best["w"], snapshots[1])
+
+
+def test_no_time_budget_runs_every_epoch() -> None:
+    _best, history = fit_params(
+        {"w": np.array([1.0])},
+        lambda p, rows, rng: (p["w"] ** 2).sum(),
+        np.zeros((4, 1), np.int64),
+        lambda p: float((p["w"] ** 2).sum()),
+        TrainConfig(epochs=3, batch_size=2, patience=5, learning_rate=0.1, max_seconds=None),
+    )
+    assert len(history.validation_loss) == 3 and not history.out_of_time
+
+
+@pytest.mark.parametrize("kind", ["mask", "replace", "mixed"])
+def test_corruption_touches_only_real_behaviours_and_keeps_field_ranges(kind: str) -> None:
+    from habitus_engine.models.transae import corrupt_tokens  # noqa: PLC0415
+
+    model = TransAE(SIZES, TransAEConfig(corruption=kind, corruption_rate=0.5))
+    shape = model.shape
+    tokens = model.encode(_sequences(200, seed=5))  # [N, T], right-padded
+    corrupted = corrupt_tokens(tokens, shape, kind, 0.5, np.random.default_rng(1))
+    assert corrupted.shape == tokens.shape and corrupted is not tokens
+    before = tokens.reshape(len(tokens), -1, 4)
+    after = corrupted.reshape(len(tokens), -1, 4)
+    padding = before[:, :, 0] == 0
+    np.testing.assert_array_equal(after[padding], before[padding])  # padding stays padding
+    changed = (after != before).any(axis=-1)
+    assert 0.3 < changed[~padding].mean() < 0.6  # about half of the real behaviours
+    hidden = (after == 0).all(axis=-1) & ~padding
+    if kind == "replace":
+        assert not hidden.any()
+    else:
+        assert hidden.any()
+    if kind == "mask":
+        assert (hidden == changed).all()  # masking hides whole behaviours, nothing else
+    redrawn = after[~padding & ~hidden]
+    for j, (offset, size) in enumerate(zip(shape.field_offsets, shape.field_sizes, strict=True)):
+        assert ((redrawn[:, j] >= offset) & (redrawn[:, j] < offset + size)).all()
+    assert corrupt_tokens(tokens, shape, "none", 0.5, np.random.default_rng(1)) is tokens
+
+
+def test_denoising_training_keeps_one_unmasked_inference_graph() -> None:
+    """The denoising objective changes training only: scores stay ORT/numpy-identical, and the model
+    differs from the plain autoencoder's (same seed) because its training inputs were corrupted."""
+    data = _sequences(40)
+    denoising = TransAE(SIZES, TransAEConfig(corruption="mixed", corruption_rate=0.3, train=TINY_TRAIN))
+    plain = TransAE(SIZES, TransAEConfig(corruption="none", train=TINY_TRAIN))
+    denoising.fit(data)
+    plain.fit(data)
+    probe = _sequences(20, seed=9)
+    np.testing.assert_allclose(
+        denoising.score(probe, backend="onnxruntime"), denoising.score(probe, backend="numpy"), atol=1e-4
+    )
+    assert denoising.params_ is not None and plain.params_ is not None
+    assert not np.allclose(denoising.params_["tok_emb"], plain.params_["tok_emb"])
+    with pytest.raises(ValueError, match="corruption"):
+        TransAE(SIZES, TransAEConfig(corruption="blur"))
+    with pytest.raises(ValueError, match="corruption_rate"):
+        TransAE(SIZES, TransAEConfig(corruption="mask", corruption_rate=1.0))

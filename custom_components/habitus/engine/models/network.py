@@ -201,8 +201,14 @@ def transae_hidden(ops: Ops, p: Mapping[str, Tensor], tokens: Tensor, shape: Tra
     return h
 
 
-def transae_scores(ops: Ops, p: Mapping[str, Tensor], tokens: Tensor, shape: TransAEShape) -> Tensor:
+def transae_scores(
+    ops: Ops, p: Mapping[str, Tensor], tokens: Tensor, shape: TransAEShape, inputs: Tensor = None
+) -> Tensor:
     """Per-sequence anomaly score from reconstruction cross-entropy: int [B, T] -> [B].
+
+    ``inputs`` (int [B, T], training only) is what the network reads when it differs from the
+    ``tokens`` it must reconstruct: the denoising objective feeds corrupted tokens and scores the
+    reconstruction of the clean ones. Serving never passes it (one unmasked pass, the same graph).
 
     ``score_reduction="mean"`` (the paper's, and always the training loss): mean token cross-entropy
     over non-padding tokens. ``"max"``: the worst behaviour's mean field cross-entropy, so one odd
@@ -213,7 +219,7 @@ def transae_scores(ops: Ops, p: Mapping[str, Tensor], tokens: Tensor, shape: Tra
     id, whose one-hot row is all zero, so they add nothing. Training, the numpy executor and the ONNX
     graph all run this function. An all-padding row scores 0.
     """
-    h = transae_hidden(ops, p, tokens, shape)  # [B,Tb,D]
+    h = transae_hidden(ops, p, tokens if inputs is None else inputs, shape)  # [B,Tb,D]
     width = shape.tokens_per_behaviour
     nll: Tensor = None  # [B,Tb], summed over fields
     for j, (offset, size) in enumerate(zip(shape.field_offsets, shape.field_sizes, strict=True)):

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from ..datasets import RawSequence
 from .base import Backend, NetworkModel
 from .encoding import ALL_FIELDS, FieldSizes, encode_tokens
-from .network import Params, TransAEShape, init_transae, transae_scores
+from .network import PAD, Params, TransAEShape, init_transae, transae_scores
 from .ops import ArrayOps, NumpyOps, Ops, Tensor
 from .serving import GraphFn
 from .training import (
@@ -36,6 +36,8 @@ from .training import (
     split_validation,
     train_config_from,
 )
+
+CORRUPTIONS = ("none", "mask", "replace", "mixed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,10 @@ class TransAEConfig:
     positional: bool = True  # behaviour-position embedding (the reference has none)
     threshold_percentile: float = 95.0  # see module docstring
     score_reduction: str = "mean"  # "mean" token loss (paper) or "max" over behaviours; training uses mean
+    # Denoising objective (see ``corrupt_tokens``): "none" (plain autoencoder, the reference),
+    # "mask" (behaviours hidden), "replace" (random ids) or "mixed" (half each); training only.
+    corruption: str = "none"
+    corruption_rate: float = 0.0  # share of a training sequence's behaviours corrupted per batch
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -68,6 +74,10 @@ class TransAE(NetworkModel):
         self.config = config or TransAEConfig()
         if self.config.score_reduction not in ("mean", "max"):
             raise ValueError(f"score_reduction must be 'mean' or 'max', got {self.config.score_reduction!r}")
+        if self.config.corruption not in CORRUPTIONS:
+            raise ValueError(f"corruption must be one of {CORRUPTIONS}, got {self.config.corruption!r}")
+        if not 0.0 <= self.config.corruption_rate < 1.0:
+            raise ValueError(f"corruption_rate must be in [0, 1), got {self.config.corruption_rate}")
         unknown = set(self.config.fields) - set(ALL_FIELDS)
         if unknown or not self.config.fields:
             raise ValueError(f"fields must be a non-empty subset of {ALL_FIELDS}, got {self.config.fields}")
@@ -126,7 +136,7 @@ class TransAE(NetworkModel):
 
         params, self.history_ = fit_params(
             init_transae(shape, train_cfg.seed),
-            _transae_loss(dataclasses.replace(shape, score_reduction="mean"), train_cfg.dropout),
+            _transae_loss(mean_shape, train_cfg.dropout, self.config.corruption, self.config.corruption_rate),
             train_tokens,
             validation_loss,
             train_cfg,
@@ -198,8 +208,36 @@ class TransAE(NetworkModel):
         return model
 
 
-def _transae_loss(shape: TransAEShape, dropout: float) -> Any:
-    """Training loss for autograd: mean per-sequence score of a token batch [b, T], dropout on."""
+def corrupt_tokens(
+    tokens: NDArray[np.int64], shape: TransAEShape, kind: str, rate: float, rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """The denoising autoencoder's input: a copy of ``tokens`` [B, T] with behaviours corrupted.
+
+    Each non-padding behaviour is picked with probability ``rate``. "mask" hides a picked behaviour
+    (all its field tokens become padding: it leaves the attention keys, as a masked token in
+    SmartGuard's masked reconstruction), "replace" draws every field token anew uniformly from its
+    field, "mixed" does one or the other with equal odds. The loss still scores the reconstruction of
+    the clean ``tokens`` at every position, so the model must predict each behaviour from its context
+    and cannot trust (copy) its input: at inference, one plain pass over the unmasked sequence, an
+    observed behaviour that its context makes unlikely costs more than a usual one.
+    """
+    if kind == "none" or rate <= 0.0:
+        return tokens
+    width = shape.tokens_per_behaviour
+    behaviours = tokens.reshape(len(tokens), -1, width).copy()  # [B,Tb,w]
+    picked = (rng.random(behaviours.shape[:2]) < rate) & (behaviours[:, :, 0] != PAD)  # [B,Tb]
+    hide = picked & ((kind == "mask") | ((kind == "mixed") & (rng.random(picked.shape) < 0.5)))
+    redraw = picked & ~hide
+    for j, (offset, size) in enumerate(zip(shape.field_offsets, shape.field_sizes, strict=True)):
+        fresh = offset + rng.integers(0, size, size=picked.shape)  # [B,Tb]
+        behaviours[:, :, j] = np.where(redraw, fresh, behaviours[:, :, j])
+    behaviours[hide] = PAD
+    return behaviours.reshape(tokens.shape)
+
+
+def _transae_loss(shape: TransAEShape, dropout: float, corruption: str, rate: float) -> Any:
+    """Training loss for autograd: mean per-sequence reconstruction loss of a token batch [b, T],
+    dropout on; with ``corruption`` the network reads corrupted tokens (``corrupt_tokens``)."""
 
     fast = fast_primitives()
 
@@ -207,6 +245,7 @@ def _transae_loss(shape: TransAEShape, dropout: float) -> Any:
         import autograd.numpy as anp  # noqa: PLC0415  (training-only dependency)
 
         ops = ArrayOps(anp, training=True, dropout=dropout, rng=rng, dtype=np.float32, fast=fast)
-        return anp.mean(transae_scores(ops, params, batch, shape))
+        inputs = corrupt_tokens(batch, shape, corruption, rate, rng)
+        return anp.mean(transae_scores(ops, params, batch, shape, inputs=inputs))
 
     return loss
