@@ -35,7 +35,7 @@ from .engine.behaviour import Sequence
 from .engine.datasets import RawSequence
 from .engine.models import SASRec, TransAE
 from .export import to_home_raw
-from .live_models import ModelBundle, day_bucket
+from .live_models import ModelBundle
 from .runtime import HabitusConfigEntry
 from .worker import HabitusWorker, WorkerCrashedError
 
@@ -124,39 +124,17 @@ def _stamp_vocabulary(directory: Path, devices: list[str], actions: list[str], t
 
 @dataclass(frozen=True, slots=True)
 class HomeData:
-    """A snapshot of the home's data for one job: older real sequences, feedback, the held-out recent ones."""
+    """A snapshot of the home's data for one job, split by time and encoded with the home's vocabulary."""
 
-    train: list[Sequence]  # real, older 80 % (by start time)
-    feedback: list[Sequence]  # sequences the user marked normal ("that was me")
     held_out: list[Sequence]  # real, most recent 20 %: the champion-vs-challenger evaluation set
-
-    def vocabulary(self) -> tuple[list[str], list[str]]:
-        """The home's (devices, actions) over the training side (train + feedback)."""
-        _raw, devices, actions = to_home_raw(self.train + self.feedback)
-        return devices, actions
-
-
-def encode(sequences: list[Sequence], devices: list[str], actions: list[str]) -> list[RawSequence]:
-    """Behaviour sequences -> raw ``[day, bucket, device, action]`` in the given vocabulary (executor).
-
-    Behaviours outside the vocabulary are dropped; so are sequences left empty.
-    """
-    device_ids = {name: i for i, name in enumerate(devices)}
-    action_ids = {name: i for i, name in enumerate(actions)}
-    raw: list[RawSequence] = []
-    for seq in sequences:
-        row = [
-            (*day_bucket(b.time), device_ids[b.device], action_ids[b.action])
-            for b in seq
-            if b.device in device_ids and b.action in action_ids
-        ]
-        if row:
-            raw.append(row)
-    return raw
+    real: list[RawSequence]  # real, older 80 % (by start time), encoded
+    feedback: list[RawSequence]  # sequences the user marked normal ("that was me"), encoded
+    devices: list[str]  # the home's vocabulary over the training side (real + feedback)
+    actions: list[str]
 
 
 async def async_home_data(hass: HomeAssistant, entry: HabitusConfigEntry) -> HomeData:
-    """Snapshot the stored sequences and the feedback; split them by time (decoding in the executor)."""
+    """Snapshot the stored sequences and the feedback; split by time and encode them (in the executor)."""
     runtime = entry.runtime_data
     if runtime.live is None or runtime.worker is None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
@@ -164,8 +142,10 @@ async def async_home_data(hass: HomeAssistant, entry: HabitusConfigEntry) -> Hom
     feedback = runtime.live.store.feedback_sequences()
 
     def _prepare() -> HomeData:
-        train, held_out = split_by_time(read_stored())
-        return HomeData(train, feedback, held_out)
+        train, held_out = split_by_time(read_stored())  # non-empty sequences only
+        marked = [seq for seq in feedback if seq]
+        raw, devices, actions = to_home_raw(train + marked)  # one raw row per sequence, in order
+        return HomeData(held_out, raw[: len(train)], raw[len(train) :], devices, actions)
 
     return await hass.async_add_executor_job(_prepare)
 
@@ -189,11 +169,15 @@ async def async_retrain(
 ) -> dict[str, Any]:
     """Train a challenger in the worker, evaluate it against the champion, deploy only if better."""
     home = await async_home_data(hass, entry)
-    devices, actions = home.vocabulary()
-    raw = await hass.async_add_executor_job(encode, home.train + home.feedback, devices, actions)
+    raw = home.real + home.feedback
     check_enough_data(len(raw), len(home.held_out))
     return await async_train_and_judge(
-        hass, entry, held_out=home.held_out, data=(raw, devices, actions), progress=progress, epochs=epochs
+        hass,
+        entry,
+        held_out=home.held_out,
+        data=(raw, home.devices, home.actions),
+        progress=progress,
+        epochs=epochs,
     )
 
 

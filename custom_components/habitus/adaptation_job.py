@@ -43,11 +43,9 @@ from homeassistant.util import dt as dt_util
 from .adaptation import (
     MIN_HOLDOUT_SEQUENCES,
     MIN_TRAIN_SEQUENCES,
-    HomeData,
     async_home_data,
     async_train_and_judge,
     check_enough_data,
-    encode,
     worker_crashed_issue,
 )
 from .const import DOMAIN, AdaptMode
@@ -271,9 +269,7 @@ class AdaptationManager:
 
     async def _async_adapt(self, request: AdaptRequest, extra: dict[str, Any]) -> dict[str, Any]:
         home = await async_home_data(self._hass, self._entry)
-        devices, actions = home.vocabulary()
-        real = await self._hass.async_add_executor_job(encode, home.train, devices, actions)
-        feedback = await self._hass.async_add_executor_job(encode, home.feedback, devices, actions)
+        real, feedback, devices, actions = home.real, home.feedback, home.devices, home.actions
         check_enough_data(len(real) + len(feedback), len(home.held_out))
         training = real + feedback
         if request.synthesize:
@@ -324,7 +320,7 @@ class AdaptationManager:
         try:
             result = await worker.run(
                 "synthesize",
-                {**params, "sequences": [[list(b) for b in seq] for seq in real]},
+                {**params, "sequences": real},  # [day, bucket, device, action] tuples: pickled as they are
                 self._reporter(Phase.SYNTHESIZING),
             )
         except WorkerCrashedError as err:
@@ -466,4 +462,4 @@ def enough_data(entry: HabitusConfigEntry) -> None:
         )
 
 
-__all__ = ["AdaptRequest", "AdaptationManager", "HomeData", "Phase", "Trigger", "signal_adaptation"]
+__all__ = ["AdaptRequest", "AdaptationManager", "Phase", "Trigger", "signal_adaptation"]
