@@ -247,14 +247,14 @@ class AdaptationManager:
         try:
             outcome = await self._async_adapt(request, extra)
         except asyncio.CancelledError:
-            state.last_outcome = {**extra, "deployed": False, "cancelled": True, "reason": "cancelled"}
+            state.last_outcome = {**self._kept(extra), "cancelled": True, "reason": "cancelled"}
             raise
         except (HomeAssistantError, WorkerError) as err:
             _LOGGER.warning("Habitus adaptation failed, the champion keeps serving: %s", err)
-            state.last_outcome = {**extra, "deployed": False, "failed": True, "reason": str(err)}
+            state.last_outcome = {**self._kept(extra), "failed": True, "reason": str(err)}
         except Exception as err:  # e.g. an unreadable challenger file: still an outcome, never a dead task
             _LOGGER.exception("Habitus adaptation failed unexpectedly, the champion keeps serving")
-            state.last_outcome = {**extra, "deployed": False, "failed": True, "reason": repr(err)}
+            state.last_outcome = {**self._kept(extra), "failed": True, "reason": repr(err)}
         else:
             state.last_outcome = {**outcome, **extra}
             self.completed_jobs += 1
@@ -266,6 +266,12 @@ class AdaptationManager:
                     await probe.async_stop()
             self._task = None
             self._set(Phase.IDLE)
+
+    def _kept(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """The outcome's common part when no challenger was judged: the champion keeps serving."""
+        live = self._entry.runtime_data.live
+        bundle = live.scorer.bundle if live is not None else None
+        return {**extra, "deployed": False, "version": bundle.info.version if bundle else None}
 
     async def _async_adapt(self, request: AdaptRequest, extra: dict[str, Any]) -> dict[str, Any]:
         home = await async_home_data(self._hass, self._entry)

@@ -258,6 +258,7 @@ async def test_a_worker_crash_during_synthesis_keeps_the_champion_and_raises_a_r
     manager = _manager(entry)
     outcome = manager.last_outcome
     assert outcome["failed"] is True and outcome["deployed"] is False
+    assert outcome["version"] == champion.info.version  # type: ignore[union-attr]
     assert "synthesis failed" in outcome["reason"] and "SIGKILL" in outcome["reason"]
     assert live.scorer.bundle is champion and manager.completed_jobs == 0
     assert ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_WORKER_CRASHED) is not None
