@@ -133,10 +133,10 @@ def detected_shift(detection: ShiftDetection) -> ContextShift:
 def describe_context(current: dict[str, Any]) -> str:
     """The household's current context (context sensor values) as one sentence for the prompt."""
     parts = [f"it is {current['season']}"] if current.get("season") else []
-    if current.get("schedule") not in (None, "unknown", "mixed"):
-        parts.append(
-            f"the household is active during the {current['schedule']}".replace("the night", "night")
-        )
+    if current.get("schedule") == "daytime":
+        parts.append("the household is active during the daytime")
+    elif current.get("schedule") == "night":
+        parts.append("the household is active at night")
     if current.get("occupancy") == "single":
         parts.append("a single person is at home")
     elif current.get("occupancy") == "multiple":

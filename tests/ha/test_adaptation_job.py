@@ -35,7 +35,7 @@ from custom_components.habitus.const import (
     DOMAIN,
     AdaptMode,
 )
-from custom_components.habitus.engine.context_monitor import SEASONS, season_of
+from custom_components.habitus.engine.context_monitor import SEASONS, ShiftDetection, season_of
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
@@ -363,3 +363,17 @@ def test_synthetic_sequences_outside_the_vocabulary_are_dropped() -> None:
         [(0, 1, 1, 1), (6, 7, 0, 0)],
     ]
     assert adaptation_job._valid(None, 2, 2) == []
+
+
+def test_the_prompt_describes_the_current_context_and_the_detected_shift() -> None:
+    current = {"season": "autumn", "schedule": "night", "occupancy": "multiple", "people_home": 2}
+    assert adaptation_job.describe_context(current) == (
+        "it is autumn; the household is active at night; several people are at home"
+    )
+    assert adaptation_job.describe_context({"schedule": "unknown"}) == "the household's usual routine"
+    more = adaptation_job.detected_shift(ShiftDetection("occupancy", "multiple", "single", "median 1"))
+    assert more.kind == "NT" and "single person" in more.new and "3 people" in more.original
+    night = adaptation_job.shift_params(
+        adaptation_job.detected_shift(ShiftDetection("schedule", "daytime", "night", "70% at night"))
+    )
+    assert night["kind"] == "schedule" and 0 in night["active_hours"] and 12 not in night["active_hours"]
