@@ -328,8 +328,13 @@ async def async_save_models(
     """
     issue_id = f"{ISSUE_MODEL_NOT_SAVED}_{entry_id}"
     async with store.lock:
+        writing = hass.async_add_executor_job(store.persist, current, previous)
         try:
-            await hass.async_add_executor_job(store.persist, current, previous)
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:  # (an unload): the write goes on in its thread; let it finish
+            await asyncio.wait((writing,))
+            writing.exception()  # retrieved: a failed write of a cancelled deploy is not re-raised
+            raise
         except OSError as err:
             store.last_error = str(err)
             _LOGGER.warning(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import shutil
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,15 @@ def auto_enable(recorder_mock: Any, enable_custom_integrations: None) -> None:
 
     ``recorder_mock`` comes first: the recorder must be set up before ``hass`` is.
     """
+
+
+@pytest.fixture(autouse=True)
+def remove_entry_folders(hass: HomeAssistant) -> Iterator[None]:
+    """Delete the test's ``<config>/habitus/<entry_id>`` folders (deployed models) afterwards: the test
+    config folder is shared by every test run, and entries are rarely removed inside a test."""
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        shutil.rmtree(Path(hass.config.path("habitus", entry.entry_id)), ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,9 +9,12 @@ exercises the same store in a fraction of the time.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -27,7 +30,12 @@ from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.live import _BASE_BUNDLE, LiveRuntime
 from custom_components.habitus.live_models import ASSETS_DIR
-from custom_components.habitus.model_store import _LOADED, ISSUE_MODEL_NOT_SAVED, ISSUE_MODEL_UNREADABLE
+from custom_components.habitus.model_store import (
+    _LOADED,
+    ISSUE_MODEL_NOT_SAVED,
+    ISSUE_MODEL_UNREADABLE,
+    ModelStore,
+)
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
@@ -221,3 +229,28 @@ async def test_a_full_disk_keeps_the_new_model_serving_and_the_stored_one_intact
     await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-3")  # space again: stored, cleared
     assert _issue(hass, ISSUE_MODEL_NOT_SAVED, entry) is None
     assert _stored(hass, entry, "current")["version"] == "home-3"
+
+
+async def test_a_deploy_cancelled_while_storing_leaves_a_complete_store(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """A slow disk (the store's ``persist`` delayed in its executor thread) and an unload-like cancel."""
+    entry = await setup_habitus()
+    persist = ModelStore.persist
+    started = threading.Event()
+
+    def slow_persist(store: ModelStore, current: Any, previous: Any) -> None:
+        started.set()
+        time.sleep(0.5)
+        persist(store, current, previous)
+
+    with patch.object(ModelStore, "persist", slow_persist):
+        task = hass.async_create_task(_live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1"))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert _stored(hass, entry, "current")["version"] == "home-1"  # the write finished before the cancel
+    await _restart(hass, entry)
+    assert _served(entry) == ("home-1", "home")
