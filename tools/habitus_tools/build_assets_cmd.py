@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_sequences
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled
-from habitus_engine.models import FieldSizes, SASRec, TransAE
+from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = PROJECT_ROOT / "custom_components" / "habitus" / "model_assets"
@@ -93,7 +94,14 @@ def _handle(args: argparse.Namespace) -> int:
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
     }
     rows = []
-    for model in (TransAE(sizes), SASRec(sizes)):
+    # The hub's wall-clock budget (TrainConfig.max_seconds) is off here: the shipped files must not
+    # depend on how loaded the build machine is; every other setting is the product default.
+    ae_cfg, rec_cfg = TransAEConfig(), SASRecConfig()
+    models: tuple[TransAE | SASRec, ...] = (
+        TransAE(sizes, replace(ae_cfg, train=replace(ae_cfg.train, max_seconds=None))),
+        SASRec(sizes, replace(rec_cfg, train=replace(rec_cfg.train, max_seconds=None))),
+    )
+    for model in models:
         model.fit(
             train, validation, progress=lambda p: print(f"  epoch {p.epoch}: val {p.validation_loss:.4f}")
         )
