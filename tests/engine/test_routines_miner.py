@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from habitus_engine.behaviour import Behaviour
 from habitus_engine.households import HouseholdConfig, generate_household
 from habitus_engine.routines import Routine
+from habitus_engine.routines_base import BaseContexts
 from habitus_engine.routines_events import parse_events
 from habitus_engine.routines_metrics import RoutineScores, exact
 from habitus_engine.routines_miner import MinerConfig, RoutineMiner, closed_itemsets, mine_event_log
@@ -181,10 +183,20 @@ def _evening(day: int, start: datetime, minute: int) -> tuple[float, dict[str, s
     return when.timestamp() / 3600.0, context
 
 
-def _lounge_and_kettle(lounge_days: set[int], kettle_days: set[int]) -> list[Routine]:
-    """Evening sessions: the lounge light on the ``lounge_days``, the kettle a few minutes later."""
+def _lounge_and_kettle(
+    lounge_days: set[int], kettle_days: set[int], every_evening_is_context: bool = False
+) -> list[Routine]:
+    """Evening sessions: the lounge light on the ``lounge_days``, the kettle a few minutes later.
+
+    With ``every_evening_is_context`` the household's context time (base) holds all 48 evenings, not
+    only the evenings with a session.
+    """
     behaviours = []
     start = datetime(2025, 2, 3, tzinfo=TZ)
+    base = None
+    if every_evening_is_context:
+        samples = [_evening(day, start, 0) for day in range(48)]
+        base = BaseContexts.from_samples((math.floor(hours / 24.0), c) for hours, c in samples)
     for day in range(48):
         if day in lounge_days:
             hours, context = _evening(day, start, 0)
@@ -195,7 +207,7 @@ def _lounge_and_kettle(lounge_days: set[int], kettle_days: set[int]) -> list[Rou
             behaviours.append(
                 Behaviour(hours, "switch.kettle", "switch:on", "user", context, {"state": "on"})
             )
-    return RoutineMiner().fit(behaviours).predict()
+    return RoutineMiner().fit(behaviours, base).predict()
 
 
 def test_two_routines_with_the_same_trigger_in_one_session_are_both_recovered() -> None:
@@ -217,6 +229,45 @@ def test_one_routine_with_an_occasionally_skipped_device_stays_one_routine() -> 
     kettle = {d for d in range(48) if d % 10 != 5}
     routines = _lounge_and_kettle(lounge, kettle)
     assert [sorted(r.actions) for r in routines] == [["light.lounge", "switch.kettle"]]
+
+
+def test_parts_done_together_far_more_often_than_chance_are_one_routine() -> None:
+    """Half the evenings, either device skipped on a quarter of them: two thirds together, still one.
+
+    Were they independent, a lounge session would hold the kettle about as often as the kettle happens
+    on an evening (its confidence, 18 of 48); 12 of 18 is far more than that.
+    """
+    fired = {d for d in range(48) if d % 2 == 0}  # 24 evenings
+    lounge = fired - {d for d in fired if d % 8 == 2}  # 6 evenings without the lounge light
+    kettle = fired - {d for d in fired if d % 8 == 4}  # 6 evenings without the kettle
+    assert len(lounge & kettle) == 12 and len(lounge) == len(kettle) == 18
+    routines = _lounge_and_kettle(lounge, kettle, every_evening_is_context=True)
+    assert [sorted(r.actions) for r in routines] == [["light.lounge", "switch.kettle"]]
+
+
+def test_independent_routines_stay_apart_against_the_full_context_time() -> None:
+    """Same as the shared-session case, judged against every evening: co-occurrence at chance."""
+    lounge = {d for d in range(48) if d % 4 != 0}  # 36 of 48 evenings
+    kettle = {d for d in range(48) if d % 3 != 0}  # 32, 24 of them with the lounge light (= 36 * 32 / 48)
+    routines = _lounge_and_kettle(lounge, kettle, every_evening_is_context=True)
+    assert sorted(tuple(sorted(r.actions)) for r in routines) == [("light.lounge",), ("switch.kettle",)]
+
+
+def test_settings_a_few_user_steps_apart_are_two_routines() -> None:
+    """160 vs 190 of 255 (under an eighth of the range, but nearly four noticeable steps): two routines."""
+    behaviours = []
+    start = datetime(2025, 2, 3, tzinfo=TZ)
+    for day in range(21):
+        for hour, brightness, tod in ((7, 160.0, "morning"), (21, 190.0, "evening")):
+            when = start + timedelta(days=day, hours=hour)
+            context: dict[str, str | float] = {"time_of_day": tod, "clock_min": hour * 60.0}
+            settings: dict[str, str | float] = {"state": "on", "brightness": brightness + (day % 3) - 1}
+            behaviours.append(
+                Behaviour(when.timestamp() / 3600, "light.porch", "light:on", "user", context, settings)
+            )
+    routines = RoutineMiner().fit(behaviours).predict()
+    found = sorted((r.triggers.get("time_of_day"), r.actions["light.porch"]["brightness"]) for r in routines)
+    assert found == [("evening", 190.0), ("morning", 160.0)]
 
 
 def test_time_of_day_is_a_trigger_only_at_a_habitual_time() -> None:

@@ -116,6 +116,7 @@ class MinerConfig:
     habit_spread_min: float = 45.0  # clock spread (MAD, minutes) of a routine tied to a time of day
     merge_share: float = 0.8  # same-trigger parts done together in this share of sessions are one routine
     scalar_split_fraction: float = 0.12  # scalar gap (share of range) that splits one pattern in two
+    scalar_split_steps: float = 2.0  # ... or a gap of this many user-noticeable steps (SCALAR_TOLERANCE)
     min_confidence: float = 0.25  # a routine happens on at least this share of its context's days
     base_step_min: float = 15.0  # sampling step of the context timeline (base rates)
     max_routines: int = 25

@@ -9,7 +9,8 @@ confidence (share of the days its trigger context occurred on which it happened)
 2. **Action patterns.** Candidate action sets are the frequent *closed itemsets* of the sessions
    (intersections of sessions' item sets with support >= ``min_support``), so a routine is found even
    when users mix other actions into the same session. A pattern whose occurrences fall into groups
-   with far-apart scalar settings (a gap of ``scalar_split_fraction`` of the setting's range) is split.
+   with far-apart scalar settings (a gap of ``scalar_split_fraction`` of the setting's range, or of
+   ``scalar_split_steps`` user-noticeable steps, whichever is smaller) is split.
 3. **Triggers.** For each pattern, the most specific trigger set its occurrences show: a field is a
    candidate when one value covers at least ``min_value_share`` of the occurrences. A candidate is
    dropped when its agreement is plausibly chance: a likelihood ratio compares "the routine requires
@@ -23,7 +24,9 @@ confidence (share of the days its trigger context occurred on which it happened)
 6. **Parts.** Same-context routines are checked by how often their parts share a session: a chosen
    routine whose two parts were each done together with the other in less than ``merge_share`` of their
    sessions is split into two routines; two chosen routines with the same triggers and disjoint devices
-   that were done together in at least that share of their sessions are joined into one.
+   that were done together in at least that share of their sessions, or far more often than
+   independence explains (binomial likelihood ratio against the other's confidence, BIC penalty), are
+   joined into one.
 
 The context time (base rates, active hours) and the configuration are :mod:`.routines_base`, trigger
 inference (step 3) is :mod:`.routines_triggers`.
@@ -43,6 +46,7 @@ from .context import UNKNOWN
 from .routines import SCALAR_RANGES, TRIGGER_FIELDS, Routine, Settings, is_scalar
 from .routines_base import BaseContexts, MinerConfig, activity_by_hour
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
+from .routines_metrics import SCALAR_TOLERANCE
 from .routines_triggers import infer_triggers, spread
 
 __all__ = [
@@ -179,9 +183,10 @@ def split_by_scalars(occurrences: list[Occurrence], config: MinerConfig) -> list
             float(v) for o in occurrences if is_scalar(name, v := o.settings[entity].get(name, ""))
         )
         low, high = SCALAR_RANGES.get(name, (min(values, default=0.0), max(values, default=1.0)))
+        least = min(config.scalar_split_fraction, config.scalar_split_steps * _user_step(name, high - low))
         for k in range(config.min_support, len(values) - config.min_support + 1):
             gap = (values[k] - values[k - 1]) / max(high - low, 1e-9)
-            if gap >= config.scalar_split_fraction and (best is None or gap > best[0]):
+            if gap >= least and (best is None or gap > best[0]):
                 best = (gap, (values[k] + values[k - 1]) / 2.0, entity, name)
     if best is None:
         return [occurrences]
@@ -189,6 +194,11 @@ def split_by_scalars(occurrences: list[Occurrence], config: MinerConfig) -> list
     below = [o for o in occurrences if float(o.settings[entity].get(name, cut)) < cut]
     above = [o for o in occurrences if float(o.settings[entity].get(name, cut)) >= cut]
     return split_by_scalars(below, config) + split_by_scalars(above, config)
+
+
+def _user_step(name: str, width: float) -> float:
+    """One user-noticeable step of a scalar setting, as a share of its range."""
+    return SCALAR_TOLERANCE.get(name, 0.0) / max(width, 1e-9) if name in SCALAR_TOLERANCE else 1.0
 
 
 def _peel_by_context(
@@ -402,7 +412,30 @@ def _are_parts(a: _Candidate, b: _Candidate, share: float) -> bool:
     sessions_a = {o.session for o in a.occurrences}
     sessions_b = {o.session for o in b.occurrences}
     both = len(sessions_a & sessions_b)
-    return both >= share * len(sessions_a) and both >= share * len(sessions_b)
+    if both >= share * len(sessions_a) and both >= share * len(sessions_b):
+        return True
+    return _linked(both, len(sessions_a), b.routine.confidence) and _linked(
+        both, len(sessions_b), a.routine.confidence
+    )
+
+
+def _linked(both: int, sessions: int, other_rate: float) -> bool:
+    """Whether a part shares its sessions with another more than independence explains.
+
+    Were the two routines independent, a share ``other_rate`` (the other's confidence: how often it
+    happens when the context holds) of this part's sessions would hold the other too. Linked when the
+    observed share beats that by a binomial likelihood ratio above the BIC penalty ``0.5 * log(n)``.
+    """
+    if sessions == 0:
+        return False
+    observed = both / sessions
+    expected = min(max(other_rate, 1e-3), 1.0 - 1e-3)
+    if observed <= expected:
+        return False
+    gain = both * math.log(observed / expected)
+    if both < sessions:
+        gain += (sessions - both) * math.log((1.0 - observed) / (1.0 - expected))
+    return gain > 0.5 * math.log(sessions)
 
 
 def _joined(a: _Candidate, b: _Candidate) -> _Candidate:
