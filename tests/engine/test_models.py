@@ -450,3 +450,22 @@ def test_denoising_training_keeps_one_unmasked_inference_graph() -> None:
         TransAE(SIZES, TransAEConfig(corruption="blur"))
     with pytest.raises(ValueError, match="corruption_rate"):
         TransAE(SIZES, TransAEConfig(corruption="mask", corruption_rate=1.0))
+
+
+def test_fixed_schedule_returns_the_last_epochs_weights() -> None:
+    validation = iter([5.0, 3.0, 4.0, 4.5])
+    snapshots = []
+
+    def val_loss(p):  # type: ignore[no-untyped-def]
+        snapshots.append(p["w"].copy())
+        return next(validation)
+
+    last, history = fit_params(
+        {"w": np.array([1.0, -2.0])},
+        lambda p, rows, rng: (p["w"] ** 2).sum(),
+        np.zeros((4, 1), np.int64),
+        val_loss,
+        TrainConfig(epochs=4, batch_size=2, patience=5, learning_rate=0.1, restore_best=False),
+    )
+    assert history.best_epoch == 2 and len(history.validation_loss) == 4
+    np.testing.assert_array_equal(last["w"], snapshots[3])  # not the best epoch's (snapshots[1])

@@ -47,6 +47,9 @@ class TrainConfig:
     # (docs/BENCHMARKS.md). A fit cut short by it depends on the machine's speed, so seeded runs are
     # reproducible only when they end before the budget (always the case for small homes).
     max_seconds: float | None = 25.0
+    # True: return the best validation epoch's weights (early stopping); False: the last epoch's, as
+    # a fixed-schedule reference run does (SmartGen's BP loads its epoch-50 checkpoint).
+    restore_best: bool = True
 
 
 def train_config_from(raw: Mapping[str, Any]) -> TrainConfig:
@@ -267,4 +270,4 @@ def fit_params(
         if history.out_of_time:
             break
     history.seconds = time.monotonic() - started
-    return unflatten_params(best, layout), history
+    return unflatten_params(best if config.restore_best else theta, layout), history
