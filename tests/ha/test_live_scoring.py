@@ -222,3 +222,24 @@ async def test_unload_while_a_job_runs_writes_nothing_late(
         state = hass.states.get(entity_id)
         assert state is not None and state.state == "unavailable", entity_id
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "habitus" in r.name]
+
+
+async def test_a_swap_during_a_job_scores_its_behaviours_again_with_the_new_models(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    scorer = _scorer(entry)
+    await act(hass, freezer, NORMAL)  # an open sequence of 2
+    new = await hass.async_add_executor_job(load_base_bundle)
+    applied = _record_applied(scorer)
+    _burst(hass, freezer, UNUSUAL)
+    await asyncio.sleep(0)  # one job in flight (length 3), three snapshots pending (4, 5, 6)
+    assert scorer._running
+    scorer.swap_models(new)
+    assert scorer.bundle is new
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # the old job's reading was dropped, its snapshot rescored by the new models; the swap's own
+    # rescore of the open sequence was already pending (length 6): each behaviour once, in order
+    assert [r.length for r in applied] == [3, 4, 5, 6]
+    assert scorer.result is applied[-1]
