@@ -28,7 +28,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
-from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.event import async_track_point_in_time, async_track_time_interval
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.sun import get_astral_location
 from homeassistant.util import dt as dt_util
@@ -111,6 +111,8 @@ class RoutineSuggester:
         self.decisions = SuggestionDecisions(hass, entry_id)
         self.suggestions: dict[str, Suggestion] = {}
         self._lock = asyncio.Lock()
+        self._run: Callable[[Coroutine[Any, Any, Any]], object] | None = None
+        self._snooze_timers: dict[str, CALLBACK_TYPE] = {}
 
     async def async_load(self) -> None:
         """Read the user's past decisions."""
@@ -118,13 +120,49 @@ class RoutineSuggester:
 
     @callback
     def async_start(self, run: Callable[[Coroutine[Any, Any, Any]], object]) -> CALLBACK_TYPE:
-        """Refresh every ``SUGGESTIONS_INTERVAL`` through ``run`` (starts a background task)."""
+        """Refresh every ``SUGGESTIONS_INTERVAL`` and when a snooze ends, through ``run``.
+
+        Returns the callback that cancels both (the entry's unload).
+        """
+        self._run = run
 
         @callback
         def _tick(_now: datetime) -> None:
             run(self.async_refresh())
 
-        return async_track_time_interval(self._hass, _tick, SUGGESTIONS_INTERVAL, cancel_on_shutdown=True)
+        cancel_interval = async_track_time_interval(
+            self._hass, _tick, SUGGESTIONS_INTERVAL, cancel_on_shutdown=True
+        )
+        for routine_id, until in self.decisions.snoozed.items():
+            self._schedule_snooze_end(routine_id, until)
+
+        @callback
+        def _cancel() -> None:
+            cancel_interval()
+            for cancel in self._snooze_timers.values():
+                cancel()
+            self._snooze_timers.clear()
+            self._run = None
+
+        return _cancel
+
+    @callback
+    def _schedule_snooze_end(self, routine_id: str, until: datetime) -> None:
+        """Refresh right after ``until``, so a snoozed suggestion reappears when its snooze ends."""
+        if (previous := self._snooze_timers.pop(routine_id, None)) is not None:
+            previous()
+        if self._run is None or until <= dt_util.utcnow():
+            return
+        run = self._run
+
+        @callback
+        def _ended(_now: datetime) -> None:
+            self._snooze_timers.pop(routine_id, None)
+            run(self.async_refresh())
+
+        self._snooze_timers[routine_id] = async_track_point_in_time(
+            self._hass, _ended, until + timedelta(seconds=1)
+        )
 
     async def async_refresh(self) -> list[Suggestion]:
         """Mine again and show what is new; returns the current suggestions."""
@@ -207,10 +245,11 @@ class RoutineSuggester:
         await self._async_decided(suggestion_id, self.decisions.dismiss)
 
     async def async_snooze(self, suggestion_id: str, days: float) -> None:
-        """Hide this routine for ``days``; it comes back at the first refresh after that."""
+        """Hide this routine for ``days``; a refresh when the snooze ends brings it back."""
         self.get(suggestion_id)
         until = dt_util.utcnow() + timedelta(days=days)
         await self._async_decided(suggestion_id, lambda sid: self.decisions.snooze(sid, until))
+        self._schedule_snooze_end(suggestion_id, until)
 
     async def _async_decided(self, suggestion_id: str, record: Callable[[str], None]) -> None:
         record(suggestion_id)

@@ -8,6 +8,7 @@ an automation), with time driven by the freezer. The only service mocked is ``li
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed, async_mock_service
 
+from custom_components.habitus import suggestions as suggestions_module
 from custom_components.habitus.const import DOMAIN, SUGGESTIONS_INTERVAL
 from custom_components.habitus.decisions import decisions_key
 from custom_components.habitus.runtime import HabitusConfigEntry
@@ -260,3 +262,56 @@ async def test_suggestions_refresh_periodically(
     assert ir.async_get(hass).async_get_issue(
         DOMAIN, hass.states.get(sensor).attributes["suggestions"][0]["id"]
     )  # type: ignore[union-attr]
+
+
+async def test_snoozed_suggestion_reappears_when_the_snooze_ends_without_a_manual_refresh(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """Snoozed for 3 h: back at the snooze's end, before the next 6-hourly refresh would run."""
+    entry = await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+    sensor = "sensor.habitus_routine_suggestions"
+    await hass.services.async_call(
+        DOMAIN, "snooze_routine", {"routine_id": suggestion["id"], "days": 0.125}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get(sensor).state == "0"  # type: ignore[union-attr]
+
+    # A reload in between: the snooze's end is scheduled again from the stored decisions (and the
+    # 6-hourly refresh restarts from now, so it cannot be what brings the suggestion back).
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(sensor).state == "0"  # type: ignore[union-attr]
+
+    freezer.tick(timedelta(hours=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(sensor).state == "0"  # type: ignore[union-attr]
+    freezer.tick(timedelta(hours=1, seconds=5))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(sensor).state == "1"  # type: ignore[union-attr]
+    assert ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"]) is not None
+
+
+async def test_routine_mining_runs_in_the_executor_not_on_the_event_loop(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    loop_thread = threading.get_ident()  # the test runs on HA's event loop
+    threads: list[int] = []
+    real = suggestions_module.mine_routines
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(suggestions_module, "mine_routines", recording)
+    assert len(await _suggestions(hass)) == 1  # the real miner still ran, through the wrapper
+    assert threads
+    assert loop_thread not in threads
