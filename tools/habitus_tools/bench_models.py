@@ -379,7 +379,7 @@ def format_table(doc: dict[str, Any]) -> str:
     labels = {"original": "paper TransAE / SASRec", "paper_synthetic": "paper SmartGen"}
     for set_name, entry in doc["results"].items():
         for key, tag in (("", "paper protocol"), ("_product", "product"), ("_product_max", "product, max")):
-            if f"ad{key}" in entry:
+            if f"ad{key}" in entry or f"bp{key}" in entry:
                 bp = entry.get(f"bp{key}") if key != "_product_max" else None
                 lines.append(
                     f"{set_name + ' (' + tag + ')':<34}{_fmt_ad(entry.get(f'ad{key}')):<26}"
