@@ -118,7 +118,7 @@ def _schedule_bootstrap(hass: HomeAssistant, entry: HabitusConfigEntry, selector
         coro = async_bootstrap(
             hass, runtime.learner, selector.selected(), weather_entity_id(hass, runtime.settings), window
         )
-        entry.async_create_background_task(hass, coro, "habitus bootstrap")
+        runtime.learner.track_bootstrap(entry.async_create_background_task(hass, coro, "habitus bootstrap"))
 
     entry.async_on_unload(async_at_started(hass, _start))
 
@@ -146,6 +146,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     """Remove the sensors, then write what was learned (listeners and timers go via async_on_unload)."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        await entry.runtime_data.learner.async_cancel_bootstrap()  # rolled back before the write
         await entry.runtime_data.learner.store.async_flush()
         if entry.runtime_data.live is not None:
             await entry.runtime_data.live.store.async_flush()

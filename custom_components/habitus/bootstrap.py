@@ -16,6 +16,9 @@ the recorded history and the first live behaviour is missed.
 If the recorder cannot be read, the buffered live behaviours are released, a repair issue says so, and
 the next setup retries up to where live learning began (``HabitusStore.history_until``); that older
 history becomes closed sequences of its own (offline TSS), so nothing is learned twice.
+If the bootstrap is cancelled midway (the entry unloads, e.g. its options changed, or HA stops), what it
+learned is rolled back (``HabitusLearner.abort_bootstrap``) and the next setup bootstraps again, under
+that setup's TSS thresholds.
 """
 
 from __future__ import annotations
@@ -60,7 +63,21 @@ async def async_bootstrap(
     weather_id: str | None,
     window: tuple[datetime, datetime],
 ) -> None:
-    """Read, map and learn the history in ``window`` (start, end) for ``infos``."""
+    """Read, map and learn the history in ``window`` (start, end) for ``infos``; roll back if cancelled."""
+    try:
+        await _async_bootstrap(hass, learner, infos, weather_id, window)
+    except asyncio.CancelledError:
+        learner.abort_bootstrap()
+        raise
+
+
+async def _async_bootstrap(
+    hass: HomeAssistant,
+    learner: HabitusLearner,
+    infos: list[EntityInfo],
+    weather_id: str | None,
+    window: tuple[datetime, datetime],
+) -> None:
     unit = hass.config.units.temperature_unit
     await _async_recorder_caught_up(hass)
     try:

@@ -3,11 +3,18 @@
 ``HabitusLearner`` owns the entry's ``OnlineSegmenter`` (SmartGen's TSS, ``engine/segment.py``) and its
 ``HabitusStore``. Ingest (live bus) and bootstrap (recorder history) both feed it. While the bootstrap
 runs, live behaviours wait in a buffer, so history and live events reach TSS in time order.
+
+When the TSS thresholds in the options differ from those the store's sequences were cut with, setup
+cuts everything kept again with the new ones (``HabitusStore.async_resegment``). An interrupted
+bootstrap (unload, options change, HA stop) is rolled back, so the next setup's bootstrap learns the
+history once, under its own thresholds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -19,10 +26,16 @@ from homeassistant.util import dt as dt_util
 from .const import READY_MIN_SEQUENCES, LearningState, signal_updated
 from .engine.behaviour import Behaviour, Sequence
 from .engine.segment import OnlineSegmenter, TSSConfig, split_sequences
-from .store import HabitusStore
+from .store import HabitusStore, StoreCheckpoint
 
+_LOGGER = logging.getLogger(__name__)
 BOOTSTRAP_CHUNK = 500  # behaviours learned between two yields to the event loop
 NOTIFY_INTERVAL_S = 1.0  # the sensors are refreshed at most this often (a scene = one refresh)
+
+
+async def yield_to_loop() -> None:
+    """Let the event loop run between two bootstrap chunks (where a bootstrap can be cancelled)."""
+    await asyncio.sleep(0)
 
 
 def epoch_hours(moment: datetime) -> float:
@@ -83,6 +96,8 @@ class HabitusLearner:
         self._segmenter = OnlineSegmenter(config)
         self._buffer: list[Behaviour] | None = None  # live behaviours held back during bootstrap
         self._notified_state: LearningState | None = None
+        self._before_bootstrap: tuple[StoreCheckpoint, Sequence] | None = None
+        self._bootstrap_task: asyncio.Future[None] | None = None
         # Called with each live behaviour once TSS has it (live scoring, context); not during bootstrap.
         self.observers: list[Callable[[Behaviour], None]] = []
 
@@ -104,8 +119,33 @@ class HabitusLearner:
         if self.store.prune(epoch_hours(dt_util.utcnow())):
             self.store.schedule_save()
         await self.store.async_forget(self._hass, excluded)
+        await self._async_resegment_if_changed()
         self._segmenter.restore(self.store.open_sequence)
         self.store.track_open(self._segmenter_open)
+
+    async def _async_resegment_if_changed(self) -> None:
+        """TSS again over what is kept if it was cut with other thresholds than the settings' now."""
+        config, store = self._segmenter.config, self.store
+        if store.tss == config:
+            return
+        if not store.stored_sequences and not store.open_sequence:
+            store.tss = config  # nothing to cut again
+            store.schedule_save()
+            return
+        old = store.tss
+        before, after = await store.async_resegment(self._hass, config, epoch_hours(dt_util.utcnow()))
+        _LOGGER.info(
+            "TSS thresholds changed (Δt_max %s h -> %s h, T_max %s h -> %s h): re-segmented %d "
+            "behaviours, %d sequences before, %d after (open one included)",
+            old.max_gap_hours,
+            config.max_gap_hours,
+            old.max_span_hours,
+            config.max_span_hours,
+            store.stored_behaviours + len(store.open_sequence),
+            before,
+            after,
+        )
+        self._notify()
 
     @property
     def state(self) -> LearningState:
@@ -155,9 +195,43 @@ class HabitusLearner:
 
     @callback
     def begin_bootstrap(self) -> None:
-        """From now until ``async_finish_bootstrap``, hold live behaviours back."""
+        """From now until ``async_finish_bootstrap``, hold live behaviours back (and remember the
+        state to roll back to if the bootstrap is interrupted)."""
         self._buffer = []
+        self._before_bootstrap = (self.store.checkpoint(), self._segmenter.open_sequence)
         self._notify()
+
+    def track_bootstrap(self, task: asyncio.Future[None]) -> None:
+        """The running bootstrap task (cancelled by ``async_cancel_bootstrap``)."""
+        self._bootstrap_task = task
+
+    async def async_cancel_bootstrap(self) -> None:
+        """Unload: stop a running bootstrap and wait until it has rolled back (before the last write)."""
+        task, self._bootstrap_task = self._bootstrap_task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    @callback
+    def abort_bootstrap(self) -> None:
+        """The bootstrap was cancelled midway: undo what it learned, so the next one starts clean.
+
+        The store and TSS go back to where they were at ``begin_bootstrap`` (``bootstrapped`` stays
+        False). The live behaviours held back are dropped on a first attempt: the next bootstrap's
+        window ends at its own start, so the recorder gives them back, in order, none twice. On a retry
+        (``history_until`` set: that window ends where live learning began) they are learned now.
+        """
+        if self._buffer is None or self._before_bootstrap is None:
+            return  # finished already
+        checkpoint, open_sequence = self._before_bootstrap
+        buffered, self._buffer, self._before_bootstrap = self._buffer, None, None
+        self.store.rollback(checkpoint)
+        self._segmenter.restore(open_sequence)
+        if self.store.history_until is not None:
+            self._learn_many(buffered)
+        _LOGGER.info("Bootstrap interrupted; it starts again at the next setup")
 
     async def async_finish_bootstrap(
         self, history: list[Behaviour], window_end: float, completed: bool = True
@@ -180,8 +254,8 @@ class HabitusLearner:
         newer = [b for b in history if b.time > latest]
         for start in range(0, len(newer), BOOTSTRAP_CHUNK):
             self._learn_many(newer[start : start + BOOTSTRAP_CHUNK])
-            await asyncio.sleep(0)
-        buffered, self._buffer = self._buffer or [], None
+            await yield_to_loop()
+        buffered, self._buffer, self._before_bootstrap = self._buffer or [], None, None
         self._learn_many(buffered)
         if completed:
             self.store.mark_bootstrapped()

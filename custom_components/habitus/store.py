@@ -5,6 +5,10 @@ renamed into place, so a kill mid-write leaves the previous file intact), coales
 ``async_delay_save`` and flushed on unload and on HA's final write. Bounded: sequences older than
 ``retention_days`` and beyond ``max_sequences`` (oldest first) are dropped. Removed with the entry.
 Sequences are kept encoded (``codec.py``); they are decoded only when read.
+
+The store also records the TSS thresholds its sequences were cut with (layout 1.2). When the options
+change them, ``async_resegment`` cuts everything kept again with the new ones (offline TSS,
+``engine/segment.py``'s ``split_sequences``, identical to the online segmenter), in the executor.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
 from .codec import CodecError, CodecTables, SequenceCodec, StoredSequence, without_devices
-from .const import DOMAIN, SAVE_DELAY_SECONDS
+from .const import DEFAULT_MAX_GAP_HOURS, DEFAULT_MAX_SPAN_HOURS, DOMAIN, SAVE_DELAY_SECONDS
 from .engine.behaviour import Sequence
+from .engine.segment import TSSConfig, split_sequences
 
 _LOGGER = logging.getLogger(__name__)
 
 STORAGE_VERSION = 1
-STORAGE_MINOR_VERSION = 1
+STORAGE_MINOR_VERSION = 2  # 1.2: the TSS thresholds the sequences were cut with ("tss")
 
 
 class StoredCounters(TypedDict):
@@ -35,8 +40,22 @@ class StoredCounters(TypedDict):
     sequences: int
 
 
+class StoredTSS(TypedDict):
+    """The TSS thresholds the stored sequences were cut with (hours; ``link_hours`` None: T_max)."""
+
+    max_gap_hours: float
+    max_span_hours: float
+    link_hours: float | None
+
+
+# Layout 1.1 did not record them: such a store is taken as cut with the defaults of the time.
+LEGACY_TSS = StoredTSS(
+    max_gap_hours=DEFAULT_MAX_GAP_HOURS, max_span_hours=DEFAULT_MAX_SPAN_HOURS, link_hours=None
+)
+
+
 class StoredData(TypedDict):
-    """The JSON document in ``.storage/habitus.<entry_id>`` (version 1.1)."""
+    """The JSON document in ``.storage/habitus.<entry_id>`` (version 1.2)."""
 
     tables: CodecTables
     sequences: list[StoredSequence]  # oldest first
@@ -46,6 +65,7 @@ class StoredData(TypedDict):
     # Epoch hours a failed bootstrap's window ended at: live learning began there, so a retry reads
     # the history only up to it (never learning a change twice). Absent/None: no failed attempt.
     history_until: NotRequired[float | None]
+    tss: StoredTSS  # since 1.2
 
 
 class StoreUnreadableError(Exception):
@@ -58,15 +78,78 @@ def storage_key(entry_id: str) -> str:
 
 
 class _VersionedStore(Store[StoredData]):
-    """The store file with its migration hook (no older layout exists yet)."""
+    """The store file with its migration hook, step by step from (old_major, old_minor)."""
 
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
     ) -> StoredData:
         if old_major_version > STORAGE_VERSION:
             raise NotImplementedError  # written by a newer Habitus: refuse rather than corrupt it
-        # Future layout changes migrate here, step by step from (old_major, old_minor).
-        return old_data  # type: ignore[return-value]
+        return migrate(old_major_version, old_minor_version, old_data)
+
+
+def migrate(old_major_version: int, old_minor_version: int, old_data: dict[str, Any]) -> StoredData:
+    """Bring an older layout up to this one; nothing is dropped.
+
+    1.1 -> 1.2: add ``tss`` (``LEGACY_TSS``: 1.1 did not record it). A layout with a newer minor
+    version (a downgrade) keeps what it has; an unrecorded ``tss`` is taken as ``LEGACY_TSS``.
+    """
+    _check_layout(old_data)  # a damaged file is refused as it is, never rewritten by the migration
+    data = dict(old_data)
+    if old_major_version == 1 and "tss" not in data:
+        data["tss"] = dict(LEGACY_TSS)
+    return data  # type: ignore[return-value]
+
+
+_LAYOUT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "tables": dict,
+    "sequences": list,
+    "open": str,
+    "counters": dict,
+    "bootstrapped": bool,
+}
+
+
+def _check_layout(data: dict[str, Any]) -> None:
+    """``StoreUnreadableError`` unless ``data`` has the keys and types every layout 1.x has."""
+    for key, kind in _LAYOUT_TYPES.items():
+        if not isinstance(data.get(key), kind):
+            raise StoreUnreadableError(f"{key!r} is missing or not a {kind}")
+
+
+def tss_of(config: TSSConfig) -> StoredTSS:
+    """The stored form of a TSS configuration."""
+    return StoredTSS(
+        max_gap_hours=config.max_gap_hours, max_span_hours=config.max_span_hours, link_hours=config.link_hours
+    )
+
+
+def _tss_config(stored: StoredTSS) -> TSSConfig:
+    link = stored.get("link_hours")
+    return TSSConfig(
+        max_gap_hours=float(stored["max_gap_hours"]),
+        max_span_hours=float(stored["max_span_hours"]),
+        link_hours=float(link) if link is not None else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCheckpoint:
+    """The kept sequences and counters at one moment (``HabitusStore.checkpoint``)."""
+
+    sequences: list[StoredSequence]
+    behaviours: int
+    sequences_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resegmented:
+    """What re-running TSS over a store gave (built in the executor, swapped in on the loop)."""
+
+    codec: SequenceCodec
+    sequences: list[StoredSequence]  # closed, oldest first
+    open: Sequence  # the last piece: TSS may still extend it
+    behaviours: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +179,7 @@ class HabitusStore:
         self.sequences_total = 0
         self.bootstrapped = False
         self.history_until: float | None = None
+        self.tss = TSSConfig()  # what the kept sequences were cut with (a new store: set by the learner)
         self._save_scheduled = False
         self._open_provider: Callable[[], Sequence] | None = None
 
@@ -120,6 +204,7 @@ class HabitusStore:
             self.bootstrapped = bool(data["bootstrapped"])
             until = data.get("history_until")
             self.history_until = float(until) if until is not None else None
+            self.tss = _tss_config(data.get("tss") or LEGACY_TSS)
         except (KeyError, TypeError, ValueError) as err:
             raise StoreUnreadableError(f"{self._store.path}: {err!r}") from err
         try:
@@ -128,6 +213,28 @@ class HabitusStore:
             _LOGGER.warning("Discarding the stored open sequence: %s", err)
             self._open = []
         return list(self._open)
+
+    async def async_resegment(
+        self, hass: HomeAssistant, config: TSSConfig, now_hours: float
+    ) -> tuple[int, int]:
+        """TSS again over everything kept (closed and open), cut with ``config`` from now on.
+
+        The kept behaviours, in time order, are split by offline TSS in the executor (a 20 000-sequence
+        store is decoded, split and re-encoded there, never on the loop); the result replaces the kept
+        sequences in one step, the bounds apply, and the store is written at once. The last piece is
+        the new open sequence. Returns (sequences before, after), the open one included.
+        Call it before anything else uses the store (setup).
+        """
+        rows, codec, open_now = list(self._sequences), self._codec, self.open_sequence
+        result = await hass.async_add_executor_job(resegment, rows, codec, open_now, config)
+        before = len(rows) + (1 if open_now else 0)
+        self._codec, self._sequences, self._open = result.codec, deque(result.sequences), result.open
+        # the total counts every sequence ever closed: the kept ones are replaced by their new cut
+        self.sequences_total = max(self.sequences_total - len(rows), 0) + len(result.sequences)
+        self.tss = config
+        self.prune(now_hours)
+        await self.async_flush()
+        return before, len(result.sequences) + (1 if result.open else 0)
 
     async def async_forget(self, hass: HomeAssistant, devices: frozenset[str]) -> bool:
         """Delete everything stored about ``devices`` (entities excluded since); True if any was.
@@ -190,6 +297,16 @@ class HabitusStore:
         self.prune(now_hours)
         self.schedule_save()
 
+    def checkpoint(self) -> StoreCheckpoint:
+        """What is kept now, to go back to if a bootstrap is interrupted (cheap: rows are strings)."""
+        return StoreCheckpoint(list(self._sequences), self.behaviours_total, self.sequences_total)
+
+    def rollback(self, checkpoint: StoreCheckpoint) -> None:
+        """Go back to ``checkpoint`` (the intern tables only grow, so its rows still decode)."""
+        self._sequences = deque(checkpoint.sequences)
+        self.behaviours_total, self.sequences_total = checkpoint.behaviours, checkpoint.sequences_total
+        self.schedule_save()
+
     def mark_bootstrapped(self) -> None:
         """The recorder history has been learned from; never bootstrap again."""
         self.bootstrapped = True
@@ -239,7 +356,27 @@ class HabitusStore:
             counters=StoredCounters(behaviours=self.behaviours_total, sequences=self.sequences_total),
             bootstrapped=self.bootstrapped,
             history_until=self.history_until,
+            tss=tss_of(self.tss),
         )
+
+
+def resegment(
+    stored: list[StoredSequence], codec: SequenceCodec, open_sequence: Sequence, config: TSSConfig
+) -> Resegmented:
+    """(executor) TSS over the behaviours of ``stored`` and ``open_sequence``, in time order.
+
+    The flattened timeline is sorted by time (stable: a retried bootstrap's older sequences are kept
+    in end-time order, their behaviours may interleave); malformed stored sequences are skipped and
+    logged, as when read. Everything is re-encoded with fresh intern tables.
+    """
+    timeline = [b for seq in _decode_all(codec, stored) for b in seq] + list(open_sequence)
+    timeline.sort(key=lambda b: b.time)
+    pieces = split_sequences(timeline, config)
+    fresh = SequenceCodec()
+    closed = [(seq[-1].time, len(seq), fresh.encode(seq)) for seq in pieces[:-1]]
+    return Resegmented(
+        codec=fresh, sequences=closed, open=pieces[-1] if pieces else [], behaviours=len(timeline)
+    )
 
 
 def _decode_all(codec: SequenceCodec, stored: list[StoredSequence]) -> list[Sequence]:
