@@ -4,13 +4,15 @@ The SmartGen pipeline on the original context (``paper/<winter|daytime|single>/s
 1-6 are the engine's ``adapt_pipeline`` (the same code the worker's ``synthesize`` job runs for a home):
 
 1. **TSS** split of the original-context sequences (``segment.split_sequences``);
-2. **SSC** (``compress.SemanticCompressor``) with the deterministic bag-of-actions encoder (the TransAE
-   encoder is not plugged in here yet), grouped by weekday;
+2. **SSC** (``compress.SemanticCompressor``) with the TransAE encoder trained on the distinct sequences
+   (``--ssc-encoder bag``: the bag-of-actions stand-in), grouped by weekday (``--ssc-grouping all``: one
+   group) at ``--ssc-alpha``;
 3. device dictionary + code table, **GSS** hints (``graph.TransitionGraph``) over all sequences;
 4. prompts for the paper's shift (``shifts.paper_shift``), counted by the model's tokenizer;
 5. generation (in-process llama.cpp with the token automaton, or ``--server`` over HTTP), parsing and
    validation (Pass@1);
-6. **TOF** (``outliers.TwoStageOutlierFilter`` over a Markov loss model, not yet TransAE);
+6. **TOF** (``outliers.TwoStageOutlierFilter``) on the TransAE reconstruction loss (``--tof-model
+   markov``: the Markov stand-in);
 7. TransAE / SASRec retrained on the kept sequences and evaluated exactly like ``bench models``.
 
 ``--ablate`` switches stages off (tss: no split; ssc: every sequence is shown; gss: no hints; tof: keep
@@ -30,8 +32,11 @@ from typing import Any
 from habitus_engine.adapt_pipeline import (
     STAGES,
     LLMSettings,
+    SSCEncoder,
+    SSCGrouping,
     SynthesisConfig,
     SynthesisError,
+    TOFModel,
     synthesize_raw,
 )
 from habitus_engine.datasets import RawSequence, Vocabulary, load_vocabulary, read_sequences
@@ -56,6 +61,10 @@ class AdaptConfig:
     max_prompts: int = 4
     weeks: int = 1  # synthetic weeks asked for (build_prompts repeats the chunks per week)
     n_threads: int = 2
+    ssc_encoder: SSCEncoder = "transae"
+    ssc_grouping: SSCGrouping = "weekday"
+    ssc_alpha: float = 0.918
+    tof_model: TOFModel = "transae"
 
     def synthesis(self) -> SynthesisConfig:
         """The engine pipeline's configuration for this run (the paper's shift, N_CTX, ...)."""
@@ -75,6 +84,10 @@ class AdaptConfig:
             seed=SEED,
             max_new_tokens=MAX_NEW_TOKENS,
             max_codes=MAX_CODES,
+            ssc_alpha=self.ssc_alpha,
+            ssc_encoder=self.ssc_encoder,
+            ssc_grouping=self.ssc_grouping,
+            tof_model=self.tof_model,
         )
 
 
@@ -130,6 +143,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=["original", "paper_synthetic", "oracle"],
         help="also train these bench models sets (default: all the dataset has)",
     )
+    parser.add_argument(
+        "--ssc-encoder", choices=["transae", "bag"], default="transae", help="SSC encoder (bag: stand-in)"
+    )
+    parser.add_argument(
+        "--ssc-grouping", choices=["weekday", "all"], default="weekday", help="SSC groups (SmartGen: weekday)"
+    )
+    parser.add_argument("--ssc-alpha", type=float, default=0.918, help="SSC cosine threshold")
+    parser.add_argument(
+        "--tof-model", choices=["transae", "markov"], default="transae", help="TOF loss (markov: stand-in)"
+    )
     parser.add_argument("--epoch-scale", type=float, default=1.0, help="multiply every epoch budget")
     parser.set_defaults(func=_handle)
 
@@ -143,7 +166,17 @@ def _handle(args: argparse.Namespace) -> int:
         )
         return 2
     config = AdaptConfig(
-        args.dataset, args.shift, args.model, args.server, ablate, args.max_prompts, args.weeks
+        args.dataset,
+        args.shift,
+        args.model,
+        args.server,
+        ablate,
+        args.max_prompts,
+        args.weeks,
+        ssc_encoder=args.ssc_encoder,
+        ssc_grouping=args.ssc_grouping,
+        ssc_alpha=args.ssc_alpha,
+        tof_model=args.tof_model,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:

@@ -3,8 +3,10 @@
 The pipeline (SmartGen §4, with BehaviorGen's week-by-week segmentation):
 
 1. **TSS** (``segment.split_sequences``): the home's timelines cut into sequences;
-2. **SSC** (``compress.SemanticCompressor``, bag-of-actions encoder): near-duplicate sequences dropped
-   per weekday, so the prompt shows the home's variety in few tokens;
+2. **SSC** (``compress.SemanticCompressor``): near-duplicate sequences dropped per weekday (or over
+   the whole history), so the prompt shows the home's variety in few tokens. The encoder is a small
+   TransAE trained on the home's sequences (``transae_sequences``, mean-pooled encoder output, eval
+   mode), or the bag-of-actions stand-in (``ssc_encoder="bag"``: no training, for speed / ablation);
 3. the home's **device dictionary** and the prompt's **code table** (``synth_parse``), the devices the
    new context brings in first, and the **GSS** habit hints (``graph.TransitionGraph``);
 4. the prompts for the context shift (``shifts.ContextShift``, the paper's or a free-text custom one),
@@ -12,7 +14,10 @@ The pipeline (SmartGen §4, with BehaviorGen's week-by-week segmentation):
 5. generation, one prompt at a time, by the in-process llama.cpp model (``llm.local``, default the
    packaged Gemma 3 270M) or an OpenAI-compatible server (``llm.http``); every answer is parsed and
    validated against the code table (Pass@1). Bad output never raises: it only lowers Pass@1;
-6. **TOF** (``outliers.TwoStageOutlierFilter`` over a Markov loss model) keeps the plausible sequences.
+6. **TOF** (``outliers.TwoStageOutlierFilter``) keeps the plausible sequences: stage 1 IQR fence on
+   the TransAE reconstruction loss, stage 2 utility test on held-out inliers (``tof_model="markov"``:
+   a first-order Markov loss stand-in). Fewer than ``MIN_TRANSAE_SEQUENCES`` sequences fall back to
+   the stand-ins (a TransAE needs data to train on); the report's ``encoder`` says what ran.
 
 ``ablate`` switches stages off (tss: no split; ssc: every sequence is shown; gss: no hints; tof: keep
 every parsed sequence). ``synthesize`` works on behaviours; ``synthesize_raw`` on the raw
@@ -37,7 +42,7 @@ from .datasets import RawSequence, Vocabulary, to_behaviours, to_raw
 from .fidelity import behaviour_tokens, fidelity_report, privacy_report
 from .graph import TransitionGraph
 from .llm.base import GenerationRequest, GenerationResult, LLMBackend, LLMError
-from .outliers import MarkovLossModel, TwoStageOutlierFilter
+from .outliers import MarkovLossModel, SequenceLossModel, TOFConfig, TwoStageOutlierFilter
 from .prompt import (
     PromptBudgetError,
     PromptConfig,
@@ -59,13 +64,19 @@ from .synth_parse import (
     pass_at_1,
     usage_counts,
 )
+from .transae_sequences import SequenceModelConfig, TransAESequenceModel
 
 STAGES = ("tss", "ssc", "gss", "tof")
+MIN_TRANSAE_SEQUENCES = 10  # below this SSC / TOF use the stand-ins (too little to train a TransAE)
+TOF_RESCUE_TRIALS = 8  # stage-2 refits at most (each trains a TransAE)
 CANCEL_POLL_SECONDS = 0.1  # how often a running generation checks ``cancelled()``
 
 type ProgressFn = Callable[[float, str], None]
 type CancelledFn = Callable[[], bool]
 type BackendKind = Literal["local", "server"]
+type SSCEncoder = Literal["transae", "bag"]
+type TOFModel = Literal["transae", "markov"]
+type SSCGrouping = Literal["weekday", "all"]
 
 
 class SynthesisError(RuntimeError):
@@ -117,8 +128,16 @@ class SynthesisConfig:
     max_codes: int = 40  # device-action pairs in the code table
     sequences_per_response: int = 6
     ssc_alpha: float = 0.918  # SSC similarity threshold
+    ssc_encoder: SSCEncoder = "transae"  # "bag": the bag-of-actions stand-in (no training)
+    ssc_grouping: SSCGrouping = "weekday"  # SmartGen's; "all": one group over the whole history
+    tof_model: TOFModel = "transae"  # "markov": the Markov loss stand-in (no training)
+    sequence_model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
 
     def __post_init__(self) -> None:
+        if self.ssc_encoder not in ("transae", "bag") or self.tof_model not in ("transae", "markov"):
+            raise ValueError("ssc_encoder must be transae|bag and tof_model transae|markov")
+        if self.ssc_grouping not in ("weekday", "all"):
+            raise ValueError("ssc_grouping must be weekday|all")
         if not self.ablate <= set(STAGES):
             raise ValueError(f"stages to ablate are {','.join(STAGES)}, not {sorted(self.ablate)}")
         if self.weeks < 1 or self.max_prompts < 1 or self.max_new_tokens < 1 or self.max_codes < 1:
@@ -136,6 +155,7 @@ class Prepared:
     table: CodeTable
     prompts: list[SynthesisPrompt]
     uncompressed_tokens: int  # prompt tokens had SSC shown every sequence
+    ssc_encoder: str = "none"  # what SSC encoded with ("transae", "bag", "none" when ablated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +182,20 @@ def _tss(behaviours: Sequence[BehaviourSequence], enabled: bool) -> list[Behavio
     return [piece for seq in behaviours for piece in split_sequences(seq) if piece]
 
 
-def _ssc(behaviours: list[BehaviourSequence], alpha: float) -> list[BehaviourSequence]:
-    """SSC: the representative sequences per weekday (bag-of-actions embeddings)."""
+def _ssc(behaviours: list[BehaviourSequence], config: SynthesisConfig) -> tuple[list[BehaviourSequence], str]:
+    """SSC: the representative sequences per weekday (or over all), and the encoder that ran.
+
+    The TransAE encoder is trained first on the distinct action sequences (a home repeats its
+    routines, so this is a fraction of them: seconds; ``SequenceModelConfig``).
+    """
     actions = [[b.action for b in seq] for seq in behaviours]
-    ssc = SemanticCompressor(BagOfActionsEncoder().fit(actions), SSCConfig(alpha=alpha))
-    ssc.fit(actions, groups=[int(seq[0].time // 24) % 7 for seq in behaviours])
-    return [behaviours[i] for i in ssc.kept_indices_]
+    distinct = [list(seq) for seq in dict.fromkeys(tuple(a) for a in actions)]
+    use_transae = config.ssc_encoder == "transae" and len(distinct) >= MIN_TRANSAE_SEQUENCES
+    encoder = TransAESequenceModel(config.sequence_model) if use_transae else BagOfActionsEncoder()
+    ssc = SemanticCompressor(encoder.fit(distinct), SSCConfig(alpha=config.ssc_alpha))
+    weekday = config.ssc_grouping == "weekday"
+    ssc.fit(actions, groups=[int(seq[0].time // 24) % 7 if weekday else 0 for seq in behaviours])
+    return [behaviours[i] for i in ssc.kept_indices_], "transae" if use_transae else "bag"
 
 
 def _gss_hints(behaviours: list[BehaviourSequence], table: CodeTable) -> str:
@@ -191,7 +219,7 @@ def prepare(
     split = _tss(behaviours, "tss" not in config.ablate)
     if not split:
         raise ValueError("synthesis needs at least one behaviour")
-    shown = split if "ssc" in config.ablate else _ssc(split, config.ssc_alpha)
+    shown, encoder = (split, "none") if "ssc" in config.ablate else _ssc(split, config)
     table = build_code_table(dictionary, usage_counts(split), config.shift.emphasis_devices, config.max_codes)
     hints = "{}" if "gss" in config.ablate else _gss_hints(split, table)
     prompt_config = PromptConfig(
@@ -205,7 +233,8 @@ def prepare(
             sequences, table, config.shift, hints, weeks=config.weeks, config=prompt_config, count=count
         )
 
-    return Prepared(split, shown, table, prompts(shown), total_prompt_tokens(prompts(split)))
+    uncompressed = total_prompt_tokens(prompts(split))
+    return Prepared(split, shown, table, prompts(shown), uncompressed, ssc_encoder=encoder)
 
 
 # -------------------------------------------------------------------------------- stage 5
@@ -295,12 +324,26 @@ def parse_all(
     ]
 
 
-def tof_filter(synthetic: list[BehaviourSequence], enabled: bool) -> list[BehaviourSequence]:
-    """TOF: drop the synthetic sequences the two-stage outlier filter rejects (needs two or more)."""
+def tof_filter(
+    synthetic: list[BehaviourSequence],
+    enabled: bool,
+    model: TOFModel = "transae",
+    sequence_model: SequenceModelConfig | None = None,
+) -> tuple[list[BehaviourSequence], str]:
+    """TOF: drop the synthetic sequences the two-stage outlier filter rejects (needs two or more);
+    returns the kept ones and the loss model that ran ("transae", "markov" or "none")."""
     if not enabled or len(synthetic) < 2:
-        return synthetic
-    tof = TwoStageOutlierFilter(MarkovLossModel).fit([[b.action for b in s] for s in synthetic])
-    return [seq for seq, keep in zip(synthetic, tof.kept_mask_, strict=True) if keep]
+        return synthetic, "none"
+    use_transae = model == "transae" and len(synthetic) >= MIN_TRANSAE_SEQUENCES
+    settings = sequence_model or SequenceModelConfig()
+
+    def factory() -> SequenceLossModel[list[str]]:
+        return TransAESequenceModel(settings) if use_transae else MarkovLossModel()
+
+    config = TOFConfig(max_rescue_trials=TOF_RESCUE_TRIALS if use_transae else None)
+    tof = TwoStageOutlierFilter(factory, config).fit([[b.action for b in s] for s in synthetic])
+    kept = [seq for seq, keep in zip(synthetic, tof.kept_mask_, strict=True) if keep]
+    return kept, "transae" if use_transae else "markov"
 
 
 def _report(
@@ -312,6 +355,7 @@ def _report(
     kept: list[BehaviourSequence],
     config: SynthesisConfig,
     backend_name: str,
+    tof_model: str = "none",
 ) -> dict[str, Any]:
     """The ``synthesis`` report (bench adapt's object; ``wall_seconds`` is added by the caller)."""
     completion = sum(r.completion_tokens for _p, r in results)
@@ -332,7 +376,9 @@ def _report(
         "weeks": config.weeks,
         "ablate": sorted(config.ablate),
         "backend": backend_name,
-        "encoder": "bag-of-actions (SSC), Markov loss (TOF)",
+        "encoder": f"SSC: {prepared.ssc_encoder}, TOF: {tof_model}",
+        "ssc_alpha": config.ssc_alpha,
+        "ssc_grouping": config.ssc_grouping,
     }
     if synthetic:
         report["jsd_action"] = fidelity_report(synthetic, prepared.behaviours).jsd_action
@@ -406,7 +452,9 @@ def synthesize(
     progress(0.9, "parsing and filtering (TOF)")
     parsed = parse_all(results, prepared.table)
     synthetic = [seq for p in parsed for seq in p.sequences]
-    kept = tof_filter(synthetic, "tof" not in config.ablate)
+    kept, tof_model = tof_filter(
+        synthetic, "tof" not in config.ablate, config.tof_model, config.sequence_model
+    )
     report = _report(
         prepared,
         results=results,
@@ -415,6 +463,7 @@ def synthesize(
         kept=kept,
         config=config,
         backend_name=backend_name,
+        tof_model=tof_model,
     )
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     progress(1.0, f"kept {len(kept)} of {len(synthetic)} synthetic sequences")

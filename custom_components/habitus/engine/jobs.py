@@ -310,7 +310,7 @@ def _synthesis_config(params: Mapping[str, Any]) -> SynthesisConfig:
     """The pipeline's configuration from the job's params (contract A, plus optional budgets)."""
     from .adapt_pipeline import SynthesisConfig  # noqa: PLC0415
 
-    optional = {
+    optional: dict[str, Any] = {
         key: int(params[key])
         for key in ("weeks", "max_prompts", "seed", "max_new_tokens", "max_codes", "sequences_per_response")
         if params.get(key) is not None
