@@ -147,11 +147,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await entry.runtime_data.learner.async_cancel_bootstrap()  # rolled back before the write
+        if entry.runtime_data.adaptation_jobs is not None:  # a running job ends, cancelled, first
+            await entry.runtime_data.adaptation_jobs.async_cancel()  # (its outcome is in the live store)
         await entry.runtime_data.learner.store.async_flush()
         if entry.runtime_data.live is not None:
             await entry.runtime_data.live.store.async_flush()
-        if entry.runtime_data.adaptation_jobs is not None:  # a running job ends, cancelled, first
-            await entry.runtime_data.adaptation_jobs.async_cancel()
         for part in (entry.runtime_data.worker, entry.runtime_data.loop_lag):
             if part is not None:  # a running retrain gets WorkerStoppedError, then is cancelled
                 await part.async_stop()

@@ -177,6 +177,28 @@ class AdaptationManager:
         self.completed_jobs = 0  # jobs that ended with a verdict (deployed or kept the champion)
         self.pending_shift: ShiftDetection | None = None  # detected; runs in the next quiet window
         self.last_params: dict[str, Any] = {}  # the last synthesize job's parameters, sequences left out
+        self._restore()
+
+    def _restore(self) -> None:
+        """``completed_jobs`` and ``last_outcome`` as the live store kept them (they survive restarts)."""
+        live = self._entry.runtime_data.live
+        saved = live.store.adaptation if live is not None else {}
+        with contextlib.suppress(TypeError, ValueError):
+            self.completed_jobs = max(0, int(saved.get("completed_jobs", 0)))
+        outcome = saved.get("last_outcome")
+        state = self._entry.runtime_data.adaptation
+        if isinstance(outcome, dict) and not state.last_outcome:
+            state.last_outcome = dict(outcome)
+
+    def _persist(self) -> None:
+        """Keep ``completed_jobs`` and ``last_outcome`` in the live store (written within seconds)."""
+        live = self._entry.runtime_data.live
+        if live is not None:
+            live.store.adaptation = {
+                "completed_jobs": self.completed_jobs,
+                "last_outcome": dict(self.last_outcome),
+            }
+            live.store.schedule_save()
 
     # ------------------------------------------------------------------------------------ state
 
@@ -261,6 +283,7 @@ class AdaptationManager:
             self._acknowledge(request.detection)
         finally:
             state.last_outcome["finished"] = dt_util.utcnow().isoformat()
+            self._persist()
             if probe is not None:
                 with contextlib.suppress(asyncio.CancelledError):  # a cancelled job re-raises its own
                     await probe.async_stop()

@@ -166,7 +166,14 @@ def _adaptation(runtime: HabitusRuntime) -> dict[str, Any]:
             "trigger": str(trigger) if (trigger := getattr(jobs, "trigger", None)) is not None else None,
             "running": bool(getattr(jobs, "running", False)),
             "completed_jobs": getattr(jobs, "completed_jobs", None),
-            "pending_shift": getattr(pending, "name", None),
+            "message": getattr(jobs, "message", None),  # the stage ("prompt 2/4"), never the user's words
+            "pending_shift": None
+            if pending is None
+            else {  # the detected kind and its before/after values (season, schedule, occupancy names)
+                "kind": getattr(pending, "name", None),
+                "before": getattr(pending, "before", None),
+                "after": getattr(pending, "after", None),
+            },
         }
     return data
 

@@ -1,4 +1,5 @@
-"""What the live side keeps across restarts: feedback ("that was me"), the context monitor, snooze.
+"""What the live side keeps across restarts: feedback ("that was me"), the context monitor, snooze,
+and the adaptation jobs' record (``completed_jobs`` and ``last_outcome`` of the adaptation sensor).
 
 One HA ``Store`` per entry (``.storage/habitus.<entry_id>.live``), next to the learner's store and
 removed with the entry. Feedback sequences are kept as ``[time, device, action]`` triples, labelled
@@ -8,7 +9,7 @@ normal; the next retraining (the adaptation loop) reads them through ``feedback_
 from __future__ import annotations
 
 import logging
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
@@ -31,6 +32,7 @@ class StoredLive(TypedDict):
     feedback_normal: list[list[StoredTriple]]
     monitor: dict[str, Any]
     snoozed_until: float | None  # epoch seconds
+    adaptation: NotRequired[dict[str, Any]]  # {"completed_jobs": int, "last_outcome": {...}}
 
 
 def live_storage_key(entry_id: str) -> str:
@@ -48,6 +50,7 @@ class LiveStore:
         self.feedback_normal: list[list[StoredTriple]] = []
         self.monitor = ContextMonitor()
         self.snoozed_until: float | None = None
+        self.adaptation: dict[str, Any] = {}  # the adaptation jobs' record (adaptation_job.py)
         self._save_scheduled = False
 
     async def async_load(self) -> None:
@@ -62,6 +65,8 @@ class LiveStore:
             self.monitor = ContextMonitor.from_dict(data.get("monitor") or {})
             until = data.get("snoozed_until")
             self.snoozed_until = float(until) if until is not None else None
+            adaptation = data.get("adaptation") or {}
+            self.adaptation = dict(adaptation) if isinstance(adaptation, dict) else {}
         except (KeyError, TypeError, ValueError) as err:
             _LOGGER.warning("Ignoring unreadable Habitus live data %s: %r", self._store.path, err)
 
@@ -91,6 +96,7 @@ class LiveStore:
             feedback_normal=self.feedback_normal,
             monitor=self.monitor.to_dict(),
             snoozed_until=self.snoozed_until,
+            adaptation=self.adaptation,
         )
 
 

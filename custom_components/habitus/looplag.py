@@ -97,6 +97,12 @@ class LoopLagProbe:
         self._lags.clear()
         self._worst = (0.0, 0.0)
 
+    def take(self) -> list[float]:
+        """The samples so far (seconds, oldest first), forgotten here (e.g. to split them by phase)."""
+        lags = list(self._lags)
+        self.reset()
+        return lags
+
     def worst(self) -> tuple[float, float]:
         """The largest lag since the last reset: (milliseconds, ``time.monotonic()`` when it ended)."""
         return self._worst[0] * 1000.0, self._worst[1]

@@ -2,7 +2,8 @@
 
 The home is the one of ``test_adaptation.py`` (three routines a day for 20 days, 60 stored sequences).
 Budgets are small (one prompt, one epoch) so the whole file stays around two minutes. The only server
-address used is a closed loopback port (LLM unreachable); nothing leaves the machine.
+addresses used are on loopback: a closed port (LLM unreachable) and a real aiohttp server in the test
+that answers every completion with text that is no sequence at all; nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
@@ -35,6 +37,7 @@ from custom_components.habitus.const import (
     DOMAIN,
     AdaptMode,
 )
+from custom_components.habitus.diagnostics import async_get_config_entry_diagnostics
 from custom_components.habitus.engine.context_monitor import SEASONS, ShiftDetection, season_of
 from custom_components.habitus.runtime import HabitusConfigEntry
 
@@ -377,3 +380,77 @@ def test_the_prompt_describes_the_current_context_and_the_detected_shift() -> No
         adaptation_job.detected_shift(ShiftDetection("schedule", "daytime", "night", "70% at night"))
     )
     assert night["kind"] == "schedule" and 0 in night["active_hours"] and 12 not in night["active_hours"]
+
+
+async def test_a_job_record_survives_a_restart_and_shows_in_diagnostics(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    _store_home(entry, days=20)
+    await hass.services.async_call(DOMAIN, "retrain", {"epochs": 1}, blocking=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    outcome = dict(_manager(entry).last_outcome)
+    assert _manager(entry).completed_jobs == 1 and outcome["finished"]
+
+    assert await hass.config_entries.async_reload(entry.entry_id)  # unload writes, setup reads
+    await hass.async_block_till_done(wait_background_tasks=True)
+    manager = _manager(entry)
+    assert manager.completed_jobs == 1 and manager.last_outcome == outcome
+    state = hass.states.get(SENSOR)
+    assert state is not None and state.state == "idle"
+    assert state.attributes["completed_jobs"] == 1
+    assert state.attributes["last_outcome"]["version"] == outcome["version"]
+
+    manager.pending_shift = ShiftDetection("seasonal", "winter", "summer", "the date")
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    job = diagnostics["adaptation"]["job"]
+    assert job["phase"] == "idle" and job["completed_jobs"] == 1 and job["running"] is False
+    assert job["pending_shift"] == {"kind": "seasonal", "before": "winter", "after": "summer"}
+    assert diagnostics["adaptation"]["last_outcome"]["deployed"] is outcome["deployed"]
+
+
+async def test_an_llm_answering_garbage_keeps_no_sequence_and_the_champion_serves(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, socket_enabled: None
+) -> None:
+    """A real OpenAI-style server on loopback whose every completion is prose, not a sequence."""
+    requests: list[dict[str, Any]] = []
+
+    async def _complete(request: web.Request) -> web.Response:
+        requests.append(await request.json())
+        text = "I am sorry, as a language model I cannot plan a household's week.\n"
+        return web.json_response(
+            {"choices": [{"text": text, "finish_reason": "stop"}], "usage": {"prompt_tokens": 9}}
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/completions", _complete)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        entry = await setup_habitus(
+            {
+                CONF_LLM_BACKEND: "server",
+                CONF_LLM_SERVER_URL: f"http://127.0.0.1:{port}/v1",
+                CONF_LLM_SERVER_MODEL: "gemma-3-270m",
+            }
+        )
+        live = entry.runtime_data.live
+        assert live is not None
+        champion = live.scorer.bundle
+        _store_home(entry, days=20)
+        await _adapt(hass, context=CONTEXT, max_prompts=1)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    finally:
+        await runner.cleanup()
+    assert requests, "the worker never asked the server"
+    manager = _manager(entry)
+    outcome = manager.last_outcome
+    assert outcome["failed"] is True and outcome["deployed"] is False
+    assert "kept no valid sequence" in outcome["reason"] and "champion keeps serving" in outcome["reason"]
+    assert outcome["version"] == champion.info.version  # type: ignore[union-attr]
+    assert live.scorer.bundle is champion and manager.completed_jobs == 0
+    assert hass.states.get(SENSOR).state == "idle"  # type: ignore[union-attr]
+    assert ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_WORKER_CRASHED) is None

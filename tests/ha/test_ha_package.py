@@ -12,6 +12,8 @@ from pathlib import Path
 
 from awesomeversion import AwesomeVersion
 
+from custom_components.habitus.adaptation_job import Phase
+from custom_components.habitus.adaptation_sensor import ADAPTATION
 from custom_components.habitus.const import LearningState
 from custom_components.habitus.live_sensor import LIVE_SENSORS
 from custom_components.habitus.sensor import SENSORS
@@ -119,10 +121,19 @@ def test_strings_and_english_translation_are_identical() -> None:
 
 
 def test_icons_name_existing_sensors_and_states() -> None:
-    icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]["sensor"]
-    assert set(icons) == {description.translation_key for description in (*SENSORS, *LIVE_SENSORS)}
+    everything = json.loads((PACKAGE / "icons.json").read_text())
+    icons = everything["entity"]["sensor"]
+    assert set(icons) == {
+        description.translation_key for description in (*SENSORS, *LIVE_SENSORS, ADAPTATION)
+    }
     assert set(icons["learning_state"]["state"]) == {s.value for s in LearningState}
+    assert set(icons["adaptation"]["state"]) == {p.value for p in Phase}
     assert all(icon["default"].startswith("mdi:") for icon in icons.values())
+    services = (PACKAGE / "services.yaml").read_text()
+    declared = set(re.findall(r"^(\w+):", services, flags=re.MULTILINE))
+    assert set(everything["services"]) <= declared  # no icon for a service that does not exist
+    assert {"adapt", "cancel_adaptation", "retrain", "rollback"} <= set(everything["services"])
+    assert all(icon["service"].startswith("mdi:") for icon in everything["services"].values())
 
 
 def _source() -> str:
