@@ -13,18 +13,20 @@ change them, ``async_resegment`` cuts everything kept again with the new ones (o
 
 from __future__ import annotations
 
+import json
 import logging
+import operator
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
 from .codec import CodecError, CodecTables, SequenceCodec, StoredSequence, without_devices
 from .const import DEFAULT_MAX_GAP_HOURS, DEFAULT_MAX_SPAN_HOURS, DOMAIN, SAVE_DELAY_SECONDS
-from .engine.behaviour import Sequence
+from .engine.behaviour import ORIGINS, Behaviour, Sequence
 from .engine.segment import TSSConfig, split_sequences
 
 _LOGGER = logging.getLogger(__name__)
@@ -365,18 +367,59 @@ def resegment(
 ) -> Resegmented:
     """(executor) TSS over the behaviours of ``stored`` and ``open_sequence``, in time order.
 
-    The flattened timeline is sorted by time (stable: a retried bootstrap's older sequences are kept
-    in end-time order, their behaviours may interleave); malformed stored sequences are skipped and
-    logged, as when read. Everything is re-encoded with fresh intern tables.
+    Works on the encoded rows (``codec.py``: ``[time_h, device, action, origin, context, temp,
+    settings]``, indices into the intern tables): TSS needs only time, device and action, and the
+    rows are cut and joined again as they are, so nothing is decoded and re-interned (the costly
+    part). The timeline is sorted by time (stable: a retried bootstrap's older sequences are kept in
+    end-time order, their behaviours may interleave). A stored sequence with a malformed row is
+    skipped and logged, as when it is read.
     """
-    timeline = [b for seq in _decode_all(codec, stored) for b in seq] + list(open_sequence)
-    timeline.sort(key=lambda b: b.time)
-    pieces = split_sequences(timeline, config)
-    fresh = SequenceCodec()
-    closed = [(seq[-1].time, len(seq), fresh.encode(seq)) for seq in pieces[:-1]]
-    return Resegmented(
-        codec=fresh, sequences=closed, open=pieces[-1] if pieces else [], behaviours=len(timeline)
-    )
+    fresh = SequenceCodec(codec.tables())  # a copy: the open sequence may add to the tables
+    open_rows = json.loads(fresh.encode(open_sequence))
+    tables = fresh.tables()
+    rows: list[list[Any]] = []
+    for _, _, encoded in stored:
+        try:
+            rows.extend(_checked_rows(encoded, tables))
+        except CodecError as err:
+            _LOGGER.warning("Skipping a malformed stored sequence: %s", err)
+    rows.extend(open_rows)
+    rows.sort(key=operator.itemgetter(0))
+    devices, actions = tables["devices"], tables["actions"]
+    timeline = [
+        Behaviour(time=float(row[0]), device=devices[int(row[1])], action=actions[int(row[2])])
+        for row in rows
+    ]
+    cut: list[list[list[Any]]] = []
+    start = 0
+    for piece in split_sequences(timeline, config):  # the same cut, on the rows
+        cut.append(rows[start : start + len(piece)])
+        start += len(piece)
+    closed = [(piece[-1][0], len(piece), json.dumps(piece, separators=(",", ":"))) for piece in cut[:-1]]
+    last = fresh.decode(json.dumps(cut[-1])) if cut else []
+    return Resegmented(codec=fresh, sequences=closed, open=last, behaviours=len(timeline))
+
+
+def _checked_rows(encoded: str, tables: CodecTables) -> list[list[Any]]:
+    """The rows of one stored sequence, every index in range of its table (else ``CodecError``)."""
+    n_devices, n_actions, n_origins = len(tables["devices"]), len(tables["actions"]), len(ORIGINS)
+    n_contexts, n_settings = len(tables["contexts"]), len(tables["settings"])
+    try:
+        rows = json.loads(encoded)
+        for time_h, device, action, origin, context, temp, settings in rows:
+            if not (
+                0 <= device < n_devices
+                and 0 <= action < n_actions
+                and 0 <= origin < n_origins
+                and 0 <= context < n_contexts
+                and -1 <= settings < n_settings
+                and (temp is None or temp == temp + 0.0)
+                and time_h == time_h + 0.0
+            ):
+                raise CodecError(f"index out of range in {encoded[:80]}")
+    except (ValueError, TypeError) as err:
+        raise CodecError(f"malformed stored sequence: {err}") from err
+    return cast(list[list[Any]], rows)
 
 
 def _decode_all(codec: SequenceCodec, stored: list[StoredSequence]) -> list[Sequence]:

@@ -52,8 +52,12 @@ def kept(entry: HabitusConfigEntry) -> list[Sequence]:
     return [*learner.store.sequences(), *([learner.open_sequence] if learner.open_sequence else [])]
 
 
-def shape(sequences: list[Sequence]) -> list[list[tuple[str, str, float]]]:
-    return [[(b.device, b.action, round(b.time, 6)) for b in seq] for seq in sequences]
+def shape(sequences: list[Sequence]) -> list[list[tuple[Any, ...]]]:
+    """Every behaviour's fields (time as stored: to the µh), per sequence."""
+    return [
+        [(b.device, b.action, round(b.time, 6), b.origin, b.context, b.settings) for b in seq]
+        for seq in sequences
+    ]
 
 
 def _play(hass: HomeAssistant, freezer: FrozenDateTimeFactory, rounds: int = 2) -> None:
