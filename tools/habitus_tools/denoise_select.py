@@ -22,7 +22,7 @@ from habitus_engine.datasets import RawSequence
 from habitus_engine.models import TransAE, TransAEConfig
 from habitus_engine.models.training import split_validation
 
-from .bench_models import SEED, SHIFTS, load_shift
+from .bench_models import SEED, load_shift
 
 CANDIDATES = [("none", 0.0), ("mask", 0.3), ("replace", 0.3), ("mixed", 0.3), ("mixed", 0.5)]
 
