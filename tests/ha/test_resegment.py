@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -266,3 +267,47 @@ async def test_unload_during_the_bootstrap_writes_no_half_learned_history(
     data = hass_storage[storage_key(entry.entry_id)]["data"]
     assert data["counters"] == {"behaviours": 0, "sequences": 0}
     assert data["sequences"] == [] and data["bootstrapped"] is False and data["history_until"] is None
+
+
+async def test_ha_stopping_during_the_bootstrap_writes_no_half_learned_history(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    await _record(hass, freezer)
+    paused = asyncio.Event()
+
+    async def pause() -> None:
+        paused.set()
+        await asyncio.Event().wait()
+
+    with (
+        patch("custom_components.habitus.learner.BOOTSTRAP_CHUNK", 4),
+        patch("custom_components.habitus.learner.yield_to_loop", pause),
+    ):
+        entry = await setup_habitus(A, wait=False)
+        await asyncio.wait_for(paused.wait(), 30)
+        assert entry.runtime_data.learner.behaviours_learned == 4
+        await hass.async_stop()  # cancels the bootstrap, then HA's final write
+    data = hass_storage[storage_key(entry.entry_id)]["data"]
+    assert data["counters"]["behaviours"] == 0 and data["sequences"] == []
+    assert data["bootstrapped"] is False
+
+
+async def test_a_malformed_stored_sequence_is_skipped_and_the_rest_resegmented(
+    hass: HomeAssistant, hass_storage: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, title="Habitus", options=B, unique_id=DOMAIN)
+    history = _history(dt_util.utcnow().timestamp() / 3600.0)
+    pieces = split_sequences(history, TSSConfig())
+    document = _layout_1_1(entry.entry_id, pieces[:-1], pieces[-1])
+    end, _, rows = document["data"]["sequences"][1]
+    document["data"]["sequences"][1] = [end, 3, rows.replace("[", "[", 1)[:-2] + "99]]"]  # bad settings
+    hass_storage[storage_key(entry.entry_id)] = document
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    survivors = [b for i, seq in enumerate(pieces) if i != 1 for b in seq]
+    assert shape(kept(entry)) == shape(split_sequences(survivors, _tss(B)))
+    assert "Skipping a malformed stored sequence" in caplog.text
