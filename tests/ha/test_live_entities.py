@@ -13,7 +13,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.habitus.engine.models import ModelFileError
+from custom_components.habitus.engine.models import ModelFileError, TransAE
 from custom_components.habitus.live_models import ASSETS_DIR
 
 from .conftest import SetupHabitus
@@ -61,7 +61,8 @@ async def test_cold_start_serves_the_base_models_and_says_so(
     assert _attrs(hass, "sensor.habitus_model_version")["source"] == "base"
     assert _attrs(hass, "sensor.habitus_model_version")["backend"] == "onnxruntime"
     assert _state(hass, "sensor.habitus_model_training_data") == "1125"
-    assert _state(hass, "sensor.habitus_model_trained_on").startswith("2026-11-22T04:1")
+    built = TransAE.load(ASSETS_DIR / "transae_fr.npz").metadata["built"]  # "YYYY-MM-DD HH:MM UTC"
+    assert _state(hass, "sensor.habitus_model_trained_on").startswith(f"{built[:10]}T{built[11:16]}")
     assert _state(hass, "sensor.habitus_learning_progress") == "0.0"
     assert _state(hass, "binary_sensor.habitus_anomaly") == "off"
     assert _state(hass, "sensor.habitus_anomaly_score") == "unknown"

@@ -24,6 +24,7 @@ from typing import Any
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_sequences
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
+from habitus_engine.models.transae import CORRUPTIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = PROJECT_ROOT / "custom_components" / "habitus" / "model_assets"
@@ -43,6 +44,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the model files go")
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD, help="model card (Markdown)")
+    parser.add_argument(
+        "--corruption",
+        choices=CORRUPTIONS,
+        default=TransAEConfig().corruption,
+        help="TransAE's training objective (default: the product's; none = plain autoencoder, as shipped)",
+    )
+    parser.add_argument(
+        "--corruption-rate",
+        type=float,
+        default=TransAEConfig().corruption_rate,
+        help="share of behaviours corrupted (with --corruption mask/replace/mixed)",
+    )
     parser.set_defaults(func=_handle)
 
 
@@ -95,8 +108,10 @@ def _handle(args: argparse.Namespace) -> int:
     }
     rows = []
     # The hub's wall-clock budget (TrainConfig.max_seconds) is off here: the shipped files must not
-    # depend on how loaded the build machine is; every other setting is the product default.
-    ae_cfg, rec_cfg = TransAEConfig(), SASRecConfig()
+    # depend on how loaded the build machine is; every other setting is the product default, except
+    # TransAE's objective when --corruption says otherwise (the card records it).
+    ae_cfg = TransAEConfig(corruption=args.corruption, corruption_rate=args.corruption_rate)
+    rec_cfg = SASRecConfig()
     models: tuple[TransAE | SASRec, ...] = (
         TransAE(sizes, replace(ae_cfg, train=replace(ae_cfg.train, max_seconds=None))),
         SASRec(sizes, replace(rec_cfg, train=replace(rec_cfg.train, max_seconds=None))),
@@ -122,6 +137,32 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _objective(config: TransAEConfig) -> str:
+    """TransAE's training objective in words, and whether it is the product default."""
+    default = TransAEConfig()
+    words = (
+        "plain autoencoder, no corruption"
+        if config.corruption == "none"
+        else f"denoising, {config.corruption} {config.corruption_rate:g}"
+    )
+    same = (config.corruption, config.corruption_rate) == (default.corruption, default.corruption_rate)
+    return words + (
+        " (the product default)"
+        if same
+        else f" (not the product default, {default.corruption} {default.corruption_rate:g}: see "
+        'docs/BENCHMARKS.md, "The base models and the denoising default")'
+    )
+
+
+def _objective_flags(args: argparse.Namespace) -> str:
+    """The ``--corruption`` flags of this build, if they differ from the defaults."""
+    default = TransAEConfig()
+    if (args.corruption, args.corruption_rate) == (default.corruption, default.corruption_rate):
+        return ""
+    rate = f" --corruption-rate {args.corruption_rate:g}" if args.corruption != "none" else ""
+    return f" --corruption {args.corruption}{rate}"
+
+
 def model_card(
     rows: list[tuple[Any, Path, dict[str, Any]]], facts: dict[str, Any], args: argparse.Namespace
 ) -> str:
@@ -129,7 +170,8 @@ def model_card(
     lines = [
         "# Habitus base models (model card)",
         "",
-        f"Built by `habitus build-assets --dataset {args.dataset}` on {facts['built']} ({facts['machine']}).",
+        f"Built by `habitus build-assets --dataset {args.dataset}{_objective_flags(args)}` on "
+        f"{facts['built']} ({facts['machine']}).",
         "",
         "## Data",
         "",
@@ -155,6 +197,7 @@ def model_card(
             f"- Config: `{model._config_meta()}`",
         ]
         if isinstance(model, TransAE):
+            lines.append(f"- Training objective: {_objective(model.config)}")
             lines.append(f"- Threshold: {model.threshold_:.4f} (95th percentile of validation scores)")
         lines.append(f"- Best epoch: {model.metadata.get('best_epoch')}")
         lines += [
