@@ -4,7 +4,11 @@
   ``--sequences`` test sequences, TransAE scores the prefix and SASRec ranks the next action (top 10),
   once with ONNX Runtime (1 intra-op thread, spinning off) and once with the numpy executor, timed
   call by call (encoding included); p50 and p99 in milliseconds, and the numpy/ORT ratio, all from one
-  run, side by side.
+  run, side by side. Each call is timed twice: wall clock (what a caller waits) and the calling
+  thread's CPU time (``time.thread_time``: the work the call itself does), with the number of calls
+  that waited > 1 ms beyond their CPU time and the involuntary context switches inside timed calls
+  (Linux). On a shared box the wall-clock tail is mostly time slices lost to other processes; the CPU
+  time says whether the per-call path itself has a tail.
 * **Training**: both models with their product defaults on ``--train-size`` sequences (the dataset's
   training files, cycled if needed) for ``--epochs`` epochs each (early stopping off), wall-clock.
 
@@ -40,23 +44,50 @@ def training_sequences(dataset: Path, size: int) -> list[RawSequence]:
     return [pool[i % len(pool)] for i in range(size)]
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ms = np.asarray(samples) * 1000.0
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "calls": len(ms)}
+def _percentiles(wall: list[float], cpu: list[float], preemptions: int | None) -> dict[str, float]:
+    wall_ms, cpu_ms = np.asarray(wall) * 1000.0, np.asarray(cpu) * 1000.0
+    out = {
+        "p50_ms": float(np.percentile(wall_ms, 50)),
+        "p99_ms": float(np.percentile(wall_ms, 99)),
+        "cpu_p50_ms": float(np.percentile(cpu_ms, 50)),
+        "cpu_p99_ms": float(np.percentile(cpu_ms, 99)),
+        "waited_over_1ms": int(np.sum(wall_ms - cpu_ms > 1.0)),
+        "calls": len(wall_ms),
+    }
+    if preemptions is not None:
+        out["involuntary_switches"] = preemptions
+    return out
+
+
+def _involuntary_switches() -> int | None:
+    """The calling thread's involuntary context switches so far (Linux), else None."""
+    try:
+        import resource  # noqa: PLC0415  (Unix only)
+
+        return int(resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw)
+    except (ImportError, AttributeError, OSError):
+        return None
 
 
 def time_calls(
     call: Callable[[RawSequence], object], prefixes: list[RawSequence], warmup: int = 20
 ) -> dict[str, float]:
-    """Time ``call`` once per prefix after a warm-up; returns p50/p99 in ms."""
+    """Time ``call`` once per prefix after a warm-up; returns wall-clock and thread-CPU p50/p99 in ms,
+    the calls that waited more than 1 ms beyond their CPU time, and the involuntary context switches
+    inside timed calls (Linux only)."""
     for prefix in prefixes[:warmup]:
         call(prefix)
-    samples = []
+    wall, cpu = [], []
+    switches: int | None = 0
     for prefix in prefixes:
-        started = time.perf_counter()
+        before = _involuntary_switches()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         call(prefix)
-        samples.append(time.perf_counter() - started)
-    return _percentiles(samples)
+        cpu.append(time.thread_time() - started_cpu)
+        wall.append(time.perf_counter() - started)
+        after = _involuntary_switches()
+        switches = None if switches is None or before is None or after is None else switches + after - before
+    return _percentiles(wall, cpu, switches)
 
 
 def scoring_latency(ae: TransAE, rec: SASRec, tests: list[RawSequence]) -> dict[str, Any]:
@@ -68,9 +99,9 @@ def scoring_latency(ae: TransAE, rec: SASRec, tests: list[RawSequence]) -> dict[
         out[f"transae_{backend}"] = time_calls(lambda p, b=backend: ae.score([p], backend=b), prefixes)
         out[f"sasrec_{backend}"] = time_calls(lambda p, b=backend: rec.recommend(p, 10, backend=b), prefixes)
     for model in ("transae", "sasrec"):
-        out[f"{model}_numpy_over_ort_p99"] = (
-            out[f"{model}_numpy"]["p99_ms"] / out[f"{model}_onnxruntime"]["p99_ms"]
-        )
+        numpy, ort = out[f"{model}_numpy"], out[f"{model}_onnxruntime"]
+        out[f"{model}_numpy_over_ort_p99"] = numpy["p99_ms"] / ort["p99_ms"]
+        out[f"{model}_numpy_over_ort_cpu_p99"] = numpy["cpu_p99_ms"] / ort["cpu_p99_ms"]
     return out
 
 
@@ -136,7 +167,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_handle)
 
 
+def _loadavg() -> str | None:
+    """``/proc/loadavg``'s 1/5/15-minute load averages, where it exists."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3])
+    except OSError:
+        return None
+
+
 def _handle(args: argparse.Namespace) -> int:
+    load_before = _loadavg()
     vocab = load_vocabulary(args.dataset)
     sizes = FieldSizes(len(vocab.devices), len(vocab.actions))
     train = training_sequences(args.dataset, args.train_size)
@@ -151,15 +191,23 @@ def _handle(args: argparse.Namespace) -> int:
     tests = [
         s.seq for path in sorted(args.dataset.glob("paper/*/split_test.jsonl")) for s in read_sequences(path)
     ]
+    load_scoring = _loadavg()
     latency = scoring_latency(ae, rec, tests[: args.sequences])
+    load_after = _loadavg()
     for key, value in latency.items():
         if isinstance(value, dict):
             p50, p99, calls = value["p50_ms"], value["p99_ms"], value["calls"]
-            print(f"{key:<22} p50 {p50:.3f} ms  p99 {p99:.3f} ms  ({calls} calls)")
+            print(
+                f"{key:<22} p50 {p50:.3f} ms  p99 {p99:.3f} ms  ({calls} calls); CPU p50 "
+                f"{value['cpu_p50_ms']:.3f} ms  p99 {value['cpu_p99_ms']:.3f} ms; waited > 1 ms: "
+                f"{value['waited_over_1ms']}, preempted: {value.get('involuntary_switches', '?')}"
+            )
     print(
         f"numpy / ORT p99: TransAE {latency['transae_numpy_over_ort_p99']:.2f}x, "
-        f"SASRec {latency['sasrec_numpy_over_ort_p99']:.2f}x"
+        f"SASRec {latency['sasrec_numpy_over_ort_p99']:.2f}x (CPU time: "
+        f"{latency['transae_numpy_over_ort_cpu_p99']:.2f}x, {latency['sasrec_numpy_over_ort_cpu_p99']:.2f}x)"
     )
+    print(f"load average (1/5/15 min): start {load_before}, scoring {load_scoring}, end {load_after}")
     if args.json:
         doc = {
             "training": timing,
@@ -167,6 +215,7 @@ def _handle(args: argparse.Namespace) -> int:
             "dataset": str(args.dataset),
             "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "loadavg": {"start": load_before, "scoring_start": load_scoring, "end": load_after},
         }
         args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return 0
