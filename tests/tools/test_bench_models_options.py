@@ -1,4 +1,5 @@
-"""``habitus bench models`` options: ``--tasks``, ``--corruption`` (TransAE's training objective)."""
+"""``habitus bench models`` options: ``--tasks``, ``--corruption`` (TransAE's training objective),
+``--bp-max-len`` / ``--bp-hold-out`` (the paper BP protocol's data handling)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from habitus_engine.models import FieldSizes, SASRecConfig
+from habitus_tools.bench_models import HoldOutTailSASRec
 from habitus_tools.cli import main
 from tests.tools.test_bench_models import FR, tiny_fr  # noqa: F401  (fixture)
 
@@ -43,3 +46,34 @@ def test_corruption_option_reaches_both_ad_protocols(tiny_fr: Path, tmp_path: Pa
     )
     assert "denoising mask 0.3" in masked["results"]["paper_synthetic"]["ad_product"]["protocol"]
     assert masked["settings"]["corruption_rate"] == pytest.approx(0.3)
+
+
+def test_bp_reference_options_hold_out_the_last_tokens_and_set_the_history_length(
+    tiny_fr: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    doc = _run(
+        tiny_fr,
+        tmp_path / "ref.json",
+        "--tasks",
+        "bp",
+        "--protocol",
+        "paper",
+        "--bp-max-len",
+        "48",
+        "--bp-hold-out",
+        "2",
+    )
+    protocol = doc["results"]["paper_synthetic"]["bp"]["protocol"]
+    assert "L=48" in protocol and "minus last 2" in protocol
+    assert (doc["settings"]["bp_paper_max_len"], doc["settings"]["bp_paper_hold_out"]) == (48, 2)
+
+
+def test_hold_out_sasrec_trains_on_each_piece_minus_its_last_two_items() -> None:
+    sizes = FieldSizes(n_devices=5, n_actions=6)
+    model = HoldOutTailSASRec(sizes, SASRecConfig(item_mode="paper", max_len=8), hold_out=2)
+    piece = [(1, 2, 3, 4), (5, 6, 0, 1)]  # flat items 1 2 3 4 5 6 0 1
+    rows = model.training_rows([piece])
+    assert rows.tolist() == [[0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0, 2, 3, 4, 5, 6]]  # items 1..6: inputs | next
+    plain = HoldOutTailSASRec(sizes, SASRecConfig(item_mode="paper", max_len=8), hold_out=0)
+    assert plain.training_rows([piece])[0, 8:].tolist() == [0, 2, 3, 4, 5, 6, 0, 1]

@@ -49,6 +49,7 @@ from habitus_engine.datasets import (
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled, precision_recall_f1
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TrainConfig, TransAE, TransAEConfig
 from habitus_engine.models.training import split_validation
+from habitus_engine.models.transae import CORRUPTIONS
 from habitus_engine.segment import split_sequences
 
 SHIFTS: dict[str, tuple[str, str, str, str]] = {  # shift -> (original context, anomaly, AD field, paper code)
@@ -262,14 +263,46 @@ def _bp_metrics(model: SASRec, pieces: Sequence[RawSequence]) -> dict[str, Any]:
     }
 
 
-def run_bp_paper(train: list[RawSequence], data: ShiftData, scale: float) -> dict[str, Any]:
+class HoldOutTailSASRec(SASRec):
+    """SASRec that trains on each sequence minus its last ``hold_out`` items, as pmixer's
+    ``data_partition`` does (``user_train = items[:-2]``; the last two are its validation and test
+    items) for the users of SmartGen's training file."""
+
+    def __init__(self, sizes: FieldSizes, config: SASRecConfig, hold_out: int = 2) -> None:
+        super().__init__(sizes, config)
+        self.hold_out = hold_out
+
+    def training_items(self, seq: RawSequence) -> list[int]:
+        items = self.items(seq)
+        return items[: -self.hold_out] if self.hold_out and len(items) > self.hold_out else items
+
+
+@dataclass(frozen=True, slots=True)
+class BPReference:
+    """How close the paper BP protocol follows the reference's data handling (``--bp-max-len``,
+    ``--bp-hold-out``); the defaults are the runs recorded before these options existed."""
+
+    max_len: int = 40  # the reference: 200 (no test piece is longer than 40 tokens)
+    hold_out: int = 0  # the reference: 2 (pmixer trains on items[:-2])
+
+    @property
+    def label(self) -> str:
+        """How the protocol string names it."""
+        return f"L={self.max_len}" + (
+            f", trained on pieces minus last {self.hold_out}" if self.hold_out else ""
+        )
+
+
+def run_bp_paper(
+    train: list[RawSequence], data: ShiftData, scale: float, reference: BPReference = BPReference()
+) -> dict[str, Any]:
     """The reference BP pipeline: flat tokens in one id space, 100 sampled negatives, and the
     reference's schedule (``SASRec.py``: batch 8, a fixed 50 epochs, the epoch-50 weights evaluated;
     every training piece trains, no held-out split)."""
     epochs = _epochs(50, scale)
     config = SASRecConfig(
         item_mode="paper",
-        max_len=40,
+        max_len=reference.max_len,
         d_model=50,
         n_heads=1,
         n_blocks=2,
@@ -283,10 +316,12 @@ def run_bp_paper(train: list[RawSequence], data: ShiftData, scale: float) -> dic
             max_seconds=None,
         ),
     )
-    model = SASRec(data.sizes, config).fit(train, validation=train)  # validation unused: no early stop
+    model = HoldOutTailSASRec(data.sizes, config, reference.hold_out)
+    model.fit(train, validation=train)  # validation unused: no early stop
     return {
         **_bp_metrics(model, data.test_normal),
-        "protocol": f"paper: flat tokens, shared ids, 1+100 sampled, batch 8, {epochs} fixed epochs",
+        "protocol": f"paper: flat tokens, shared ids, 1+100 sampled, batch 8, {epochs} fixed epochs, "
+        + reference.label,
     }
 
 
@@ -318,6 +353,7 @@ def evaluate(
     positional: bool = True,
     denoise: Denoising = Denoising(),
     tasks: Sequence[str] = ("ad", "bp"),
+    bp_reference: BPReference = BPReference(),
 ) -> dict[str, Any]:
     """Train and evaluate every training set; returns the JSON document (see the issue for its shape)."""
     results: dict[str, Any] = {}
@@ -329,7 +365,7 @@ def evaluate(
             if "ad" in tasks:
                 entry["ad"] = _timed(lambda: run_ad_paper(ad_train, data, set_name, scale, denoise))  # noqa: B023
             if "bp" in tasks:
-                entry["bp"] = _timed(lambda: run_bp_paper(bp_train, data, scale))  # noqa: B023
+                entry["bp"] = _timed(lambda: run_bp_paper(bp_train, data, scale, bp_reference))  # noqa: B023
         if "product" in protocols:
             if "ad" in tasks:
                 entry |= run_ad_product(ad_train, data, scale, positional, denoise)
@@ -350,6 +386,8 @@ def evaluate(
             "product_positional": positional,
             "corruption": denoise.kind,
             "corruption_rate": denoise.rate,
+            "bp_paper_max_len": bp_reference.max_len,
+            "bp_paper_hold_out": bp_reference.hold_out,
             "seed": SEED,
             "ad_percentile_paper": data.paper_percentile,
             "n_test_normal": len(data.test_normal),
@@ -393,6 +431,19 @@ def format_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def add_corruption_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--corruption`` / ``--corruption-rate``: TransAE's training objective (``TransAEConfig``)."""
+    parser.add_argument(
+        "--corruption",
+        choices=CORRUPTIONS,
+        default=Denoising().kind,
+        help=f"{what} (default: TransAEConfig's; none = plain autoencoder)",
+    )
+    parser.add_argument(
+        "--corruption-rate", type=float, default=Denoising().rate, help="share of behaviours corrupted"
+    )
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``habitus bench models``."""
     parser = subparsers.add_parser(
@@ -424,14 +475,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--tasks", nargs="+", choices=["ad", "bp"], default=["ad", "bp"], help="only these tasks"
     )
+    add_corruption_options(parser, "TransAE training objective, both protocols")
     parser.add_argument(
-        "--corruption",
-        choices=["none", "mask", "replace", "mixed"],
-        default=Denoising().kind,
-        help="TransAE training objective, both protocols (default: TransAEConfig's; none = plain AE)",
+        "--bp-max-len",
+        type=int,
+        default=BPReference().max_len,
+        help="paper BP protocol: SASRec history length (the reference: 200)",
     )
     parser.add_argument(
-        "--corruption-rate", type=float, default=Denoising().rate, help="share of behaviours corrupted"
+        "--bp-hold-out",
+        type=int,
+        default=BPReference().hold_out,
+        help="paper BP protocol: train on each piece minus its last N tokens (the reference: 2)",
     )
     parser.set_defaults(func=_handle)
 
@@ -454,6 +509,7 @@ def _handle(args: argparse.Namespace) -> int:
         positional=not args.no_positional,
         denoise=Denoising(args.corruption, args.corruption_rate),
         tasks=args.tasks,
+        bp_reference=BPReference(args.bp_max_len, args.bp_hold_out),
     )
     print(format_table(doc))
     if args.json:

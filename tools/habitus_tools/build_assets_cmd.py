@@ -24,7 +24,8 @@ from typing import Any
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_sequences
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
-from habitus_engine.models.transae import CORRUPTIONS
+
+from .bench_models import add_corruption_options
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = PROJECT_ROOT / "custom_components" / "habitus" / "model_assets"
@@ -44,18 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the model files go")
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD, help="model card (Markdown)")
-    parser.add_argument(
-        "--corruption",
-        choices=CORRUPTIONS,
-        default=TransAEConfig().corruption,
-        help="TransAE's training objective (default: the product's; none = plain autoencoder, as shipped)",
-    )
-    parser.add_argument(
-        "--corruption-rate",
-        type=float,
-        default=TransAEConfig().corruption_rate,
-        help="share of behaviours corrupted (with --corruption mask/replace/mixed)",
-    )
+    add_corruption_options(parser, "TransAE's training objective (the shipped file: none)")
     parser.set_defaults(func=_handle)
 
 

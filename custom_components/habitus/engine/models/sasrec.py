@@ -74,9 +74,13 @@ class SASRec(NetworkModel):
         """A behaviour sequence as item ids (``encoding.item_sequence``)."""
         return item_sequence(seq, self.config.item_mode, self.sizes)
 
+    def training_items(self, seq: RawSequence) -> list[int]:
+        """The items of ``seq`` that training reads (all of them; a subclass may hold some out)."""
+        return self.items(seq)
+
     def training_rows(self, sequences: Sequence[RawSequence]) -> NDArray[np.int64]:
         """Rows ``[inputs | next items]``, int64 [n, 2L], one per sequence with at least two items."""
-        item_lists = [self.items(s) for s in sequences]
+        item_lists = [self.training_items(s) for s in sequences]
         item_lists = [i for i in item_lists if len(i) >= 2]
         length = self.config.max_len
         return np.concatenate(
