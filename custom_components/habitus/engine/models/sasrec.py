@@ -128,11 +128,17 @@ class SASRec(NetworkModel):
     def item_scores(
         self, histories: Sequence[Sequence[int]], backend: Backend = "auto"
     ) -> NDArray[np.float32]:
-        """Scores of every next item after each history: [N_hist, N+1] (column 0 = padding)."""
+        """Scores of every next item after each history: [N_hist, N+1] (column 0 = padding).
+
+        A score is a logit (the dot product of the last hidden state with the item's embedding),
+        trained by binary cross-entropy against one sampled negative: ``sigmoid(score)`` estimates
+        the probability that this item, rather than a random one, comes next. No softmax is applied, so the
+        scores of one history are not a distribution over next items."""
         return self._run(left_pad(histories, self.config.max_len), backend)
 
     def recommend(self, seq: RawSequence, k: int = 10, backend: Backend = "auto") -> list[tuple[int, float]]:
-        """Top-k next actions after ``seq`` as ``(action id, score)``, best first ("action" mode)."""
+        """Top-k next actions after ``seq`` as ``(action id, score)``, best first ("action" mode);
+        scores are logits, see ``item_scores``."""
         if self.config.item_mode != "action":
             raise ValueError("recommend() needs item_mode='action'; use item_scores() for paper mode")
         scores = self.item_scores([self.items(seq)], backend)[0, 1:]  # drop padding column
