@@ -10,6 +10,10 @@ then measures with ``custom_components.habitus.looplag.LoopLagProbe`` (10 ms sle
    their product defaults, early stopping on) on ``--train-size`` sequences of the dataset's training
    files, in the spawned worker process (nice +10).
 
+``--job adapt`` measures a full adaptation job instead, per phase (``looplag_adapt.py``): a Habitus
+entry added through the config flow, the dataset's sequences as its history, a warm-up and a baseline,
+then the real ``habitus.adapt`` job (synthesis with the packaged Gemma 3 270M, training, evaluation).
+
 Target (issue 5): loop lag p99 <= 20 ms while a full adaptation job runs. Prints p50/p99/max per phase;
 ``--json FILE`` writes them with the machine and date.
 """
@@ -86,11 +90,20 @@ async def _phase(probe: Any, counter: list[int], work: Any) -> dict[str, Any]:
 
 
 async def _measure(args: argparse.Namespace) -> dict[str, Any]:
-    """Set up HA in a temporary config dir, measure both phases, stop HA, remove the dir (off the loop)."""
+    """Set up HA in a temporary config dir, measure the phases, stop HA, remove the dir (off the loop)."""
+    from .demo.paths import REPO_ROOT  # noqa: PLC0415
+
     loop = asyncio.get_running_loop()
     config_dir = Path(await loop.run_in_executor(None, tempfile.mkdtemp, "", "habitus-looplag-"))
     try:
         (config_dir / "configuration.yaml").write_text(_config_yaml(SWITCHES), encoding="utf-8")
+        if args.job == "adapt":
+            (config_dir / "custom_components").mkdir()
+            link = config_dir / "custom_components" / "habitus"
+            link.symlink_to(REPO_ROOT / "custom_components" / "habitus")
+            from .looplag_adapt import measure_adapt  # noqa: PLC0415
+
+            return await measure_adapt(args, config_dir, _household, (PROBE_INTERVAL, PROBE_CAPACITY))
         return await _measure_in(args, config_dir)
     finally:
         await loop.run_in_executor(None, shutil.rmtree, config_dir, True)
@@ -140,7 +153,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``habitus bench looplag``."""
     parser = subparsers.add_parser(
         "looplag",
-        help="HA event-loop lag while the worker trains the models",
+        help="HA event-loop lag while the worker trains the models (or a full adaptation job runs)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -151,6 +164,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
     parser.add_argument(
         "--event-rate", type=float, default=20.0, help="service calls (state changes) per second"
+    )
+    parser.add_argument(
+        "--job",
+        choices=("train", "adapt"),
+        default="train",
+        help="train: the worker's train_models job; adapt: a full habitus.adapt job in an entry",
+    )
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=60.0,
+        help="--job adapt: HA's start-up work (reported apart) before the baseline",
+    )
+    parser.add_argument("--max-prompts", type=int, default=4, help="--job adapt: synthesis prompts")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="--job adapt: epochs (default: the product's budget)"
+    )
+    parser.add_argument(
+        "--trace-stalls",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="--job adapt: dump all stacks to <--json>.stalls.txt when the loop is MS ms late (diagnosis)",
     )
     parser.add_argument("--json", type=Path)
     parser.set_defaults(func=_handle)
@@ -164,34 +200,56 @@ def _print_phase(name: str, phase: dict[str, Any]) -> None:
     )
 
 
-def _handle(args: argparse.Namespace) -> int:
-    _import_integration_path()
-    doc = asyncio.run(_measure(args))
-    training = doc["training"].pop("result")
-    doc["baseline"].pop("result")
-    _print_phase("baseline", doc["baseline"])
-    _print_phase("training", doc["training"])
-    print(
-        f"training job: TransAE {training['transae']['epochs_run']} epochs, "
-        f"SASRec {training['sasrec']['epochs_run']} epochs on {training['n_sequences']} sequences"
-    )
-    doc["job"] = training
-    doc["settings"] = {
-        "dataset": str(args.dataset),
-        "train_size": args.train_size,
-        "event_rate": args.event_rate,
-        "probe_interval_s": PROBE_INTERVAL,
-    }
-    doc["machine"] = {
+def _machine() -> dict[str, Any]:
+    return {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average_1m_after": os.getloadavg()[0],  # other work on the machine during the run
         "date": datetime.now(UTC).isoformat(),
     }
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """From a thread: HA's blocking-call guard still watches the main thread after the run."""
+    text = json.dumps(doc, indent=2, default=str) + "\n"
+    writer = threading.Thread(target=path.write_text, args=(text,), kwargs={"encoding": "utf-8"})
+    writer.start()
+    writer.join()
+
+
+def _handle(args: argparse.Namespace) -> int:
+    _import_integration_path()
+    doc = asyncio.run(_measure(args))
+    settings: dict[str, Any] = {
+        "job": args.job,
+        "dataset": str(args.dataset),
+        "train_size": args.train_size,
+        "event_rate": args.event_rate,
+        "probe_interval_s": PROBE_INTERVAL,
+    }
+    if args.job == "adapt":
+        from .looplag_adapt import print_adapt  # noqa: PLC0415
+
+        print_adapt(doc)
+        settings |= {
+            "warmup_seconds": args.warmup_seconds,
+            "baseline_seconds": args.baseline_seconds,
+            "max_prompts": args.max_prompts,
+            "epochs": args.epochs,
+        }
+    else:
+        training = doc["training"].pop("result")
+        doc["baseline"].pop("result")
+        _print_phase("baseline", doc["baseline"])
+        _print_phase("training", doc["training"])
+        print(
+            f"training job: TransAE {training['transae']['epochs_run']} epochs, "
+            f"SASRec {training['sasrec']['epochs_run']} epochs on {training['n_sequences']} sequences"
+        )
+        doc["job"] = training
+    doc["settings"] = settings
+    doc["machine"] = _machine()
     print(f"machine load average (1 min) at the end: {doc['machine']['load_average_1m_after']:.2f}")
-    if args.json:  # from a thread: HA's blocking-call guard still watches the main thread after the run
-        text = json.dumps(doc, indent=2) + "\n"
-        writer = threading.Thread(target=args.json.write_text, args=(text,), kwargs={"encoding": "utf-8"})
-        writer.start()
-        writer.join()
+    if args.json:
+        _write_json(args.json, doc)
     return 0
