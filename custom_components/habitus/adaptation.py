@@ -2,7 +2,7 @@
 
 ``async_retrain`` snapshots the stored TSS sequences and the sequences the user marked normal (executor),
 holds out the most recent ``HOLDOUT_FRACTION`` of the stored ones (by start time) as evaluation data,
-encodes the rest with the home's vocabulary (``export.to_home_raw``) and runs the worker's
+encodes the rest with the home's vocabulary (``export.triples_to_home_raw``) and runs the worker's
 ``train_models`` job (a separate process: HA's loop stays free). Champion and challenger are then
 evaluated on the held-out real sequences in the executor:
 
@@ -20,7 +20,7 @@ import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,10 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .engine.behaviour import Sequence
+from .engine.behaviour import Behaviour, Sequence
 from .engine.datasets import RawSequence
 from .engine.models import SASRec, TransAE
-from .export import to_home_raw
+from .export import Triple, triples, triples_to_home_raw
 from .live_models import ModelBundle
 from .runtime import HabitusConfigEntry
 from .worker import HabitusWorker, WorkerCrashedError
@@ -70,9 +70,28 @@ class Evaluation:
 
 def split_by_time(sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
     """(older 80 %, most recent 20 %) of the non-empty sequences, ordered by start time."""
-    ordered = sorted((s for s in sequences if s), key=lambda s: s[0].time)
+    return _split_by_start([s for s in sequences if s], lambda s: s[0].time)
+
+
+def _split_by_start[T](sequences: list[T], start: Callable[[T], float]) -> tuple[list[T], list[T]]:
+    ordered = sorted(sequences, key=start)
     cut = len(ordered) - math.ceil(len(ordered) * HOLDOUT_FRACTION)
     return ordered[:cut], ordered[cut:]
+
+
+def split_triples(sequences: Iterable[Sequence]) -> tuple[list[list[Triple]], list[list[Triple]]]:
+    """``split_by_time`` of sequences read one at a time, each kept as ``(time, device, action)`` triples.
+
+    Why: a home keeps up to 20k sequences; holding them all as ``Behaviour`` objects (each with two
+    dicts) made Python's collector run full collections of HA's whole heap during the job, 0.6-0.9 s
+    event-loop stalls on a loaded 2-core box. Tuples of plain values are untracked by the collector.
+    """
+    return _split_by_start([triples(s) for s in sequences if s], lambda s: s[0][0])
+
+
+def as_behaviours(sequence: list[Triple]) -> Sequence:
+    """Triples back as ``Behaviour``s (origin, context and settings left out: evaluation needs none)."""
+    return [Behaviour(time=time, device=device, action=action) for time, device, action in sequence]
 
 
 def evaluate(bundle: ModelBundle, held_out: list[Sequence]) -> Evaluation:
@@ -138,14 +157,15 @@ async def async_home_data(hass: HomeAssistant, entry: HabitusConfigEntry) -> Hom
     runtime = entry.runtime_data
     if runtime.live is None or runtime.worker is None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
-    read_stored = runtime.learner.store.sequences_snapshot()
+    read_stored = runtime.learner.store.sequences_reader()
     feedback = runtime.live.store.feedback_sequences()
 
     def _prepare() -> HomeData:
-        train, held_out = split_by_time(read_stored())  # non-empty sequences only
-        marked = [seq for seq in feedback if seq]
-        raw, devices, actions = to_home_raw(train + marked)  # one raw row per sequence, in order
-        return HomeData(held_out, raw[: len(train)], raw[len(train) :], devices, actions)
+        train, held_out = split_triples(read_stored())  # non-empty sequences only
+        marked = [triples(seq) for seq in feedback if seq]
+        raw, devices, actions = triples_to_home_raw(train + marked)  # one raw row per sequence, in order
+        evaluation = [as_behaviours(seq) for seq in held_out]
+        return HomeData(evaluation, raw[: len(train)], raw[len(train) :], devices, actions)
 
     return await hass.async_add_executor_job(_prepare)
 
@@ -244,7 +264,9 @@ async def _train_and_judge(
 ) -> dict[str, Any]:
     raw, devices, actions = data
     params: dict[str, Any] = {
-        "sequences": [[list(b) for b in seq] for seq in raw],
+        # as they are (lists of tuples): a per-behaviour copy here made ~100k objects on the loop at 16k
+        # sequences, and the full garbage collection they set off stalled it for ~1 s
+        "sequences": raw,
         "n_devices": len(devices),
         "n_actions": len(actions),
         "output_dir": str(workdir),

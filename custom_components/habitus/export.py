@@ -47,14 +47,27 @@ def resolve_export_dir(config_dir: Path, requested: str) -> Path:
     return target
 
 
+type Triple = tuple[float, str, str]  # a behaviour's (time, device, action): plain, GC-untracked
+
+
+def triples(seq: Sequence) -> list[Triple]:
+    """A sequence as ``(time, device, action)`` tuples: all ``to_home_raw`` needs, none of the dicts."""
+    return [(b.time, b.device, b.action) for b in seq]
+
+
 def to_home_raw(sequences: list[Sequence]) -> tuple[list[RawSequence], list[str], list[str]]:
     """Behaviour sequences -> raw sequences with the home's own ids; returns (raw, devices, actions)."""
-    devices = sorted({b.device for seq in sequences for b in seq})
-    actions = sorted({b.action for seq in sequences for b in seq})
+    return triples_to_home_raw([triples(seq) for seq in sequences])
+
+
+def triples_to_home_raw(sequences: list[list[Triple]]) -> tuple[list[RawSequence], list[str], list[str]]:
+    """``to_home_raw`` of sequences given as ``(time, device, action)`` triples."""
+    devices = sorted({device for seq in sequences for _, device, _ in seq})
+    actions = sorted({action for seq in sequences for _, _, action in seq})
     device_ids = {name: i for i, name in enumerate(devices)}
     action_ids = {name: i for i, name in enumerate(actions)}
     raw = [
-        [(*day_bucket(b.time), device_ids[b.device], action_ids[b.action]) for b in seq]
+        [(*day_bucket(time), device_ids[device], action_ids[action]) for time, device, action in seq]
         for seq in sequences
         if seq
     ]

@@ -17,7 +17,7 @@ import json
 import logging
 import operator
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -335,6 +335,12 @@ class HabitusStore:
         rows, codec = list(self._sequences), self._codec
         return lambda: _decode_all(codec, rows)
 
+    def sequences_reader(self) -> Callable[[], Iterator[Sequence]]:
+        """Like ``sequences_snapshot``, but the returned function (executor) decodes one sequence at a
+        time: a caller keeping only part of each never holds every decoded ``Behaviour`` at once."""
+        rows, codec = list(self._sequences), self._codec
+        return lambda: _iter_decoded(codec, rows)
+
     def schedule_save(self) -> None:
         """Write within ``SAVE_DELAY_SECONDS``: at most one write per delay, however busy the bus is.
 
@@ -424,13 +430,16 @@ def _checked_rows(encoded: str, tables: CodecTables) -> list[list[Any]]:
 
 def _decode_all(codec: SequenceCodec, stored: list[StoredSequence]) -> list[Sequence]:
     """Decode stored sequences, oldest first (malformed ones are skipped and logged)."""
-    decoded: list[Sequence] = []
+    return list(_iter_decoded(codec, stored))
+
+
+def _iter_decoded(codec: SequenceCodec, stored: list[StoredSequence]) -> Iterator[Sequence]:
+    """Decode stored sequences one at a time, oldest first (malformed ones are skipped and logged)."""
     for _, _, rows in stored:
         try:
-            decoded.append(codec.decode(rows))
+            yield codec.decode(rows)
         except CodecError as err:
             _LOGGER.warning("Skipping a malformed stored sequence: %s", err)
-    return decoded
 
 
 async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:

@@ -5,8 +5,10 @@ interpreter: never ``fork`` inside HA) from the executor, at niceness +10 and wi
 limit (``RLIMIT_AS``, ``WorkerSettings.memory_limit_mb``). The child runs ``worker_child.py``, which
 loads only ``engine/`` (no Home Assistant) and serves the jobs of ``engine/jobs.py``, one at a time.
 
-``await worker.run(name, params, on_progress)`` returns the job's result dict. Progress is read from
-the child's pipe by ``loop.add_reader`` (the loop never blocks on it). Cancelling the awaiting task asks
+``await worker.run(name, params, on_progress)`` returns the job's result dict. The job's command is
+pickled and written in the executor (a home's sequences are megabytes: pickling them and waiting for the
+child to drain the pipe held the loop for tens of ms). Progress is read from the child's pipe by
+``loop.add_reader`` (the loop never blocks on it). Cancelling the awaiting task asks
 the child to cancel the job, and terminates the child if the job does not stop within
 ``cancel_grace_seconds``. A dead child (segfault, ``os.abort``, kill -9, OOM kill) raises
 ``WorkerCrashedError`` with its exit code / signal; the next ``run`` starts a fresh child. ``async_stop``
@@ -21,8 +23,9 @@ import logging
 import multiprocessing
 import runpy
 import signal
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -96,6 +99,35 @@ class _Child:
     ready: asyncio.Future[int]
     gone: bool = False
     exit: asyncio.Future[int | None] | None = None  # the reaping, once started
+    sending: asyncio.Future[None] | None = None  # a job's command being written (executor)
+    # set while no command is being written: the reaping closes the pipes only then
+    pipe_idle: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.pipe_idle.set()
+
+    @property
+    def writing(self) -> bool:
+        """Whether a job's command is still being written (nothing else may be sent meanwhile)."""
+        return self.sending is not None and not self.sending.done()
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _write_command(child: _Child, message: tuple[Any, ...]) -> None:
+    """Executor: pickle and write one command; blocks while the pipe is full until the child reads."""
+    error: OSError | None = None
+    try:
+        child.commands.send(message)
+    except OSError as err:  # raised afresh: its traceback would hold the pickled command's buffer
+        error = OSError(err.errno, err.strerror)
+    finally:
+        child.pipe_idle.set()
+    if error is not None:
+        raise error
 
 
 @dataclass(slots=True)
@@ -141,14 +173,29 @@ class HabitusWorker:
             job = _Job(self._next_id, name, on_progress, self._hass.loop.create_future())
             self._job = job
             try:
-                child.commands.send(("run", job.job_id, name, params))
-            except OSError:  # died just now; its EOF is not read yet
-                self._job = None
-                raise await self._crashed(child, name) from None
-            try:
+                try:
+                    await self._send_run(child, job, ("run", job.job_id, name, params))
+                except OSError:  # died (or was stopped) while it was being written
+                    self._job = None
+                    if job.future.done():  # its EOF was read first: the job's error is not raised
+                        job.future.exception()
+                    if self._stopped:
+                        raise WorkerStoppedError("the Habitus worker was stopped during the job") from None
+                    raise await self._crashed(child, name) from None
                 return await self._await_job(child, job)
             finally:
                 self._job = None
+
+    async def _send_run(self, child: _Child, job: _Job, message: tuple[Any, ...]) -> None:
+        """Write the job's command from the executor; cancelled meanwhile: cancel the job once it is out."""
+        child.pipe_idle.clear()
+        child.sending = self._hass.async_add_executor_job(_write_command, child, message)
+        child.sending.add_done_callback(_retrieved)  # a failed write after a cancel is no news
+        try:
+            await asyncio.shield(child.sending)
+        except asyncio.CancelledError:
+            await self._cancel_job(child, job)
+            raise
 
     async def async_stop(self) -> None:
         """End any running job (its caller gets ``WorkerStoppedError``) and the child; no leftovers."""
@@ -162,8 +209,9 @@ class HabitusWorker:
             )
         if not child.gone:
             self._discard(child)
-            with contextlib.suppress(OSError):  # the child may be exiting already
-                child.commands.send(("stop",))
+            if not child.writing:  # else the child is ended after the grace instead
+                with contextlib.suppress(OSError):  # the child may be exiting already
+                    child.commands.send(("stop",))
         await self._reap(child, self._settings.cancel_grace_seconds)
 
     # ------------------------------------------------------------------------------------ job flow
@@ -179,7 +227,7 @@ class HabitusWorker:
             raise await self._crashed(child, job.name) from None
 
     async def _cancel_job(self, child: _Child, job: _Job) -> None:
-        if not child.gone:
+        if not child.gone and await self._written(child):
             with contextlib.suppress(OSError):  # died meanwhile: reaped below
                 child.commands.send(("cancel", job.job_id))
             await asyncio.wait((job.future,), timeout=self._settings.cancel_grace_seconds)
@@ -188,6 +236,12 @@ class HabitusWorker:
             self._discard(child)
             await self._reap(child, 0.0)
         job.future.exception()  # done by now; retrieved, as its outcome no longer matters
+
+    async def _written(self, child: _Child) -> bool:
+        """Whether the job's command is out (waits up to the grace for it): only then can more follow."""
+        if child.sending is not None and not child.sending.done():
+            await asyncio.wait((child.sending,), timeout=self._settings.cancel_grace_seconds)
+        return not child.writing
 
     async def _crashed(self, child: _Child, job: str) -> WorkerCrashedError:
         """Reap a dead child; the error to raise."""
@@ -317,6 +371,7 @@ class HabitusWorker:
             process.join()
         exitcode = process.exitcode
         process.close()
+        child.pipe_idle.wait(5.0)  # a command still being written fails now that the child is gone
         child.commands.close()
         child.events.close()
         return exitcode

@@ -7,6 +7,7 @@ are put into the real store; training runs the real ``train_models`` job with 1 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -23,12 +24,16 @@ from homeassistant.util import dt as dt_util
 from custom_components.habitus.adaptation import (
     ISSUE_WORKER_CRASHED,
     Evaluation,
+    async_home_data,
     async_retrain,
     is_better,
     rollback,
+    split_by_time,
+    split_triples,
 )
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
+from custom_components.habitus.export import to_home_raw
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
@@ -165,3 +170,33 @@ def test_a_challenger_worse_on_either_metric_keeps_the_champion_with_a_reason() 
     assert not worse_hr and "HR@10" in reason_hr
     assert not worse_far and "false-alarm" in reason_far
     assert not same and "no better" in reason_same
+
+
+def _plain(sequences: list[list[Behaviour]]) -> list[list[tuple[float, str, str]]]:
+    return [[(b.time, b.device, b.action) for b in seq] for seq in sequences]
+
+
+async def test_home_data_read_one_sequence_at_a_time_is_the_decoded_split_and_encoding(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    _store_home(entry, days=20)
+    home = await async_home_data(hass, entry)
+    decoded = await hass.async_add_executor_job(entry.runtime_data.learner.store.sequences_snapshot())
+    train, held_out = split_by_time(decoded)
+    assert (home.real, home.devices, home.actions) == to_home_raw(train)
+    assert _plain(home.held_out) == _plain(held_out) and len(held_out) == 12
+    assert home.feedback == []
+
+
+def test_split_triples_keeps_the_most_recent_fifth_as_tuples_the_collector_does_not_track() -> None:
+    sequences = (
+        [[Behaviour(float(h), "light.a", "Light:switch on", "user", {"weekday": "mon"})] for h in (3, 1, 2)]
+        + [[]]
+        + [[Behaviour(float(h), "light.a", "Light:switch off")] for h in range(4, 11)]
+    )
+    train, held_out = split_triples(iter(sequences))
+    assert [s[0][0] for s in train] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert [s[0][0] for s in held_out] == [9.0, 10.0]
+    gc.collect()
+    assert not any(gc.is_tracked(t) for s in train + held_out for t in s)

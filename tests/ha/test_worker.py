@@ -214,3 +214,37 @@ async def test_stop_while_the_child_starts_leaves_no_child(
         await job
     assert worker.pid is None
     assert not [p for p in multiprocessing.active_children() if p.name == "habitus-worker"]
+
+
+async def _writing(worker: HabitusWorker, hass: HomeAssistant) -> tuple[int, asyncio.Task[dict[str, object]]]:
+    """A job whose 8 MB command the (stopped) child does not read: the write waits in the executor."""
+    await worker.run("sleep_steps", {"steps": 1, "seconds": 0})
+    pid = worker.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    task = hass.async_create_task(worker.run("sleep_steps", {"steps": 1, "padding": "x" * 8_000_000}))
+    for _ in range(20):  # the loop keeps running while the command cannot be written
+        await asyncio.sleep(0.01)
+    assert not task.done() and worker.busy
+    return pid, task
+
+
+async def test_a_child_not_reading_a_large_command_leaves_the_loop_free_and_cancel_ends_it(
+    hass: HomeAssistant, worker: HabitusWorker
+) -> None:
+    pid, task = await _writing(worker, hass)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert worker.pid is None and not _alive(pid) and not worker.busy  # ended, reaped
+    assert await worker.run("sleep_steps", {"steps": 1, "seconds": 0}) == {"steps": 1}  # a fresh child
+
+
+async def test_stop_while_a_large_command_is_written_raises_stopped_and_ends_the_child(
+    hass: HomeAssistant, worker: HabitusWorker
+) -> None:
+    pid, task = await _writing(worker, hass)
+    await worker.async_stop()
+    with pytest.raises(WorkerStoppedError):
+        await task
+    assert worker.pid is None and not _alive(pid)
