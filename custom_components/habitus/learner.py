@@ -171,6 +171,15 @@ class HabitusLearner:
         """The sequence TSS is building now."""
         return self._segmenter.open_sequence
 
+    @property
+    def open_key(self) -> float | None:
+        """The open sequence's first behaviour time (None: none open); no copy, cheap per event."""
+        return self._segmenter.open_key
+
+    def open_tail(self, n: int) -> tuple[Sequence, int]:
+        """The open sequence's last ``n`` behaviours and its length (live scoring's snapshot)."""
+        return self._segmenter.open_tail(n)
+
     @callback
     def learn(self, behaviour: Behaviour) -> None:
         """One live behaviour (already filtered and mapped by ingest)."""

@@ -2,9 +2,10 @@
 
 Set up after the learner: the live store is read, the models the home last deployed are loaded from
 ``model_store.py`` (else the shipped base models; both in the executor, where ONNX Runtime sessions are
-created too; numpy where onnxruntime does not import), and the learner's behaviour observers get the
-scorer and the context tracker. If no models can be loaded Habitus keeps learning and the model sensors
-say "none". The base models are loaded once per HA run (``hass.data``): a reload reuses them.
+created too; numpy where onnxruntime does not import), the scorer's thread starts, and the learner's
+behaviour observers get the scorer and the context tracker. If no models can be loaded Habitus keeps
+learning and the model sensors say "none". The base models are loaded once per HA run (``hass.data``):
+a reload reuses them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.util import dt as dt_util
@@ -104,7 +106,9 @@ async def async_setup_live(
     for observer in (scorer.observe, context.observe):
         learner.observers.append(observer)
         entry.async_on_unload(_remover(learner, observer))
-    entry.async_on_unload(scorer.close)
+    scorer.start()  # its thread; stopped on unload and when HA stops (entries are not unloaded then)
+    entry.async_on_unload(scorer.async_close)
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, scorer.async_on_stop))
     for unsubscribe in context.async_start():
         entry.async_on_unload(unsubscribe)
     entry.async_on_unload(

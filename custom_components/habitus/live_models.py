@@ -7,8 +7,8 @@ are device *types*): a behaviour maps when its action name is in the model's voc
 entity id first (a home-trained model), else by device type (a base model). Anything else is *unknown*:
 it is reported, and left out of the model input, never an error.
 
-Everything here is synchronous and runs in the executor (loading files, creating ONNX Runtime sessions,
-inference); ``scoring.py`` calls it from the event loop through ``async_add_executor_job``.
+Everything here is synchronous and runs off the event loop: loading files and creating ONNX Runtime
+sessions in the executor, live inference in the scorer's own thread (``scoring_thread.py``).
 """
 
 from __future__ import annotations

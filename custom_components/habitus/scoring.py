@@ -1,25 +1,33 @@
 """Live scoring: every ingested behaviour is read by TransAE and SASRec in its open TSS sequence.
 
-The event loop does O(1) bookkeeping per behaviour; the models run in the executor, one job at a
-time, and a burst coalesces into that one job without losing a behaviour:
+The event loop does O(1) bookkeeping per behaviour; the models run in the entry's scoring thread
+(``scoring_thread.py``), one job at a time, and a burst coalesces into that one job without losing a
+behaviour:
 
 * ``LiveScorer.observe`` (on the loop) counts the behaviour as known or unknown and appends a
-  *snapshot* of the open sequence (its key, its last ``SCORING_WINDOW`` behaviours, its length) to the
-  pending list. If no job is running it starts one at once.
-* A job (``score_snapshots``, in the executor) takes every pending snapshot: behaviours are mapped
-  onto the model vocabulary once per job (and cached across jobs), TransAE scores all the windows in
-  one batch (mean reconstruction cross-entropy) and SASRec ranks the next actions for all histories
-  in one batch. The explanation (leave-one-out) is computed only for the first anomalous snapshot of
-  a sequence not alerted about yet.
+  *snapshot* of the open sequence (its key, its last ``SCORING_WINDOW`` behaviours, its length; only
+  those are copied) to the pending list. If no job is running it queues one at once.
+* A job (``scoring_batch.score_snapshots``, in the thread) takes every pending snapshot: behaviours
+  are mapped onto the model vocabulary once per job (and cached across jobs), TransAE scores all the
+  windows in one batch (mean reconstruction cross-entropy) and SASRec ranks the next actions for all
+  histories in one batch. The explanation (leave-one-out) is computed only for the first anomalous
+  snapshot of a sequence not alerted about yet.
 * Back on the loop the results are applied **in order**, each exactly once: every new anomaly fires
-  the event entity and goes to ``alerts.py``; the entities showing the reading are refreshed once
-  per job with the last one (``signal_reading``; the model and context entities are not rewritten).
-  A reading whose sequence closed while the job ran still raises its alert, but the sensors show it
-  only if its sequence is still the open one. Snapshots that arrived meanwhile start the next job.
+  the event entity and goes to ``alerts.py`` at once. The entities showing the reading
+  (``signal_reading``; the model and context entities are not rewritten) show the latest one: at
+  once when the anomaly state flips, otherwise at most every ``READING_REFRESH_SECONDS`` (a burst
+  ends with one more refresh). A reading whose sequence closed while the job ran still raises its
+  alert, but the sensors show it only if its sequence is still the open one. Snapshots that arrived
+  meanwhile start the next job.
+
+Why a thread of its own and a throttled refresh: with HA's executor and one entity refresh per job,
+the hand-off and the four entity writes were most of the loop-side cost per behaviour and all of its
+tail (docs/BENCHMARKS.md, "Per-event overhead with live scoring").
 
 ``swap_models`` is the adaptation loop's hook: it replaces the bundle atomically; a job already
 running finishes with the old models, its snapshots are scored again with the new ones, and the
-open sequence is rescored. After ``close`` (entry unload) nothing is written any more.
+open sequence is rescored. After ``close`` (entry unload, HA stop) nothing is written any more and
+``async_close`` stops the thread.
 """
 
 from __future__ import annotations
@@ -27,31 +35,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import replace
-from typing import Any
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, Final
 
-import numpy as np
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_send
-from numpy.typing import NDArray
 
 from .alerts import AnomalyAlerts
 from .const import LearningState
 from .engine.behaviour import Behaviour, Sequence
-from .engine.datasets import RawBehaviour, RawSequence
 from .engine.models import EncodingError, ModelFileError, NotFittedError
-from .learner import HabitusLearner
+from .learner import HabitusLearner, ThrottledSignal
 from .live_const import SCORING_WINDOW, signal_anomaly, signal_live, signal_reading
-from .live_models import TOP_K, LiveScore, ModelBundle
+from .live_models import LiveScore, ModelBundle
+from .scoring_batch import RawCache, Snapshot, score_snapshots
+from .scoring_thread import ScoringThread
+
+__all__ = ["LiveScorer", "Snapshot", "event_data", "score_snapshots"]
 
 _LOGGER = logging.getLogger(__name__)
 MAX_REMEMBERED_ANOMALIES = 100
-RAW_CACHE_SIZE = 1024  # mapped behaviours kept across jobs (one entry per recent behaviour)
-
-type Snapshot = tuple[float, list[Behaviour], int]  # (sequence key, recent behaviours, length)
-type RawCache = dict[tuple[float, str, str], RawBehaviour | None]
+READING_REFRESH_SECONDS: Final = 0.5  # the reading entities are rewritten at most this often
+# What a bad model pair or input raises (a warning); anything else is a bug, logged with its traceback.
+SCORING_ERRORS = (EncodingError, ModelFileError, NotFittedError, ValueError, RuntimeError)
 
 
 class LiveScorer:
@@ -74,16 +82,23 @@ class LiveScorer:
         self._running = False
         self._closed = False
         self._raw_cache: RawCache = {}
+        self._thread = ScoringThread(hass, entry.entry_id)
+        self._reading = ThrottledSignal(hass, signal_reading(entry.entry_id), READING_REFRESH_SECONDS)
         self.known = 0  # live behaviours inside the model vocabulary
         self.unknown = 0  # and outside it
         self.scored = 0  # snapshots scored and applied (one per behaviour, plus rescoring on a swap)
-        self.jobs = 0  # executor jobs those took
+        self.jobs = 0  # scoring jobs those took
 
     @property
     def coverage(self) -> float | None:
         """Share of live behaviours the models know (None: none seen yet)."""
         total = self.known + self.unknown
         return self.known / total if total else None
+
+    @callback
+    def start(self) -> None:
+        """Start the scoring thread (entry set-up; ``async_close`` stops it)."""
+        self._thread.start()
 
     @callback
     def observe(self, behaviour: Behaviour) -> None:
@@ -99,16 +114,17 @@ class LiveScorer:
 
     @callback
     def _queue_open(self) -> None:
-        current = self._learner.open_sequence
-        if not current or self._closed:
+        key = self._learner.open_key
+        if key is None or self._closed:
             return
-        self._pending.append((current[0].time, current[-SCORING_WINDOW:], len(current)))
+        recent, length = self._learner.open_tail(SCORING_WINDOW)
+        self._pending.append((key, recent, length))
         if not self._running:
             self._start()
 
     @callback
     def _start(self) -> None:
-        """Hand every pending snapshot to the executor as one job (a future and a callback, no task)."""
+        """Hand every pending snapshot to the scoring thread as one job."""
         snapshots, self._pending = self._pending, []
         bundle = self.bundle
         if not snapshots or bundle is None or self._closed:
@@ -116,23 +132,34 @@ class LiveScorer:
         self._running = True
         self.jobs += 1
         explain = frozenset(key for key, _, _ in snapshots if key not in self._alerted)
-        future = self._hass.async_add_executor_job(
-            score_snapshots, bundle, snapshots, explain, self._raw_cache
+        job = partial(score_snapshots, bundle, snapshots, explain, self._raw_cache)
+        self._entry.async_create_background_task(
+            self._hass, self._async_job(bundle, snapshots, job), "habitus scoring"
         )
-        future.add_done_callback(lambda done: self._done(bundle, snapshots, done))
 
-    @callback
-    def _done(
-        self, bundle: ModelBundle, snapshots: list[Snapshot], future: asyncio.Future[list[LiveScore]]
+    async def _async_job(
+        self, bundle: ModelBundle, snapshots: list[Snapshot], job: Callable[[], list[LiveScore]]
     ) -> None:
-        self._running = False
-        if self._closed or future.cancelled():
-            return
+        """Wait for one job of the thread (a background task, so HA can wait for it as for an executor
+        job); a failed job is logged and its behaviours have no reading, scoring goes on."""
         try:
-            results = future.result()
-        except (EncodingError, ModelFileError, NotFittedError, ValueError, RuntimeError) as err:
+            results = await self._thread.run(job)
+        except asyncio.CancelledError:  # unload or HA stop
+            self._running = False
+            raise
+        except SCORING_ERRORS as err:
             _LOGGER.warning("Habitus could not score the open sequence: %r", err)
             results = []
+        except Exception as err:  # a bug in one job must not end live scoring
+            _LOGGER.error("Habitus live scoring failed: %r", err, exc_info=err)
+            results = []
+        self._done(bundle, snapshots, results)
+
+    @callback
+    def _done(self, bundle: ModelBundle, snapshots: list[Snapshot], results: list[LiveScore]) -> None:
+        self._running = False
+        if self._closed:
+            return
         if bundle is not self.bundle:  # swapped meanwhile: score these behaviours with the new models
             self._pending[:0] = _without_repeat(snapshots, self._pending)
         elif results:
@@ -142,13 +169,23 @@ class LiveScorer:
 
     @callback
     def close(self) -> None:
-        """The entry unloads: drop pending work and any result still on its way."""
+        """The entry unloads: drop pending work, any result still on its way and a pending refresh."""
         self._closed = True
         self._pending = []
+        self._reading.cancel()
+
+    async def async_close(self) -> None:
+        """``close``, then stop the scoring thread (its current job finishes; joined off the loop)."""
+        self.close()
+        await self._thread.async_stop(self._hass)
+
+    async def async_on_stop(self, _event: Event) -> None:
+        """HA stops (entries are not unloaded then): stop the thread too."""
+        await self.async_close()
 
     @callback
     def _apply(self, results: Iterable[LiveScore]) -> None:
-        """Apply readings in their order: alerts for each new anomaly, then one entity refresh."""
+        """Apply readings in their order: alerts for each new anomaly, then the reading's refresh."""
         latest: LiveScore | None = None
         for result in results:
             self.scored += 1
@@ -162,20 +199,22 @@ class LiveScorer:
                 )
         if latest is None:
             return
-        current = self._learner.open_sequence
-        if current and current[0].time == latest.key:
+        was_active = self.anomaly_active
+        if self._learner.open_key == latest.key:
             self.result = latest
             self.anomaly_active = latest.anomalous and latest.key not in self.normal_keys
         else:  # its sequence closed while the job ran: the alert stands, the sensors show no reading
             self.result = None
             self.anomaly_active = False
-        async_dispatcher_send(self._hass, signal_reading(self._entry.entry_id))
+        if self.anomaly_active != was_active:
+            self._reading.send_now()  # an anomaly shows (or ends) at once
+        else:
+            self._reading.send()  # at most every READING_REFRESH_SECONDS
 
     @callback
     def sequence_closed_check(self) -> None:
         """The learner changed (maybe closed the open sequence when idle): end a stale reading."""
-        current = self._learner.open_sequence
-        if self.result is not None and (not current or current[0].time != self.result.key):
+        if self.result is not None and self._learner.open_key != self.result.key:
             self.result = None
             self.anomaly_active = False
             async_dispatcher_send(self._hass, signal_live(self._entry.entry_id))
@@ -213,88 +252,6 @@ def _without_repeat(first: list[Snapshot], then: list[Snapshot]) -> list[Snapsho
     """``first`` minus the snapshots ``then`` already holds (same sequence key and length)."""
     queued = {(key, length) for key, _, length in then}
     return [s for s in first if (s[0], s[2]) not in queued]
-
-
-def _mapped(bundle: ModelBundle, recent: list[Behaviour], cache: RawCache) -> list[RawBehaviour | None]:
-    """Each behaviour's model ids (None: outside the vocabulary), through the job's cache."""
-    out: list[RawBehaviour | None] = []
-    for b in recent:
-        ident = (b.time, b.device, b.action)
-        if ident not in cache:
-            cache[ident] = bundle.vocab.raw(b)
-        out.append(cache[ident])
-    return out
-
-
-def score_snapshots(
-    bundle: ModelBundle, snapshots: list[Snapshot], explain: frozenset[float], cache: RawCache
-) -> list[LiveScore]:
-    """Score every snapshot in two batched model calls (executor only); one reading per snapshot.
-
-    Each reading equals ``live_models.score_open_sequence`` of that snapshot: TransAE's score of the
-    last ``max_behaviours`` known behaviours, SASRec's top-k after all known ones. The explanation
-    (most surprising behaviour, leave-one-out) is filled in for the first anomalous snapshot of each
-    sequence in ``explain``. ``cache`` (behaviour -> ids) belongs to the bundle; only one job uses it.
-    """
-    if bundle.sasrec.config.item_mode != "action":
-        raise ValueError("live scoring needs a SASRec with item_mode='action'")
-    if len(cache) > RAW_CACHE_SIZE:
-        cache.clear()
-    max_behaviours = bundle.transae.config.max_behaviours
-    threshold = bundle.threshold
-    known_of: list[list[tuple[Behaviour, RawBehaviour]]] = []
-    unknown_of: list[tuple[str, ...]] = []
-    for _, recent, _ in snapshots:
-        mapped = _mapped(bundle, recent, cache)
-        known_of.append([(b, raw) for b, raw in zip(recent, mapped, strict=True) if raw is not None])
-        unknown_of.append(tuple(b.action for b, raw in zip(recent, mapped, strict=True) if raw is None))
-    rows = [i for i, known in enumerate(known_of) if known]
-    windows: list[RawSequence] = [[raw for _, raw in known_of[i][-max_behaviours:]] for i in rows]
-    scores = bundle.transae.score(windows, bundle.backend) if rows else np.zeros(0, np.float32)
-    histories = [bundle.sasrec.items([raw for _, raw in known_of[i]]) for i in rows]
-    items = bundle.sasrec.item_scores(histories, bundle.backend) if rows else np.zeros((0, 1), np.float32)
-    results = [
-        LiveScore(key, length, None, threshold, unknown_of[i], ())
-        for i, (key, _, length) in enumerate(snapshots)
-    ]
-    explained: set[float] = set()
-    for row, i in enumerate(rows):
-        key, _, length = snapshots[i]
-        window = known_of[i][-max_behaviours:]
-        result = LiveScore(
-            key,
-            length,
-            float(scores[row]),
-            threshold,
-            unknown_of[i],
-            _top_k(bundle, items[row]),
-            behaviours=tuple((b.time, b.device, b.action) for b, _ in window),
-        )
-        if result.anomalous and key in explain and key not in explained:
-            explained.add(key)
-            result = replace(result, most_surprising=_most_surprising(bundle, window))
-        results[i] = result
-    return results
-
-
-def _top_k(bundle: ModelBundle, scores: NDArray[np.float32]) -> tuple[tuple[str, float], ...]:
-    """SASRec's ``recommend``: the best ``TOP_K`` actions (stable order), as sigmoid probabilities."""
-    actions = scores[1:]  # column 0 is padding
-    top = np.argsort(-actions, kind="stable")[:TOP_K]
-    probs = 1.0 / (1.0 + np.exp(-np.array([float(actions[i]) for i in top], dtype=np.float64)))
-    return tuple((bundle.vocab.actions[int(i)], round(float(p), 4)) for i, p in zip(top, probs, strict=True))
-
-
-def _most_surprising(bundle: ModelBundle, window: list[tuple[Behaviour, RawBehaviour]]) -> str:
-    """The behaviour whose removal lowers TransAE's score most (one batch of ``len(window)`` rows)."""
-    if len(window) == 1:
-        worst = window[0][0]
-    else:
-        raws = [raw for _, raw in window]
-        drops = [raws[:i] + raws[i + 1 :] for i in range(len(raws))]
-        without = bundle.transae.score(drops, bundle.backend)  # [n]: the score without behaviour i
-        worst = window[int(np.argmin(without))][0]
-    return f"{worst.action} ({worst.device})"
 
 
 def event_data(result: LiveScore, notified: bool) -> dict[str, Any]:

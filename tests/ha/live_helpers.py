@@ -8,6 +8,8 @@ its threshold 2.62 (measured with ``live_models.load_base_bundle``, not tuned on
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
@@ -15,6 +17,10 @@ from homeassistant.components.persistent_notification import Notification, _asyn
 from homeassistant.core import Context, HomeAssistant
 
 from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.live_models import LiveScore
+from custom_components.habitus.runtime import HabitusConfigEntry
+from custom_components.habitus.scoring import LiveScorer
+from custom_components.habitus.scoring_thread import THREAD_NAME_PREFIX
 
 WEDNESDAY_0305_PACIFIC = "2026-11-18 11:05:00+00:00"
 USER = Context(user_id="u")
@@ -53,3 +59,36 @@ def anomaly_notifications(hass: HomeAssistant) -> dict[str, Notification]:
         for key, value in _async_get_or_create_notifications(hass).items()
         if key.startswith(f"{DOMAIN}_") and "_anomaly_" in key
     }
+
+
+def scoring_threads() -> list[threading.Thread]:
+    """The live scorers' threads running now (one per loaded entry)."""
+    return [t for t in threading.enumerate() if t.name.startswith(THREAD_NAME_PREFIX)]
+
+
+def live_scorer(entry: HabitusConfigEntry) -> LiveScorer:
+    """The entry's live scorer (the live side must be set up)."""
+    live = entry.runtime_data.live
+    assert live is not None
+    return live.scorer
+
+
+def record_applied(scorer: LiveScorer) -> list[LiveScore]:
+    """Pass-through spy on the scorer's ``_apply``: the readings the loop applied, in order."""
+    applied: list[LiveScore] = []
+    apply = scorer._apply
+
+    def spy(results: Iterable[LiveScore]) -> None:
+        results = list(results)
+        applied.extend(results)
+        apply(results)
+
+    scorer._apply = spy  # type: ignore[method-assign]
+    return applied
+
+
+def burst(hass: HomeAssistant, freezer: FrozenDateTimeFactory, changes: Iterable[tuple[str, str]]) -> None:
+    """State changes 20 s apart on the frozen clock, all before any scoring job returns."""
+    for entity_id, state in changes:
+        freezer.tick(timedelta(seconds=20))
+        hass.states.async_set(entity_id, state, context=USER)

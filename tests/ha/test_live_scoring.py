@@ -17,49 +17,30 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.live_models import (
-    LiveScore,
     ModelBundle,
     load_base_bundle,
     score_open_sequence,
 )
-from custom_components.habitus.runtime import HabitusConfigEntry
-from custom_components.habitus.scoring import LiveScorer, Snapshot, score_snapshots
+from custom_components.habitus.scoring import READING_REFRESH_SECONDS, Snapshot, score_snapshots
 
 from .conftest import SetupHabitus
-from .live_helpers import NORMAL, UNUSUAL, USER, act, anomaly_notifications, start
+from .live_helpers import (
+    NORMAL,
+    UNUSUAL,
+    act,
+    anomaly_notifications,
+    burst,
+    live_scorer,
+    record_applied,
+    start,
+)
 
 OPTIONS = {"max_gap_hours": 0.05}  # a 3-minute TSS gap
 HOUR = datetime(2026, 11, 18, 11, 5, tzinfo=UTC).timestamp() / 3600  # Wednesday 03:05 US/Pacific
-
-
-def _scorer(entry: HabitusConfigEntry) -> LiveScorer:
-    live = entry.runtime_data.live
-    assert live is not None
-    return live.scorer
-
-
-def _record_applied(scorer: LiveScorer) -> list[LiveScore]:
-    """Pass-through spy on the scorer's ``_apply``: the readings the loop applied, in order."""
-    applied: list[LiveScore] = []
-    apply = scorer._apply
-
-    def spy(results: Iterable[LiveScore]) -> None:
-        results = list(results)
-        applied.extend(results)
-        apply(results)
-
-    scorer._apply = spy  # type: ignore[method-assign]
-    return applied
-
-
-def _burst(hass: HomeAssistant, freezer: FrozenDateTimeFactory, changes: Iterable[tuple[str, str]]) -> None:
-    """State changes 20 s apart on the frozen clock, all before the loop runs any of their listeners."""
-    for entity_id, state in changes:
-        freezer.tick(timedelta(seconds=20))
-        hass.states.async_set(entity_id, state, context=USER)
 
 
 @pytest.fixture(scope="module")
@@ -132,23 +113,28 @@ async def test_a_burst_is_scored_in_few_jobs_each_behaviour_once_in_order(
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
-    scorer = _scorer(entry)
-    applied = _record_applied(scorer)
+    scorer = live_scorer(entry)
+    applied = record_applied(scorer)
     jobs = scorer.jobs
     trained_on = hass.states.get("sensor.habitus_model_trained_on")
-    burst = NORMAL * 4  # 8 behaviours of one sequence, all before the first job returns
-    _burst(hass, freezer, burst)
+    changes = NORMAL * 4  # 8 behaviours of one sequence, all before the first job returns
+    burst(hass, freezer, changes)
     await hass.async_block_till_done(wait_background_tasks=True)
     after = hass.states.get("sensor.habitus_model_trained_on")
     assert trained_on is not None and after is not None
     assert after.last_reported == trained_on.last_reported  # readings rewrite only their entities
-    assert [r.length for r in applied] == list(range(1, len(burst) + 1))  # each once, in order
+    assert [r.length for r in applied] == list(range(1, len(changes) + 1))  # each once, in order
     assert len({r.key for r in applied}) == 1
-    assert scorer.scored == len(burst)
-    assert scorer.jobs - jobs < len(burst)  # coalesced: the first job, then one for the rest
+    assert scorer.scored == len(changes)
+    assert scorer.jobs - jobs < len(changes)  # coalesced: the first job, then one for the rest
     assert scorer.result is applied[-1]
+    state = hass.states.get("sensor.habitus_anomaly_score")  # the first reading was shown at once...
+    assert state is not None and state.attributes["sequence_length"] == 1
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=READING_REFRESH_SECONDS))
+    await hass.async_block_till_done()  # ...the burst's last one after the refresh interval
     state = hass.states.get("sensor.habitus_anomaly_score")
     assert state is not None and float(state.state) == pytest.approx(applied[-1].score, abs=1e-4)
+    assert state.attributes["sequence_length"] == len(changes)
 
 
 async def test_an_anomalous_sequence_in_a_burst_still_alerts_once(
@@ -156,11 +142,11 @@ async def test_an_anomalous_sequence_in_a_burst_still_alerts_once(
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
-    scorer = _scorer(entry)
-    applied = _record_applied(scorer)
-    _burst(hass, freezer, UNUSUAL)
+    scorer = live_scorer(entry)
+    applied = record_applied(scorer)
+    burst(hass, freezer, UNUSUAL)
     freezer.tick(timedelta(minutes=10))  # the next behaviour opens a new sequence
-    _burst(hass, freezer, NORMAL)
+    burst(hass, freezer, NORMAL)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert [r.length for r in applied] == [1, 2, 3, 4, 1, 2]
     assert any(r.anomalous for r in applied[:4])
@@ -178,9 +164,9 @@ async def test_a_reading_of_a_sequence_closed_meanwhile_alerts_but_is_not_shown(
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
-    scorer = _scorer(entry)
-    applied = _record_applied(scorer)
-    _burst(hass, freezer, UNUSUAL)
+    scorer = live_scorer(entry)
+    applied = record_applied(scorer)
+    burst(hass, freezer, UNUSUAL)
     await asyncio.sleep(0)  # the state listeners run: a scoring job starts, the rest wait for it
     assert scorer._running
     entry.runtime_data.learner.close_if_idle(dt_util.utcnow() + timedelta(minutes=10))  # closes it
@@ -206,10 +192,10 @@ async def test_unload_while_a_job_runs_writes_nothing_late(
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
-    scorer = _scorer(entry)
+    scorer = live_scorer(entry)
     await act(hass, freezer, NORMAL)
     scored = scorer.scored
-    _burst(hass, freezer, UNUSUAL)
+    burst(hass, freezer, UNUSUAL)
     await asyncio.sleep(0)  # the listeners run: a job is in flight, the rest pending
     assert scorer._running
     with caplog.at_level(logging.WARNING):
@@ -229,11 +215,11 @@ async def test_a_swap_during_a_job_scores_its_behaviours_again_with_the_new_mode
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
-    scorer = _scorer(entry)
+    scorer = live_scorer(entry)
     await act(hass, freezer, NORMAL)  # an open sequence of 2
     new = await hass.async_add_executor_job(load_base_bundle)
-    applied = _record_applied(scorer)
-    _burst(hass, freezer, UNUSUAL)
+    applied = record_applied(scorer)
+    burst(hass, freezer, UNUSUAL)
     await asyncio.sleep(0)  # one job in flight (length 3), three snapshots pending (4, 5, 6)
     assert scorer._running
     scorer.swap_models(new)

@@ -2,8 +2,9 @@
 
 Each cycle feeds real behaviours through the bus (scored live by the served model), every
 ``WORKER_EVERY``-th cycle also runs a job in the real worker process, then reloads the entry. After each
-reload the old learner has no observers left and no worker process survives; after a warm-up, HA's bus
-listeners, asyncio tasks, open file descriptors, threads and child processes must not grow.
+reload the old learner has no observers left and no worker process or scoring thread survives; after a
+warm-up, HA's bus listeners, asyncio tasks, open file descriptors, threads and child processes must not
+grow. After the last unload no scoring thread is left.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from homeassistant.core import HomeAssistant
 from custom_components.habitus.live_models import ASSETS_DIR
 
 from .conftest import SetupHabitus
-from .live_helpers import NORMAL, UNUSUAL, act, new_sequence, start
+from .live_helpers import NORMAL, UNUSUAL, act, new_sequence, scoring_threads, start
 
 CYCLES = 100
 WARM_UP = 5  # executor threads and caches settle in the first reloads
@@ -91,6 +92,7 @@ async def test_100_reloads_leak_nothing_and_keep_what_was_learned(
         assert entry.state is ConfigEntryState.LOADED
         assert learner.observers == []  # the old learner is let go
         assert pid is None or pid not in _children()  # the worker was stopped and reaped
+        assert len(scoring_threads()) == 1  # the old entry's scoring thread ended with it
         if cycle == WARM_UP - 1:
             baseline = _resources(hass)
             listeners = Counter(hass.bus.async_listeners())
@@ -109,3 +111,5 @@ async def test_100_reloads_leak_nothing_and_keep_what_was_learned(
     assert live.scorer.scored > 0
     cpu = ended.user + ended.system - began.user - began.system
     print(f"{CYCLES} reload cycles in {ended.elapsed - began.elapsed:.1f} s ({cpu:.1f} s CPU); {after}")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert scoring_threads() == []  # and none survives the unload

@@ -155,6 +155,15 @@ class OnlineSegmenter:
         """The sequence being built (a copy)."""
         return list(self._current)
 
+    @property
+    def open_key(self) -> float | None:
+        """The open sequence's first behaviour time (its identity), None when there is none."""
+        return self._current[0].time if self._current else None
+
+    def open_tail(self, n: int) -> tuple[Sequence, int]:
+        """The open sequence's last ``n`` behaviours (only those copied) and its length: O(n), not O(len)."""
+        return (self._current[-n:] if n > 0 else []), len(self._current)
+
     def push(self, behaviour: Behaviour) -> Sequence | None:
         """Add one behaviour; return the sequence it closed, if it started a new one."""
         closed: Sequence | None = None
