@@ -27,6 +27,10 @@ confidence (share of the days its trigger context occurred on which it happened)
    that were done together in at least that share of their sessions, or far more often than
    independence explains (binomial likelihood ratio against the other's confidence, BIC penalty), are
    joined into one.
+7. **Devices already set.** A device already in its target state leaves no event, so a routine's
+   pattern can lack a device that only some of its occurrences set: a device set on at least half of
+   the occurrences that needed it, far more often than in the routine's context without it, is added
+   (:mod:`.routines_devices`).
 
 The context time (base rates, active hours) and the configuration are :mod:`.routines_base`, trigger
 inference (step 3) is :mod:`.routines_triggers`.
@@ -45,6 +49,7 @@ from .behaviour import Behaviour
 from .context import UNKNOWN
 from .routines import SCALAR_RANGES, TRIGGER_FIELDS, Routine, Settings, is_scalar
 from .routines_base import BaseContexts, MinerConfig, activity_by_hour
+from .routines_devices import Item, SessionLog, item_of, partial_devices
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 from .routines_metrics import SCALAR_TOLERANCE
 from .routines_triggers import infer_triggers, spread
@@ -61,8 +66,6 @@ __all__ = [
     "split_by_scalars",
     "split_joint",
 ]
-
-type Item = tuple[str, tuple[tuple[str, str], ...]]
 
 # Precision a learned scalar is rounded to (settings a user actually picks).
 _SCALAR_STEP: dict[str, float] = {"temperature": 0.5, "volume_level": 0.01}
@@ -104,7 +107,9 @@ class RoutineMiner:
             base = BaseContexts.from_samples((_day(s[0]), s[0].context) for s in sessions)
         transactions = [_transaction(s) for s in sessions]
         patterns = self._patterns(sessions, transactions)
-        self.routines_ = _select(patterns, base, self.config)
+        routines = _select(patterns, base, self.config)
+        log = SessionLog.build([b for b in behaviours if b.settings], sessions)
+        self.routines_ = [_complete(c, log, self.config).routine for c in routines]
         return self
 
     def predict(self) -> list[Routine]:
@@ -132,8 +137,7 @@ def _day(behaviour: Behaviour) -> int:
 
 
 def _item(behaviour: Behaviour) -> Item:
-    categorical = tuple(sorted((k, str(v)) for k, v in behaviour.settings.items() if not is_scalar(k, v)))
-    return behaviour.device, categorical
+    return item_of(behaviour.device, behaviour.settings)
 
 
 def _transaction(session: list[Behaviour]) -> dict[Item, int]:
@@ -262,6 +266,29 @@ def _describe(
     return _Candidate(items, matching, routine)
 
 
+def _complete(candidate: _Candidate, log: SessionLog, config: MinerConfig) -> _Candidate:
+    """The routine with the devices its occurrences show only in part (step 7, :mod:`.routines_devices`)."""
+    routine, matching = candidate.routine, candidate.occurrences
+    sessions = {o.session for o in matching}
+    others = [s for s in log.in_context(routine.triggers, _usual_hours(matching)) if s not in sessions]
+    added = partial_devices(routine.actions, sorted(sessions), others, log, config)
+    if not added:
+        return candidate
+    matching = [_with_devices(o, added, log) for o in matching]
+    actions = routine.actions | {entity: _settings(matching, entity) for entity, _ in added}
+    routine.actions = dict(sorted(actions.items()))
+    return _Candidate(candidate.items | frozenset(added), matching, routine)
+
+
+def _with_devices(occurrence: Occurrence, added: Mapping[Item, list[int]], log: SessionLog) -> Occurrence:
+    """The occurrence with the final settings of the added devices that its session set."""
+    settings = dict(occurrence.settings)
+    for (entity, _), sessions in added.items():
+        if occurrence.session in sessions:
+            settings[entity] = log.finals[occurrence.session][entity]
+    return Occurrence(occurrence.context, occurrence.day, settings, occurrence.session)
+
+
 def _usual_hours(occurrences: Sequence[Occurrence]) -> set[int] | None:
     """Local hours the routine happens in, widened by one hour each side (None without clock times).
 
@@ -275,7 +302,11 @@ def _usual_hours(occurrences: Sequence[Occurrence]) -> set[int] | None:
 
 
 def _settings(occurrences: Sequence[Occurrence], entity: str) -> Settings:
-    """Mode of categorical, median of scalar settings present in at least half of the occurrences."""
+    """Mode of categorical, median of scalar settings present in at least half of the occurrences.
+
+    Only the occurrences that set ``entity`` count (a device already in its target state shows nothing).
+    """
+    occurrences = [o for o in occurrences if entity in o.settings]
     names = Counter(n for o in occurrences for n in o.settings[entity])
     settings: Settings = {}
     for name, count in sorted(names.items()):
@@ -308,7 +339,7 @@ def _timing(routine: Routine, occurrences: Sequence[Occurrence]) -> None:
 
 def _select(
     patterns: list[tuple[frozenset[Item], list[Occurrence]]], base: BaseContexts, config: MinerConfig
-) -> list[Routine]:
+) -> list[_Candidate]:
     """Greedy cover of the user's (session, device) actions by routines.
 
     Each round describes every pattern on its *fresh* occurrences only (sessions none of whose devices
@@ -339,7 +370,7 @@ def _select(
         else:
             chosen.append(best)
     joint = [part for c in chosen for part in split_joint(c, partials, patterns, base, config)]
-    return [c.routine for c in merge_parts(joint, config.merge_share)]
+    return merge_parts(joint, config.merge_share)
 
 
 def split_joint(

@@ -1,0 +1,127 @@
+"""Routine miner on partial occurrences (devices already set) and concentrated trigger fields."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from habitus_engine.behaviour import Behaviour
+from habitus_engine.routines_base import BaseContexts, MinerConfig
+from habitus_engine.routines_devices import SessionLog, partial_devices
+from habitus_engine.routines_events import parse_events
+from habitus_engine.routines_miner import mine_event_log
+from habitus_engine.routines_triggers import infer_triggers
+
+TZ = timezone(timedelta(hours=1))
+START = datetime(2025, 3, 3, tzinfo=TZ)  # Monday
+
+
+def _event(
+    day: int, minute: int, entity: str, state: str, origin: str = "user", **attrs: Any
+) -> dict[str, Any]:
+    when = START + timedelta(days=day, minutes=minute)
+    return {"time": when.isoformat(), "entity_id": entity, "state": state, "attributes": attrs} | {
+        "origin": origin
+    }
+
+
+def _evenings(days: int = 42) -> list[dict[str, Any]]:
+    """Every evening the lounge light goes on (an automation turns it off at night) and the blinds close.
+
+    The blinds are opened only one morning in three, so on the other evenings they are already closed
+    and, as in Home Assistant, closing them again leaves no event. The kettle is switched on one
+    evening in three, though it is off (and could be switched on) every evening: not part of it.
+    """
+    events = [_event(0, 0, "cover.lounge_blinds", "closed", "device")]
+    for day in range(days):
+        minute = 19 * 60 + (day * 7) % 20
+        if day % 3 == 0:
+            events.append(_event(day, 8 * 60, "cover.lounge_blinds", "open", current_position=100))
+            events.append(_event(day, minute + 3, "cover.lounge_blinds", "closed"))
+        events.append(_event(day, minute, "light.lounge", "on", brightness=100))
+        events.append(_event(day, 23 * 60 + 30, "light.lounge", "off", "automation"))
+        if day % 3 == 1:
+            events.append(_event(day, minute + 5, "switch.kettle", "on"))
+        events.append(_event(day, 23 * 60 + 40, "switch.kettle", "off", "automation"))
+    return events
+
+
+def test_partial_occurrences_give_the_full_action_set() -> None:
+    routines = mine_event_log(parse_events(_evenings()))
+    evening = next(r for r in routines if "light.lounge" in r.actions)
+    assert evening.actions == {
+        "cover.lounge_blinds": {"state": "closed"},
+        "light.lounge": {"brightness": 100.0, "state": "on"},
+    }
+    assert evening.triggers.get("time_of_day") == "evening"
+    assert evening.support == 42
+
+
+def test_without_the_already_set_evenings_the_device_is_left_out() -> None:
+    """The blinds opened every morning but closed on only a third of the evenings: not the routine's."""
+    events = _evenings()
+    mornings = [d for d in range(42) if d % 3]
+    events += [_event(d, 8 * 60, "cover.lounge_blinds", "open", current_position=100) for d in mornings]
+    routines = mine_event_log(parse_events(events))
+    evening = next(r for r in routines if "light.lounge" in r.actions)
+    assert "cover.lounge_blinds" not in evening.actions
+
+
+def _log(sessions: list[list[tuple[str, str]]], before: list[dict[str, str]]) -> SessionLog:
+    context: dict[str, str | float] = {"time_of_day": "evening", "clock_min": 1140.0}
+    built = [
+        [Behaviour(float(i), device, "x", "user", context, {"state": state}) for device, state in session]
+        for i, session in enumerate(sessions)
+    ]
+    log = SessionLog.build([], built)
+    log.before[:] = [{d: {"state": s} for d, s in b.items()} for b in before]
+    return log
+
+
+def test_a_device_set_as_often_without_the_routine_is_another_routine() -> None:
+    """Kettle on in two thirds of the lamp's sessions, and as often on evenings without the lamp."""
+    lamp, kettle = ("light.lamp", "on"), ("switch.kettle", "on")
+    sessions = [[lamp, kettle] if i % 3 else [lamp] for i in range(30)]  # 20 of 30 with the kettle
+    sessions += [[kettle] if i % 3 else [("light.hall", "on")] for i in range(15)]  # lamp needed, not done
+    log = _log(sessions, [{"light.lamp": "off", "switch.kettle": "off"}] * len(sessions))
+    routine = {"light.lamp": {"state": "on"}}
+    config = MinerConfig()
+    assert partial_devices(routine, range(30), range(30, 45), log, config) == {}
+    # the same sessions, but the kettle is never set when the lamp is not: part of the lamp's routine
+    alone = [[("light.hall", "on")] for _ in range(15)]
+    log = _log(sessions[:30] + alone, [{"light.lamp": "off", "switch.kettle": "off"}] * 45)
+    added = partial_devices(routine, range(30), range(30, 45), log, config)
+    assert list(added) == [("switch.kettle", (("state", "on"),))]
+    assert len(added[("switch.kettle", (("state", "on"),))]) == 20
+
+
+def _contexts(weekday: int, sunny: int, n: int = 40) -> list[dict[str, str | float]]:
+    return [
+        {
+            "time_of_day": "evening",
+            "day_of_week": "weekday" if i < weekday else "weekend",
+            "weather": "sunny" if i < sunny else "cloudy",
+            "clock_min": 1140.0,
+        }
+        for i in range(n)
+    ]
+
+
+def test_a_concentrated_but_not_constant_trigger_is_kept_against_the_base_rate() -> None:
+    """Weekday on 90 % of the occurrences (base 5/7): kept; sunny on 85 % (base 80 %): chance, dropped."""
+    base = BaseContexts.from_samples(
+        (
+            day,
+            {
+                "time_of_day": "evening",
+                "day_of_week": "weekday" if day % 7 < 5 else "weekend",
+                "weather": "sunny" if day % 5 else "cloudy",
+                "clock_min": 1140.0,
+            },
+        )
+        for day in range(70)
+    )
+    triggers = infer_triggers(_contexts(weekday=36, sunny=34), base, MinerConfig())
+    assert triggers == {"time_of_day": "evening", "day_of_week": "weekday"}
+    # constant on the weekday, sunny as often as the household's evenings are: still not a trigger
+    assert "weather" not in infer_triggers(_contexts(weekday=40, sunny=32), base, MinerConfig())
