@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,11 +30,13 @@ from habitus_engine.adapt_pipeline import (
     prepare,
     synthesize_raw,
 )
-from habitus_engine.datasets import to_behaviours
+from habitus_engine.datasets import load_vocabulary, read_sequences, to_behaviours
 from habitus_engine.jobs import JobCancelledError, JobError, JobParamsError, run_job
 from habitus_engine.llm.base import GenerationRequest, GenerationResult
-from habitus_engine.llm.model_file import is_verified
-from habitus_engine.shifts import schedule_shift
+from habitus_engine.llm.model_file import default_model_path, is_verified
+from habitus_engine.llm.tokens import LlamaTokenCounter
+from habitus_engine.prompt import PromptConfig, total_prompt_tokens
+from habitus_engine.shifts import paper_shift, schedule_shift
 from habitus_engine.synth_parse import DeviceDictionary
 from tests.synthesis_home import ACTIONS, DAY_LONG, DEVICES, N_CTX, SHIFT, TINY, home, job_params, pairs_of
 
@@ -122,6 +125,50 @@ def test_ablations_change_what_the_prompt_shows() -> None:
     assert SHIFT.scene() in full.prompts[0].text
 
 
+def test_weeks_default_to_what_the_request_budget_allows() -> None:
+    raw = home()
+    vocab = home_vocabulary(DEVICES, ACTIONS)
+    behaviours = [to_behaviours(seq, vocab) for seq in raw]
+    dictionary = DeviceDictionary.from_vocabulary(vocab, raw)
+    auto = prepare(behaviours, dictionary, SynthesisConfig(SHIFT, max_prompts=3))
+    # its 42 sequences exceed one prompt's 30; merging the identical ones (any alpha < 1) suffices
+    assert auto.ssc_alpha == 0.99 and len(auto.shown) < len(auto.behaviours)
+    assert auto.weeks == 3 and [(p.week, p.chunk) for p in auto.prompts] == [(0, 0), (1, 0), (2, 0)]
+    two = prepare(behaviours, dictionary, SynthesisConfig(SHIFT, max_prompts=3, weeks=2))
+    assert two.weeks == 2 and len(two.prompts) == 2
+
+
+FR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "smartthings" / "fr"
+
+
+def test_budget_rule_cuts_fr_spring_prompt_tokens_by_90_percent() -> None:
+    """The issue's target on FR winter -> spring, counted with Gemma's own tokenizer: SSC's alpha by
+    the context-budget rule (TransAE encoder) shows the compressed sequences in one prompt a week;
+    "uncompressed" is the same layout carrying every TSS sequence."""
+    vocab = load_vocabulary(FR)
+    raw = [s.seq for s in read_sequences(FR / "paper" / "winter" / "split_trn.jsonl")]
+    behaviours = [to_behaviours(seq, vocab) for seq in raw]
+    dictionary = DeviceDictionary.from_vocabulary(vocab, raw)
+    config = SynthesisConfig(paper_shift("spring"), weeks=2, max_new_tokens=256, max_codes=40)
+    counter = LlamaTokenCounter(default_model_path())
+    try:
+        prepared = prepare(behaviours, dictionary, config, counter)
+        fixed = prepare(behaviours, dictionary, replace(config, ssc_alpha=0.918), counter)
+    finally:
+        counter.close()
+    assert prepared.ssc_encoder == "transae" and prepared.ssc_alpha is not None
+    assert 0.5 <= prepared.ssc_alpha < fixed.ssc_alpha == 0.918
+    assert [(p.week, p.chunk) for p in prepared.prompts] == [(0, 0), (1, 0)]  # one prompt a week
+    assert all(p.n_tokens <= PromptConfig(n_ctx=config.llm.n_ctx, max_new_tokens=256).prompt_budget
+               for p in prepared.prompts)  # fmt: skip
+    sent = total_prompt_tokens(prepared.prompts)
+    assert sent <= 0.1 * prepared.uncompressed_tokens
+    assert fixed.uncompressed_tokens == prepared.uncompressed_tokens  # the same yardstick
+    assert len(fixed.prompts) > len(prepared.prompts)  # alpha 0.918 needs several prompts a week
+    habits = prepared.prompts[0].text.split("Habits")[1].split("\n")[0]
+    assert '"?"' not in habits  # GSS hints name codes of the table only
+
+
 def test_garbage_llm_output_counts_against_pass_at_1_and_never_raises() -> None:
     garbage = [
         "I am a helpful assistant! Here are sequences:\n1 2 3 4 5\n",
@@ -158,7 +205,7 @@ def test_cancellation_before_and_during_a_request() -> None:
     vocab = home_vocabulary(DEVICES, ACTIONS)
     config = SynthesisConfig(SHIFT, max_prompts=2)
     scripted = ScriptedBackend(["0 07 00;0 08 01\n"])
-    with pytest.raises(SynthesisCancelledError, match="before prompt 1/1"):
+    with pytest.raises(SynthesisCancelledError, match="before prompt 1/2"):
         synthesize_raw(home(), vocab, config, backend=scripted, cancelled=lambda: True)
     assert scripted.requests == []
     stalled = StalledBackend()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from habitus_engine.compress import (
+    ALPHA_GRID,
     BagOfActionsEncoder,
     CompressionReport,
     PatternPerceptionCompressor,
@@ -60,6 +63,49 @@ def test_ssc_is_deterministic_and_predict_maps_to_representatives() -> None:
     first, second = _ssc(0.9).fit(SEQS), _ssc(0.9).fit(SEQS)
     assert first.kept_indices_ == second.kept_indices_
     assert first.predict([["off", "on", "on", "off"], ["door", "door"]]).tolist() == [0, 5]
+
+
+class _CountingEncoder(BagOfActionsEncoder):
+    """The bag encoder, counting how often SSC asks it to encode."""
+
+    calls = 0
+
+    def encode(self, sequences: Sequence[Sequence[Hashable]]) -> NDArray[np.float64]:
+        self.calls += 1
+        return super().encode(sequences)
+
+
+def test_budget_rule_takes_the_largest_alpha_whose_representatives_fit() -> None:
+    encoder = _CountingEncoder().fit(SEQS)
+    tried: list[list[int]] = []
+
+    def at_most(n: int) -> Callable[[list[int]], bool]:
+        def fits(kept: list[int]) -> bool:
+            tried.append(kept)
+            return len(kept) <= n
+
+        return fits
+
+    grid = (0.3, 1.0, 0.5, 0.99)  # any order: the rule scans from the largest
+    ssc = SemanticCompressor(encoder).fit_to_budget(SEQS, at_most(3), grid=grid)
+    assert ssc.alpha_ == 0.99 and ssc.kept_indices_ == [0, 2, 5]
+    assert tried == [[0, 1, 2, 3, 4, 5], [0, 2, 5]] and encoder.calls == 1  # encoded once
+    # cos(["on","off"], ["tv","tv","off"]) ~ 0.316: only alpha 0.3 gets down to two
+    assert SemanticCompressor(encoder).fit_to_budget(SEQS, at_most(2), grid=grid).alpha_ == 0.3
+    nothing_fits = SemanticCompressor(encoder).fit_to_budget(SEQS, lambda kept: False, grid=grid)
+    assert nothing_fits.alpha_ == 0.3 and nothing_fits.kept_indices_ == [0, 5]  # the smallest alpha
+    assert _ssc(0.9).fit(SEQS).alpha_ == 0.9  # a fixed alpha is reported the same way
+
+
+def test_budget_rule_respects_groups_and_its_default_grid() -> None:
+    assert ALPHA_GRID[0] == 1.0 and ALPHA_GRID[-1] == 0.5 and len(ALPHA_GRID) == 51
+    days = ["mon", "tue", "mon", "mon", "tue", "mon"]
+    ssc = SemanticCompressor(BagOfActionsEncoder().fit(SEQS)).fit_to_budget(
+        SEQS, lambda kept: len(kept) <= 5, groups=days
+    )
+    assert ssc.alpha_ == 0.99 and ssc.kept_indices_ == [0, 1, 2, 4, 5]  # as fit at 0.99 per group
+    with pytest.raises(ValueError, match="grid is empty"):
+        SemanticCompressor(BagOfActionsEncoder().fit(SEQS)).fit_to_budget(SEQS, bool, grid=())
 
 
 def test_ssc_rejects_mismatched_groups() -> None:

@@ -6,7 +6,8 @@ The SmartGen pipeline on the original context (``paper/<winter|daytime|single>/s
 1. **TSS** split of the original-context sequences (``segment.split_sequences``);
 2. **SSC** (``compress.SemanticCompressor``) with the TransAE encoder trained on the distinct sequences
    (``--ssc-encoder bag``: the bag-of-actions stand-in), grouped by weekday (``--ssc-grouping all``: one
-   group) at ``--ssc-alpha``;
+   group) at ``--ssc-alpha`` or, by default, at the alpha of the context-budget rule (the largest
+   whose representatives fit ``--ssc-prompts`` prompts of one week; no test data involved);
 3. device dictionary + code table, **GSS** hints (``graph.TransitionGraph``) over all sequences;
 4. prompts for the paper's shift (``shifts.paper_shift``), counted by the model's tokenizer;
 5. generation (in-process llama.cpp with the token automaton, or ``--server`` over HTTP), parsing and
@@ -59,11 +60,12 @@ class AdaptConfig:
     server: str | None = None
     ablate: frozenset[str] = frozenset()
     max_prompts: int = 4
-    weeks: int = 1  # synthetic weeks asked for (build_prompts repeats the chunks per week)
+    weeks: int | None = None  # synthetic weeks; None: as many as max_prompts allows
     n_threads: int = 2
     ssc_encoder: SSCEncoder = "transae"
     ssc_grouping: SSCGrouping = "weekday"
-    ssc_alpha: float = 0.918
+    ssc_alpha: float | None = None  # None: the context-budget rule
+    ssc_prompts: int = 1
     tof_model: TOFModel = "transae"
 
     def synthesis(self) -> SynthesisConfig:
@@ -85,6 +87,7 @@ class AdaptConfig:
             max_new_tokens=MAX_NEW_TOKENS,
             max_codes=MAX_CODES,
             ssc_alpha=self.ssc_alpha,
+            ssc_prompts=self.ssc_prompts,
             ssc_encoder=self.ssc_encoder,
             ssc_grouping=self.ssc_grouping,
             tof_model=self.tof_model,
@@ -135,7 +138,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--max-prompts", type=int, default=4, help="LLM requests at most (default 4)")
-    parser.add_argument("--weeks", type=int, default=1, help="synthetic weeks to ask for (default 1)")
+    parser.add_argument(
+        "--weeks", type=int, help="synthetic weeks to ask for (default: as many as --max-prompts allows)"
+    )
     parser.add_argument("--protocol", choices=["paper", "product", "both"], default="both")
     parser.add_argument(
         "--sets",
@@ -149,7 +154,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--ssc-grouping", choices=["weekday", "all"], default="weekday", help="SSC groups (SmartGen: weekday)"
     )
-    parser.add_argument("--ssc-alpha", type=float, default=0.918, help="SSC cosine threshold")
+    parser.add_argument(
+        "--ssc-alpha",
+        type=float,
+        help="fixed SSC cosine threshold (the reference: 0.905-0.92); default: the context-budget rule",
+    )
+    parser.add_argument(
+        "--ssc-prompts",
+        type=int,
+        default=1,
+        help="budget rule: the compressed sequences fit this many prompts per week (default 1)",
+    )
     parser.add_argument(
         "--tof-model", choices=["transae", "markov"], default="transae", help="TOF loss (markov: stand-in)"
     )
@@ -159,9 +174,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _handle(args: argparse.Namespace) -> int:
     ablate = frozenset(s.strip() for s in args.ablate.split(",") if s.strip())
-    if not ablate <= set(STAGES) or args.max_prompts < 1 or args.weeks < 1:
+    weeks = 1 if args.weeks is None else args.weeks
+    if not ablate <= set(STAGES) or min(args.max_prompts, weeks, args.ssc_prompts) < 1:
         print(
-            f"habitus bench adapt: --ablate takes {','.join(STAGES)}; --max-prompts, --weeks >= 1",
+            f"habitus bench adapt: --ablate takes {','.join(STAGES)}; --max-prompts, --weeks, "
+            "--ssc-prompts >= 1",
             file=sys.stderr,
         )
         return 2
@@ -176,6 +193,7 @@ def _handle(args: argparse.Namespace) -> int:
         ssc_encoder=args.ssc_encoder,
         ssc_grouping=args.ssc_grouping,
         ssc_alpha=args.ssc_alpha,
+        ssc_prompts=args.ssc_prompts,
         tof_model=args.tof_model,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]

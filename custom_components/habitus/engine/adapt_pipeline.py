@@ -3,12 +3,16 @@
 The pipeline (SmartGen §4, with BehaviorGen's week-by-week segmentation):
 
 1. **TSS** (``segment.split_sequences``): the home's timelines cut into sequences;
-2. **SSC** (``compress.SemanticCompressor``): near-duplicate sequences dropped per weekday (or over
+2. the home's **device dictionary** and the prompt's **code table** (``synth_parse``), the devices the
+   new context brings in first, and the **GSS** habit hints (``prompt.gss_hints``: the transition
+   graph over the table's codes, from every TSS sequence);
+3. **SSC** (``compress.SemanticCompressor``): near-duplicate sequences dropped per weekday (or over
    the whole history), so the prompt shows the home's variety in few tokens. The encoder is a small
    TransAE trained on the home's sequences (``transae_sequences``, mean-pooled encoder output, eval
-   mode), or the bag-of-actions stand-in (``ssc_encoder="bag"``: no training, for speed / ablation);
-3. the home's **device dictionary** and the prompt's **code table** (``synth_parse``), the devices the
-   new context brings in first, and the **GSS** habit hints (``graph.TransitionGraph``);
+   mode), or the bag-of-actions stand-in (``ssc_encoder="bag"``: no training, for speed / ablation).
+   The threshold alpha is set by the context-budget rule (``ssc_alpha=None``, the default): the
+   largest alpha whose representatives fit ``ssc_prompts`` prompts of one week, so every request
+   shows the home's whole compressed variety; a fixed ``ssc_alpha`` is the reference's way;
 4. the prompts for the context shift (``shifts.ContextShift``, the paper's or a free-text custom one),
    counted with the model's own tokenizer (or ``prompt.estimate_tokens`` for a server);
 5. generation, one prompt at a time, by the in-process llama.cpp model (``llm.local``, default the
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +45,6 @@ from .behaviour import Sequence as BehaviourSequence
 from .compress import BagOfActionsEncoder, SemanticCompressor, SSCConfig
 from .datasets import RawSequence, Vocabulary, to_behaviours, to_raw
 from .fidelity import behaviour_tokens, fidelity_report, privacy_report
-from .graph import TransitionGraph
 from .llm.base import GenerationRequest, GenerationResult, LLMBackend, LLMError
 from .outliers import MarkovLossModel, SequenceLossModel, TOFConfig, TwoStageOutlierFilter
 from .prompt import (
@@ -50,6 +54,8 @@ from .prompt import (
     TokenCount,
     build_prompts,
     estimate_tokens,
+    gss_hints,
+    shown_lines,
     total_prompt_tokens,
 )
 from .segment import is_off_action, split_sequences
@@ -120,14 +126,17 @@ class SynthesisConfig:
 
     shift: ContextShift
     llm: LLMSettings = field(default_factory=LLMSettings)
-    weeks: int = 1  # synthetic weeks asked for (build_prompts repeats the chunks per week)
+    # Synthetic weeks asked for (build_prompts repeats the chunks per week); None: as many as
+    # max_prompts allows, ceil(max_prompts / prompts per week), so the request budget is used.
+    weeks: int | None = None
     max_prompts: int = 4  # LLM requests at most
     ablate: frozenset[str] = frozenset()  # stages switched off, a subset of STAGES
     seed: int = 2024  # request n is sampled with seed + n
     max_new_tokens: int = 256  # answer budget per request
     max_codes: int = 40  # device-action pairs in the code table
     sequences_per_response: int = 6
-    ssc_alpha: float = 0.918  # SSC similarity threshold
+    ssc_alpha: float | None = None  # SSC threshold; None: the context-budget rule (ssc_prompts)
+    ssc_prompts: int = 1  # budget rule: the compressed sequences fit this many prompts per week
     ssc_encoder: SSCEncoder = "transae"  # "bag": the bag-of-actions stand-in (no training)
     ssc_grouping: SSCGrouping = "weekday"  # SmartGen's; "all": one group over the whole history
     tof_model: TOFModel = "transae"  # "markov": the Markov loss stand-in (no training)
@@ -140,10 +149,13 @@ class SynthesisConfig:
             raise ValueError("ssc_grouping must be weekday|all")
         if not self.ablate <= set(STAGES):
             raise ValueError(f"stages to ablate are {','.join(STAGES)}, not {sorted(self.ablate)}")
-        if self.weeks < 1 or self.max_prompts < 1 or self.max_new_tokens < 1 or self.max_codes < 1:
+        weeks = 1 if self.weeks is None else self.weeks
+        if min(weeks, self.max_prompts, self.max_new_tokens, self.max_codes) < 1:
             raise ValueError("weeks, max_prompts, max_new_tokens and max_codes must be >= 1")
-        if self.sequences_per_response < 1:
-            raise ValueError("sequences_per_response must be >= 1")
+        if self.sequences_per_response < 1 or self.ssc_prompts < 1:
+            raise ValueError("sequences_per_response and ssc_prompts must be >= 1")
+        if self.ssc_alpha is not None and not -1.0 <= self.ssc_alpha <= 1.0:
+            raise ValueError("ssc_alpha is a cosine similarity in [-1, 1] (or None: the budget rule)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +168,8 @@ class Prepared:
     prompts: list[SynthesisPrompt]
     uncompressed_tokens: int  # prompt tokens had SSC shown every sequence
     ssc_encoder: str = "none"  # what SSC encoded with ("transae", "bag", "none" when ablated)
+    ssc_alpha: float | None = None  # the threshold SSC used (None when ablated)
+    weeks: int = 1  # synthetic weeks the prompts ask for
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,27 +196,28 @@ def _tss(behaviours: Sequence[BehaviourSequence], enabled: bool) -> list[Behavio
     return [piece for seq in behaviours for piece in split_sequences(seq) if piece]
 
 
-def _ssc(behaviours: list[BehaviourSequence], config: SynthesisConfig) -> tuple[list[BehaviourSequence], str]:
-    """SSC: the representative sequences per weekday (or over all), and the encoder that ran.
+def _ssc(
+    behaviours: list[BehaviourSequence], config: SynthesisConfig, fits: Callable[[list[int]], bool]
+) -> tuple[list[BehaviourSequence], str, float]:
+    """SSC: the representative sequences per weekday (or over all), the encoder that ran and alpha.
 
     The TransAE encoder is trained first on the distinct action sequences (a home repeats its
-    routines, so this is a fraction of them: seconds; ``SequenceModelConfig``).
+    routines, so this is a fraction of them: seconds; ``SequenceModelConfig``). Alpha is
+    ``config.ssc_alpha`` or, when that is None, the largest one whose kept sequences ``fits``.
     """
     actions = [[b.action for b in seq] for seq in behaviours]
     distinct = [list(seq) for seq in dict.fromkeys(tuple(a) for a in actions)]
     use_transae = config.ssc_encoder == "transae" and len(distinct) >= MIN_TRANSAE_SEQUENCES
     encoder = TransAESequenceModel(config.sequence_model) if use_transae else BagOfActionsEncoder()
-    ssc = SemanticCompressor(encoder.fit(distinct), SSCConfig(alpha=config.ssc_alpha))
+    alpha = config.ssc_alpha
+    ssc = SemanticCompressor(encoder.fit(distinct), SSCConfig(alpha=1.0 if alpha is None else alpha))
     weekday = config.ssc_grouping == "weekday"
-    ssc.fit(actions, groups=[int(seq[0].time // 24) % 7 if weekday else 0 for seq in behaviours])
-    return [behaviours[i] for i in ssc.kept_indices_], "transae" if use_transae else "bag"
-
-
-def _gss_hints(behaviours: list[BehaviourSequence], table: CodeTable) -> str:
-    """GSS: the transition graph's most common next codes after each code, as prompt JSON."""
-    labels = {pair.action: table.code(pair) for pair in table.entries}
-    actions = [[b.action for b in seq] for seq in behaviours]
-    return TransitionGraph().fit(actions).hints_json(lambda a: labels.get(str(a), "?"))
+    groups = [int(seq[0].time // 24) % 7 if weekday else 0 for seq in behaviours]
+    if alpha is None:
+        ssc.fit_to_budget(actions, fits, groups=groups)
+    else:
+        ssc.fit(actions, groups=groups)
+    return [behaviours[i] for i in ssc.kept_indices_], "transae" if use_transae else "bag", ssc.alpha_
 
 
 def prepare(
@@ -211,7 +226,7 @@ def prepare(
     config: SynthesisConfig,
     count: TokenCount = estimate_tokens,
 ) -> Prepared:
-    """TSS -> SSC -> code table + GSS hints -> prompts (stages 1-4).
+    """TSS -> code table + GSS hints -> SSC -> prompts (stages 1-4).
 
     Raises ``ValueError`` if there is nothing to show (no behaviour, or no pair of the dictionary)
     and ``PromptBudgetError`` if the fixed prompt does not fit ``config.llm.n_ctx``.
@@ -219,22 +234,34 @@ def prepare(
     split = _tss(behaviours, "tss" not in config.ablate)
     if not split:
         raise ValueError("synthesis needs at least one behaviour")
-    shown, encoder = (split, "none") if "ssc" in config.ablate else _ssc(split, config)
     table = build_code_table(dictionary, usage_counts(split), config.shift.emphasis_devices, config.max_codes)
-    hints = "{}" if "gss" in config.ablate else _gss_hints(split, table)
+    hints = "{}" if "gss" in config.ablate else gss_hints(split, table)
     prompt_config = PromptConfig(
         n_ctx=config.llm.n_ctx,
         max_new_tokens=config.max_new_tokens,
         sequences_per_response=config.sequences_per_response,
     )
 
-    def prompts(sequences: list[BehaviourSequence]) -> list[SynthesisPrompt]:
+    def prompts(sequences: list[BehaviourSequence], weeks: int) -> list[SynthesisPrompt]:
         return build_prompts(
-            sequences, table, config.shift, hints, weeks=config.weeks, config=prompt_config, count=count
+            sequences, table, config.shift, hints, weeks=weeks, config=prompt_config, count=count
         )
 
-    uncompressed = total_prompt_tokens(prompts(split))
-    return Prepared(split, shown, table, prompts(shown), uncompressed, ssc_encoder=encoder)
+    def fits(kept: list[int]) -> bool:
+        """The budget rule's test: one week of the kept sequences needs at most ``ssc_prompts``."""
+        sequences = [split[i] for i in kept]
+        most = config.ssc_prompts * prompt_config.max_sequences_per_chunk
+        return len(shown_lines(sequences, table, prompt_config)) <= most and (
+            len(prompts(sequences, 1)) <= config.ssc_prompts
+        )
+
+    if "ssc" in config.ablate:
+        shown, encoder, alpha = split, "none", None
+    else:
+        shown, encoder, alpha = _ssc(split, config, fits)
+    weeks = config.weeks or math.ceil(config.max_prompts / len(prompts(shown, 1)))
+    uncompressed = total_prompt_tokens(prompts(split, weeks))
+    return Prepared(split, shown, table, prompts(shown, weeks), uncompressed, encoder, alpha, weeks=weeks)
 
 
 # -------------------------------------------------------------------------------- stage 5
@@ -373,11 +400,14 @@ def _report(
         "sequences_kept": len(kept),
         "completion_tokens": completion,
         "tokens_per_second": round(completion / decode, 2) if decode > 0 else 0.0,
-        "weeks": config.weeks,
+        "weeks": prepared.weeks,
         "ablate": sorted(config.ablate),
         "backend": backend_name,
         "encoder": f"SSC: {prepared.ssc_encoder}, TOF: {tof_model}",
-        "ssc_alpha": config.ssc_alpha,
+        "ssc_alpha": prepared.ssc_alpha,
+        "ssc_alpha_rule": "fixed"
+        if config.ssc_alpha is not None
+        else f"budget ({config.ssc_prompts} prompt/week)",
         "ssc_grouping": config.ssc_grouping,
     }
     if synthetic:

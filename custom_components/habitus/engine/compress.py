@@ -5,6 +5,10 @@
   cosine similarity ``c_ij > alpha`` (Eq. 9-11): one representative per cluster of near-identical
   sequences. Like the reference it works per group (SmartGen groups by the weekday of a sequence's
   first behaviour); unlike the reference it is deterministic (the reference embedded in train mode).
+  The threshold is either fixed (``fit``) or set by the **context-budget rule** (``fit_to_budget``):
+  the largest alpha whose representatives fit the prompt budget the caller states (the synthesis
+  pipeline: one request's context window), so the model sees the home's whole variety in every
+  request and alpha is never tuned on labelled or test data.
 * **SPPC**, Structure Pattern Perception Compression: fit the autoencoder on all folds but one and
   score the held-out fold (``n_folds = N`` is exact leave-one-out); keep the ``keep_ratio`` of
   sequences with the highest held-out reconstruction error (patterns the rest cannot explain).
@@ -74,6 +78,31 @@ def _unit_rows(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return unit
 
 
+def _representatives(
+    z: NDArray[np.float64], labels: Sequence[Hashable], alpha: float
+) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """Eq. 10-11 per group on unit rows ``z`` ``[N, D]``: in order, keep ``i`` and drop every later
+    ``j`` of its group with cosine ``> alpha``. Returns ``removed`` ``[N]`` and ``representative``
+    ``[N]`` (the kept index standing for each sequence)."""
+    representative = np.arange(len(z), dtype=np.int64)  # [N]
+    removed = np.zeros(len(z), dtype=bool)  # [N]
+    for label in dict.fromkeys(labels):
+        members = np.asarray([i for i, g in enumerate(labels) if g == label], dtype=np.int64)  # [M]
+        for position, i in enumerate(members):
+            if removed[i]:
+                continue
+            later = members[position + 1 :]  # [M']
+            cosine = np.clip(z[later] @ z[i], -1.0, 1.0)  # [M'] (rounding can exceed 1)
+            similar = later[(cosine > alpha) & ~removed[later]]
+            removed[similar] = True
+            representative[similar] = i
+    return removed, representative
+
+
+# The context-budget rule's alphas, 1.00 (only exact duplicates go) down to 0.50 in steps of 0.01.
+ALPHA_GRID: tuple[float, ...] = tuple(round(1.0 - 0.01 * k, 2) for k in range(51))
+
+
 @dataclass(frozen=True, slots=True)
 class SSCConfig:
     """SSC threshold (the reference uses alpha 0.905-0.92 with its TransAE encoder)."""
@@ -86,8 +115,9 @@ class SSCConfig:
 
 
 class SemanticCompressor[S]:
-    """SSC. ``fit`` selects representatives; learned: ``kept_indices_`` (sorted), ``representative_``
-    ``[N]`` (the kept index that stands for each sequence), ``reduction_rate_``."""
+    """SSC. ``fit`` selects representatives at ``config.alpha``, ``fit_to_budget`` at the alpha the
+    context-budget rule picks; learned: ``kept_indices_`` (sorted), ``representative_`` ``[N]`` (the
+    kept index that stands for each sequence), ``reduction_rate_``, ``alpha_`` (the alpha used)."""
 
     def __init__(self, encoder: SequenceEncoder[S], config: SSCConfig | None = None) -> None:
         self.encoder = encoder
@@ -95,30 +125,61 @@ class SemanticCompressor[S]:
         self.kept_indices_: list[int] = []
         self.representative_: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.reduction_rate_ = 0.0
+        self.alpha_ = self.config.alpha
         self._kept_vectors: NDArray[np.float64] = np.zeros((0, 0))
 
     def fit(self, sequences: Sequence[S], groups: Sequence[Hashable] | None = None) -> Self:
         """Eq. 10-11 within each group (``groups[i]`` labels sequence i; None = one group)."""
+        z, labels = self._encode(sequences, groups)
+        return self._keep(z, *_representatives(z, labels, self.config.alpha), alpha=self.config.alpha)
+
+    def fit_to_budget(
+        self,
+        sequences: Sequence[S],
+        fits: Callable[[list[int]], bool],
+        groups: Sequence[Hashable] | None = None,
+        grid: Sequence[float] = ALPHA_GRID,
+    ) -> Self:
+        """SSC with alpha set by the **context-budget rule**: the largest alpha of ``grid`` whose
+        representatives ``fits`` (e.g. the synthesis prompt of one request holds them all); the
+        smallest alpha of ``grid`` if none does. Uses only the sequences (no labels, no test data).
+
+        The encoder runs once; ``fits`` gets the sorted kept indices of each alpha tried, largest
+        first, and the scan stops at the first that fits. Learned: ``alpha_`` (the alpha used).
+        """
+        z, labels = self._encode(sequences, groups)
+        ordered = sorted(grid, reverse=True)
+        if not ordered:
+            raise ValueError("the alpha grid is empty")
+        for alpha in ordered:
+            removed, representative = _representatives(z, labels, alpha)
+            if fits([int(i) for i in np.flatnonzero(~removed)]):
+                break
+        return self._keep(z, removed, representative, alpha=alpha)
+
+    def _encode(
+        self, sequences: Sequence[S], groups: Sequence[Hashable] | None
+    ) -> tuple[NDArray[np.float64], list[Hashable]]:
+        """Unit-length codes ``[N, D]`` and each sequence's group label."""
         z = _unit_rows(np.asarray(self.encoder.encode(sequences), dtype=np.float64))  # [N, D]
-        labels = list(groups) if groups is not None else [0] * len(sequences)
+        labels: list[Hashable] = list(groups) if groups is not None else [0] * len(sequences)
         if len(labels) != len(sequences):
             raise ValueError("groups must label every sequence")
-        representative = np.arange(len(sequences), dtype=np.int64)  # [N]
-        removed = np.zeros(len(sequences), dtype=bool)  # [N]
-        for label in dict.fromkeys(labels):
-            members = np.asarray([i for i, g in enumerate(labels) if g == label], dtype=np.int64)  # [M]
-            for position, i in enumerate(members):
-                if removed[i]:
-                    continue
-                later = members[position + 1 :]  # [M']
-                cosine = np.clip(z[later] @ z[i], -1.0, 1.0)  # [M'] (rounding can exceed 1)
-                similar = later[(cosine > self.config.alpha) & ~removed[later]]
-                removed[similar] = True
-                representative[similar] = i
+        return z, labels
+
+    def _keep(
+        self,
+        z: NDArray[np.float64],
+        removed: NDArray[np.bool_],
+        representative: NDArray[np.int64],
+        *,
+        alpha: float,
+    ) -> Self:
         self.kept_indices_ = [int(i) for i in np.flatnonzero(~removed)]
         self.representative_ = representative
-        self.reduction_rate_ = 1.0 - len(self.kept_indices_) / len(sequences) if len(sequences) else 0.0
+        self.reduction_rate_ = 1.0 - len(self.kept_indices_) / len(z) if len(z) else 0.0
         self._kept_vectors = z[self.kept_indices_]
+        self.alpha_ = alpha
         return self
 
     def predict(self, sequences: Sequence[S]) -> NDArray[np.int64]:

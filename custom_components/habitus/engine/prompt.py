@@ -201,6 +201,13 @@ def chunk_lines(
     return chunks
 
 
+def shown_lines(sequences: Sequence[BehaviourSequence], table: CodeTable, config: PromptConfig) -> list[str]:
+    """The data lines a prompt can show: sequences of at least ``min_behaviours`` (cut to
+    ``max_behaviours``) whose every pair is in ``table``, in the output line format."""
+    shown = [seq[: config.max_behaviours] for seq in sequences if len(seq) >= config.min_behaviours]
+    return [line for seq in shown if (line := format_sequence(seq, table)) is not None]
+
+
 def build_prompts(
     sequences: Sequence[BehaviourSequence],
     table: CodeTable,
@@ -226,8 +233,7 @@ def build_prompts(
         max_lines=config.sequences_per_response,
         allowed_hours=shift.active_hours,
     )
-    shown = [seq[: config.max_behaviours] for seq in sequences if len(seq) >= config.min_behaviours]
-    lines = [line for seq in shown if (line := format_sequence(seq, table)) is not None]
+    lines = shown_lines(sequences, table, config)
     hints = trim_hints(hints_json, count, config.prompt_budget // 4)
     head = fixed_part(table, shift, profile, hints)
     overhead = count(head + "\n" + cue(weeks - 1))
