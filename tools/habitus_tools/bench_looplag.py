@@ -186,7 +186,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=None,
         metavar="MS",
-        help="--job adapt: dump all stacks to <--json>.stalls.txt when the loop is MS ms late (diagnosis)",
+        help="--job adapt: write all stacks to <--json>.stalls.txt when the loop is MS ms late (diagnosis)",
     )
     parser.add_argument("--json", type=Path)
     parser.set_defaults(func=_handle)

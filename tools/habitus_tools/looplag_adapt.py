@@ -11,8 +11,10 @@ SASRec, ``--epochs`` or the product budget) and *evaluating* (champion vs challe
 The probe's samples are split by the job's phase (the adaptation sensor's dispatcher signal). Before the
 job: a *warm-up* (``--warmup-seconds``: HA's own start-up work, reported but kept out of the verdict)
 and a *baseline* (``--baseline-seconds`` of the household load alone). Python's garbage-collector
-pauses are recorded per phase too (a full collection of HA's heap is a loop stall nobody scheduled),
-and ``--trace-stalls MS`` dumps every thread's stack whenever the loop is ``MS`` ms late.
+pauses are recorded per phase too (a full collection of HA's heap is a loop stall nobody scheduled), and
+a second probe reads the loop thread's run-queue wait (``RunQueueProbe``) to tell the lag the machine's
+other processes cause from the lag this process causes. ``--trace-stalls MS`` records every thread's
+stack whenever the loop is ``MS`` ms late (a diagnosis: its watchdog thread takes the GIL every 2 ms).
 """
 
 from __future__ import annotations
