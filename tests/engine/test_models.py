@@ -97,8 +97,9 @@ def test_transae_gradients_match_finite_differences() -> None:
         _check_gradients(loss, params, names, np.random.default_rng(0))
 
 
-def test_sasrec_gradients_match_finite_differences() -> None:
-    shape = SASRecShape(n_items=9, max_len=5, d_model=6, n_heads=2, n_blocks=2)
+@pytest.mark.parametrize("rezero_padding", [True, False])
+def test_sasrec_gradients_match_finite_differences(rezero_padding: bool) -> None:
+    shape = SASRecShape(n_items=9, max_len=5, d_model=6, n_heads=2, n_blocks=2, rezero_padding=rezero_padding)
     params = init_sasrec(shape, seed=2)
     model = SASRec(SIZES, SASRecConfig(max_len=5))
     rows = model.training_rows(_sequences(6, seed=4))
@@ -128,13 +129,32 @@ def test_transae_onnx_runtime_matches_numpy(fields: tuple[str, ...], reduction: 
     assert np.all(numpy_scores[:-1] > 0.0)
 
 
-def test_sasrec_onnx_runtime_matches_numpy() -> None:
-    model = SASRec(SIZES, SASRecConfig(max_len=8, train=TINY_TRAIN)).fit(_sequences(40))
+@pytest.mark.parametrize("rezero_padding", [True, False])
+def test_sasrec_onnx_runtime_matches_numpy(rezero_padding: bool, tmp_path: Path) -> None:
+    config = SASRecConfig(max_len=8, rezero_padding=rezero_padding, train=TINY_TRAIN)
+    model = SASRec(SIZES, config).fit(_sequences(40))
     histories = [model.items(s) for s in _sequences(25, seed=11)]
     numpy_scores = model.item_scores(histories, backend="numpy")
     ort_scores = model.item_scores(histories, backend="onnxruntime")
     assert numpy_scores.shape == (25, SIZES.n_actions + 1)
     np.testing.assert_allclose(ort_scores, numpy_scores, atol=1e-4, rtol=0)
+    model.save(tmp_path / "rec.npz")
+    again = SASRec.load(tmp_path / "rec.npz")
+    assert again.config.rezero_padding is rezero_padding
+    np.testing.assert_allclose(again.item_scores(histories, backend="numpy"), numpy_scores, atol=1e-6)
+
+
+def test_padding_rows_zeroed_at_the_input_only_become_keys_the_history_attends_to() -> None:
+    """SmartGen's model.py: from block 1 on, padding rows are learned keys; pmixer's port re-zeroes them."""
+    model = SASRec(SIZES, SASRecConfig(max_len=8, train=TINY_TRAIN)).fit(_sequences(40))
+    params = model.params_
+    assert params is not None
+    twin = SASRec(SIZES, SASRecConfig(max_len=8, rezero_padding=False, train=TINY_TRAIN))
+    twin._set_params(params)  # same weights, the other graph
+    history = [[3, 4]]  # 6 padding rows before it
+    assert not np.allclose(model.item_scores(history, "numpy"), twin.item_scores(history, "numpy"))
+    full = [[1, 2, 3, 4, 5, 6, 7, 8]]  # no padding: both graphs are the same function
+    np.testing.assert_allclose(model.item_scores(full, "numpy"), twin.item_scores(full, "numpy"), atol=1e-6)
 
 
 def test_numpy_tape_replays_the_network_exactly_for_any_batch_size() -> None:

@@ -1,5 +1,6 @@
 """``habitus bench models`` options: ``--tasks``, ``--corruption`` (TransAE's training objective),
-``--bp-max-len`` / ``--bp-hold-out`` (the paper BP protocol's data handling)."""
+``--bp-max-len`` / ``--bp-hold-out`` / ``--bp-input-padding-only`` (the paper BP protocol's reference
+choices)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,13 @@ def test_bp_reference_options_hold_out_the_last_tokens_and_set_the_history_lengt
         "2",
     )
     protocol = doc["results"]["paper_synthetic"]["bp"]["protocol"]
-    assert "L=48" in protocol and "minus last 2" in protocol
+    assert "L=48" in protocol and "minus last 2" in protocol and "input only" not in protocol
     assert (doc["settings"]["bp_paper_max_len"], doc["settings"]["bp_paper_hold_out"]) == (48, 2)
+    reference = _run(
+        tiny_fr, tmp_path / "pad.json", "--tasks", "bp", "--protocol", "paper", "--bp-input-padding-only"
+    )
+    assert "padding zeroed at the input only" in reference["results"]["paper_synthetic"]["bp"]["protocol"]
+    assert reference["settings"]["bp_paper_rezero_padding"] is False
 
 
 def test_hold_out_sasrec_trains_on_each_piece_minus_its_last_two_items() -> None:

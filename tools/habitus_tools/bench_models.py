@@ -284,12 +284,15 @@ class BPReference:
 
     max_len: int = 40  # the reference: 200 (no test piece is longer than 40 tokens)
     hold_out: int = 0  # the reference: 2 (pmixer trains on items[:-2])
+    rezero_padding: bool = True  # the reference: False (padding zeroed at the input only)
 
     @property
     def label(self) -> str:
         """How the protocol string names it."""
-        return f"L={self.max_len}" + (
-            f", trained on pieces minus last {self.hold_out}" if self.hold_out else ""
+        return (
+            f"L={self.max_len}"
+            + (f", trained on pieces minus last {self.hold_out}" if self.hold_out else "")
+            + ("" if self.rezero_padding else ", padding zeroed at the input only")
         )
 
 
@@ -303,6 +306,7 @@ def run_bp_paper(
     config = SASRecConfig(
         item_mode="paper",
         max_len=reference.max_len,
+        rezero_padding=reference.rezero_padding,
         d_model=50,
         n_heads=1,
         n_blocks=2,
@@ -388,6 +392,7 @@ def evaluate(
             "corruption_rate": denoise.rate,
             "bp_paper_max_len": bp_reference.max_len,
             "bp_paper_hold_out": bp_reference.hold_out,
+            "bp_paper_rezero_padding": bp_reference.rezero_padding,
             "seed": SEED,
             "ad_percentile_paper": data.paper_percentile,
             "n_test_normal": len(data.test_normal),
@@ -488,6 +493,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=BPReference().hold_out,
         help="paper BP protocol: train on each piece minus its last N tokens (the reference: 2)",
     )
+    parser.add_argument(
+        "--bp-input-padding-only",
+        action="store_true",
+        help="paper BP protocol: zero SASRec's padding rows at the input only, as SmartGen's model.py",
+    )
     parser.set_defaults(func=_handle)
 
 
@@ -509,7 +519,7 @@ def _handle(args: argparse.Namespace) -> int:
         positional=not args.no_positional,
         denoise=Denoising(args.corruption, args.corruption_rate),
         tasks=args.tasks,
-        bp_reference=BPReference(args.bp_max_len, args.bp_hold_out),
+        bp_reference=BPReference(args.bp_max_len, args.bp_hold_out, not args.bp_input_padding_only),
     )
     print(format_table(doc))
     if args.json:

@@ -12,7 +12,9 @@ vocabulary, ``N`` item count.
   *behaviour-position* embedding tells the model where a behaviour sits (the reference has none).
 * **SASRec** (Kang & McAuley 2018, pmixer's port): item embedding × √D plus a learned position
   embedding, causal self-attention blocks ``Q = LN(x); x = Q + MHA(Q, x, x); x = x + FFN(LN(x))``,
-  padding positions zeroed, a final LayerNorm; scores are dot products with the item embedding.
+  padding positions zeroed (after every block by default; at the input only as in SmartGen's
+  ``model.py`` with ``rezero_padding=False``), a final LayerNorm; scores are dot products with the item
+  embedding.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ class SASRecShape:
     d_model: int = 50
     n_heads: int = 1
     n_blocks: int = 2
+    # Zero the padding rows after every block (pmixer's original port). False = SmartGen's model.py:
+    # zeroed at the input only, so from block 1 on the padding rows (identical in every history,
+    # they only see padding) are learned keys every real position can attend to.
+    rezero_padding: bool = True
 
 
 def _attention_params(rng: np.random.Generator, prefix: str, d: int) -> Params:
@@ -247,7 +253,9 @@ def sasrec_hidden(ops: Ops, p: Mapping[str, Tensor], items: Tensor, shape: SASRe
         q = norm(ops, p, f"blk{i}.ln_attn", x)
         x = ops.add(q, attention(ops, p, f"blk{i}.attn", q, x, bias=bias, heads=heads))
         x = norm(ops, p, f"blk{i}.ln_ffn", x)
-        x = ops.mul(ops.add(x, ops.dropout(feed_forward(ops, p, f"blk{i}.ffn", x))), keep)
+        x = ops.add(x, ops.dropout(feed_forward(ops, p, f"blk{i}.ffn", x)))
+        if shape.rezero_padding:
+            x = ops.mul(x, keep)
     return norm(ops, p, "ln_final", x)
 
 

@@ -42,6 +42,7 @@ class SASRecConfig:
     d_model: int = 50
     n_heads: int = 1
     n_blocks: int = 2
+    rezero_padding: bool = True  # False: padding rows zeroed at the input only (SmartGen's model.py)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(dropout=0.2, batch_size=64, patience=5))
 
 
@@ -67,7 +68,12 @@ class SASRec(NetworkModel):
         """The network's tensor sizes."""
         c = self.config
         return SASRecShape(
-            n_items=self.n_items, max_len=c.max_len, d_model=c.d_model, n_heads=c.n_heads, n_blocks=c.n_blocks
+            n_items=self.n_items,
+            max_len=c.max_len,
+            d_model=c.d_model,
+            n_heads=c.n_heads,
+            n_blocks=c.n_blocks,
+            rezero_padding=c.rezero_padding,
         )
 
     def items(self, seq: RawSequence) -> list[int]:
