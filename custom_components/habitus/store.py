@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any, NotRequired, TypedDict, cast
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
+from homeassistant.util.async_ import run_callback_threadsafe
 
 from .codec import CodecError, CodecTables, SequenceCodec, StoredSequence, without_devices
 from .const import DEFAULT_MAX_GAP_HOURS, DEFAULT_MAX_SPAN_HOURS, DOMAIN, SAVE_DELAY_SECONDS
@@ -173,6 +175,7 @@ class HabitusStore:
             minor_version=STORAGE_MINOR_VERSION,
             atomic_writes=True,
         )
+        self._hass = hass
         self._limits = limits
         self._codec = SequenceCodec()
         self._sequences: deque[StoredSequence] = deque()
@@ -348,7 +351,19 @@ class HabitusStore:
         """
         if not self._save_scheduled:
             self._save_scheduled = True
-            self._store.async_delay_save(self._data, SAVE_DELAY_SECONDS)
+            self._store.async_delay_save(self._data_on_the_loop, SAVE_DELAY_SECONDS)
+
+    def _data_on_the_loop(self) -> StoredData:
+        """The document, always built on the event loop.
+
+        HA's ``Store`` calls a delayed save's data function in an executor thread when it writes (and on
+        the loop when a load meets a pending write). The sequences, the open sequence's provider and
+        the codec's intern tables (which encoding the open sequence may extend) belong to the loop, so
+        a thread asks the loop for the snapshot and waits for it.
+        """
+        if threading.get_ident() == self._hass.loop_thread_id:
+            return self._data()
+        return run_callback_threadsafe(self._hass.loop, self._data).result()
 
     async def async_flush(self) -> None:
         """Write now (unload)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -229,3 +231,34 @@ async def test_the_configured_weather_entity_wins(hass: HomeAssistant, setup_hab
     await hass.async_block_till_done()
     context = entry.runtime_data.learner.open_sequence[0].context
     assert (context["weather"], context["outdoor_temp_c"]) == ("snowy", -5.0)
+
+
+async def test_a_delayed_save_builds_its_document_on_the_event_loop(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, hass_storage: dict[str, Any]
+) -> None:
+    """HA's Store calls a delayed save's data function in an executor thread when it writes (the test
+    harness's mock storage calls it on the loop, so the test calls it from a thread itself); the codec
+    and the open sequence belong to the loop, so the store builds the document there."""
+    hass.states.async_set("light.kitchen", "off")
+    entry = await setup_habitus({"max_gap_hours": 24})
+    store = entry.runtime_data.learner.store
+    handed_to_ha: list[Any] = []
+    built_on: list[int] = []
+    tables = store._codec.tables
+
+    def spy_tables():  # type: ignore[no-untyped-def]
+        built_on.append(threading.get_ident())
+        return tables()
+
+    store._save_scheduled = False
+    store._codec.tables = spy_tables  # type: ignore[method-assign]
+    with patch.object(store._store, "async_delay_save", lambda func, _delay: handed_to_ha.append(func)):
+        for state in ("on", "off", "on"):
+            hass.states.async_set("light.kitchen", state, context=USER)
+        await hass.async_block_till_done()
+    assert len(handed_to_ha) == 1
+
+    document = await hass.async_add_executor_job(handed_to_ha[0])
+
+    assert built_on == [hass.loop_thread_id]
+    assert "light.kitchen" in json.dumps(document["tables"]) and len(json.loads(document["open"])) == 3
