@@ -9,6 +9,8 @@ Measured on the loop, per live behaviour:
 * **learn**: ``HabitusLearner.learn`` (TSS, store bookkeeping, and the observers: live scoring's
   ``LiveScorer.observe`` and the context monitor), the part of Habitus's event handling that grows
   with the live side;
+* **learn_cpu** / **apply_cpu**: the same by the loop thread's CPU time (``time.thread_time``): what
+  the code costs, without the time the thread was preempted or waited for the GIL;
 * **observers**: the live side alone (the two observers); **scorer_observe**: ``LiveScorer.observe``;
 * **apply**: per scoring job, the scorer's done callback on the loop (alerts; it asks for the reading
   entities' refresh), and **apply_per_event** (its total over the behaviours);
@@ -53,13 +55,20 @@ def _config_yaml(switches: int) -> str:
     )
 
 
-def _timed(func: Callable[..., Any], samples: list[float]) -> Callable[..., Any]:
+def _timed(
+    func: Callable[..., Any], samples: list[float], cpu: list[float] | None = None
+) -> Callable[..., Any]:
+    """``func`` timed by wall clock into ``samples`` and, if given, by the thread's CPU time into ``cpu``
+    (which leaves out the time the loop's thread was preempted or waited for the GIL)."""
+
     def wrapper(*args: Any) -> Any:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         try:
             return func(*args)
         finally:
             samples.append(time.perf_counter() - start)
+            if cpu is not None:
+                cpu.append(time.thread_time() - start_cpu)
 
     return wrapper
 
@@ -94,14 +103,15 @@ def _rss_mb() -> float:
 
 
 def _time_scoring(
-    scorer: Any, jobs: list[float], callbacks: list[float], refreshes: list[list[float]]
+    scorer: Any, jobs: list[float], callbacks: list[list[float]], refreshes: list[list[float]]
 ) -> None:
     """Time the scorer's jobs in its thread (``jobs``), its done callback on the loop (``callbacks``)
-    and the reading entities' refreshes: ``refreshes[0]`` all, ``refreshes[1]`` those made inside the
-    done callback (already counted in its time)."""
+    (wall clock, CPU) and the reading entities' refreshes: ``refreshes[0]`` all, ``refreshes[1]`` those
+    made inside the done callback (already counted in its time). Also works on the executor-based
+    scorer before the scoring thread (no throttled refresh there: every job rewrote the entities)."""
     module = sys.modules[type(scorer).__module__]
     module.score_snapshots = _timed(module.score_snapshots, jobs)  # looked up per job
-    done = _timed(scorer._done, callbacks)
+    done = _timed(scorer._done, *callbacks)
     applying = [False]
 
     def in_apply(*args: Any) -> Any:
@@ -112,7 +122,9 @@ def _time_scoring(
             applying[0] = False
 
     scorer._done = in_apply  # the job's task looks it up
-    reading = scorer._reading  # the throttled signal_reading (learner.ThrottledSignal)
+    reading = getattr(scorer, "_reading", None)  # the throttled signal_reading (learner.ThrottledSignal)
+    if reading is None:
+        return
     send_now = reading._send_now
 
     def refresh() -> None:
@@ -144,6 +156,8 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
     learn: list[float] = []
     observers: list[float] = []
     apply: list[float] = []
+    learn_cpu: list[float] = []
+    apply_cpu: list[float] = []
     refresh: list[float] = []
     refresh_in_apply: list[float] = []
     job_seconds: list[float] = []
@@ -153,7 +167,7 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
         rss_before = _rss_mb()
         entry = await _add_entry(hass)
         runtime = entry.runtime_data
-        runtime.learner.learn = _timed(runtime.learner.learn, learn)
+        runtime.learner.learn = _timed(runtime.learner.learn, learn, learn_cpu)
         live_observers = [] if args.without_live else runtime.learner.observers
         runtime.learner.observers[:] = [_timed(o, observers) for o in live_observers]
         scoring_only = runtime.learner.observers[:1]  # LiveScorer.observe
@@ -161,7 +175,7 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
         if scoring_only:
             runtime.learner.observers[0] = _timed(scoring_only[0], scorer_samples)
         scorer = runtime.live.scorer
-        _time_scoring(scorer, job_seconds, apply, [refresh, refresh_in_apply])
+        _time_scoring(scorer, job_seconds, [apply, apply_cpu], [refresh, refresh_in_apply])
         person = await hass.auth.async_create_user("Bench", group_ids=["system-admin"])
         user = Context(user_id=person.id)
         probe = _probe_class(scorer)(hass, interval=0.01, capacity=1_000_000)
@@ -181,9 +195,11 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
         await hass.async_stop()
     return {
         "learn": _stats(learn),
+        "learn_cpu": _stats(learn_cpu),
         "observers": _stats(observers),
         "scorer_observe": _stats(scorer_samples),
         "apply": _stats(apply),
+        "apply_cpu": _stats(apply_cpu),
         "apply_per_event_ms": round(sum(apply) * 1000.0 / max(1, len(learn)), 4),
         "refresh": _stats(refresh),
         "refresh_in_apply": len(refresh_in_apply),
@@ -241,7 +257,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _handle(args: argparse.Namespace) -> int:
     doc = asyncio.run(_measure(args))
-    for name in ("learn", "observers", "scorer_observe", "apply", "refresh", "scoring_job"):
+    for name in (
+        "learn",
+        "learn_cpu",
+        "observers",
+        "scorer_observe",
+        "apply",
+        "apply_cpu",
+        "refresh",
+        "scoring_job",
+    ):
         s = doc[name]
         if not s["n"]:
             print(f"{name:<10} no samples")
