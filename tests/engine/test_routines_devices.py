@@ -9,7 +9,7 @@ from habitus_engine.behaviour import Behaviour
 from habitus_engine.routines_base import BaseContexts, MinerConfig
 from habitus_engine.routines_devices import SessionLog, partial_devices
 from habitus_engine.routines_events import parse_events
-from habitus_engine.routines_miner import mine_event_log
+from habitus_engine.routines_miner import RoutineMiner, mine_event_log
 from habitus_engine.routines_triggers import infer_triggers
 
 TZ = timezone(timedelta(hours=1))
@@ -125,3 +125,46 @@ def test_a_concentrated_but_not_constant_trigger_is_kept_against_the_base_rate()
     assert triggers == {"time_of_day": "evening", "day_of_week": "weekday"}
     # constant on the weekday, sunny as often as the household's evenings are: still not a trigger
     assert "weather" not in infer_triggers(_contexts(weekday=40, sunny=32), base, MinerConfig())
+
+
+def _dusk_and_tv_evenings() -> tuple[list[Behaviour], BaseContexts]:
+    """Lamp and blinds at 19:30 after sunset (the 30 darker days); with the TV at 18:00 on weekdays in
+    daylight (the 30 lighter days). The lamp-and-blinds pattern alone mixes both routines."""
+    behaviours: list[Behaviour] = []
+    samples = []
+    for day in range(60):
+        when = START + timedelta(days=day)
+        sun = "daylight" if day < 30 else "after_sunset"
+        kind = "weekday" if when.weekday() < 5 else "weekend"
+        for minute in (1080, 1170):
+            context: dict[str, str | float] = {
+                "time_of_day": "evening",
+                "day_of_week": kind,
+                "sun_phase": sun,
+                "clock_min": float(minute),
+            }
+            samples.append((day, context))
+            at = (when + timedelta(minutes=minute)).timestamp() / 3600.0
+            devices = [
+                ("light.lamp", {"state": "on", "brightness": 100.0}),
+                ("cover.blinds", {"state": "closed"}),
+            ]
+            if minute == 1080 and sun == "daylight" and kind == "weekday":
+                devices.append(("media_player.tv", {"state": "on"}))
+            elif minute == 1080 or sun == "daylight":
+                continue
+            for i, (device, settings) in enumerate(devices):
+                behaviours.append(Behaviour(at + i / 60.0, device, "x", "user", context, dict(settings)))
+    return behaviours, BaseContexts.from_samples(samples)
+
+
+def test_a_routine_of_more_devices_in_a_narrower_context_is_taken_out_of_the_mixture_first() -> None:
+    behaviours, base = _dusk_and_tv_evenings()
+    routines = {len(r.actions): r for r in RoutineMiner().fit(behaviours, base).predict()}
+    assert routines[3].triggers == {
+        "time_of_day": "evening",
+        "day_of_week": "weekday",
+        "sun_phase": "daylight",
+    }
+    assert routines[2].triggers == {"time_of_day": "evening", "sun_phase": "after_sunset"}
+    assert routines[2].support == 30

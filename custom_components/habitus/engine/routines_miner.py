@@ -20,7 +20,10 @@ confidence (share of the days its trigger context occurred on which it happened)
    the triggers. Confidence: the share of the days the trigger context held, in the hours the routine
    usually happens, on which it happened.
 5. **Selection.** Greedy cover: repeatedly take the pattern that explains the most not-yet-explained
-   (session, device) actions, while it still has ``min_support`` fresh occurrences.
+   (session, device) actions, while it still has ``min_support`` fresh occurrences. A pattern of more
+   devices under a strictly narrower context is taken first when its added devices are done with the
+   others in at least ``merge_share`` of their sessions in that context: the smaller pattern's sessions
+   are then a mixture of two routines.
 6. **Parts.** Same-context routines are checked by how often their parts share a session: a chosen
    routine whose two parts were each done together with the other in less than ``merge_share`` of their
    sessions is split into two routines; two chosen routines with the same triggers and disjoint devices
@@ -107,8 +110,8 @@ class RoutineMiner:
             base = BaseContexts.from_samples((_day(s[0]), s[0].context) for s in sessions)
         transactions = [_transaction(s) for s in sessions]
         patterns = self._patterns(sessions, transactions)
-        routines = _select(patterns, base, self.config)
         log = SessionLog.build([b for b in behaviours if b.settings], sessions)
+        routines = _select(patterns, base, log, self.config)
         self.routines_ = [_complete(c, log, self.config).routine for c in routines]
         return self
 
@@ -338,7 +341,10 @@ def _timing(routine: Routine, occurrences: Sequence[Occurrence]) -> None:
 
 
 def _select(
-    patterns: list[tuple[frozenset[Item], list[Occurrence]]], base: BaseContexts, config: MinerConfig
+    patterns: list[tuple[frozenset[Item], list[Occurrence]]],
+    base: BaseContexts,
+    log: SessionLog,
+    config: MinerConfig,
 ) -> list[_Candidate]:
     """Greedy cover of the user's (session, device) actions by routines.
 
@@ -352,6 +358,7 @@ def _select(
     cache: dict[tuple[frozenset[Item], tuple[int, ...]], list[_Candidate]] = {}
     while len(chosen) < config.max_routines:
         best: _Candidate | None = None
+        candidates: list[_Candidate] = []
         for items, occurrences in patterns:
             fresh = [o for o in occurrences if not _touches(o, explained)]
             if len(fresh) < config.min_support:
@@ -359,11 +366,13 @@ def _select(
             key = (items, tuple(o.session for o in fresh))
             if key not in cache:
                 cache[key] = _peel_by_context(items, fresh, base, config)
+            candidates += cache[key]
             for candidate in cache[key]:
                 if best is None or _gain(candidate) > _gain(best):
                     best = candidate
         if best is None:
             break
+        best = _narrower(best, candidates, log, config)
         explained |= {(o.session, e) for o in best.occurrences for e in o.settings}
         if any(_is_partial(best, other) for other in chosen):
             partials.append(best)
@@ -371,6 +380,42 @@ def _select(
             chosen.append(best)
     joint = [part for c in chosen for part in split_joint(c, partials, patterns, base, config)]
     return merge_parts(joint, config.merge_share)
+
+
+def _narrower(
+    best: _Candidate, candidates: list[_Candidate], log: SessionLog, config: MinerConfig
+) -> _Candidate:
+    """The routine of more devices under a narrower context that ``best``'s sessions mix in, if any.
+
+    When a larger set of devices is done together in a strictly narrower context (more trigger fields,
+    the same values for ``best``'s), ``best``'s sessions are a mixture of two routines: the smaller
+    pattern also happens in another context. Taking the specific routine first leaves the rest to be
+    described in its own context (the lamp and blinds at dusk, and with the TV on weekday evenings).
+    Only when the added devices are done with ``best``'s in at least ``merge_share`` of their sessions
+    in that context: else they are another routine that sometimes shares a session with it.
+    """
+    while True:
+        triggers = best.routine.triggers
+        wider = [
+            c
+            for c in candidates
+            if c.items > best.items
+            and len(c.routine.triggers) > len(triggers)
+            and all(c.routine.triggers.get(k) == v for k, v in triggers.items())
+            and _together(c.items - best.items, best.items, c, log) >= config.merge_share
+        ]
+        if not wider:
+            return best
+        best = max(wider, key=_gain)
+
+
+def _together(
+    extra: frozenset[Item], items: frozenset[Item], candidate: _Candidate, log: SessionLog
+) -> float:
+    """Share of the sessions with all of ``extra`` in ``candidate``'s context that also hold ``items``."""
+    hours = _usual_hours(candidate.occurrences)
+    with_extra = [s for s in log.in_context(candidate.routine.triggers, hours) if extra <= log.items[s]]
+    return sum(1 for s in with_extra if items <= log.items[s]) / max(len(with_extra), 1)
 
 
 def split_joint(
