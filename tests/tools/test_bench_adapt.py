@@ -24,6 +24,7 @@ def test_one_prompt_adaptation_run_writes_the_bench_models_document(tmp_path: Pa
     assert code == 0
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["dataset"] == "fr" and doc["shift"] == "spring"
+    assert doc["settings"]["llm_threads"] == 1  # the hub's setting, the default
     entry = doc["results"]["habitus_synthetic"]
     assert 0.0 <= entry["ad_product"]["f1"] <= 1.0 and 0.0 <= entry["bp_product"]["hr@10"] <= 1.0
     synthesis = doc["synthesis"]
@@ -40,3 +41,9 @@ def test_an_unknown_stage_to_ablate_is_a_clear_error(capsys: pytest.CaptureFixtu
     code = main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", "--ablate", "tss,nope"])
     assert code == 2
     assert "--ablate takes tss,ssc,gss,tof" in capsys.readouterr().err
+
+
+def test_zero_llm_threads_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", "--threads", "0"])
+    assert code == 2
+    assert "--threads >= 1" in capsys.readouterr().err

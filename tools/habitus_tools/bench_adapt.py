@@ -61,7 +61,9 @@ class AdaptConfig:
     ablate: frozenset[str] = frozenset()
     max_prompts: int = 4
     weeks: int | None = None  # synthetic weeks; None: as many as max_prompts allows
-    n_threads: int = 2
+    # llama.cpp threads. 1 = the product's (adaptation_job.py keeps a core for HA); on a loaded 2-core
+    # box 2 threads wait on each other whenever one is descheduled (FR spring: > 18 min vs 6 min).
+    n_threads: int = 1
     ssc_encoder: SSCEncoder = "transae"
     ssc_grouping: SSCGrouping = "weekday"
     ssc_alpha: float | None = None  # None: the context-budget rule
@@ -118,6 +120,7 @@ def run(config: AdaptConfig, protocols: list[str], scale: float, sets: list[str]
         replace(data, training=training), protocols, scale, log=lambda m: print(m, flush=True)
     )
     doc["synthesis"] = report
+    doc["settings"]["llm_threads"] = None if config.server else config.n_threads
     return doc
 
 
@@ -168,6 +171,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--tof-model", choices=["transae", "markov"], default="transae", help="TOF loss (markov: stand-in)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="llama.cpp threads in process (default 1, as the hub)"
+    )
     parser.add_argument("--epoch-scale", type=float, default=1.0, help="multiply every epoch budget")
     parser.set_defaults(func=_handle)
 
@@ -175,10 +181,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _handle(args: argparse.Namespace) -> int:
     ablate = frozenset(s.strip() for s in args.ablate.split(",") if s.strip())
     weeks = 1 if args.weeks is None else args.weeks
-    if not ablate <= set(STAGES) or min(args.max_prompts, weeks, args.ssc_prompts) < 1:
+    if not ablate <= set(STAGES) or min(args.max_prompts, weeks, args.ssc_prompts, args.threads) < 1:
         print(
             f"habitus bench adapt: --ablate takes {','.join(STAGES)}; --max-prompts, --weeks, "
-            "--ssc-prompts >= 1",
+            "--ssc-prompts, --threads >= 1",
             file=sys.stderr,
         )
         return 2
@@ -190,6 +196,7 @@ def _handle(args: argparse.Namespace) -> int:
         ablate,
         args.max_prompts,
         args.weeks,
+        n_threads=args.threads,
         ssc_encoder=args.ssc_encoder,
         ssc_grouping=args.ssc_grouping,
         ssc_alpha=args.ssc_alpha,
