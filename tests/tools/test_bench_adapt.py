@@ -29,7 +29,8 @@ def test_one_prompt_adaptation_run_writes_the_bench_models_document(tmp_path: Pa
     assert 0.0 <= entry["ad_product"]["f1"] <= 1.0 and 0.0 <= entry["bp_product"]["hr@10"] <= 1.0
     synthesis = doc["synthesis"]
     assert 0.0 <= synthesis["pass_at_1"] <= 1.0
-    assert synthesis["prompts_sent"] == 1
+    assert synthesis["prompts_sent"] == synthesis["prompts_total"] == synthesis["weeks"] == 1
+    assert synthesis["ssc_alpha_rule"] == "budget (1 prompt/week)" and 0.5 <= synthesis["ssc_alpha"] <= 1.0
     assert 1 <= synthesis["sequences_kept"] <= synthesis["sequences_generated"]
     assert entry["n_train_ad"] == synthesis["sequences_kept"]
     assert 0 < synthesis["prompt_tokens"] < synthesis["prompt_tokens_uncompressed"]
