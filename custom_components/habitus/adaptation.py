@@ -330,7 +330,11 @@ async def _train_and_judge(
         state.previous = champion
         live.scorer.swap_models(challenger)
         outcome["stored"] = await live.async_store(hass, champion)  # model_store.py: survives restarts
-    _LOGGER.info("Habitus retrain: %s (%s)", "deployed" if deploy else "kept the champion", reason)
+    _LOGGER.info(  # shared by retrain and adapt jobs: say what was decided, not which job asked
+        "Habitus challenger models: %s (%s)",
+        f"deployed as {version}" if deploy else "not deployed, the champion keeps serving",
+        reason,
+    )
     state.last_outcome = outcome
     return outcome
 
