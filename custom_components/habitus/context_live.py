@@ -3,11 +3,14 @@
 * user behaviours (origin ``user``) at their local hour: the schedule (SmartGen's TT, daytime/night);
 * people at home: ``person`` entities in state ``home`` (if the home has none, ``device_tracker``
   entities), sampled at each change and every ``OCCUPANCY_SAMPLE_MINUTES``: occupancy (NT);
-* the configured home latitude and the local date: the season (ST, flipped south of the equator).
+* the configured home latitude and the local date: the season (ST, flipped south of the equator),
+  confirmed by the weather entity's outdoor temperature (the configured one, else the first
+  ``weather.*``), sampled with the head count; a missing or unreadable temperature is simply not sampled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +21,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from .engine.behaviour import Behaviour
+from .ingest import outdoor_celsius
 from .live_const import OCCUPANCY_SAMPLE_MINUTES, signal_live
 from .live_store import LiveStore
 
@@ -27,10 +31,17 @@ PRESENCE_DOMAINS = ("person", "device_tracker")
 class ContextTracker:
     """Feeds the entry's context monitor and answers the context sensor."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str, store: LiveStore) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        store: LiveStore,
+        weather_entity: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self._hass = hass
         self._entry_id = entry_id
         self._store = store
+        self._weather_entity = weather_entity
 
     @property
     def latitude(self) -> float:
@@ -52,6 +63,14 @@ class ContextTracker:
             if states:
                 return sum(1 for state in states if state.state == STATE_HOME)
         return 0
+
+    def outdoor_celsius(self) -> float | None:
+        """The weather entity's temperature in °C now (None: no weather entity or no temperature)."""
+        entity_id = self._weather_entity()
+        state = self._hass.states.get(entity_id) if entity_id else None
+        if state is None:
+            return None
+        return outdoor_celsius(state.attributes, self._hass.config.units.temperature_unit)
 
     def current(self) -> dict[str, Any]:
         """Season, schedule and occupancy now, with the live head count."""
@@ -78,6 +97,10 @@ class ContextTracker:
 
     @callback
     def _sample(self, _now: datetime | None = None) -> None:
-        self._store.monitor.observe_occupancy(dt_util.now(), self.people_home())
+        now = dt_util.now()
+        self._store.monitor.observe_occupancy(now, self.people_home())
+        celsius = self.outdoor_celsius()
+        if celsius is not None:
+            self._store.monitor.observe_temperature(now, celsius)
         self._store.schedule_save()
         async_dispatcher_send(self._hass, signal_live(self._entry_id))

@@ -27,6 +27,7 @@ from .alerts import AnomalyAlerts
 from .const import signal_updated
 from .context_live import ContextTracker
 from .engine.models import ModelFileError
+from .ingest import weather_entity_id
 from .learner import HabitusLearner
 from .live_models import ModelBundle, load_base_bundle, load_bundle
 from .live_store import LiveStore
@@ -98,7 +99,8 @@ async def async_setup_live(
     await store.async_load()
     alerts = AnomalyAlerts(hass, entry.entry_id, store)
     scorer = LiveScorer(hass, entry, learner, alerts)
-    context = ContextTracker(hass, entry.entry_id, store)
+    settings = entry.runtime_data.settings
+    context = ContextTracker(hass, entry.entry_id, store, lambda: weather_entity_id(hass, settings))
     models = model_store(hass, entry.entry_id)
     bundle = await _async_stored_bundle(hass, entry, models)
     if bundle is not None:

@@ -153,3 +153,54 @@ def test_detection_is_a_value() -> None:
     assert ShiftDetection("occupancy", "single", "multiple", "e") == ShiftDetection(
         "occupancy", "single", "multiple", "e"
     )
+
+
+def feed_temperatures(monitor: ContextMonitor, first: date, days: int, celsius: float) -> None:
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        for hour in range(0, 24, 6):
+            monitor.observe_temperature(datetime(day.year, day.month, day.day, hour), celsius)
+
+
+def test_outdoor_temperatures_must_confirm_a_new_season() -> None:
+    monitor = ContextMonitor()
+    feed_temperatures(monitor, date(2026, 1, 20), 35, 2.0)  # a cold winter baseline
+    assert monitor.detect(date(2026, 2, 20), 48.8) == []  # winter becomes the baseline
+    feed_temperatures(monitor, date(2026, 2, 24), 7, 3.0)  # March starts as cold as February
+    assert monitor.detect(date(2026, 3, 2), 48.8) == []  # the calendar says spring, the weather not yet
+    feed_temperatures(monitor, date(2026, 3, 3), 7, 9.0)
+    found = monitor.detect(date(2026, 3, 9), 48.8)
+    assert [(d.name, d.before, d.after) for d in found] == [("seasonal", "winter", "spring")]
+    assert "outdoor temperature" in found[0].evidence and "°C" in found[0].evidence
+
+
+def test_a_season_the_weather_never_confirms_is_reported_after_the_grace_days() -> None:
+    monitor = ContextMonitor(MonitorConfig(season_grace_days=21))
+    feed_temperatures(monitor, date(2026, 1, 1), 90, 2.0)  # an unchanging climate
+    assert monitor.detect(date(2026, 2, 25), 48.8) == []
+    assert monitor.detect(date(2026, 3, 21), 48.8) == []  # 20 days into spring, still 2 °C
+    found = monitor.detect(date(2026, 3, 22), 48.8)
+    assert [(d.before, d.after) for d in found] == [("winter", "spring")]
+
+
+def test_colder_weather_confirms_autumn_in_the_southern_hemisphere() -> None:
+    monitor = ContextMonitor()
+    feed_temperatures(monitor, date(2026, 1, 25), 35, 24.0)  # southern summer
+    assert monitor.detect(date(2026, 2, 27), -33.9) == []
+    feed_temperatures(monitor, date(2026, 3, 1), 7, 25.0)  # warmer: does not confirm autumn
+    assert monitor.detect(date(2026, 3, 7), -33.9) == []
+    feed_temperatures(monitor, date(2026, 3, 8), 7, 15.0)
+    assert [(d.before, d.after) for d in monitor.detect(date(2026, 3, 14), -33.9)] == [("summer", "autumn")]
+
+
+def test_temperatures_round_trip_and_garbage_ones_are_skipped() -> None:
+    monitor = ContextMonitor()
+    monitor.observe_temperature(datetime(2026, 1, 1, 8), float("nan"))
+    monitor.observe_temperature(datetime(2026, 1, 1, 9), 4.26)
+    state = monitor.to_dict()
+    assert state["days"]["2026-01-01"]["temperatures"] == [4.3]
+    assert ContextMonitor.from_dict(state).to_dict() == state
+    restored = ContextMonitor.from_dict(
+        {"days": {"2026-01-02": {"activity": [0] * 24, "occupancy": [], "temperatures": ["x"]}}}
+    )
+    assert restored.to_dict()["days"] == {}

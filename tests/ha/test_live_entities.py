@@ -171,6 +171,28 @@ async def test_context_follows_persons_at_home_and_the_latitude(
     assert _state(hass, "sensor.habitus_context") == "spring"  # the southern hemisphere's November
 
 
+async def test_context_samples_the_weather_entitys_outdoor_temperature_for_the_season(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """ST is confirmed by outdoor temperatures: the weather entity's, in °C, sampled with the head count."""
+    start(hass, freezer)
+    hass.states.async_set("weather.home", "sunny", {"temperature": 50, "temperature_unit": "°F"})
+    entry = await setup_habitus(OPTIONS)
+    live = entry.runtime_data.live
+    assert live is not None
+    freezer.tick(timedelta(minutes=31))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    hass.states.async_set("weather.home", "rainy", {"temperature": "n/a"})  # unreadable: not sampled
+    freezer.tick(timedelta(minutes=31))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+    days = live.store.monitor.to_dict()["days"]
+    assert [t for day in days.values() for t in day["temperatures"]] == [10.0]
+    assert _state(hass, "sensor.habitus_context") == "autumn"
+
+
 async def test_swap_models_serves_the_new_models_at_once(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:

@@ -5,7 +5,10 @@ SmartGen adapts to a *context shift* (§3): seasonal (ST, winter -> spring), tim
 Home Assistant already knows:
 
 * **ST** - the meteorological season of the local date, flipped in the southern hemisphere
-  (``latitude < 0``); a week of outdoor temperatures, when a weather entity gives them, can confirm it.
+  (``latitude < 0``). When a weather entity gives outdoor temperatures, they must confirm it: a new
+  season is reported once the recent window's mean temperature has moved from the baseline window's
+  by ``season_confirm_celsius`` in the season's direction (warmer into spring or summer, colder into
+  autumn or winter), or, if the weather never agrees, ``season_grace_days`` into the season.
 * **TT** - where in the day the household's *user* behaviours happen: the share of them in the night
   hours (18-06 h, SmartGen's night buckets) over the recent window against the baseline window, plus
   the Jensen-Shannon divergence of the two 24-hour histograms.
@@ -40,6 +43,8 @@ _NORTHERN_SEASON_BY_MONTH = {
     6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn",
 }  # fmt: skip
 _OPPOSITE_SEASON = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
+_WARMTH = {"winter": 0, "spring": 1, "autumn": 1, "summer": 2}  # which way temperatures move between two
+MAX_SAMPLES_PER_DAY = 288  # occupancy and temperature samples kept per day (every 5 min)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,9 @@ class MonitorConfig:
     night_share_night: float = 0.6  # at or above this: a night household
     min_schedule_jsd: float = 0.1  # hour-histogram divergence a schedule shift must also show
     min_occupancy_samples: int = 12  # samples with someone home needed per window before NT is judged
+    min_temperature_days: int = 3  # days with outdoor temperatures needed per window to judge ST by them
+    season_confirm_celsius: float = 2.0  # how far the mean must move in the new season's direction
+    season_grace_days: int = 21  # after this many days into the season the date alone decides
 
     def __post_init__(self) -> None:
         if self.recent_days < 1 or self.baseline_days < 1:
@@ -86,12 +94,19 @@ class ShiftDetection:
 class _Day:
     activity: NDArray[np.int64] = field(default_factory=lambda: np.zeros(24, dtype=np.int64))  # [24]
     occupancy: list[int] = field(default_factory=list)  # head counts sampled while anyone was home
+    temperatures: list[float] = field(default_factory=list)  # outdoor °C samples
 
 
 def season_of(day: date, latitude: float | None = None) -> str:
     """Meteorological season of ``day``; southern hemisphere (``latitude < 0``) flipped."""
     season = _NORTHERN_SEASON_BY_MONTH[day.month]
     return _OPPOSITE_SEASON[season] if latitude is not None and latitude < 0 else season
+
+
+def season_start(day: date) -> date:
+    """First day of the meteorological season ``day`` is in (Dec/Mar/Jun/Sep 1; either hemisphere)."""
+    month = day.month - day.month % 3
+    return date(day.year - 1, 12, 1) if month == 0 else date(day.year, month, 1)
 
 
 def night_share(hist: NDArray[np.int64]) -> float:
@@ -145,6 +160,13 @@ class ContextMonitor:
         if people_home > 0:
             self._day(local_time.date()).occupancy.append(int(people_home))
 
+    def observe_temperature(self, local_time: datetime, celsius: float) -> None:
+        """Record an outdoor temperature (°C) from the weather entity; non-finite values are ignored."""
+        if np.isfinite(celsius):
+            samples = self._day(local_time.date()).temperatures
+            if len(samples) < MAX_SAMPLES_PER_DAY:
+                samples.append(round(float(celsius), 1))
+
     def acknowledge(self, name: ShiftName, context: str) -> None:
         """Make ``context`` the baseline for ``name`` (after adapting to it, or a manual shift)."""
         self._baseline[name] = context
@@ -184,7 +206,33 @@ class ContextMonitor:
 
     def _seasonal(self, today: date, latitude: float | None) -> ShiftDetection | None:
         season = season_of(today, latitude)
-        return self._compare("seasonal", season, f"the local date {today.isoformat()} is in {season}")
+        evidence = f"the local date {today.isoformat()} is in {season}"
+        before = self._baseline.get("seasonal")
+        direction = 0 if before is None else _WARMTH[season] - _WARMTH.get(before, _WARMTH[season])
+        means = self._temperature_means(today) if direction else None
+        if means is not None:
+            recent, base = means
+            evidence += (
+                f"; outdoor temperature {recent:.1f} °C over the last {self.config.recent_days} days "
+                f"against {base:.1f} °C before"
+            )
+            moved = (recent - base) if direction > 0 else (base - recent)
+            into_season = (today - season_start(today)).days
+            if moved < self.config.season_confirm_celsius and into_season < self.config.season_grace_days:
+                return None  # the calendar says so, the weather not yet
+        return self._compare("seasonal", season, evidence)
+
+    def _temperature_means(self, today: date) -> tuple[float, float] | None:
+        """Mean outdoor °C of the recent and the baseline window, if both have enough days of it."""
+        windows = (
+            self._window(today, 0, self.config.recent_days),
+            self._window(today, self.config.recent_days, self.config.baseline_days),
+        )
+        days = [[d.temperatures for d in window if d.temperatures] for window in windows]
+        if min(len(d) for d in days) < self.config.min_temperature_days:
+            return None
+        recent, base = (float(np.mean([t for day in d for t in day])) for d in days)
+        return recent, base
 
     def _schedule(self, today: date) -> ShiftDetection | None:
         recent = _activity(self._window(today, 0, self.config.recent_days))
@@ -238,7 +286,11 @@ class ContextMonitor:
         return {
             "baseline": dict(self._baseline),
             "days": {
-                d.isoformat(): {"activity": agg.activity.tolist(), "occupancy": agg.occupancy[-288:]}
+                d.isoformat(): {
+                    "activity": agg.activity.tolist(),
+                    "occupancy": agg.occupancy[-MAX_SAMPLES_PER_DAY:],
+                    "temperatures": agg.temperatures[-MAX_SAMPLES_PER_DAY:],
+                }
                 for d, agg in sorted(self._days.items())
             },
         }
@@ -255,8 +307,11 @@ class ContextMonitor:
                 activity = np.asarray(raw["activity"], dtype=np.int64)
                 if activity.shape != (24,):
                     continue
-                monitor._days[date.fromisoformat(key)] = _Day(activity, [int(c) for c in raw["occupancy"]])
-            except (KeyError, TypeError, ValueError):
+                temperatures = [float(t) for t in raw.get("temperatures", [])]
+                monitor._days[date.fromisoformat(key)] = _Day(
+                    activity, [int(c) for c in raw["occupancy"]], [t for t in temperatures if np.isfinite(t)]
+                )
+            except (AttributeError, KeyError, TypeError, ValueError):
                 continue
         return monitor
 
