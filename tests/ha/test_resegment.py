@@ -5,6 +5,7 @@ pause inserted into the bootstrap (to change the options while it runs)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
@@ -243,11 +244,21 @@ async def test_options_change_during_the_bootstrap_ends_as_a_clean_bootstrap(
     assert clean.runtime_data.learner.behaviours_learned == raced_learned
 
 
-async def test_unload_during_the_bootstrap_writes_no_half_learned_history(
+async def _unload(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def _stop_ha(hass: HomeAssistant, _entry: HabitusConfigEntry) -> None:
+    await hass.async_stop()  # cancels the bootstrap, then HA's final write
+
+
+@pytest.mark.parametrize("end", [_unload, _stop_ha], ids=["unload", "ha_stop"])
+async def test_ending_during_the_bootstrap_writes_no_half_learned_history(
     hass: HomeAssistant,
     setup_habitus: SetupHabitus,
     freezer: FrozenDateTimeFactory,
     hass_storage: dict[str, Any],
+    end: Callable[[HomeAssistant, HabitusConfigEntry], Awaitable[None]],
 ) -> None:
     await _record(hass, freezer)
     paused = asyncio.Event()
@@ -263,36 +274,10 @@ async def test_unload_during_the_bootstrap_writes_no_half_learned_history(
         entry = await setup_habitus(A, wait=False)
         await asyncio.wait_for(paused.wait(), 30)
         assert entry.runtime_data.learner.behaviours_learned == 4
-        assert await hass.config_entries.async_unload(entry.entry_id)
+        await end(hass, entry)
     data = hass_storage[storage_key(entry.entry_id)]["data"]
     assert data["counters"] == {"behaviours": 0, "sequences": 0}
     assert data["sequences"] == [] and data["bootstrapped"] is False and data["history_until"] is None
-
-
-async def test_ha_stopping_during_the_bootstrap_writes_no_half_learned_history(
-    hass: HomeAssistant,
-    setup_habitus: SetupHabitus,
-    freezer: FrozenDateTimeFactory,
-    hass_storage: dict[str, Any],
-) -> None:
-    await _record(hass, freezer)
-    paused = asyncio.Event()
-
-    async def pause() -> None:
-        paused.set()
-        await asyncio.Event().wait()
-
-    with (
-        patch("custom_components.habitus.learner.BOOTSTRAP_CHUNK", 4),
-        patch("custom_components.habitus.learner.yield_to_loop", pause),
-    ):
-        entry = await setup_habitus(A, wait=False)
-        await asyncio.wait_for(paused.wait(), 30)
-        assert entry.runtime_data.learner.behaviours_learned == 4
-        await hass.async_stop()  # cancels the bootstrap, then HA's final write
-    data = hass_storage[storage_key(entry.entry_id)]["data"]
-    assert data["counters"]["behaviours"] == 0 and data["sequences"] == []
-    assert data["bootstrapped"] is False
 
 
 async def test_a_malformed_stored_sequence_is_skipped_and_the_rest_resegmented(
