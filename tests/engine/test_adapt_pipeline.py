@@ -95,6 +95,10 @@ def test_gemma_writes_home_sequences_for_a_free_text_shift() -> None:
     assert 0 < report["prompt_tokens"] < report["prompt_tokens_uncompressed"]
     assert 0.0 <= report["pass_at_1"] <= 1.0
     assert len(kept) == report["sequences_kept"] <= report["sequences_generated"]
+    stages = report["stage_seconds"]  # wall time per stage (issue 4 item 8)
+    assert list(stages) == ["tss", "gss", "ssc", "prompts", "load_llm", "generate", "parse", "tof"]
+    assert all(t >= 0 for t in stages.values()) and stages["generate"] > 0
+    assert sum(stages.values()) <= report["wall_seconds"] + 0.1
     for seq in kept:  # the home's raw form, only pairs the home has
         assert 2 <= len(seq) <= 10
         assert all(0 <= day < 7 and 0 <= bucket < 8 for day, bucket, _dev, _act in seq)

@@ -35,6 +35,7 @@ def test_one_prompt_adaptation_run_writes_the_bench_models_document(tmp_path: Pa
     assert entry["n_train_ad"] == synthesis["sequences_kept"]
     assert 0 < synthesis["prompt_tokens"] < synthesis["prompt_tokens_uncompressed"]
     assert synthesis["tokens_per_second"] > 0 and synthesis["wall_seconds"] > 0
+    assert {"tss", "ssc", "gss", "generate", "tof"} <= set(synthesis["stage_seconds"])
     assert 0.0 <= synthesis["jsd_action"] <= 1.0 and 0.0 <= synthesis["copy_rate"] <= 1.0
 
 

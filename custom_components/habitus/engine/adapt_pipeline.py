@@ -170,6 +170,21 @@ class Prepared:
     ssc_encoder: str = "none"  # what SSC encoded with ("transae", "bag", "none" when ablated)
     ssc_alpha: float | None = None  # the threshold SSC used (None when ablated)
     weeks: int = 1  # synthetic weeks the prompts ask for
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of TSS, GSS, SSC, prompts
+
+
+class StageClock:
+    """Wall time per pipeline stage (the report's ``stage_seconds``): ``lap(name)`` closes a stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap to ``stage``."""
+        now = time.monotonic()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +246,14 @@ def prepare(
     Raises ``ValueError`` if there is nothing to show (no behaviour, or no pair of the dictionary)
     and ``PromptBudgetError`` if the fixed prompt does not fit ``config.llm.n_ctx``.
     """
+    clock = StageClock()
     split = _tss(behaviours, "tss" not in config.ablate)
+    clock.lap("tss")
     if not split:
         raise ValueError("synthesis needs at least one behaviour")
     table = build_code_table(dictionary, usage_counts(split), config.shift.emphasis_devices, config.max_codes)
     hints = "{}" if "gss" in config.ablate else gss_hints(split, table)
+    clock.lap("gss")
     prompt_config = PromptConfig(
         n_ctx=config.llm.n_ctx,
         max_new_tokens=config.max_new_tokens,
@@ -259,9 +277,12 @@ def prepare(
         shown, encoder, alpha = split, "none", None
     else:
         shown, encoder, alpha = _ssc(split, config, fits)
+    clock.lap("ssc")
     weeks = config.weeks or math.ceil(config.max_prompts / len(prompts(shown, 1)))
     uncompressed = total_prompt_tokens(prompts(split, weeks))
-    return Prepared(split, shown, table, prompts(shown, weeks), uncompressed, encoder, alpha, weeks=weeks)
+    final = prompts(shown, weeks)
+    clock.lap("prompts")
+    return Prepared(split, shown, table, final, uncompressed, encoder, alpha, weeks, clock.seconds)
 
 
 # -------------------------------------------------------------------------------- stage 5
@@ -442,16 +463,21 @@ async def _run(
     """Stages 1-5 with ``backend`` (or the one ``config.llm`` names, opened and closed here)."""
     owned = backend is None
     count: TokenCount = estimate_tokens
+    clock = StageClock()
     if backend is None:
         progress(0.0, "loading the LLM")
         backend, count = await open_backend(config.llm)
+    clock.lap("load_llm")
     try:
         progress(0.05, "preparing prompts (TSS, SSC, GSS)")
         try:
             prepared = prepare(behaviours, dictionary, config, count)
         except PromptBudgetError as err:
             raise SynthesisError(f"the prompt does not fit the LLM's context window: {err}") from err
+        clock.lap("prepare")
         results = await generate(prepared, backend, config, progress, cancelled)
+        clock.lap("generate")
+        prepared.seconds.update({stage: clock.seconds[stage] for stage in ("load_llm", "generate")})
     finally:
         if owned:
             await backend.aclose()
@@ -480,11 +506,14 @@ def synthesize(
         _run(behaviours, dictionary, config, backend=backend, progress=progress, cancelled=cancelled)
     )
     progress(0.9, "parsing and filtering (TOF)")
+    clock = StageClock()
     parsed = parse_all(results, prepared.table)
     synthetic = [seq for p in parsed for seq in p.sequences]
+    clock.lap("parse")
     kept, tof_model = tof_filter(
         synthetic, "tof" not in config.ablate, config.tof_model, config.sequence_model
     )
+    clock.lap("tof")
     report = _report(
         prepared,
         results=results,
@@ -496,6 +525,7 @@ def synthesize(
         tof_model=tof_model,
     )
     report["wall_seconds"] = round(time.monotonic() - started, 1)
+    report["stage_seconds"] = {**prepared.seconds, **clock.seconds}  # load_llm tss gss ssc prompts ...
     progress(1.0, f"kept {len(kept)} of {len(synthetic)} synthetic sequences")
     return Synthesis(kept, report)
 
