@@ -64,7 +64,7 @@ class ContextTracker:
                 return sum(1 for state in states if state.state == STATE_HOME)
         return 0
 
-    def outdoor_celsius(self) -> float | None:
+    def outdoor_celsius_now(self) -> float | None:
         """The weather entity's temperature in °C now (None: no weather entity or no temperature)."""
         entity_id = self._weather_entity()
         state = self._hass.states.get(entity_id) if entity_id else None
@@ -99,7 +99,7 @@ class ContextTracker:
     def _sample(self, _now: datetime | None = None) -> None:
         now = dt_util.now()
         self._store.monitor.observe_occupancy(now, self.people_home())
-        celsius = self.outdoor_celsius()
+        celsius = self.outdoor_celsius_now()
         if celsius is not None:
             self._store.monitor.observe_temperature(now, celsius)
         self._store.schedule_save()
