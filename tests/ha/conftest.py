@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -15,6 +16,10 @@ from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 type SetupHabitus = Callable[..., Awaitable[HabitusConfigEntry]]
+
+# The test plugin turns SQLAlchemy's statement echo on (INFO); the recorder thread's statements then
+# leak into the CI log between tests (hundreds of INSERT/COMMIT lines). Habitus's tests never read them.
+logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 @pytest.fixture(autouse=True)
