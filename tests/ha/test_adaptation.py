@@ -19,7 +19,6 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.util import dt as dt_util
 
 from custom_components.habitus.adaptation import (
     ISSUE_WORKER_CRASHED,
@@ -37,43 +36,9 @@ from custom_components.habitus.export import to_home_raw
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
+from .home_helpers import store_regular_home
 
 STRINGS = json.loads((Path(__file__).parents[2] / "custom_components/habitus/strings.json").read_text())
-ROUTINES = (
-    (
-        7.0,
-        (
-            ("light.kitchen", "Light:switch on"),
-            ("switch.coffee", "Switch:switch on"),
-            ("light.kitchen", "Light:switch off"),
-        ),
-    ),
-    (
-        19.0,
-        (
-            ("media_player.tv", "Television:switch on"),
-            ("light.living", "Light:switch on"),
-            ("media_player.tv", "Television:switch off"),
-            ("light.living", "Light:switch off"),
-        ),
-    ),
-    (22.5, (("lock.front", "SmartLock:lock"), ("light.hall", "Light:switch off"))),
-)
-
-
-def _store_home(entry: HabitusConfigEntry, days: int) -> None:
-    """``days`` days of the three routines, ending yesterday, into the entry's real store."""
-    now = dt_util.utcnow().timestamp() / 3600.0
-    first_day = (now // 24 - days) * 24
-    sequences = [
-        [
-            Behaviour(first_day + 24 * d + hour + i / 60, dev, act, "user")
-            for i, (dev, act) in enumerate(steps)
-        ]
-        for d in range(days)
-        for hour, steps in ROUTINES
-    ]
-    entry.runtime_data.learner.store.add_older_sequences(sequences, now)
 
 
 async def _wait_for_job(entry: HabitusConfigEntry) -> int:
@@ -93,7 +58,7 @@ async def test_retrain_trains_in_the_worker_then_deploys_or_keeps_the_champion_a
     live = entry.runtime_data.live
     assert live is not None and live.scorer.bundle is not None
     champion = live.scorer.bundle
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     progress: list[float] = []
     outcome = await async_retrain(hass, entry, lambda f, _m: progress.append(f), epochs=1)
     assert progress and progress[-1] == pytest.approx(1.0)
@@ -116,7 +81,7 @@ async def test_retrain_with_too_little_data_raises_the_translated_error(
     hass: HomeAssistant, setup_habitus: SetupHabitus
 ) -> None:
     entry = await setup_habitus()
-    _store_home(entry, days=3)
+    store_regular_home(entry, days=3)
     with pytest.raises(ServiceValidationError) as caught:
         await async_retrain(hass, entry, epochs=1)
     assert caught.value.translation_key == "too_little_data"
@@ -133,7 +98,7 @@ async def test_a_killed_worker_keeps_the_champion_serving_and_raises_a_repair_is
     live = entry.runtime_data.live
     assert live is not None
     champion = live.scorer.bundle
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     task = hass.async_create_task(async_retrain(hass, entry, epochs=500))
     os.kill(await _wait_for_job(entry), signal.SIGKILL)
     with pytest.raises(HomeAssistantError) as caught:
@@ -148,7 +113,7 @@ async def test_unload_during_a_retrain_cancels_it_and_stops_the_worker(
     hass: HomeAssistant, setup_habitus: SetupHabitus
 ) -> None:
     entry = await setup_habitus()
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     await hass.services.async_call(DOMAIN, "retrain", {"epochs": 500}, blocking=True)
     worker, probe = entry.runtime_data.worker, entry.runtime_data.loop_lag
     assert worker is not None and probe is not None
@@ -180,7 +145,7 @@ async def test_home_data_read_one_sequence_at_a_time_is_the_decoded_split_and_en
     hass: HomeAssistant, setup_habitus: SetupHabitus
 ) -> None:
     entry = await setup_habitus()
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     home = await async_home_data(hass, entry)
     decoded = await hass.async_add_executor_job(entry.runtime_data.learner.store.sequences_snapshot())
     train, held_out = split_by_time(decoded)

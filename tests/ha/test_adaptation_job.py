@@ -42,7 +42,7 @@ from custom_components.habitus.engine.context_monitor import SEASONS, ShiftDetec
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
-from .test_adaptation import _store_home
+from .home_helpers import store_regular_home
 
 SENSOR = "sensor.habitus_adaptation"
 CONTEXT = "a baby arrived; the nights are busy with feeding and nappy changes"
@@ -95,7 +95,7 @@ async def test_adapt_synthesizes_with_gemma_trains_evaluates_and_reports_on_the_
     live = entry.runtime_data.live
     assert live is not None and live.scorer.bundle is not None
     champion = live.scorer.bundle
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     assert hass.states.get(SENSOR).state == "idle"  # type: ignore[union-attr]
     seen = _record(hass)
 
@@ -171,7 +171,7 @@ async def test_a_detected_shift_waits_for_the_quiet_window_then_adapts_replacing
     entry = await setup_habitus({CONF_QUIET_HOUR: hour, CONF_ADAPT_MODE: "replace"})
     live = entry.runtime_data.live
     assert live is not None
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     manager = _manager(entry)
     now = season_of(dt_util.now().date(), live.context.latitude)
     before = SEASONS[(SEASONS.index(now) + 2) % 4]
@@ -208,7 +208,7 @@ async def test_cancel_mid_synthesis_keeps_the_champion_and_the_worker_usable(
     live = entry.runtime_data.live
     assert live is not None
     champion = live.scorer.bundle
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     manager = _manager(entry)
     await _adapt(hass, context=CONTEXT, max_prompts=8)
     await _wait_for_phase(entry, Phase.SYNTHESIZING)
@@ -231,7 +231,7 @@ async def test_unload_during_synthesis_cancels_the_job_cleanly(
     hass: HomeAssistant, setup_habitus: SetupHabitus
 ) -> None:
     entry = await setup_habitus()
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     await _adapt(hass, context=CONTEXT, max_prompts=8)
     manager, worker, state = _manager(entry), entry.runtime_data.worker, entry.runtime_data.adaptation
     assert worker is not None
@@ -251,7 +251,7 @@ async def test_a_worker_crash_during_synthesis_keeps_the_champion_and_raises_a_r
     live = entry.runtime_data.live
     assert live is not None
     champion = live.scorer.bundle
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     await _adapt(hass, context=CONTEXT, max_prompts=8)
     await _wait_for_phase(entry, Phase.SYNTHESIZING)
     worker = entry.runtime_data.worker
@@ -280,7 +280,7 @@ async def test_an_unreachable_llm_server_is_a_failed_outcome_with_a_reason(
     live = entry.runtime_data.live
     assert live is not None
     champion = live.scorer.bundle
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     await _adapt(hass, max_prompts=1)
     await hass.async_block_till_done(wait_background_tasks=True)
     manager = _manager(entry)
@@ -296,7 +296,7 @@ async def test_adapt_with_too_little_data_is_refused_at_once(
     hass: HomeAssistant, setup_habitus: SetupHabitus
 ) -> None:
     entry = await setup_habitus()
-    _store_home(entry, days=3)
+    store_regular_home(entry, days=3)
     with pytest.raises(ServiceValidationError) as caught:
         await _adapt(hass, context=CONTEXT)
     assert caught.value.translation_key == "too_little_data"
@@ -307,7 +307,7 @@ async def test_retrain_runs_as_a_job_without_synthesis(
     hass: HomeAssistant, setup_habitus: SetupHabitus
 ) -> None:
     entry = await setup_habitus()
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     seen = _record(hass)
     await hass.services.async_call(DOMAIN, "retrain", {"epochs": 1}, blocking=True)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -327,7 +327,7 @@ async def test_the_quiet_window_trains_the_homes_own_models_while_the_base_ones_
     live = entry.runtime_data.live
     assert live is not None and live.scorer.bundle is not None
     assert live.scorer.bundle.info.source == "base"
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     manager = _manager(entry)
     async_fire_time_changed(hass, dt_util.as_utc(quiet - timedelta(hours=1)))  # not the quiet hour
     await hass.async_block_till_done()
@@ -386,7 +386,7 @@ async def test_a_job_record_survives_a_restart_and_shows_in_diagnostics(
     hass: HomeAssistant, setup_habitus: SetupHabitus
 ) -> None:
     entry = await setup_habitus()
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     await hass.services.async_call(DOMAIN, "retrain", {"epochs": 1}, blocking=True)
     await hass.async_block_till_done(wait_background_tasks=True)
     outcome = dict(_manager(entry).last_outcome)
@@ -440,7 +440,7 @@ async def test_an_llm_answering_garbage_keeps_no_sequence_and_the_champion_serve
         live = entry.runtime_data.live
         assert live is not None
         champion = live.scorer.bundle
-        _store_home(entry, days=20)
+        store_regular_home(entry, days=20)
         await _adapt(hass, context=CONTEXT, max_prompts=1)
         await hass.async_block_till_done(wait_background_tasks=True)
     finally:

@@ -23,11 +23,9 @@ import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.util import dt as dt_util
 
 from custom_components.habitus.adaptation import async_retrain, rollback
 from custom_components.habitus.const import DOMAIN
-from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.live import _BASE_BUNDLE, LiveRuntime
 from custom_components.habitus.live_models import ASSETS_DIR
 from custom_components.habitus.model_store import (
@@ -39,44 +37,10 @@ from custom_components.habitus.model_store import (
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
+from .home_helpers import store_regular_home
 
 STRINGS = json.loads((Path(__file__).parents[2] / "custom_components/habitus/strings.json").read_text())
 FR_TRANSAE, FR_SASREC = ASSETS_DIR / "transae_fr.npz", ASSETS_DIR / "sasrec_fr.npz"
-ROUTINES = (  # test_adaptation.py's regular home
-    (
-        7.0,
-        (
-            ("light.kitchen", "Light:switch on"),
-            ("switch.coffee", "Switch:switch on"),
-            ("light.kitchen", "Light:switch off"),
-        ),
-    ),
-    (
-        19.0,
-        (
-            ("media_player.tv", "Television:switch on"),
-            ("light.living", "Light:switch on"),
-            ("media_player.tv", "Television:switch off"),
-            ("light.living", "Light:switch off"),
-        ),
-    ),
-    (22.5, (("lock.front", "SmartLock:lock"), ("light.hall", "Light:switch off"))),
-)
-
-
-def _store_home(entry: HabitusConfigEntry, days: int) -> None:
-    """``days`` days of three routines, ending yesterday, into the entry's real store."""
-    now = dt_util.utcnow().timestamp() / 3600.0
-    first_day = (now // 24 - days) * 24
-    sequences = [
-        [
-            Behaviour(first_day + 24 * d + hour + i / 60, dev, act, "user")
-            for i, (dev, act) in enumerate(steps)
-        ]
-        for d in range(days)
-        for hour, steps in ROUTINES
-    ]
-    entry.runtime_data.learner.store.add_older_sequences(sequences, now)
 
 
 def _models(hass: HomeAssistant, entry: HabitusConfigEntry) -> Path:
@@ -124,7 +88,7 @@ async def test_a_retrained_model_serves_again_after_a_restart_and_rollback_persi
 ) -> None:
     entry = await setup_habitus()
     assert not _models(hass, entry).exists()  # nothing stored before the first deploy
-    _store_home(entry, days=20)
+    store_regular_home(entry, days=20)
     outcome = await async_retrain(hass, entry, epochs=1)
     assert outcome["deployed"] is True and outcome["stored"] is True, outcome
     version = outcome["version"]
