@@ -197,6 +197,22 @@ def test_a_valid_line_among_garbage_is_kept_but_the_response_fails_pass_at_1() -
     assert len(kept) == 1 and all(day == 0 and bucket == 2 for day, bucket, _d, _a in kept[0])
 
 
+def test_requests_carry_the_configured_temperature_and_seeds_and_the_report_says_what_tof_did() -> None:
+    lines = "".join(f"{day} 07 00;{day} 08 01\n" for day in range(4)) + "0 18 04;0 19 01;0 19 00\n"
+    backend = ScriptedBackend([lines])
+    config = SynthesisConfig(SHIFT, max_prompts=3, weeks=3, seed=11, temperature=1.3)
+    kept, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
+    assert [(r.temperature, r.seed) for r in backend.requests] == [(1.3, 11), (1.3, 12), (1.3, 13)]
+    assert (report["temperature"], report["seed"]) == (1.3, 11)
+    tof = report["tof"]  # stage 1 (IQR) flags, stage 2 (utility) rescues some, deletes the rest
+    assert set(tof) == {"stage1_flagged", "stage2_tried", "stage2_rescued", "rejected"}
+    assert tof["rejected"] == tof["stage1_flagged"] - tof["stage2_rescued"] >= 0
+    assert report["sequences_generated"] - report["sequences_kept"] == tof["rejected"] == 15 - len(kept)
+    assert SynthesisConfig(SHIFT, ablate=frozenset({"tof"})).temperature == 0.7  # GenerationRequest's
+    with pytest.raises(ValueError, match="temperature"):
+        SynthesisConfig(SHIFT, temperature=-0.1)
+
+
 def test_schedule_shift_hours_bind_the_parser_too() -> None:
     night = schedule_shift()
     backend = ScriptedBackend(["0 07 00;0 08 01\n0 22 00;0 23 01\n"])  # a server ignoring the grammar

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from habitus_engine.adapt_pipeline import tof_filter
+from habitus_engine.adapt_pipeline import TOFOutcome, tof_filter
 from habitus_engine.behaviour import Behaviour
 from habitus_engine.compress import SemanticCompressor, SSCConfig
 from habitus_engine.outliers import TOFConfig, TwoStageOutlierFilter
@@ -63,11 +63,15 @@ def test_the_pipeline_uses_transae_and_falls_back_below_ten_sequences() -> None:
         return [Behaviour(time=24.0 * day + 8 + i, device="d", action=a) for i, a in enumerate(actions)]
 
     synthetic = [seq(CORPUS[i], i % 7) for i in range(30)] + [seq(GARBAGE, 0)]
-    kept, used = tof_filter(synthetic, True, "transae", TINY)
-    assert used == "transae"
-    assert synthetic[-1] not in kept and len(kept) >= 25
-    assert tof_filter(synthetic[:5], True, "transae", TINY)[1] == "markov"
-    assert tof_filter(synthetic, False)[1] == "none"
+    tof = tof_filter(synthetic, True, "transae", TINY)
+    assert tof.model == "transae"
+    assert synthetic[-1] not in tof.kept and len(tof.kept) >= 25
+    # the counts the report carries: stage 1 flagged the garbage, stage 2 kept none it tried back
+    counts = tof.counts()
+    assert counts["stage1_flagged"] >= 1 and counts["stage2_tried"] == min(counts["stage1_flagged"], 8)
+    assert counts["rejected"] == counts["stage1_flagged"] - counts["stage2_rescued"] == 31 - len(tof.kept)
+    assert tof_filter(synthetic[:5], True, "transae", TINY).model == "markov"
+    assert tof_filter(synthetic, False) == TOFOutcome(synthetic, "none")
 
 
 def test_fit_needs_two_sequences() -> None:

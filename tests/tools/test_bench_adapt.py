@@ -4,11 +4,15 @@ prompt, tiny epoch budgets (the CPU is shared)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from habitus_tools.bench_adapt import AdaptConfig
+from habitus_tools.bench_models import evaluate, load_shift
 from habitus_tools.cli import main
+from tests.tools.test_bench_models import tiny_fr  # noqa: F401  (fixture)
 
 FR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "smartthings" / "fr"
 
@@ -49,3 +53,30 @@ def test_zero_llm_threads_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -
     code = main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", "--threads", "0"])
     assert code == 2
     assert "--threads >= 1" in capsys.readouterr().err
+
+
+def test_negative_temperature_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", "--temperature", "-0.5"])
+    assert code == 2
+    assert "--temperature >= 0" in capsys.readouterr().err
+
+
+def test_seed_and_temperature_reach_the_llm_and_every_trained_model() -> None:
+    default = AdaptConfig(FR, "spring").synthesis()
+    assert (default.seed, default.temperature, default.sequence_model.seed) == (2024, 0.7, 2024)
+    config = AdaptConfig(FR, "spring", seed=7, temperature=1.2).synthesis()
+    assert config.seed == 7 and config.temperature == 1.2  # the LLM's requests: seed 7 + n
+    assert config.sequence_model.seed == 7  # SSC's and TOF's TransAEs (and TOF's inlier split)
+
+
+def test_the_seed_reaches_the_retrained_models(tiny_fr: Path) -> None:  # noqa: F811
+    data = load_shift(tiny_fr, "night")
+    data = replace(data, training={"paper_synthetic": data.training["paper_synthetic"]})
+
+    def threshold(seed: int) -> tuple[float, int]:
+        doc = evaluate(data, ["product"], 0.05, log=lambda _m: None, tasks=("ad",), seed=seed)
+        return doc["results"]["paper_synthetic"]["ad_product"]["threshold"], doc["settings"]["seed"]
+
+    first, again, other = threshold(2024), threshold(2024), threshold(7)
+    assert first == again and first[1] == 2024  # seeded: the same run twice is the same model
+    assert other[1] == 7 and other[0] != first[0]  # another seed trains another model

@@ -16,6 +16,10 @@ The SmartGen pipeline on the original context (``paper/<winter|daytime|single>/s
    markov``: the Markov stand-in);
 7. TransAE / SASRec retrained on the kept sequences and evaluated exactly like ``bench models``.
 
+``--seed`` seeds the whole run: the LLM's sampling (request n: seed + n), the SSC and TOF TransAEs,
+TOF's inlier split and the retrained models (the BP test's sampled negatives stay fixed);
+``--temperature`` is the LLM's sampling temperature.
+
 ``--ablate`` switches stages off (tss: no split; ssc: every sequence is shown; gss: no hints; tof: keep
 every parsed sequence). The JSON is ``bench models``' document with a ``habitus_synthetic`` entry in
 ``results`` and a ``synthesis`` object.
@@ -41,7 +45,9 @@ from habitus_engine.adapt_pipeline import (
     synthesize_raw,
 )
 from habitus_engine.datasets import RawSequence, Vocabulary, load_vocabulary, read_sequences
+from habitus_engine.llm.base import DEFAULT_TEMPERATURE
 from habitus_engine.shifts import paper_shift
+from habitus_engine.transae_sequences import SequenceModelConfig
 from habitus_tools.bench_models import SHIFTS, evaluate, format_table, load_shift
 
 N_CTX = 2048
@@ -69,6 +75,8 @@ class AdaptConfig:
     ssc_alpha: float | None = None  # None: the context-budget rule
     ssc_prompts: int = 1
     tof_model: TOFModel = "transae"
+    seed: int = SEED  # LLM sampling, SSC / TOF TransAEs, TOF's split and the retrained models
+    temperature: float = DEFAULT_TEMPERATURE  # LLM sampling temperature (0: greedy)
 
     def synthesis(self) -> SynthesisConfig:
         """The engine pipeline's configuration for this run (the paper's shift, N_CTX, ...)."""
@@ -85,7 +93,8 @@ class AdaptConfig:
             weeks=self.weeks,
             max_prompts=self.max_prompts,
             ablate=self.ablate,
-            seed=SEED,
+            seed=self.seed,
+            temperature=self.temperature,
             max_new_tokens=MAX_NEW_TOKENS,
             max_codes=MAX_CODES,
             ssc_alpha=self.ssc_alpha,
@@ -93,6 +102,7 @@ class AdaptConfig:
             ssc_encoder=self.ssc_encoder,
             ssc_grouping=self.ssc_grouping,
             tof_model=self.tof_model,
+            sequence_model=SequenceModelConfig(seed=self.seed),
         )
 
 
@@ -117,10 +127,15 @@ def run(config: AdaptConfig, protocols: list[str], scale: float, sets: list[str]
     training = {k: v for k, v in data.training.items() if sets is None or k in sets}
     training["habitus_synthetic"] = (kept, kept)
     doc: dict[str, Any] = evaluate(
-        replace(data, training=training), protocols, scale, log=lambda m: print(m, flush=True)
+        replace(data, training=training),
+        protocols,
+        scale,
+        log=lambda m: print(m, flush=True),
+        seed=config.seed,
     )
     doc["synthesis"] = report
     doc["settings"]["llm_threads"] = None if config.server else config.n_threads
+    doc["settings"]["llm_temperature"] = config.temperature
     return doc
 
 
@@ -175,16 +190,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--threads", type=int, default=1, help="llama.cpp threads in process (default 1, as the hub)"
     )
     parser.add_argument("--epoch-scale", type=float, default=1.0, help="multiply every epoch budget")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help=f"seeds the LLM sampling, SSC/TOF and the retrained models (default {SEED})",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=DEFAULT_TEMPERATURE,
+        help=f"LLM sampling temperature, 0 = greedy (default {DEFAULT_TEMPERATURE:g})",
+    )
     parser.set_defaults(func=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
     ablate = frozenset(s.strip() for s in args.ablate.split(",") if s.strip())
     weeks = 1 if args.weeks is None else args.weeks
-    if not ablate <= set(STAGES) or min(args.max_prompts, weeks, args.ssc_prompts, args.threads) < 1:
+    counts = (args.max_prompts, weeks, args.ssc_prompts, args.threads)
+    if not ablate <= set(STAGES) or min(counts) < 1 or args.temperature < 0:
         print(
             f"habitus bench adapt: --ablate takes {','.join(STAGES)}; --max-prompts, --weeks, "
-            "--ssc-prompts, --threads >= 1",
+            "--ssc-prompts, --threads >= 1; --temperature >= 0",
             file=sys.stderr,
         )
         return 2
@@ -202,6 +230,8 @@ def _handle(args: argparse.Namespace) -> int:
         ssc_alpha=args.ssc_alpha,
         ssc_prompts=args.ssc_prompts,
         tof_model=args.tof_model,
+        seed=args.seed,
+        temperature=args.temperature,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:

@@ -45,7 +45,7 @@ from .behaviour import Sequence as BehaviourSequence
 from .compress import BagOfActionsEncoder, SemanticCompressor, SSCConfig
 from .datasets import RawSequence, Vocabulary, to_behaviours, to_raw
 from .fidelity import behaviour_tokens, fidelity_report, privacy_report
-from .llm.base import GenerationRequest, GenerationResult, LLMBackend, LLMError
+from .llm.base import DEFAULT_TEMPERATURE, GenerationRequest, GenerationResult, LLMBackend, LLMError
 from .outliers import MarkovLossModel, SequenceLossModel, TOFConfig, TwoStageOutlierFilter
 from .prompt import (
     PromptBudgetError,
@@ -132,6 +132,7 @@ class SynthesisConfig:
     max_prompts: int = 4  # LLM requests at most
     ablate: frozenset[str] = frozenset()  # stages switched off, a subset of STAGES
     seed: int = 2024  # request n is sampled with seed + n
+    temperature: float = DEFAULT_TEMPERATURE  # sampling temperature of every request (0: greedy)
     max_new_tokens: int = 256  # answer budget per request
     max_codes: int = 40  # device-action pairs in the code table
     sequences_per_response: int = 6
@@ -154,6 +155,8 @@ class SynthesisConfig:
             raise ValueError("weeks, max_prompts, max_new_tokens and max_codes must be >= 1")
         if self.sequences_per_response < 1 or self.ssc_prompts < 1:
             raise ValueError("sequences_per_response and ssc_prompts must be >= 1")
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0")
         if self.ssc_alpha is not None and not -1.0 <= self.ssc_alpha <= 1.0:
             raise ValueError("ssc_alpha is a cosine similarity in [-1, 1] (or None: the budget rule)")
 
@@ -353,7 +356,11 @@ async def generate(
             raise SynthesisCancelledError(f"cancelled before prompt {n + 1}/{len(prompts)}")
         progress(0.1 + 0.8 * n / len(prompts), f"prompt {n + 1}/{len(prompts)}")
         request = GenerationRequest(
-            prompt.text, prompt.format, max_tokens=config.max_new_tokens, seed=config.seed + n
+            prompt.text,
+            prompt.format,
+            max_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=config.seed + n,
         )
         results.append((prompt, await _generate_one(backend, request, cancelled)))
     return results
@@ -372,26 +379,60 @@ def parse_all(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class TOFOutcome:
+    """What TOF did to the synthetic set: the kept sequences and each stage's count.
+
+    Stage 1 (IQR fence) flags ``flagged`` sequences; stage 2 (utility test) refits with ``tried`` of
+    them (the least extreme first, ``TOF_RESCUE_TRIALS`` at most with TransAE) and keeps ``rescued``;
+    the other ``flagged - rescued`` are deleted.
+    """
+
+    kept: list[BehaviourSequence]
+    model: str  # the loss model that ran: "transae", "markov" or "none" (ablated / too few)
+    flagged: int = 0
+    tried: int = 0
+    rescued: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """The report's ``tof`` object: stage 1 flags and stage 2's verdicts."""
+        return {
+            "stage1_flagged": self.flagged,
+            "stage2_tried": self.tried,
+            "stage2_rescued": self.rescued,
+            "rejected": self.flagged - self.rescued,
+        }
+
+
 def tof_filter(
     synthetic: list[BehaviourSequence],
     enabled: bool,
     model: TOFModel = "transae",
     sequence_model: SequenceModelConfig | None = None,
-) -> tuple[list[BehaviourSequence], str]:
-    """TOF: drop the synthetic sequences the two-stage outlier filter rejects (needs two or more);
-    returns the kept ones and the loss model that ran ("transae", "markov" or "none")."""
+) -> TOFOutcome:
+    """TOF: drop the synthetic sequences the two-stage outlier filter rejects (needs two or more).
+    The loss models and stage 2's inlier split are seeded with ``sequence_model.seed``."""
     if not enabled or len(synthetic) < 2:
-        return synthetic, "none"
+        return TOFOutcome(synthetic, "none")
     use_transae = model == "transae" and len(synthetic) >= MIN_TRANSAE_SEQUENCES
     settings = sequence_model or SequenceModelConfig()
 
     def factory() -> SequenceLossModel[list[str]]:
         return TransAESequenceModel(settings) if use_transae else MarkovLossModel()
 
-    config = TOFConfig(max_rescue_trials=TOF_RESCUE_TRIALS if use_transae else None)
+    config = TOFConfig(seed=settings.seed, max_rescue_trials=TOF_RESCUE_TRIALS if use_transae else None)
     tof = TwoStageOutlierFilter(factory, config).fit([[b.action for b in s] for s in synthetic])
     kept = [seq for seq, keep in zip(synthetic, tof.kept_mask_, strict=True) if keep]
-    return kept, "transae" if use_transae else "markov"
+    flagged = len(tof.outliers_)
+    stage2_ran = not math.isnan(tof.baseline_loss_)  # it needs outliers and two inliers
+    cap = flagged if config.max_rescue_trials is None else config.max_rescue_trials
+    return TOFOutcome(
+        kept,
+        "transae" if use_transae else "markov",
+        flagged=flagged,
+        tried=min(flagged, cap) if stage2_ran else 0,
+        rescued=len(tof.rescued_),
+    )
 
 
 def _report(
@@ -400,10 +441,9 @@ def _report(
     results: Sequence[tuple[SynthesisPrompt, GenerationResult]],
     parsed: list[ParsedResponse],
     synthetic: list[BehaviourSequence],
-    kept: list[BehaviourSequence],
+    tof: TOFOutcome,
     config: SynthesisConfig,
     backend_name: str,
-    tof_model: str = "none",
 ) -> dict[str, Any]:
     """The ``synthesis`` report (bench adapt's object; ``wall_seconds`` is added by the caller)."""
     completion = sum(r.completion_tokens for _p, r in results)
@@ -418,13 +458,16 @@ def _report(
         "sequences_original": len(prepared.behaviours),
         "sequences_shown": len(prepared.shown),
         "sequences_generated": len(synthetic),
-        "sequences_kept": len(kept),
+        "sequences_kept": len(tof.kept),
+        "tof": tof.counts(),
         "completion_tokens": completion,
         "tokens_per_second": round(completion / decode, 2) if decode > 0 else 0.0,
         "weeks": prepared.weeks,
         "ablate": sorted(config.ablate),
         "backend": backend_name,
-        "encoder": f"SSC: {prepared.ssc_encoder}, TOF: {tof_model}",
+        "encoder": f"SSC: {prepared.ssc_encoder}, TOF: {tof.model}",
+        "temperature": config.temperature,
+        "seed": config.seed,
         "ssc_alpha": prepared.ssc_alpha,
         "ssc_alpha_rule": "fixed"
         if config.ssc_alpha is not None
@@ -510,24 +553,21 @@ def synthesize(
     parsed = parse_all(results, prepared.table)
     synthetic = [seq for p in parsed for seq in p.sequences]
     clock.lap("parse")
-    kept, tof_model = tof_filter(
-        synthetic, "tof" not in config.ablate, config.tof_model, config.sequence_model
-    )
+    tof = tof_filter(synthetic, "tof" not in config.ablate, config.tof_model, config.sequence_model)
     clock.lap("tof")
     report = _report(
         prepared,
         results=results,
         parsed=parsed,
         synthetic=synthetic,
-        kept=kept,
+        tof=tof,
         config=config,
         backend_name=backend_name,
-        tof_model=tof_model,
     )
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     report["stage_seconds"] = {**prepared.seconds, **clock.seconds}  # load_llm tss gss ssc prompts ...
-    progress(1.0, f"kept {len(kept)} of {len(synthetic)} synthetic sequences")
-    return Synthesis(kept, report)
+    progress(1.0, f"kept {len(tof.kept)} of {len(synthetic)} synthetic sequences")
+    return Synthesis(tof.kept, report)
 
 
 def synthesize_raw(

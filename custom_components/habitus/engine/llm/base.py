@@ -18,6 +18,8 @@ from .grammar import LineFormat
 type Constraint = Literal["automaton", "gbnf", "json_schema", "none"]
 type FinishReason = Literal["stop", "length", "lines", "cancelled"]
 
+DEFAULT_TEMPERATURE = 0.7  # sampling temperature of a request unless the caller sets one
+
 
 class LLMError(RuntimeError):
     """The backend could not produce an answer (unreachable server, HTTP error, model failure)."""
@@ -30,7 +32,7 @@ class GenerationRequest:
     prompt: str
     format: LineFormat
     max_tokens: int = 512
-    temperature: float = 0.7
+    temperature: float = DEFAULT_TEMPERATURE
     top_p: float = 0.95
     seed: int = 0
 
