@@ -19,6 +19,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "habitus_tools.bench_compress",
     "habitus_tools.bench_live",
     "habitus_tools.bench_adapt",
+    "habitus_tools.bench_denoise",
 )
 
 

@@ -8,6 +8,11 @@ another training sequence (real tokens, wrong context), and one behaviour's devi
 redrawn uniformly. The figure is the ROC AUC of the anomaly score (threshold-free), averaged.
 
 Run: ``python -m habitus_tools.denoise_select ../shared/datasets/smartthings`` (prints a table).
+
+Superseded as the basis of the product default: the validation sets here hold 2-28 synthetic
+sequences, and on real homes this criterion's pick (mixed 0.5) is the worst candidate.
+``habitus bench denoise`` (``bench_denoise.py``) judges the objective on real homes' own data and
+reuses ``perturb`` and ``roc_auc`` from here.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from habitus_engine.datasets import RawSequence
 from habitus_engine.models import TransAE, TransAEConfig
@@ -27,7 +33,7 @@ from .bench_models import SEED, load_shift
 CANDIDATES = [("none", 0.0), ("mask", 0.3), ("replace", 0.3), ("mixed", 0.3), ("mixed", 0.5)]
 
 
-def _auc(normal: np.ndarray, anomalous: np.ndarray) -> float:
+def roc_auc(normal: NDArray[np.floating], anomalous: NDArray[np.floating]) -> float:
     """P(anomalous score > normal score), ties count half."""
     diff = anomalous[:, None] - normal[None, :]
     return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
@@ -39,13 +45,14 @@ def perturb(
     """(foreign-behaviour copies, random-token copies) of ``val``."""
     rng = np.random.default_rng(seed)
     pool_beh = [b for s in pool for b in s]
-    foreign, random_tok = [], []
+    foreign: list[RawSequence] = []
+    random_tok: list[RawSequence] = []
     for seq in val:
         i = int(rng.integers(len(seq)))
         other = pool_beh[int(rng.integers(len(pool_beh)))]
-        foreign.append([*seq[:i], [seq[i][0], seq[i][1], other[2], other[3]], *seq[i + 1 :]])
+        foreign.append([*seq[:i], (seq[i][0], seq[i][1], other[2], other[3]), *seq[i + 1 :]])
         j = int(rng.integers(len(seq)))
-        new = [seq[j][0], seq[j][1], int(rng.integers(n_devices)), int(rng.integers(n_actions))]
+        new = (seq[j][0], seq[j][1], int(rng.integers(n_devices)), int(rng.integers(n_actions)))
         random_tok.append([*seq[:j], new, *seq[j + 1 :]])
     return foreign, random_tok
 
@@ -72,7 +79,7 @@ def main(root: Path) -> None:
                     model = TransAE(data.sizes, replace(base, train=replace(base.train, max_seconds=None)))
                     model.fit(fit_set, val)
                     normal = model.score(val, backend="numpy")
-                    aucs = [_auc(normal, model.score(p, backend="numpy")) for p in (foreign, random_tok)]
+                    aucs = [roc_auc(normal, model.score(p, backend="numpy")) for p in (foreign, random_tok)]
                     row.append(float(np.mean(aucs)))
                 totals += row
                 count += 1

@@ -1,0 +1,87 @@
+"""``habitus bench denoise``: TransAE's objective judged on a home's own trn/vld with injected anomalies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from habitus_tools.bench_denoise import KINDS, Candidate, load_home, run
+from tests.paths import SMARTTHINGS
+
+AN = SMARTTHINGS / "an"
+pytestmark = pytest.mark.skipif(not AN.exists(), reason="shared SmartThings datasets not found")
+
+
+@pytest.fixture
+def tiny_an(tmp_path: Path) -> Path:
+    """``<tmp>/an``: AN's vocabulary, its first 40 training and 12 validation sequences, and one
+    training sequence repeated in validation (the raw splits share sequences in SP and US)."""
+    root = tmp_path / "an"
+    (root / "raw").mkdir(parents=True)
+    shutil.copy(AN / "vocab.json", root / "vocab.json")
+    train = (AN / "raw" / "trn.jsonl").read_text(encoding="utf-8").splitlines()[:40]
+    vld = (AN / "raw" / "vld.jsonl").read_text(encoding="utf-8").splitlines()[:12]
+    (root / "raw" / "trn.jsonl").write_text("\n".join(train) + "\n", encoding="utf-8")
+    (root / "raw" / "vld.jsonl").write_text("\n".join([*vld, train[3]]) + "\n", encoding="utf-8")
+    return root
+
+
+def test_validation_copies_of_training_sequences_are_dropped(tiny_an: Path) -> None:
+    home = load_home(tiny_an)
+    assert len(home.train) == 40 and len(home.normal) == 12
+    assert all(list(s) not in home.train for s in home.normal)
+    held = load_home(tiny_an, normal_from="held-out")
+    assert len(held.train) == 32 and 0 < len(held.normal) <= 8
+    assert not {tuple(s) for s in held.normal} & {tuple(s) for s in held.train}
+
+
+def test_each_injected_kind_changes_its_normal_sequence_as_documented(tiny_an: Path) -> None:
+    home = load_home(tiny_an)
+    vocab = json.loads((tiny_an / "vocab.json").read_text(encoding="utf-8"))
+    used = {(b[2], b[3]) for s in home.train for b in s}
+    assert set(home.anomalies) == set(KINDS)
+    for seq, device, hour, burst, swap in zip(home.normal, *(home.anomalies[k] for k in KINDS), strict=True):
+        changed = [(a, b) for a, b in zip(seq, device, strict=True) if tuple(a) != tuple(b)]
+        assert len(changed) == 1
+        (before, after) = changed[0]
+        assert tuple(after[:2]) == tuple(before[:2])  # same day and hour
+        assert (after[2], after[3]) not in used and vocab["action_device"][after[3]] == after[2]
+        assert [(b[0], b[2], b[3]) for b in hour] == [(b[0], b[2], b[3]) for b in seq]
+        assert len({b[1] for b in hour}) == 1 and hour[0][1] not in {b[1] for b in seq}
+        assert len(burst) == 10 and len({b[2] for b in burst[:3]}) == 1
+        assert burst[0][3] == burst[2][3] != burst[1][3] and tuple(burst[3]) == tuple(seq[0])
+        assert sum(tuple(a) != tuple(b) for a, b in zip(seq, swap, strict=True)) <= 1
+
+
+def test_candidates_parse_and_reject_malformed_specs() -> None:
+    assert Candidate.parse("none") == Candidate()
+    assert Candidate.parse("mixed:0.3").label == "mixed 0.3"
+    fixed = Candidate.parse("mask:0.5:fixed4")
+    config = fixed.config(seed=7)
+    assert fixed.label == "mask 0.5 fixed4" and not config.train.restore_best
+    assert (config.train.epochs, config.train.seed, config.train.max_seconds) == (4, 7, None)
+    for bad in ("none:0.3", "mixed", "noise:0.3", "mixed:0.3:4"):
+        with pytest.raises(ValueError, match="candidate"):
+            Candidate.parse(bad)
+
+
+def test_run_scores_every_candidate_on_every_kind(tiny_an: Path) -> None:
+    doc = run(
+        [tiny_an],
+        [Candidate(), Candidate("mixed", 0.5, fixed_epochs=2)],
+        [2024],
+        epochs=2,
+        log=lambda _: None,
+    )
+    assert list(doc["summary"]) == ["none", "mixed 0.5 fixed2"]
+    plain, fixed = doc["rows"]
+    assert fixed["epochs_run"] == 2 and plain["epochs_run"] <= 2
+    for row in doc["rows"]:
+        assert set(row["kinds"]) == set(KINDS)
+        assert all(0.0 <= k["auc"] <= 1.0 and 0.0 <= k["f1"] <= 1.0 for k in row["kinds"].values())
+        assert 0.0 <= row["fpr"] <= 1.0 and row["threshold"] > 0.0
+    assert doc["settings"]["candidates"] == ["none", "mixed 0.5 fixed2"]
+    assert list(doc["per_home"]) == ["an"] and doc["per_home"]["an"] == doc["summary"]
