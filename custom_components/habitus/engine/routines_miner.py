@@ -34,6 +34,11 @@ confidence (share of the days its trigger context occurred on which it happened)
    pattern can lack a device that only some of its occurrences set: a device set on at least half of
    the occurrences that needed it, far more often than in the routine's context without it, is added
    (:mod:`.routines_devices`).
+8. **One routine per routine.** Two routines that step 7 completed to the same actions, with nested
+   triggers (parts of one routine, each seen in the sessions where the other part was already set),
+   are joined and described again on the sessions of both (:func:`distinct`).
+9. **Order.** Habitual routines first; those done at no habitual moment (neither clock time nor sun
+   offset, and no weather reaction) and fragments of a bigger routine after (:mod:`.routines_rank`).
 
 The context time (base rates, active hours) and the configuration are :mod:`.routines_base`, trigger
 inference (step 3) is :mod:`.routines_triggers`.
@@ -54,7 +59,8 @@ from .routines import SCALAR_RANGES, TRIGGER_FIELDS, Routine, Settings, is_scala
 from .routines_base import BaseContexts, MinerConfig, activity_by_hour
 from .routines_devices import Item, SessionLog, item_of, partial_devices
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
-from .routines_metrics import SCALAR_TOLERANCE
+from .routines_metrics import SCALAR_TOLERANCE, actions_equal
+from .routines_rank import ranked
 from .routines_triggers import infer_triggers, spread
 
 __all__ = [
@@ -63,6 +69,7 @@ __all__ = [
     "Occurrence",
     "RoutineMiner",
     "closed_itemsets",
+    "distinct",
     "infer_triggers",
     "merge_parts",
     "mine_event_log",
@@ -112,11 +119,14 @@ class RoutineMiner:
         patterns = self._patterns(sessions, transactions)
         log = SessionLog.build([b for b in behaviours if b.settings], sessions)
         routines = _select(patterns, base, log, self.config)
-        self.routines_ = [_complete(c, log, self.config).routine for c in routines]
+        chosen = distinct([_complete(c, log, self.config) for c in routines], base, self.config)
+        contexts = [[o.context for o in c.occurrences] for c in chosen]
+        order = ranked([c.routine for c in chosen], contexts, self.config)
+        self.routines_ = [chosen[k].routine for k in order]
         return self
 
     def predict(self) -> list[Routine]:
-        """The routines found by :meth:`fit`, most supported first."""
+        """The routines found by :meth:`fit`, habitual ones first (step 9)."""
         return list(self.routines_)
 
     def _patterns(
@@ -281,6 +291,39 @@ def _complete(candidate: _Candidate, log: SessionLog, config: MinerConfig) -> _C
     actions = routine.actions | {entity: _settings(matching, entity) for entity, _ in added}
     routine.actions = dict(sorted(actions.items()))
     return _Candidate(candidate.items | frozenset(added), matching, routine)
+
+
+def distinct(candidates: list[_Candidate], base: BaseContexts, config: MinerConfig) -> list[_Candidate]:
+    """One routine per routine: routines with the same actions and nested triggers are joined (step 8).
+
+    A routine whose devices are often already set shows a different part in different sessions; the
+    greedy cover can take two of those parts, which step 7 completes to the same devices. When two
+    routines then have equal actions and one's triggers are part of the other's, they are one routine
+    done in the sessions of both: described again on all of them (triggers inferred anew when they
+    differed), in the place of the first.
+    """
+    out: list[_Candidate] = []
+    for candidate in candidates:
+        k = next((k for k, kept in enumerate(out) if _same_routine(kept.routine, candidate.routine)), None)
+        if k is None:
+            out.append(candidate)
+            continue
+        kept = out[k]
+        sessions = {o.session for o in kept.occurrences}
+        occurrences = kept.occurrences + [o for o in candidate.occurrences if o.session not in sessions]
+        joined = _describe(kept.items | candidate.items, occurrences, base, config)
+        if joined is not None:
+            joined.routine.actions = {e: _settings(joined.occurrences, e) for e in kept.routine.actions}
+            out[k] = joined
+    return out
+
+
+def _same_routine(a: Routine, b: Routine) -> bool:
+    """Equal actions and nested triggers (one routine's trigger fields are part of the other's)."""
+    nested = all(b.triggers.get(k) == v for k, v in a.triggers.items()) or all(
+        a.triggers.get(k) == v for k, v in b.triggers.items()
+    )
+    return nested and actions_equal(a.actions, b.actions)
 
 
 def _with_devices(occurrence: Occurrence, added: Mapping[Item, list[int]], log: SessionLog) -> Occurrence:

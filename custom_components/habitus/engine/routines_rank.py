@@ -1,0 +1,69 @@
+"""Order of the mined routines: habitual routines first, the rest after.
+
+The miner returns every routine its statistics support, and a user (like EdgeWisePersona's same-count
+protocol, which keeps as many routines as the household has) reads the first ones. A routine is ranked
+last when it is one of:
+
+* *not habitual*: done at no habitual time, neither by the clock nor relative to sunrise/sunset (median
+  absolute deviation of both above ``habit_spread_min``, the spread that already decides whether
+  ``time_of_day`` is a trigger), and not a reaction to the weather or the outdoor temperature either.
+  Such a pattern is mostly the side effect of real routines (the alarm armed at any hour before the
+  routine that disarms it, a lamp switched on at some point before the bedtime routine switches it
+  off), and an automation for it would have no moment to run at;
+* a *fragment*: its actions are some of the devices of another routine with the same settings, that
+  routine being done at least as often (the user doing part of a bigger routine on its own).
+
+Otherwise the miner's order (the greedy cover's: most actions explained first) is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .routines import Routine
+from .routines_base import MinerConfig
+from .routines_metrics import actions_equal
+from .routines_triggers import spread
+
+REACTIVE_FIELDS: tuple[str, ...] = ("weather", "outdoor_temp")
+
+
+def habitual(routine: Routine, contexts: Sequence[Mapping[str, str | float]], config: MinerConfig) -> bool:
+    """Whether the routine is done at a habitual clock time or sun offset, or reacts to the weather."""
+    if any(name in routine.triggers for name in REACTIVE_FIELDS):
+        return True
+    clock = [float(c["clock_min"]) for c in contexts if "clock_min" in c]
+    if not clock:
+        return True  # no clock times: nothing to judge by
+    night = [m + 1440.0 if m < 720.0 else m for m in clock]  # unwrapped around midnight
+    spreads = [spread(clock), spread(night)]
+    offsets = [float(c["sun_offset_min"]) for c in contexts if "sun_offset_min" in c]
+    if len({c.get("sun_event") for c in contexts}) == 1 and len(offsets) == len(contexts):
+        spreads.append(spread(offsets))
+    return min(spreads) <= config.habit_spread_min
+
+
+def fragment(routine: Routine, routines: Sequence[Routine]) -> bool:
+    """Whether the routine's actions are part of a routine done at least as often, with the same settings."""
+    for other in routines:
+        if other is routine or not set(routine.actions) < set(other.actions):
+            continue
+        shared = {entity: other.actions[entity] for entity in routine.actions}
+        if other.support >= routine.support and actions_equal(routine.actions, shared):
+            return True
+    return False
+
+
+def ranked(
+    routines: Sequence[Routine], contexts: Sequence[Sequence[Mapping[str, str | float]]], config: MinerConfig
+) -> list[int]:
+    """Indices of ``routines`` (each with its occurrences' ``contexts``) in the order to present them.
+
+    Habitual routines keep their order and come first; routines that are not habitual or are fragments
+    of another routine follow, in their order (see the module docstring).
+    """
+
+    def late(k: int) -> bool:
+        return not habitual(routines[k], contexts[k], config) or fragment(routines[k], routines)
+
+    return sorted(range(len(routines)), key=late)
