@@ -211,6 +211,8 @@ def test_requests_carry_the_configured_temperature_and_seeds_and_the_report_says
     assert SynthesisConfig(SHIFT, ablate=frozenset({"tof"})).temperature == 0.7  # GenerationRequest's
     with pytest.raises(ValueError, match="temperature"):
         SynthesisConfig(SHIFT, temperature=-0.1)
+    with pytest.raises(ValueError, match="tof_trials"):
+        SynthesisConfig(SHIFT, tof_trials=-1)
 
 
 def test_schedule_shift_hours_bind_the_parser_too() -> None:

@@ -70,6 +70,11 @@ def test_the_pipeline_uses_transae_and_falls_back_below_ten_sequences() -> None:
     counts = tof.counts()
     assert counts["stage1_flagged"] >= 1 and counts["stage2_tried"] == min(counts["stage1_flagged"], 8)
     assert counts["rejected"] == counts["stage1_flagged"] - counts["stage2_rescued"] == 31 - len(tof.kept)
+    untested = tof_filter(synthetic, True, "transae", TINY, trials=0).counts()  # stage 2 tries none
+    assert untested["stage2_tried"] == untested["stage2_rescued"] == 0
+    assert untested["rejected"] == untested["stage1_flagged"] == counts["stage1_flagged"]
+    every = tof_filter(synthetic, True, "transae", TINY, trials=None).counts()  # the paper's: all
+    assert every["stage2_tried"] == every["stage1_flagged"]
     assert tof_filter(synthetic[:5], True, "transae", TINY).model == "markov"
     assert tof_filter(synthetic, False) == TOFOutcome(synthetic, "none")
 

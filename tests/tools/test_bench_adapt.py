@@ -67,6 +67,15 @@ def test_seed_and_temperature_reach_the_llm_and_every_trained_model() -> None:
     config = AdaptConfig(FR, "spring", seed=7, temperature=1.2).synthesis()
     assert config.seed == 7 and config.temperature == 1.2  # the LLM's requests: seed 7 + n
     assert config.sequence_model.seed == 7  # SSC's and TOF's TransAEs (and TOF's inlier split)
+    assert (
+        default.tof_trials == 8 and AdaptConfig(FR, "spring", tof_trials=None).synthesis().tof_trials is None
+    )
+
+
+def test_tof_trials_takes_a_count_or_all(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", "--tof-trials", "some"])
+    assert "a count >= 0 or 'all'" in capsys.readouterr().err
 
 
 def test_the_seed_reaches_the_retrained_models(tiny_fr: Path) -> None:  # noqa: F811

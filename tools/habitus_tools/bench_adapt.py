@@ -36,6 +36,7 @@ from typing import Any
 
 from habitus_engine.adapt_pipeline import (
     STAGES,
+    TOF_RESCUE_TRIALS,
     LLMSettings,
     SSCEncoder,
     SSCGrouping,
@@ -77,6 +78,7 @@ class AdaptConfig:
     tof_model: TOFModel = "transae"
     seed: int = SEED  # LLM sampling, SSC / TOF TransAEs, TOF's split and the retrained models
     temperature: float = DEFAULT_TEMPERATURE  # LLM sampling temperature (0: greedy)
+    tof_trials: int | None = TOF_RESCUE_TRIALS  # TOF stage-2 refits at most; None: every outlier
 
     def synthesis(self) -> SynthesisConfig:
         """The engine pipeline's configuration for this run (the paper's shift, N_CTX, ...)."""
@@ -103,6 +105,7 @@ class AdaptConfig:
             ssc_grouping=self.ssc_grouping,
             tof_model=self.tof_model,
             sequence_model=SequenceModelConfig(seed=self.seed),
+            tof_trials=self.tof_trials,
         )
 
 
@@ -187,6 +190,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tof-model", choices=["transae", "markov"], default="transae", help="TOF loss (markov: stand-in)"
     )
     parser.add_argument(
+        "--tof-trials",
+        type=_trials,
+        default=TOF_RESCUE_TRIALS,
+        help=f"TOF stage 2 tests this many outliers at most; 'all': every one (default {TOF_RESCUE_TRIALS})",
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="llama.cpp threads in process (default 1, as the hub)"
     )
     parser.add_argument("--epoch-scale", type=float, default=1.0, help="multiply every epoch budget")
@@ -203,6 +212,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"LLM sampling temperature, 0 = greedy (default {DEFAULT_TEMPERATURE:g})",
     )
     parser.set_defaults(func=_handle)
+
+
+def _trials(text: str) -> int | None:
+    """``--tof-trials``: a count >= 0, or ``all`` (None)."""
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"a count >= 0 or 'all', not {text!r}")
+    return int(text)
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -232,6 +250,7 @@ def _handle(args: argparse.Namespace) -> int:
         tof_model=args.tof_model,
         seed=args.seed,
         temperature=args.temperature,
+        tof_trials=args.tof_trials,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:

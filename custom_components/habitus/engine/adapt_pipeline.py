@@ -141,6 +141,9 @@ class SynthesisConfig:
     ssc_encoder: SSCEncoder = "transae"  # "bag": the bag-of-actions stand-in (no training)
     ssc_grouping: SSCGrouping = "weekday"  # SmartGen's; "all": one group over the whole history
     tof_model: TOFModel = "transae"  # "markov": the Markov loss stand-in (no training)
+    # TOF stage 2 refits at most with TransAE (the least extreme outliers first; the others are
+    # deleted untested); None: every outlier is tested, as in the paper (one TransAE fit each)
+    tof_trials: int | None = TOF_RESCUE_TRIALS
     sequence_model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
 
     def __post_init__(self) -> None:
@@ -155,6 +158,8 @@ class SynthesisConfig:
             raise ValueError("weeks, max_prompts, max_new_tokens and max_codes must be >= 1")
         if self.sequences_per_response < 1 or self.ssc_prompts < 1:
             raise ValueError("sequences_per_response and ssc_prompts must be >= 1")
+        if self.tof_trials is not None and self.tof_trials < 0:
+            raise ValueError("tof_trials must be >= 0 (or None: every outlier)")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0")
         if self.ssc_alpha is not None and not -1.0 <= self.ssc_alpha <= 1.0:
@@ -384,7 +389,7 @@ class TOFOutcome:
     """What TOF did to the synthetic set: the kept sequences and each stage's count.
 
     Stage 1 (IQR fence) flags ``flagged`` sequences; stage 2 (utility test) refits with ``tried`` of
-    them (the least extreme first, ``TOF_RESCUE_TRIALS`` at most with TransAE) and keeps ``rescued``;
+    them (the least extreme first, ``trials`` at most with TransAE) and keeps ``rescued``;
     the other ``flagged - rescued`` are deleted.
     """
 
@@ -409,9 +414,11 @@ def tof_filter(
     enabled: bool,
     model: TOFModel = "transae",
     sequence_model: SequenceModelConfig | None = None,
+    trials: int | None = TOF_RESCUE_TRIALS,
 ) -> TOFOutcome:
     """TOF: drop the synthetic sequences the two-stage outlier filter rejects (needs two or more).
-    The loss models and stage 2's inlier split are seeded with ``sequence_model.seed``."""
+    The loss models and stage 2's inlier split are seeded with ``sequence_model.seed``; with TransAE
+    stage 2 tests ``trials`` outliers at most (None: all; the Markov stand-in always tests all)."""
     if not enabled or len(synthetic) < 2:
         return TOFOutcome(synthetic, "none")
     use_transae = model == "transae" and len(synthetic) >= MIN_TRANSAE_SEQUENCES
@@ -420,7 +427,7 @@ def tof_filter(
     def factory() -> SequenceLossModel[list[str]]:
         return TransAESequenceModel(settings) if use_transae else MarkovLossModel()
 
-    config = TOFConfig(seed=settings.seed, max_rescue_trials=TOF_RESCUE_TRIALS if use_transae else None)
+    config = TOFConfig(seed=settings.seed, max_rescue_trials=trials if use_transae else None)
     tof = TwoStageOutlierFilter(factory, config).fit([[b.action for b in s] for s in synthetic])
     kept = [seq for seq, keep in zip(synthetic, tof.kept_mask_, strict=True) if keep]
     flagged = len(tof.outliers_)
@@ -553,7 +560,9 @@ def synthesize(
     parsed = parse_all(results, prepared.table)
     synthetic = [seq for p in parsed for seq in p.sequences]
     clock.lap("parse")
-    tof = tof_filter(synthetic, "tof" not in config.ablate, config.tof_model, config.sequence_model)
+    tof = tof_filter(
+        synthetic, "tof" not in config.ablate, config.tof_model, config.sequence_model, config.tof_trials
+    )
     clock.lap("tof")
     report = _report(
         prepared,
