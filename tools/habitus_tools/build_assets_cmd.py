@@ -1,8 +1,13 @@
 """``habitus build-assets``: train the base models the hub ships, and write their model card.
 
 Trains Habitus's product TransAE (all four fields) and SASRec (actions) on a public dataset's real
-training split (``raw/trn``, validated and early-stopped on ``raw/vld``), evaluates them on its
-``raw/test`` split and injected anomalies, and writes:
+training split (``raw/trn``), evaluates them on its ``raw/test`` split and injected anomalies, and
+writes the files below. Early stopping and TransAE's threshold (95th percentile of validation scores)
+come, by default (``--validation held-out``), from a seeded 20 % of ``raw/trn`` kept out of training,
+exactly as the hub's own ``train_models`` job validates on the home's sequences (``TransAE.fit`` and
+``SASRec.fit`` without a validation set); ``--validation vld`` uses the dataset's ``raw/vld`` instead,
+which on FR is another population than ``raw/trn`` and ``raw/test``. The shipped FR files are built
+with ``--validation vld``: docs/BENCHMARKS.md, "Base models validated as the hub does" says why.
 
 * ``<out>/transae_<dataset>.npz`` and ``<out>/sasrec_<dataset>.npz``: model files (weights, vocabulary,
   threshold, metadata, embedded ONNX graph); ``<out>`` defaults to
@@ -30,6 +35,7 @@ from .bench_models import add_corruption_options
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = PROJECT_ROOT / "custom_components" / "habitus" / "model_assets"
 DEFAULT_CARD = PROJECT_ROOT / "model_assets" / "README.md"
+VALIDATIONS = ("held-out", "vld")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the model files go")
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD, help="model card (Markdown)")
     add_corruption_options(parser, "TransAE's training objective (the shipped file: none)")
+    parser.add_argument(
+        "--validation",
+        choices=VALIDATIONS,
+        default="held-out",
+        help="early stopping and threshold: a seeded 20 %% of raw/trn as the hub does (default), or raw/vld",
+    )
     parser.set_defaults(func=_handle)
 
 
@@ -83,16 +95,19 @@ def evaluate_sasrec(model: SASRec, dataset: Path) -> dict[str, Any]:
 
 def _handle(args: argparse.Namespace) -> int:
     vocab = load_vocabulary(args.dataset)
-    train, validation = _read(args.dataset / "raw" / "trn.jsonl"), _read(args.dataset / "raw" / "vld.jsonl")
-    if not train or not validation:
-        print(f"habitus build-assets: {args.dataset} needs raw/trn.jsonl and raw/vld.jsonl", file=sys.stderr)
+    train = _read(args.dataset / "raw" / "trn.jsonl")
+    validation = _read(args.dataset / "raw" / "vld.jsonl") if args.validation == "vld" else None
+    if not train or validation == []:
+        needs = "raw/trn.jsonl and raw/vld.jsonl" if args.validation == "vld" else "raw/trn.jsonl"
+        print(f"habitus build-assets: {args.dataset} needs {needs}", file=sys.stderr)
         return 2
     sizes = FieldSizes(len(vocab.devices), len(vocab.actions))
     name = args.dataset.name
     facts = {
         "dataset": name,
         "train_sequences": len(train),
-        "validation_sequences": len(validation),
+        "validation": args.validation,
+        "validation_sequences": len(validation) if validation is not None else None,
         "built": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
     }
@@ -107,6 +122,7 @@ def _handle(args: argparse.Namespace) -> int:
         SASRec(sizes, replace(rec_cfg, train=replace(rec_cfg.train, max_seconds=None))),
     )
     for model in models:
+        # validation None: the model holds out its own seeded share of train (TrainConfig), as on the hub
         model.fit(
             train, validation, progress=lambda p: print(f"  epoch {p.epoch}: val {p.validation_loss:.4f}")
         )
@@ -145,12 +161,32 @@ def _objective(config: TransAEConfig) -> str:
 
 
 def _objective_flags(args: argparse.Namespace) -> str:
-    """The ``--corruption`` flags of this build, if they differ from the defaults."""
+    """The ``--corruption`` and ``--validation`` flags of this build, if they differ from the defaults."""
     default = TransAEConfig()
-    if (args.corruption, args.corruption_rate) == (default.corruption, default.corruption_rate):
-        return ""
-    rate = f" --corruption-rate {args.corruption_rate:g}" if args.corruption != "none" else ""
-    return f" --corruption {args.corruption}{rate}"
+    flags = ""
+    if (args.corruption, args.corruption_rate) != (default.corruption, default.corruption_rate):
+        rate = f" --corruption-rate {args.corruption_rate:g}" if args.corruption != "none" else ""
+        flags += f" --corruption {args.corruption}{rate}"
+    if args.validation != VALIDATIONS[0]:
+        flags += f" --validation {args.validation}"
+    return flags
+
+
+def _validation_words(facts: dict[str, Any]) -> str:
+    """Which sequences early-stopped the models and set the threshold, for the card."""
+    if facts["validation"] == "vld":
+        return (
+            f"`raw/trn` ({facts['train_sequences']} real sequences) for training, `raw/vld` "
+            f"({facts['validation_sequences']}) for early stopping and the threshold (not a held-out part "
+            'of `raw/trn` as on the hub: docs/BENCHMARKS.md, "Base models validated as the hub does")'
+        )
+    fraction = TransAEConfig().train.validation_fraction
+    return (
+        f"`raw/trn` ({facts['train_sequences']} real sequences): a seeded {fraction:.0%} of it "
+        "(TrainConfig's seed, drawn separately by each model) held out for early stopping and the "
+        "threshold, the rest for training, as the hub's own training does; `raw/vld` unused (on FR "
+        "another population than `raw/trn` and `raw/test`)"
+    )
 
 
 def model_card(
@@ -166,9 +202,7 @@ def model_card(
         "## Data",
         "",
         f"- Dataset `{facts['dataset']}` from `shared/datasets/smartthings` (SmartThings logs released by "
-        "SmartSense, CIKM 2022, via SmartGen, MIT): `raw/trn` "
-        f"({facts['train_sequences']} real sequences) for training, `raw/vld` "
-        f"({facts['validation_sequences']}) for early stopping and the threshold, `raw/test` and "
+        f"SmartSense, CIKM 2022, via SmartGen, MIT): {_validation_words(facts)}; `raw/test` and "
         "`anomalies/*` for the figures below.",
         "- The SmartThings logs carry no explicit licence; SmartSense asks for a citation. Check the terms "
         "before redistributing these weights outside the team.",
