@@ -1,9 +1,14 @@
 """Shared steps of the live tests: a frozen local time the base models judge, and real state changes.
 
 The shipped base models (SmartThings FR) see time as (weekday, 3-hour bucket). The tests run on a
-Wednesday at 03:05 US/Pacific (the test HA's zone): bucket 1, where the FR TransAE scores a lamp
-switched on and off about 0.8-1.3 and a water valve opened with a siren sounding about 2.7-3.2, against
-its threshold 2.62 (measured with ``live_models.load_base_bundle``, not tuned on anything).
+Wednesday at 03:05 US/Pacific (the test HA's zone): bucket 1, where the FR TransAE scores an air
+conditioner switched on and off (``NORMAL``; FR's raw trn holds 15 sequences with the air conditioner in
+that bucket) about 0.19-0.28 and a water valve opened with a siren sounding (``UNUSUAL``) about 2.7-3.2,
+against its threshold 2.62 (measured with ``live_models.load_base_bundle``, not tuned on anything). Both
+hold for the file ``build-assets`` makes with the hub's held-out validation too (not shipped: 0.05-0.09
+and 3.0-3.6 against 0.32; docs/BENCHMARKS.md, "Base models validated as the hub does").
+A lamp switched on and off, the former ``NORMAL`` (0.81-1.34), is unusual for FR (Light: 1.3 % of its
+trn behaviours) and flagged by that file.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from custom_components.habitus.scoring_thread import THREAD_NAME_PREFIX
 
 WEDNESDAY_0305_PACIFIC = "2026-11-18 11:05:00+00:00"
 USER = Context(user_id="u")
-DEVICES = {"valve.main": "closed", "siren.hall": "off", "light.kitchen": "off", "humidifier.bath": "off"}
+DEVICES = {"valve.main": "closed", "siren.hall": "off", "climate.living": "off", "humidifier.bath": "off"}
 UNUSUAL = (("valve.main", "open"), ("siren.hall", "on"), ("siren.hall", "off"), ("valve.main", "closed"))
-NORMAL = (("light.kitchen", "on"), ("light.kitchen", "off"))
+NORMAL = (("climate.living", "cool"), ("climate.living", "off"))
 
 
 def start(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:

@@ -110,7 +110,7 @@ async def test_an_unusual_sequence_raises_the_sensor_fires_the_event_and_notifie
     assert len(notifications) == 1
     message = next(iter(notifications.values()))["message"]
     assert "WaterValve:valve open (valve.main)" in message
-    assert "above the threshold 2.62" in message
+    assert f"above the threshold {float(event['threshold']):.2f}" in message  # type: ignore[arg-type]
     assert "most surprising behaviour" in message
     assert "habitus.feedback" in message
 

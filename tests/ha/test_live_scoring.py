@@ -62,8 +62,8 @@ ACTIONS = {  # what ingest makes of the helpers' state changes
     ("valve.main", "closed"): "WaterValve:valve close",
     ("siren.hall", "on"): "Siren:alarm both",
     ("siren.hall", "off"): "Siren:alarm off",
-    ("light.kitchen", "on"): "Light:switch on",
-    ("light.kitchen", "off"): "Light:switch off",
+    ("climate.living", "cool"): "AirConditioner:switch on",
+    ("climate.living", "off"): "AirConditioner:switch off",
 }
 
 

@@ -131,9 +131,9 @@ async def test_export_writes_a_dataset_the_engine_reads_back(
     directory = tmp_path / "exports" / "home"
     assert response == {"path": str(directory), "sequences": 4, "devices": 3, "actions": 6}
     vocab = load_vocabulary(directory)
-    assert set(vocab.devices) == {"light.kitchen", "valve.main", "siren.hall"}
+    assert set(vocab.devices) == {"climate.living", "valve.main", "siren.hall"}
     assert {vocab.actions[i] for i in vocab.off_actions} == {
-        "Light:switch off",
+        "AirConditioner:switch off",
         "Siren:alarm off",
         "WaterValve:valve close",
     }
@@ -141,8 +141,8 @@ async def test_export_writes_a_dataset_the_engine_reads_back(
     assert [len(s.seq) for s in sequences] == [2, 2, 2, 4]
     assert all(day == 2 and bucket == 1 for s in sequences for day, bucket, _, _ in s.seq)  # Wed 03-06 h
     assert [b.action for b in to_behaviours(sequences[0].seq, vocab)] == [
-        "Light:switch on",
-        "Light:switch off",
+        "AirConditioner:switch on",
+        "AirConditioner:switch off",
     ]
 
 
