@@ -20,6 +20,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "habitus_tools.bench_live",
     "habitus_tools.bench_adapt",
     "habitus_tools.bench_denoise",
+    "habitus_tools.bench_base",
 )
 
 

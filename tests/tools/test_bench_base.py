@@ -1,0 +1,60 @@
+"""``habitus bench base``: a base TransAE read as live scoring reads it, on its dataset and other homes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from habitus_engine.datasets import load_vocabulary
+from habitus_engine.models import TransAE
+from habitus_tools.bench_base import ActionMap, flagged_any_prefix, retimed
+from habitus_tools.cli import main
+from tests.paths import PROJECT_ROOT, SMARTTHINGS
+
+FR, SP, AN = SMARTTHINGS / "fr", SMARTTHINGS / "sp", SMARTTHINGS / "an"
+BASE = PROJECT_ROOT / "custom_components" / "habitus" / "model_assets" / "transae_fr.npz"
+pytestmark = pytest.mark.skipif(not SP.exists(), reason="shared SmartThings datasets not found")
+
+
+@pytest.fixture(scope="module")
+def base() -> TransAE:
+    return TransAE.load(BASE)
+
+
+def test_a_sequence_counts_as_flagged_when_any_prefix_crosses_the_threshold() -> None:
+    base, fr = TransAE.load(BASE), load_vocabulary(FR)
+    names = [
+        "WaterValve:valve open",
+        "Siren:alarm both",
+        "AirConditioner:switch on",
+        "AirConditioner:switch off",
+    ]
+    seq = [(2, 1, fr.devices.index(a.split(":")[0]), fr.actions.index(a)) for a in names]
+    prefix_scores = base.score([seq[:n] for n in range(1, len(seq) + 1)], backend="numpy")
+    base.threshold_ = float((prefix_scores.max() + prefix_scores[-1]) / 2)  # only an early prefix crosses
+    assert not base.predict([seq], backend="numpy")[0]
+    assert flagged_any_prefix(base, [seq, seq[-1:]]).tolist() == [True, False]
+    assert retimed([seq], 6, 7) == [[(6, 7, b[2], b[3]) for b in seq]]
+
+
+def test_another_home_maps_by_action_name_and_unmapped_behaviours_are_left_out(base: TransAE) -> None:
+    sp, fr = load_vocabulary(SP), load_vocabulary(FR)
+    to_fr = ActionMap(base, sp.actions)
+    on = sp.actions.index("Light:switch on")
+    unknown = next(i for i, a in enumerate(sp.actions) if a not in fr.actions)
+    mapped = to_fr([[(0, 3, 5, on), (0, 3, 5, unknown)], [(1, 2, 0, unknown)]])
+    assert mapped == [[(0, 3, fr.devices.index("Light"), fr.actions.index("Light:switch on"))]]
+    assert to_fr.coverage([[(0, 3, 5, on), (0, 3, 5, unknown)]]) == 0.5
+
+
+def test_run_writes_shares_and_aucs_and_rejects_a_home_with_other_names(tmp_path: Path) -> None:
+    out = tmp_path / "base.json"
+    flags = ["--dataset", str(FR), "--limit", "30", "--json", str(out)]
+    assert main(["bench", "base", str(BASE), "--homes", str(SP), *flags]) == 0
+    figures = json.loads(out.read_text(encoding="utf-8"))[str(BASE)]
+    assert figures["fr"]["sequences"] == 30 and figures["sp"]["injected_normal"] > 0
+    shares = [v for name in ("fr", "sp") for k, v in figures[name].items() if "flagged" in k or "auc" in k]
+    assert shares and all(0.0 <= v <= 1.0 for v in shares)
+    assert main(["bench", "base", str(BASE), "--homes", str(AN), *flags]) == 2  # AN's names are lowercase
