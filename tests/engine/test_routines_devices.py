@@ -96,11 +96,12 @@ def test_a_device_set_as_often_without_the_routine_is_another_routine() -> None:
 
 
 def _contexts(weekday: int, sunny: int, n: int = 40) -> list[dict[str, str | float]]:
+    """The first ``weekday`` occurrences on weekdays; the *last* ``sunny`` ones sunny (misses apart)."""
     return [
         {
             "time_of_day": "evening",
             "day_of_week": "weekday" if i < weekday else "weekend",
-            "weather": "sunny" if i < sunny else "cloudy",
+            "weather": "sunny" if i >= n - sunny else "cloudy",
             "clock_min": 1140.0,
         }
         for i in range(n)
@@ -108,7 +109,7 @@ def _contexts(weekday: int, sunny: int, n: int = 40) -> list[dict[str, str | flo
 
 
 def test_a_concentrated_but_not_constant_trigger_is_kept_against_the_base_rate() -> None:
-    """Weekday on 90 % of the occurrences (base 5/7): kept; sunny on 85 % (base 80 %): chance, dropped."""
+    """Weekday on 95 % of the occurrences (base 5/7): kept; sunny on 85 % (base 80 %): chance, dropped."""
     base = BaseContexts.from_samples(
         (
             day,
@@ -121,10 +122,41 @@ def test_a_concentrated_but_not_constant_trigger_is_kept_against_the_base_rate()
         )
         for day in range(70)
     )
-    triggers = infer_triggers(_contexts(weekday=36, sunny=34), base, MinerConfig())
+    triggers = infer_triggers(_contexts(weekday=38, sunny=34), base, MinerConfig())
     assert triggers == {"time_of_day": "evening", "day_of_week": "weekday"}
     # constant on the weekday, sunny as often as the household's evenings are: still not a trigger
     assert "weather" not in infer_triggers(_contexts(weekday=40, sunny=32), base, MinerConfig())
+
+
+def test_look_alikes_that_break_another_trigger_do_not_count_against_a_field() -> None:
+    """A weekend-afternoon routine (in daylight, 90 % of the household's weekend afternoons) done 22
+    times, and 2 look-alike sessions on weekend evenings after sunset. Those break ``time_of_day``
+    already; judged on the occurrences where the other fields hold, daylight is constant: kept."""
+    samples = []
+    for day in range(70):
+        kind = "weekend" if day % 7 >= 5 else "weekday"
+        for tod, minute, sun in (
+            ("morning", 540.0, "daylight"),
+            ("afternoon", 840.0, "after_sunset" if day % 10 == 0 else "daylight"),
+            ("evening", 1140.0, "after_sunset"),
+        ):
+            samples.append(
+                (day, {"time_of_day": tod, "day_of_week": kind, "sun_phase": sun, "clock_min": minute})
+            )
+    base = BaseContexts.from_samples(samples)
+    routine: dict[str, str | float] = {
+        "time_of_day": "afternoon",
+        "day_of_week": "weekend",
+        "sun_phase": "daylight",
+        "clock_min": 840.0,
+    }
+    look_alike: dict[str, str | float] = routine | {
+        "time_of_day": "evening",
+        "sun_phase": "after_sunset",
+        "clock_min": 1140.0,
+    }
+    triggers = infer_triggers([routine] * 22 + [look_alike] * 2, base, MinerConfig())
+    assert triggers == {"time_of_day": "afternoon", "day_of_week": "weekend", "sun_phase": "daylight"}
 
 
 def _dusk_and_tv_evenings() -> tuple[list[Behaviour], BaseContexts]:

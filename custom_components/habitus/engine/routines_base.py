@@ -109,7 +109,7 @@ class MinerConfig:
     session_gap_min: float = 30.0  # idle minutes that close a session
     min_support: int = 4  # occurrences a routine needs
     min_value_share: float = 0.8  # a trigger field's value must cover this share of occurrences
-    noise: float = 0.1  # assumed share of occurrences that break a real trigger (spontaneous look-alikes)
+    noise: float = 0.05  # share of occurrences, where the other triggers hold, that break a real one
     trigger_prior: float = 0.5  # prior probability that a constant field is part of the trigger
     min_evidence: float = 0.0  # log-likelihood ratio (nats) a trigger field must reach beyond the prior
     implied_rate: float = 0.99  # a field this certain given the others is implied, never chance

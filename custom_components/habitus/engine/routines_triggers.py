@@ -74,12 +74,15 @@ def _log_likelihood_ratio(
     Incidental: an occurrence shows the value at its base rate ``r``. Required: it shows it unless it
     is one of the ``noise`` share of look-alike occurrences, which show it at the base rate too, so
     P(value) = 1 - noise * (1 - r). A field that the context implies anyway (r near 1) scores ~0.
+    Only the occurrences where the other trigger fields hold count: ``r`` is the base rate given them,
+    and an occurrence that breaks another field is a look-alike already, no evidence on this one.
     """
     value = triggers[name]
     others = {k: v for k, v in triggers.items() if k != name}
     rate = min(max(base.rate(name, value, others, _hours_for(name, contexts)), 1e-3), 1.0 - 1e-6)
-    hits = sum(1 for c in contexts if c.get(name) == value)
-    misses = len(contexts) - hits
+    given = [c for c in contexts if all(c.get(k) == v for k, v in others.items())]
+    hits = sum(1 for c in given if c.get(name) == value)
+    misses = len(given) - hits
     eps = config.noise
     return hits * math.log((1.0 - eps * (1.0 - rate)) / rate) + misses * math.log(eps)
 
