@@ -1,6 +1,6 @@
 """``habitus bench models`` options: ``--tasks``, ``--corruption`` (TransAE's training objective),
 ``--bp-max-len`` / ``--bp-hold-out`` / ``--bp-input-padding-only`` (the paper BP protocol's reference
-choices)."""
+choices), ``--ad-d-model`` / ``--ad-heads`` / ``--ad-d-ff`` (the paper AD protocol's TransAE width)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from habitus_engine.models import FieldSizes, SASRecConfig
+from habitus_engine.models import FieldSizes, SASRecConfig, TransAE, TransAEConfig
+from habitus_tools import bench_models
 from habitus_tools.bench_models import HoldOutTailSASRec
 from habitus_tools.cli import main
 from tests.tools.test_bench_models import FR, tiny_fr  # noqa: F401  (fixture)
@@ -83,3 +84,43 @@ def test_hold_out_sasrec_trains_on_each_piece_minus_its_last_two_items() -> None
     assert rows.tolist() == [[0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0, 2, 3, 4, 5, 6]]  # items 1..6: inputs | next
     plain = HoldOutTailSASRec(sizes, SASRecConfig(item_mode="paper", max_len=8), hold_out=0)
     assert plain.training_rows([piece])[0, 8:].tolist() == [0, 2, 3, 4, 5, 6, 0, 1]
+
+
+def test_ad_width_options_reach_the_paper_transae_only(
+    tiny_fr: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs: list[TransAEConfig] = []
+
+    class RecordingTransAE(TransAE):  # the real model, its config noted
+        def __init__(self, sizes: FieldSizes, config: TransAEConfig | None = None) -> None:
+            super().__init__(sizes, config)
+            configs.append(self.config)
+
+    monkeypatch.setattr(bench_models, "TransAE", RecordingTransAE)
+    wide = _run(
+        tiny_fr,
+        tmp_path / "wide.json",
+        "--tasks",
+        "ad",
+        "--ad-d-model",
+        "24",
+        "--ad-heads",
+        "3",
+        "--ad-d-ff",
+        "40",
+    )
+    paper, product = configs  # paper protocol first, then the product TransAE
+    assert (paper.d_model, paper.n_heads, paper.d_ff, paper.fields) == (24, 3, 40, ("bucket",))
+    assert (product.d_model, product.n_heads, product.d_ff) == (32, 2, 64)  # product defaults untouched
+    assert "TransAE 24d/3h/ff40 2+2" in wide["results"]["paper_synthetic"]["ad"]["protocol"]
+    settings = wide["settings"]
+    assert (settings["ad_paper_d_model"], settings["ad_paper_heads"], settings["ad_paper_d_ff"]) == (
+        24,
+        3,
+        40,
+    )
+    configs.clear()
+    _run(tiny_fr, tmp_path / "default.json", "--tasks", "ad", "--protocol", "paper")
+    assert [(c.d_model, c.n_heads, c.d_ff) for c in configs] == [(64, 4, 128)]  # the recorded runs' width

@@ -179,6 +179,22 @@ class Denoising:
         return "plain AE" if self.kind == "none" else f"denoising {self.kind} {self.rate:g}"
 
 
+@dataclass(frozen=True, slots=True)
+class PaperADShape:
+    """The paper AD protocol's TransAE width (``--ad-d-model`` / ``--ad-heads`` / ``--ad-d-ff``). The
+    defaults are the 64-d runs recorded in docs/BENCHMARKS.md; the reference (``models1.py``) is
+    512-d, 8 heads, PyTorch's default FFN of 2048."""
+
+    d_model: int = 64
+    n_heads: int = 4
+    d_ff: int = 128
+
+    @property
+    def label(self) -> str:
+        """How the protocol string names it."""
+        return f"{self.d_model}d/{self.n_heads}h/ff{self.d_ff}"
+
+
 def run_ad_paper(
     train: list[RawSequence],
     data: ShiftData,
@@ -187,20 +203,21 @@ def run_ad_paper(
     denoise: Denoising = Denoising(),
     *,
     seed: int = SEED,
+    shape: PaperADShape = PaperADShape(),
 ) -> dict[str, Any]:
     """The reference AD pipeline (``baseline1.py``): one field, percentile threshold; ``denoise``
     sets the training objective (the reference's is the plain autoencoder, ``kind="none"``); ``seed``
-    the initial weights, batch order and validation split."""
+    the initial weights, batch order and validation split; ``shape`` the TransAE's width."""
     field_name = SHIFTS[data.shift][2]
     percentile = ORIGINAL_BASELINE_PERCENTILE if set_name == "original" else data.paper_percentile
     config = TransAEConfig(
         fields=(field_name,),
         max_behaviours=10,
-        d_model=64,
-        n_heads=4,
+        d_model=shape.d_model,
+        n_heads=shape.n_heads,
         n_encoder_layers=2,
         n_decoder_layers=2,
-        d_ff=128,
+        d_ff=shape.d_ff,
         positional=False,
         threshold_percentile=percentile,
         corruption=denoise.kind,
@@ -213,7 +230,9 @@ def run_ad_paper(
     else:
         train_idx, val_idx = split_validation(len(train), 0.2, seed)
         model.fit([train[i] for i in train_idx], [train[i] for i in val_idx])
-    protocol = f"paper: field={field_name}, TransAE 64d 2+2 no-pos, p{percentile:g}, {denoise.label}"
+    protocol = (
+        f"paper: field={field_name}, TransAE {shape.label} 2+2 no-pos, p{percentile:g}, {denoise.label}"
+    )
     return {**_ad_metrics(model, data), "protocol": protocol}
 
 
@@ -377,6 +396,7 @@ def evaluate(
     tasks: Sequence[str] = ("ad", "bp"),
     bp_reference: BPReference = BPReference(),
     seed: int = SEED,
+    ad_shape: PaperADShape = PaperADShape(),
 ) -> dict[str, Any]:
     """Train and evaluate every training set; returns the JSON document (see the issue for its shape).
 
@@ -390,7 +410,7 @@ def evaluate(
         if "paper" in protocols:
             if "ad" in tasks:
                 entry["ad"] = _timed(
-                    partial(run_ad_paper, ad_train, data, set_name, scale, denoise, seed=seed)
+                    partial(run_ad_paper, ad_train, data, set_name, scale, denoise, seed=seed, shape=ad_shape)
                 )
             if "bp" in tasks:
                 entry["bp"] = _timed(partial(run_bp_paper, bp_train, data, scale, bp_reference, seed=seed))
@@ -418,6 +438,9 @@ def evaluate(
             "bp_paper_hold_out": bp_reference.hold_out,
             "bp_paper_rezero_padding": bp_reference.rezero_padding,
             "seed": seed,
+            "ad_paper_d_model": ad_shape.d_model,
+            "ad_paper_heads": ad_shape.n_heads,
+            "ad_paper_d_ff": ad_shape.d_ff,
             "ad_percentile_paper": data.paper_percentile,
             "n_test_normal": len(data.test_normal),
             "n_test_anomalies": len(data.test_anomalies),
@@ -522,6 +545,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="paper BP protocol: zero SASRec's padding rows at the input only, as SmartGen's model.py",
     )
+    shape = PaperADShape()
+    for flag, default, what in (
+        ("--ad-d-model", shape.d_model, "width (the reference: 512)"),
+        ("--ad-heads", shape.n_heads, "attention heads (the reference: 8)"),
+        ("--ad-d-ff", shape.d_ff, "feed-forward width (the reference: 2048)"),
+    ):
+        parser.add_argument(flag, type=int, default=default, help=f"paper AD protocol: TransAE {what}")
     parser.set_defaults(func=_handle)
 
 
@@ -544,6 +574,7 @@ def _handle(args: argparse.Namespace) -> int:
         denoise=Denoising(args.corruption, args.corruption_rate),
         tasks=args.tasks,
         bp_reference=BPReference(args.bp_max_len, args.bp_hold_out, not args.bp_input_padding_only),
+        ad_shape=PaperADShape(args.ad_d_model, args.ad_heads, args.ad_d_ff),
     )
     print(format_table(doc))
     if args.json:
