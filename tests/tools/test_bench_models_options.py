@@ -122,5 +122,6 @@ def test_ad_width_options_reach_the_paper_transae_only(
         40,
     )
     configs.clear()
-    _run(tiny_fr, tmp_path / "default.json", "--tasks", "ad", "--protocol", "paper")
+    default = _run(tiny_fr, tmp_path / "default.json", "--tasks", "ad", "--protocol", "paper", "--seed", "7")
     assert [(c.d_model, c.n_heads, c.d_ff) for c in configs] == [(64, 4, 128)]  # the recorded runs' width
+    assert configs[0].train.seed == 7 and default["settings"]["seed"] == 7

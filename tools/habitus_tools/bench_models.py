@@ -545,6 +545,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="paper BP protocol: zero SASRec's padding rows at the input only, as SmartGen's model.py",
     )
+    parser.add_argument(
+        "--seed", type=int, default=SEED, help=f"seeds every model's training (default: {SEED})"
+    )
     shape = PaperADShape()
     for flag, default, what in (
         ("--ad-d-model", shape.d_model, "width (the reference: 512)"),
@@ -574,6 +577,7 @@ def _handle(args: argparse.Namespace) -> int:
         denoise=Denoising(args.corruption, args.corruption_rate),
         tasks=args.tasks,
         bp_reference=BPReference(args.bp_max_len, args.bp_hold_out, not args.bp_input_padding_only),
+        seed=args.seed,
         ad_shape=PaperADShape(args.ad_d_model, args.ad_heads, args.ad_d_ff),
     )
     print(format_table(doc))
