@@ -9,6 +9,7 @@ import pytest
 from habitus_engine.datasets import (
     DatasetError,
     load_vocabulary,
+    read_raw_sequences,
     read_sequences,
     smartgen_hours,
     to_behaviours,
@@ -45,6 +46,16 @@ def test_labelled_and_bare_lines(tmp_path: Path) -> None:
     seqs = read_sequences(path)
     assert [s.label for s in seqs] == [0, 1]
     assert seqs[1].seq == [(1, 2, 3, 4), (1, 3, 3, 5)]
+
+
+def test_raw_sequences_drop_labels_keep_a_prefix_and_treat_a_missing_file_as_asked(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('[[0,1,2,3]]\n{"seq": [[1,2,3,4]], "label": 1}\n[[2,2,2,2]]\n')
+    assert read_raw_sequences(path) == [[(0, 1, 2, 3)], [(1, 2, 3, 4)], [(2, 2, 2, 2)]]
+    assert read_raw_sequences(path, limit=2) == [[(0, 1, 2, 3)], [(1, 2, 3, 4)]]
+    assert read_raw_sequences(tmp_path / "absent.jsonl", missing_ok=True) == []
+    with pytest.raises(OSError):
+        read_raw_sequences(tmp_path / "absent.jsonl")
 
 
 @pytest.mark.parametrize(

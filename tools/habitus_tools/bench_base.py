@@ -28,17 +28,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus_engine.datasets import RawSequence, load_vocabulary, read_sequences
+from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
 from habitus_engine.models import TransAE
 
 from .bench_denoise import KINDS, load_home
 from .denoise_select import roc_auc
 
 N_DAYS, N_BUCKETS = 7, 8
-
-
-def _read(path: Path, limit: int | None) -> list[RawSequence]:
-    return [s.seq for s in read_sequences(path)][:limit] if path.exists() else []
 
 
 def flagged_any_prefix(model: TransAE, sequences: Sequence[RawSequence]) -> NDArray[np.bool_]:
@@ -88,7 +84,7 @@ class ActionMap:
 
 def own_dataset(model: TransAE, dataset: Path, limit: int | None) -> dict[str, Any]:
     """Flag shares of the file's own dataset's raw/test, at its own time and in every weekly cell."""
-    test = _read(dataset / "raw" / "test.jsonl", limit)
+    test = read_raw_sequences(dataset / "raw" / "test.jsonl", limit, missing_ok=True)
     cells = [
         float(flagged_any_prefix(model, retimed(test, day, bucket)).mean())
         for day in range(N_DAYS)
@@ -106,7 +102,9 @@ def own_dataset(model: TransAE, dataset: Path, limit: int | None) -> dict[str, A
 def other_home(model: TransAE, home: Path, limit: int | None) -> dict[str, Any]:
     """Flag shares and injected-anomaly AUCs of another real home mapped onto the file's actions."""
     to_model = ActionMap(model, load_vocabulary(home).actions)
-    raw = _read(home / "raw" / "trn.jsonl", limit) + _read(home / "raw" / "vld.jsonl", limit)
+    raw = read_raw_sequences(home / "raw" / "trn.jsonl", limit, missing_ok=True) + read_raw_sequences(
+        home / "raw" / "vld.jsonl", limit, missing_ok=True
+    )
     mapped = to_model(raw)
     if not mapped:
         raise ValueError(f"{home}: none of its actions is named as in the model's vocabulary")

@@ -40,7 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from habitus_engine.datasets import RawBehaviour, RawSequence, load_vocabulary, read_sequences
+from habitus_engine.datasets import (
+    RawBehaviour,
+    RawSequence,
+    load_vocabulary,
+    read_raw_sequences,
+)
 from habitus_engine.metrics import precision_recall_f1
 from habitus_engine.models import FieldSizes, TransAE, TransAEConfig
 from habitus_engine.models.training import split_validation
@@ -104,10 +109,6 @@ class Home:
     anomalies: dict[str, list[RawSequence]]  # kind -> one copy of each normal sequence, injected
 
 
-def _read(path: Path, limit: int | None) -> list[RawSequence]:
-    return [s.seq for s in read_sequences(path)][:limit]
-
-
 def _device_action_pairs(dataset: Path, train: Sequence[RawSequence]) -> list[tuple[int, int]]:
     """Every (device, action) the home could do: the vocabulary's ``action_device`` map where it has
     one (FR, SP, AN do), else the pairs seen in training."""
@@ -157,12 +158,12 @@ def load_home(dataset: Path, limit: int | None = None, normal_from: str = "vld",
     not see; drop normal sequences that also occur in training, inject the anomalies."""
     vocab = load_vocabulary(dataset)
     sizes = FieldSizes(len(vocab.devices), len(vocab.actions))
-    train = _read(dataset / "raw" / "trn.jsonl", limit)
+    train = read_raw_sequences(dataset / "raw" / "trn.jsonl", limit)
     if normal_from == "held-out":
         train_idx, held_idx = split_validation(len(train), 0.2, seed)
         train, candidates = [train[i] for i in train_idx], [train[i] for i in held_idx]
     else:
-        candidates = _read(dataset / "raw" / "vld.jsonl", limit)
+        candidates = read_raw_sequences(dataset / "raw" / "vld.jsonl", limit)
     seen = {tuple(s) for s in train}
     normal = [s for s in candidates if tuple(s) not in seen]
     if not train or not normal:

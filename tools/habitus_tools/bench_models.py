@@ -43,7 +43,7 @@ from habitus_engine.datasets import (
     RawSequence,
     Vocabulary,
     load_vocabulary,
-    read_sequences,
+    read_raw_sequences,
     to_behaviours,
     to_raw,
 )
@@ -77,10 +77,6 @@ class ShiftData:
     paper: dict[str, Any] = field(default_factory=dict)
 
 
-def _read(path: Path) -> list[RawSequence]:
-    return [s.seq for s in read_sequences(path)]
-
-
 def _oracle(dataset: Path, shift: str, vocab: Vocabulary) -> list[RawSequence] | None:
     """Real new-context sequences (TSS-split), minus anything that also occurs in the test source."""
     folder = dataset / "context" / shift
@@ -88,10 +84,10 @@ def _oracle(dataset: Path, shift: str, vocab: Vocabulary) -> list[RawSequence] |
     if not sources:
         return None
     test_path = folder / "test.jsonl"
-    held_out = {tuple(s) for s in _read(test_path)} if test_path.exists() else set()
+    held_out = {tuple(s) for s in read_raw_sequences(test_path)} if test_path.exists() else set()
     pieces: list[RawSequence] = []
     for path in sources:
-        for seq in _read(path):
+        for seq in read_raw_sequences(path):
             if tuple(seq) not in held_out:
                 pieces.extend(to_raw(piece, vocab) for piece in split_sequences(to_behaviours(seq, vocab)))
     return pieces
@@ -108,10 +104,10 @@ def load_shift(dataset: Path, shift: str) -> ShiftData:
         raise FileNotFoundError(f"{dataset}/anomalies: no {shift}_*.jsonl anomaly file")
     gpt = dataset / "paper" / "gpt4o"
     training = {
-        "original": (_read(dataset / "paper" / original / "split_trn.jsonl"),) * 2,
+        "original": (read_raw_sequences(dataset / "paper" / original / "split_trn.jsonl"),) * 2,
         "paper_synthetic": (
-            _read(gpt / f"{shift}_anomaly_detection.jsonl"),
-            _read(gpt / f"{shift}_behavior_prediction.jsonl"),
+            read_raw_sequences(gpt / f"{shift}_anomaly_detection.jsonl"),
+            read_raw_sequences(gpt / f"{shift}_behavior_prediction.jsonl"),
         ),
     }
     oracle = _oracle(dataset, shift, vocab)
@@ -123,8 +119,8 @@ def load_shift(dataset: Path, shift: str) -> ShiftData:
         name,
         shift,
         FieldSizes(len(vocab.devices), len(vocab.actions)),
-        _read(dataset / "paper" / shift / "split_test.jsonl"),
-        _read(anomaly_files[0]),
+        read_raw_sequences(dataset / "paper" / shift / "split_test.jsonl"),
+        read_raw_sequences(anomaly_files[0]),
         {k: (list(a), list(b)) for k, (a, b) in training.items()},
         percentile,
         paper,

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from habitus_engine.datasets import RawSequence, load_vocabulary, read_sequences
+from habitus_engine.datasets import load_vocabulary, read_raw_sequences
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
 
@@ -61,24 +61,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_handle)
 
 
-def _read(path: Path) -> list[RawSequence]:
-    return [s.seq for s in read_sequences(path)] if path.exists() else []
-
-
 def evaluate_transae(model: TransAE, dataset: Path) -> dict[str, Any]:
     """False-alarm rate on real test sequences and detection rate on each injected anomaly file."""
     out: dict[str, Any] = {}
-    normal = _read(dataset / "raw" / "test.jsonl")
+    normal = read_raw_sequences(dataset / "raw" / "test.jsonl", missing_ok=True)
     if normal:
         out["flagged_share_raw_test"] = float(model.predict(normal, backend="numpy").mean())
     for path in sorted((dataset / "anomalies").glob("*.jsonl")):
-        out[f"detected_share_{path.stem}"] = float(model.predict(_read(path), backend="numpy").mean())
+        out[f"detected_share_{path.stem}"] = float(
+            model.predict(read_raw_sequences(path, missing_ok=True), backend="numpy").mean()
+        )
     return out
 
 
 def evaluate_sasrec(model: SASRec, dataset: Path) -> dict[str, Any]:
     """Last action of each real test sequence from the ones before it: sampled and full ranking."""
-    items = [model.items(s) for s in _read(dataset / "raw" / "test.jsonl")]
+    items = [model.items(s) for s in read_raw_sequences(dataset / "raw" / "test.jsonl", missing_ok=True)]
     items = [i for i in items if len(i) >= 2]
     histories, targets = [i[:-1] for i in items], [i[-1] for i in items]
     scores = model.item_scores(histories, backend="numpy")
@@ -95,8 +93,12 @@ def evaluate_sasrec(model: SASRec, dataset: Path) -> dict[str, Any]:
 
 def _handle(args: argparse.Namespace) -> int:
     vocab = load_vocabulary(args.dataset)
-    train = _read(args.dataset / "raw" / "trn.jsonl")
-    validation = _read(args.dataset / "raw" / "vld.jsonl") if args.validation == "vld" else None
+    train = read_raw_sequences(args.dataset / "raw" / "trn.jsonl", missing_ok=True)
+    validation = (
+        read_raw_sequences(args.dataset / "raw" / "vld.jsonl", missing_ok=True)
+        if args.validation == "vld"
+        else None
+    )
     if not train or validation == []:
         needs = "raw/trn.jsonl and raw/vld.jsonl" if args.validation == "vld" else "raw/trn.jsonl"
         print(f"habitus build-assets: {args.dataset} needs {needs}", file=sys.stderr)

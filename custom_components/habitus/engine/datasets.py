@@ -66,6 +66,14 @@ def read_sequences(path: Path, default_label: int = 0) -> list[LabelledSequence]
     return list(iter_sequences(path, default_label))
 
 
+def read_raw_sequences(path: Path, limit: int | None = None, missing_ok: bool = False) -> list[RawSequence]:
+    """The sequences of a JSON Lines file without their labels (``read_sequences``), the first
+    ``limit`` only if given; a missing file is empty with ``missing_ok``, else it raises."""
+    if missing_ok and not path.exists():
+        return []
+    return [s.seq for s in read_sequences(path)][:limit]
+
+
 def iter_sequences(path: Path, default_label: int = 0) -> Iterator[LabelledSequence]:
     """Stream a JSON Lines file of sequences (see module docstring for the line formats)."""
     with path.open(encoding="utf-8") as handle:
