@@ -424,6 +424,32 @@ def test_no_time_budget_runs_every_epoch() -> None:
     assert len(history.validation_loss) == 3 and not history.out_of_time
 
 
+def test_on_epoch_sees_every_epochs_progress_and_the_weights_it_validated() -> None:
+    validated, seen = [], []
+
+    def val_loss(p):  # type: ignore[no-untyped-def]
+        validated.append(p["w"].copy())
+        return [3.0, 1.0, 2.0][len(validated) - 1]
+
+    best, history = fit_params(
+        {"w": np.array([1.0, -2.0])},
+        lambda p, rows, rng: (p["w"] ** 2).sum(),
+        np.zeros((4, 1), np.int64),
+        val_loss,
+        TrainConfig(epochs=3, batch_size=2, patience=5, learning_rate=0.1, max_seconds=None),
+        on_epoch=lambda progress, params: seen.append((progress, params["w"].copy())),
+    )
+    assert [(p.epoch, p.best_epoch, p.validation_loss) for p, _ in seen] == [
+        (1, 1, 3.0),
+        (2, 2, 1.0),
+        (3, 2, 2.0),
+    ]
+    for (_, weights), checked in zip(seen, validated, strict=True):
+        np.testing.assert_array_equal(weights, checked)
+    np.testing.assert_array_equal(best["w"], seen[1][1])
+    assert history.best_epoch == 2
+
+
 @pytest.mark.parametrize("kind", ["mask", "replace", "mixed"])
 def test_corruption_touches_only_real_behaviours_and_keeps_field_ranges(kind: str) -> None:
     from habitus_engine.models.transae import corrupt_tokens  # noqa: PLC0415

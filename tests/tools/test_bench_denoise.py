@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from habitus_tools.bench_denoise import KINDS, Candidate, load_home, run
+from habitus_tools.bench_denoise import KINDS, Candidate, evaluate_caps, load_home, run
+from habitus_tools.cli import main
 from tests.paths import SMARTTHINGS
 
 AN = SMARTTHINGS / "an"
@@ -63,6 +64,8 @@ def test_candidates_parse_and_reject_malformed_specs() -> None:
     config = fixed.config(seed=7)
     assert fixed.label == "mask 0.5 fixed4" and not config.train.restore_best
     assert (config.train.epochs, config.train.seed, config.train.max_seconds) == (4, 7, None)
+    budgeted = Candidate.parse("mixed:0.15").config(seed=7, epochs=60, max_seconds=25.0).train
+    assert (budgeted.epochs, budgeted.max_seconds, budgeted.patience) == (60, 25.0, 3)
     for bad in ("none:0.3", "mixed", "noise:0.3", "mixed:0.3:4"):
         with pytest.raises(ValueError, match="candidate"):
             Candidate.parse(bad)
@@ -85,3 +88,32 @@ def test_run_scores_every_candidate_on_every_kind(tiny_an: Path) -> None:
         assert 0.0 <= row["fpr"] <= 1.0 and row["threshold"] > 0.0
     assert doc["settings"]["candidates"] == ["none", "mixed 0.5 fixed2"]
     assert list(doc["per_home"]) == ["an"] and doc["per_home"]["an"] == doc["summary"]
+
+
+def test_caps_from_one_run_equal_runs_capped_at_each(tiny_an: Path) -> None:
+    home = load_home(tiny_an)
+    candidate = Candidate("mixed", 0.15)
+    rows = evaluate_caps(home, candidate, 2024, [3, 1, 2])
+    assert [r["cap"] for r in rows] == [1, 2, 3]
+    assert [r["candidate"] for r in rows] == ["mixed 0.15 cap1", "mixed 0.15 cap2", "mixed 0.15 cap3"]
+    for row in rows:
+        alone = evaluate_caps(home, candidate, 2024, [row["cap"]])[0]
+        assert alone["candidate"] == "mixed 0.15"
+        for key in ("auc", "f1", "fpr", "threshold", "best_epoch", "epochs_run", "validation_loss"):
+            assert row[key] == alone[key], key
+    assert len(rows[-1]["validation_loss"]) == rows[-1]["epochs_run"]
+
+
+def test_cli_caps_and_time_budget_reach_the_training_config(tiny_an: Path, tmp_path: Path) -> None:
+    out = tmp_path / "caps.json"
+    # a zero budget ends the first epoch after one batch: every cap judges that one epoch's weights
+    args = ["bench", "denoise", str(tiny_an), "--candidates", "mixed:0.15", "--caps", "2", "4"]
+    assert main([*args, "--max-seconds", "0", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["settings"]["max_seconds"] == 0.0 and doc["settings"]["caps"] == [2, 4]
+    assert [r["candidate"] for r in doc["rows"]] == ["mixed 0.15 cap2", "mixed 0.15 cap4"]
+    assert all(r["out_of_time"] and r["epochs_run"] == 1 for r in doc["rows"])
+    unbounded = tmp_path / "unbounded.json"
+    assert main([*args, "--json", str(unbounded)]) == 0
+    rows = json.loads(unbounded.read_text(encoding="utf-8"))["rows"]
+    assert [(r["epochs_run"], r["out_of_time"]) for r in rows] == [(2, False), (4, False)]

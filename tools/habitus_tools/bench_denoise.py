@@ -48,7 +48,8 @@ from habitus_engine.datasets import (
 )
 from habitus_engine.metrics import precision_recall_f1
 from habitus_engine.models import FieldSizes, TransAE, TransAEConfig
-from habitus_engine.models.training import split_validation
+from habitus_engine.models.network import Params
+from habitus_engine.models.training import TrainProgress, split_validation
 from habitus_engine.models.transae import CORRUPTIONS
 
 from .denoise_select import perturb, roc_auc
@@ -87,10 +88,10 @@ class Candidate:
         name = "none" if self.kind == "none" else f"{self.kind} {self.rate:g}"
         return name if self.fixed_epochs is None else f"{name} fixed{self.fixed_epochs}"
 
-    def config(self, seed: int, epochs: int | None = None) -> TransAEConfig:
-        """The product ``TransAEConfig`` with this objective, ``seed`` and no time budget."""
+    def config(self, seed: int, epochs: int | None = None, max_seconds: float | None = None) -> TransAEConfig:
+        """The product ``TransAEConfig`` with this objective, ``seed`` and time budget (default none)."""
         base = TransAEConfig()
-        train = replace(base.train, seed=seed, max_seconds=None)
+        train = replace(base.train, seed=seed, max_seconds=max_seconds)
         if epochs is not None:
             train = replace(train, epochs=epochs)
         if self.fixed_epochs is not None:
@@ -172,11 +173,8 @@ def load_home(dataset: Path, limit: int | None = None, normal_from: str = "vld",
     return Home(dataset.name, sizes, train, normal, anomalies)
 
 
-def evaluate(home: Home, candidate: Candidate, seed: int, epochs: int | None = None) -> dict[str, Any]:
-    """Train as the hub does, then AUC and F1 at the calibrated threshold per anomaly kind."""
-    started = time.monotonic()
-    model = TransAE(home.sizes, candidate.config(seed, epochs)).fit(home.train)
-    seconds = time.monotonic() - started
+def _judge(home: Home, model: TransAE) -> dict[str, Any]:
+    """AUC and F1 at ``model``'s calibrated threshold per anomaly kind, and their means."""
     normal = model.score(home.normal, backend="numpy")
     threshold = float(model.threshold_ or 0.0)
     kinds: dict[str, dict[str, float]] = {}
@@ -185,20 +183,76 @@ def evaluate(home: Home, candidate: Candidate, seed: int, epochs: int | None = N
         labels = [0] * len(normal) + [1] * len(scores)
         f1 = precision_recall_f1(labels, np.concatenate([normal, scores]) > threshold)
         kinds[kind] = {"auc": roc_auc(normal, scores), "f1": f1.f1, "recall": f1.recall}
-    history = model.history_
     return {
-        "home": home.name,
-        "candidate": candidate.label,
-        "seed": seed,
         "auc": float(np.mean([k["auc"] for k in kinds.values()])),
         "f1": float(np.mean([k["f1"] for k in kinds.values()])),
         "fpr": float(np.mean(normal > threshold)),
         "kinds": kinds,
         "threshold": threshold,
-        "best_epoch": history.best_epoch if history else None,
-        "epochs_run": len(history.validation_loss) if history else None,
-        "seconds": round(seconds, 1),
     }
+
+
+def evaluate_caps(
+    home: Home,
+    candidate: Candidate,
+    seed: int,
+    caps: Sequence[int],
+    max_seconds: float | None = None,
+) -> list[dict[str, Any]]:
+    """One row per epoch cap (ascending; none: the product's cap) from a single training run.
+
+    The run lasts ``max(caps)`` epochs; at cap N the row judges the best-validation weights among
+    epochs <= N, calibrated on the model's own validation split, which is what ``TransAE.fit``
+    capped at N returns (same seeded shuffles and early stopping up to N). Caps past the run's end
+    (early stop, time budget) judge its final weights. Each row carries the validation-loss curve.
+    ``KIND:RATE:fixedN`` candidates ignore ``caps``.
+    """
+    if candidate.fixed_epochs is not None:  # a fixed schedule keeps its last weights: no caps
+        caps = []
+    config = candidate.config(seed, max(caps) if caps else None, max_seconds)
+    best: dict[str, tuple[int, Params]] = {}  # "so far" -> (best epoch, its weights)
+    snapshots: dict[int, tuple[int, Params]] = {}  # cap -> best so far at that epoch
+
+    def on_epoch(p: TrainProgress, params: Params) -> None:
+        if p.best_epoch == p.epoch:
+            best["so far"] = (p.epoch, params)
+        if p.epoch in caps:
+            snapshots[p.epoch] = best["so far"]
+
+    started = time.monotonic()
+    model = TransAE(home.sizes, config).fit(home.train, on_epoch=on_epoch)
+    seconds = time.monotonic() - started
+    history = model.history_
+    assert history is not None
+    _, val_idx = split_validation(len(home.train), config.train.validation_fraction, seed)
+    validation = [home.train[i] for i in val_idx]
+    rows: list[dict[str, Any]] = []
+    for cap in sorted(caps) or [config.train.epochs]:
+        row: dict[str, Any] = {
+            "home": home.name,
+            "candidate": candidate.label if len(caps) < 2 else f"{candidate.label} cap{cap}",
+            "seed": seed,
+            "cap": cap,
+        }
+        if cap in snapshots and cap < len(history.validation_loss):
+            best_epoch, params = snapshots[cap]
+            capped = TransAE(home.sizes, config)
+            capped._set_params(params)
+            capped.calibrate(validation)
+            row |= {**_judge(home, capped), "best_epoch": best_epoch, "epochs_run": cap, "out_of_time": False}
+        else:
+            row |= {
+                **_judge(home, model),
+                "best_epoch": history.best_epoch,
+                "out_of_time": history.out_of_time,
+            }
+            row["epochs_run"] = len(history.validation_loss)
+        row |= {
+            "validation_loss": [round(v, 5) for v in history.validation_loss[: row["epochs_run"]]],
+            "seconds": round(seconds, 1),  # the whole run's
+        }
+        rows.append(row)
+    return rows
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -218,6 +272,8 @@ def run(
     limit: int | None = None,
     normal_from: str = "vld",
     epochs: int | None = None,
+    caps: Sequence[int] = (),
+    max_seconds: float | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Every (home, candidate, seed); returns the JSON document (rows, summary, settings)."""
@@ -227,14 +283,16 @@ def run(
         log(f"{home.name}: train {len(home.train)}, normal {len(home.normal)} ({normal_from}, de-duplicated)")
         for candidate in candidates:
             for seed in seeds:
-                row = evaluate(home, candidate, seed, epochs)
-                rows.append(row)
-                per_kind = " ".join(f"{k} {v['auc']:.3f}/{v['f1']:.3f}" for k, v in row["kinds"].items())
-                log(
-                    f"  {candidate.label:<18} seed {seed}: AUC {row['auc']:.3f} F1 {row['f1']:.3f} "
-                    f"FPR {row['fpr']:.3f} best epoch {row['best_epoch']}/{row['epochs_run']} "
-                    f"{row['seconds']} s | {per_kind}"
-                )
+                for row in evaluate_caps(
+                    home, candidate, seed, caps or ([epochs] if epochs else []), max_seconds
+                ):
+                    rows.append(row)
+                    per_kind = " ".join(f"{k} {v['auc']:.3f}/{v['f1']:.3f}" for k, v in row["kinds"].items())
+                    log(
+                        f"  {row['candidate']:<18} seed {seed}: AUC {row['auc']:.3f} F1 {row['f1']:.3f} "
+                        f"FPR {row['fpr']:.3f} best epoch {row['best_epoch']}/{row['epochs_run']} "
+                        f"{row['seconds']} s | {per_kind}"
+                    )
     return {
         "rows": rows,
         "summary": summarise(rows),
@@ -249,6 +307,8 @@ def run(
             "limit": limit,
             "normal_from": normal_from,
             "epochs": epochs,
+            "caps": list(caps),
+            "max_seconds": max_seconds,
             "injection_seed": SEED,
         },
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
@@ -279,6 +339,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--epochs", type=int, help="epoch cap for early-stopped candidates (default: the product's)"
     )
+    parser.add_argument(
+        "--caps",
+        nargs="+",
+        type=int,
+        default=[],
+        help="judge each epoch cap N from one run of max(N) epochs (the best weights among epochs <= N)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        help="wall-clock budget per fit, as TrainConfig.max_seconds (default: none)",
+    )
     parser.add_argument("--json", type=Path, help="write every row and the summary here")
     parser.set_defaults(func=_handle)
 
@@ -287,7 +359,7 @@ def _handle(args: argparse.Namespace) -> int:
     try:
         candidates = [Candidate.parse(spec) for spec in args.candidates]
         doc = run(args.datasets, candidates, args.seeds, limit=args.limit, normal_from=args.normal,
-                  epochs=args.epochs,
+                  epochs=args.epochs, caps=args.caps, max_seconds=args.max_seconds,
                   log=lambda m: print(m, flush=True))  # fmt: skip
     except (FileNotFoundError, ValueError) as err:
         print(f"habitus bench denoise: {err}", file=sys.stderr)

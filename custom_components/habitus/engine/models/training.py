@@ -71,6 +71,9 @@ class TrainProgress:
 
 type ProgressFn = Callable[[TrainProgress], None]
 type CancelFn = Callable[[], bool]
+# After every epoch: its progress and that epoch's weights (benchmarks judge several epoch caps from
+# one run: a run capped at N returns the best-validation weights among epochs <= N).
+type EpochFn = Callable[[TrainProgress, Params], None]
 
 
 @dataclass(slots=True)
@@ -214,6 +217,7 @@ def fit_params(
     *,
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    on_epoch: EpochFn | None = None,
 ) -> tuple[Params, TrainHistory]:
     """Train ``params`` on mini-batches of ``train_rows`` [n, ...]; returns the best-validation weights.
 
@@ -221,6 +225,7 @@ def fit_params(
     weights of the best validation epoch; ``should_cancel`` is polled before every batch and raises
     ``TrainingCancelledError``. ``config.max_seconds`` is checked after every batch: once spent, the
     current (possibly partial) epoch is validated and training stops with the best weights so far.
+    ``on_epoch`` receives every epoch's progress and weights (copies; read-only use).
     """
     from autograd import value_and_grad  # noqa: PLC0415  (training-only dependency)
 
@@ -253,17 +258,19 @@ def fit_params(
         history.validation_loss.append(val)
         if val < best_loss - config.min_delta:
             best, best_loss, history.best_epoch = theta, val, epoch
-        if progress is not None:
-            progress(
-                TrainProgress(
-                    epoch,
-                    config.epochs,
-                    history.train_loss[-1],
-                    val,
-                    history.best_epoch,
-                    time.monotonic() - started,
-                )
+        if progress is not None or on_epoch is not None:
+            report = TrainProgress(
+                epoch,
+                config.epochs,
+                history.train_loss[-1],
+                val,
+                history.best_epoch,
+                time.monotonic() - started,
             )
+            if progress is not None:
+                progress(report)
+            if on_epoch is not None:
+                on_epoch(report, params)
         if epoch - history.best_epoch >= config.patience:
             history.stopped_early = True
             break

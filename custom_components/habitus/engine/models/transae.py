@@ -28,6 +28,7 @@ from .ops import ArrayOps, NumpyOps, Ops, Tensor
 from .serving import GraphFn
 from .training import (
     CancelFn,
+    EpochFn,
     ProgressFn,
     TrainConfig,
     TrainHistory,
@@ -117,11 +118,13 @@ class TransAE(NetworkModel):
         *,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
+        on_epoch: EpochFn | None = None,
     ) -> Self:
         """Train on normal sequences; without ``validation``, a seeded split of ``sequences`` is held out.
 
         Sets ``params_`` (best validation epoch), ``threshold_`` (percentile of validation scores) and
         ``history_``. Raises ``TrainingCancelledError`` if ``should_cancel`` returns True.
+        ``on_epoch`` sees every epoch's weights (``fit_params``).
         """
         train_cfg = self.config.train
         tokens = self.encode(sequences)
@@ -147,6 +150,7 @@ class TransAE(NetworkModel):
             train_cfg,
             progress=progress,
             should_cancel=should_cancel,
+            on_epoch=on_epoch,
         )
         self._set_params(params)
         self.calibrate_tokens(val_tokens, self.config.threshold_percentile)
