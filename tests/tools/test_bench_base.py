@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from habitus_engine.datasets import load_vocabulary
 from habitus_engine.models import TransAE
-from habitus_tools.bench_base import ActionMap, flagged_any_prefix, retimed
+from habitus_tools.bench_base import ActionMap, calibrated, calibration_draws, flagged_any_prefix, retimed
+from habitus_tools.bench_denoise import load_home
 from habitus_tools.cli import main
 from tests.paths import PROJECT_ROOT, SMARTTHINGS
 
@@ -58,3 +60,30 @@ def test_run_writes_shares_and_aucs_and_rejects_a_home_with_other_names(tmp_path
     shares = [v for name in ("fr", "sp") for k, v in figures[name].items() if "flagged" in k or "auc" in k]
     assert shares and all(0.0 <= v <= 1.0 for v in shares)
     assert main(["bench", "base", str(BASE), "--homes", str(AN), *flags]) == 2  # AN's names are lowercase
+
+
+def test_calibrate_takes_the_percentile_of_the_homes_first_training_sequences(
+    base: TransAE, tmp_path: Path
+) -> None:
+    home = load_home(SP, 60)
+    to_fr = ActionMap(base, load_vocabulary(SP).actions)
+    first = to_fr(home.train)[:10]  # draw 0: the home's first 10 mapped trn sequences, in file order
+    assert calibration_draws(to_fr(home.train), 10, 3)[0] == first
+    figures = calibrated(base, home, to_fr, 10, draws=1)
+    threshold = float(np.percentile(base.score(first, backend="numpy"), 95.0))  # TransAE's own rule
+    assert figures["threshold"] == pytest.approx(threshold)
+    normal = base.score(to_fr(home.normal), backend="numpy")
+    assert figures["flagged_normal"] == pytest.approx(float((normal > threshold).mean()))
+
+    out = tmp_path / "calibrated.json"
+    flags = ["--dataset", str(FR), "--homes", str(SP), "--limit", "60", "--json", str(out)]
+    assert main(["bench", "base", str(BASE), *flags, "--calibrate", "10", "20", "--draws", "3"]) == 0
+    sp = json.loads(out.read_text(encoding="utf-8"))[str(BASE)]["sp"]
+    assert sp["calibrated_10"]["draws"] == 3 and "calibrated_20" in sp
+    assert (
+        sp["calibrated_10"]["threshold_min"]
+        <= sp["calibrated_10"]["threshold"]
+        <= sp["calibrated_10"]["threshold_max"]
+    )
+    assert main(["bench", "base", str(BASE), *flags, "--calibrate", "0"]) == 2
+    assert main(["bench", "base", str(BASE), *flags, "--calibrate", "5000"]) == 2  # more than the home has

@@ -11,9 +11,17 @@ its own threshold:
   (``Type:control``, as a live home's behaviours are through the device dictionary; unmapped behaviours
   are left out, as live scoring leaves them out), the share flagged (whole sequence, any prefix); and
   ``habitus bench denoise``'s injected anomalies on the home's de-duplicated ``vld`` (``load_home``):
-  ROC AUC per kind and the shares flagged at the threshold.
+  ROC AUC per kind and the shares flagged at the threshold;
+* with ``--calibrate N [N ...]``, the hub's cold-start fix (``engine/calibration.py``): the threshold
+  recomputed as TransAE's percentile of the base model's scores of the home's first N mapped ``trn``
+  sequences (file order; the raw files are not in time order, so these are a random draw) and of
+  ``--draws - 1`` more seeded random draws of N, then the shares of the normal and injected sequences
+  flagged at it (whole sequence; any prefix for the normal ones), mean and range over the draws.
+  ``--normal held-out`` takes the normal sequences from a seeded 20 % of ``trn`` (calibration then
+  draws from the other 80 %), for a home whose ``vld`` is another population (FR).
 
-Nothing is trained or tuned. Record runs in docs/BENCHMARKS.md ("## Models").
+Nothing is trained; no paper test set is read for the calibration figures. Record runs in
+docs/BENCHMARKS.md ("## Models").
 """
 
 from __future__ import annotations
@@ -22,29 +30,36 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from habitus_engine.calibration import home_threshold
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
 from habitus_engine.models import TransAE
 
-from .bench_denoise import KINDS, load_home
+from .bench_denoise import KINDS, SEED, Home, load_home
 from .denoise_select import roc_auc
 
 N_DAYS, N_BUCKETS = 7, 8
 
 
-def flagged_any_prefix(model: TransAE, sequences: Sequence[RawSequence]) -> NDArray[np.bool_]:
-    """[N] whether some prefix of each sequence scores above the threshold (live scoring's reading)."""
+def prefix_max_scores(model: TransAE, sequences: Sequence[RawSequence]) -> NDArray[np.float32]:
+    """[N] the highest score of any prefix of each sequence (live scoring reads every prefix)."""
     prefixes = [list(s[:n]) for s in sequences for n in range(1, len(s) + 1)]
     owner = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])  # [P] sequence of prefix
-    hit = np.zeros(len(sequences), dtype=bool)
+    best = np.full(len(sequences), -np.inf, dtype=np.float32)
     if prefixes:
-        np.logical_or.at(hit, owner, model.score(prefixes, backend="numpy") > _threshold(model))
-    return hit
+        np.maximum.at(best, owner, model.score(prefixes, backend="numpy"))
+    return best
+
+
+def flagged_any_prefix(model: TransAE, sequences: Sequence[RawSequence]) -> NDArray[np.bool_]:
+    """[N] whether some prefix of each sequence scores above the threshold (live scoring's reading)."""
+    return prefix_max_scores(model, sequences) > _threshold(model)
 
 
 def _threshold(model: TransAE) -> float:
@@ -99,8 +114,54 @@ def own_dataset(model: TransAE, dataset: Path, limit: int | None) -> dict[str, A
     }
 
 
-def other_home(model: TransAE, home: Path, limit: int | None) -> dict[str, Any]:
-    """Flag shares and injected-anomaly AUCs of another real home mapped onto the file's actions."""
+def calibration_draws(
+    train: Sequence[RawSequence], n: int, draws: int, seed: int = SEED
+) -> list[list[RawSequence]]:
+    """The first ``n`` sequences, then ``draws - 1`` seeded random draws of ``n`` (each in file order)."""
+    if len(train) < n:
+        raise ValueError(f"{len(train)} mapped training sequences, fewer than --calibrate {n}")
+    rng = np.random.default_rng(seed)
+    picks = [np.sort(rng.choice(len(train), n, replace=False)) for _ in range(draws - 1)]
+    return [list(train[:n]), *[[train[int(i)] for i in pick] for pick in picks]]
+
+
+def calibrated(model: TransAE, injected: Home, to_model: ActionMap, n: int, draws: int) -> dict[str, float]:
+    """Shares flagged at the threshold calibrated on ``n`` of the home's training sequences (the hub's
+    ``home_threshold``): mean, min and max over ``draws`` draws of them."""
+    normal = to_model(injected.normal)
+    scores = {
+        "normal": model.score(normal, backend="numpy"),
+        "normal_any_prefix": prefix_max_scores(model, normal),
+    }
+    for kind in KINDS:
+        scores[kind] = model.score(to_model(injected.anomalies[kind]), backend="numpy")
+    rows: list[dict[str, float]] = []
+    for draw in calibration_draws(to_model(injected.train), n, draws):
+        threshold = home_threshold(model.score(draw, backend="numpy"), model.config.threshold_percentile, n)
+        assert threshold is not None  # n scores, minimum n
+        rows.append(
+            {"threshold": threshold}
+            | {f"flagged_{k}": float((v > threshold).mean()) for k, v in scores.items()}
+        )
+    out: dict[str, float] = {"draws": float(len(rows))}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        out |= {key: float(np.mean(values)), f"{key}_min": min(values), f"{key}_max": max(values)}
+    out["draws_normal_flagged_at_most_10pct"] = float(np.mean([row["flagged_normal"] <= 0.1 for row in rows]))
+    return out
+
+
+def other_home(
+    model: TransAE,
+    home: Path,
+    limit: int | None,
+    *,
+    normal_from: str = "vld",
+    calibrate: Sequence[int] = (),
+    draws: int = 1,
+) -> dict[str, Any]:
+    """Flag shares and injected-anomaly AUCs of another real home mapped onto the file's actions, and
+    at thresholds calibrated on the home's own first sequences (``calibrate``: how many)."""
     to_model = ActionMap(model, load_vocabulary(home).actions)
     raw = read_raw_sequences(home / "raw" / "trn.jsonl", limit, missing_ok=True) + read_raw_sequences(
         home / "raw" / "vld.jsonl", limit, missing_ok=True
@@ -109,7 +170,7 @@ def other_home(model: TransAE, home: Path, limit: int | None) -> dict[str, Any]:
     if not mapped:
         raise ValueError(f"{home}: none of its actions is named as in the model's vocabulary")
     threshold = _threshold(model)
-    injected = load_home(home, limit)
+    injected = load_home(home, limit, normal_from)
     normal = model.score(to_model(injected.normal), backend="numpy")
     out: dict[str, Any] = {
         "behaviours_mapped": to_model.coverage(raw),
@@ -124,20 +185,46 @@ def other_home(model: TransAE, home: Path, limit: int | None) -> dict[str, Any]:
         out[f"auc_{kind}"] = roc_auc(normal, anomalous)
         out[f"flagged_{kind}"] = float((anomalous > threshold).mean())
     out["auc_mean"] = float(np.mean([out[f"auc_{kind}"] for kind in KINDS]))
+    for n in calibrate:
+        out[f"calibrated_{n}"] = calibrated(model, injected, to_model, n, draws)
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class HomeOptions:
+    """How other homes are read: where their normal sequences come from, the ``--calibrate`` sizes."""
+
+    normal_from: str = "vld"  # or "held-out": a seeded 20 % of trn
+    calibrate: tuple[int, ...] = ()
+    draws: int = 1
+
+
 def run(
-    models: Sequence[Path], dataset: Path, homes: Sequence[Path], limit: int | None = None
+    models: Sequence[Path],
+    dataset: Path,
+    homes: Sequence[Path],
+    limit: int | None = None,
+    options: HomeOptions | None = None,
 ) -> dict[str, Any]:
     """Every figure for every TransAE file."""
+    opts = options or HomeOptions()
     doc: dict[str, Any] = {}
     for path in models:
         model = TransAE.load(path)
         doc[str(path)] = {
             "threshold": _threshold(model),
             dataset.name: own_dataset(model, dataset, limit),
-            **{home.name: other_home(model, home, limit) for home in homes},
+            **{
+                home.name: other_home(
+                    model,
+                    home,
+                    limit,
+                    normal_from=opts.normal_from,
+                    calibrate=opts.calibrate,
+                    draws=opts.draws,
+                )
+                for home in homes
+            },
         }
     return doc
 
@@ -154,13 +241,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--dataset", required=True, type=Path, help="the files' own dataset (raw/test)")
     parser.add_argument("--homes", nargs="*", type=Path, default=[], help="other homes' dataset directories")
     parser.add_argument("--limit", type=int, help="only the first N lines of each file read (quick runs)")
+    parser.add_argument(
+        "--normal",
+        choices=["vld", "held-out"],
+        default="vld",
+        help="other homes' normal sequences: de-duplicated raw vld, or a seeded 20 %% of trn",
+    )
+    parser.add_argument(
+        "--calibrate",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="N",
+        help="also flag at the threshold calibrated on the home's first N trn sequences (the hub's fix)",
+    )
+    parser.add_argument(
+        "--draws", type=int, default=1, help="--calibrate: draws of N sequences (first: file order)"
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.set_defaults(func=_handle)
 
 
+def _line(name: str, values: dict[str, Any], indent: str) -> str:
+    return f"{indent}{name}: " + ", ".join(
+        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in values.items()
+        if not isinstance(v, dict)
+    )
+
+
 def _handle(args: argparse.Namespace) -> int:
+    if args.draws < 1 or any(n < 1 for n in args.calibrate):
+        print("habitus bench base: --calibrate and --draws need positive numbers", file=sys.stderr)
+        return 2
+    options = HomeOptions(args.normal, tuple(args.calibrate), args.draws)
     try:
-        doc = run(args.models, args.dataset, args.homes, args.limit)
+        doc = run(args.models, args.dataset, args.homes, args.limit, options)
     except (FileNotFoundError, ValueError) as err:
         print(f"habitus bench base: {err}", file=sys.stderr)
         return 2
@@ -168,12 +284,10 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"{path}: threshold {figures['threshold']:.4f}")
         for name, values in figures.items():
             if isinstance(values, dict):
-                print(
-                    f"  {name}: "
-                    + ", ".join(
-                        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()
-                    )
-                )
+                print(_line(name, values, "  "))
+                for sub, nested in values.items():
+                    if isinstance(nested, dict):
+                        print(_line(sub, nested, "    "))
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0
