@@ -101,7 +101,7 @@ def model_summary(bundle: ModelBundle | None) -> dict[str, Any] | None:
         "training_sequences": info.data,
         "evaluated_on": _iso(info.evaluated_on),
         "metrics": dict(info.metrics),
-        "threshold": round(bundle.threshold, 4),
+        **bundle.threshold_status(),  # threshold (None while calibrating on the home), source, counts
         "vocabulary_size": {"devices": len(bundle.vocab.devices), "actions": len(bundle.vocab.actions)},
         "served_by": bundle.served_by,
     }

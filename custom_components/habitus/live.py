@@ -3,9 +3,10 @@
 Set up after the learner: the live store is read, the models the home last deployed are loaded from
 ``model_store.py`` (else the shipped base models; both in the executor, where ONNX Runtime sessions are
 created too; numpy where onnxruntime does not import), the scorer's thread starts, and the learner's
-behaviour observers get the scorer and the context tracker. If no models can be loaded Habitus keeps
-learning and the model sensors say "none". The base models are loaded once per HA run (``hass.data``):
-a reload reuses them.
+behaviour observers get the scorer and the context tracker. While the base models serve, their anomaly
+threshold is calibrated on the home's own stored sequences (``base_calibration.py``; no anomaly before
+that). If no models can be loaded Habitus keeps learning and the model sensors say "none". The base
+models are loaded once per HA run (``hass.data``): a reload reuses them.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .alerts import AnomalyAlerts
+from .base_calibration import BaseCalibrator
 from .const import signal_updated
 from .context_live import ContextTracker
 from .engine.models import ModelFileError
 from .ingest import weather_entity_id
 from .learner import HabitusLearner
+from .live_const import signal_live
 from .live_models import ModelBundle, load_base_bundle, load_bundle
 from .live_store import LiveStore
 from .model_store import ModelStore, async_load_models, async_save_models, model_store
@@ -49,6 +52,7 @@ class LiveRuntime:
     alerts: AnomalyAlerts
     context: ContextTracker
     models: ModelStore  # the deployed models on disk (model_store.py)
+    calibrator: BaseCalibrator  # the base models' threshold on this home (base_calibration.py)
 
     async def async_deploy(
         self,
@@ -116,8 +120,19 @@ async def async_setup_live(
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_updated(entry.entry_id), scorer.sequence_closed_check)
     )
+    calibrator = BaseCalibrator(hass, entry, learner, scorer)
+    for signal in (signal_updated(entry.entry_id), signal_live(entry.entry_id)):  # closed sequences, swaps
+        entry.async_on_unload(async_dispatcher_connect(hass, signal, calibrator.check))
+    calibrator.check()  # from the stored sequences: the calibration survives restarts
     return LiveRuntime(
-        hass=hass, entry=entry, store=store, scorer=scorer, alerts=alerts, context=context, models=models
+        hass=hass,
+        entry=entry,
+        store=store,
+        scorer=scorer,
+        alerts=alerts,
+        context=context,
+        models=models,
+        calibrator=calibrator,
     )
 
 

@@ -7,15 +7,21 @@ are device *types*): a behaviour maps when its action name is in the model's voc
 entity id first (a home-trained model), else by device type (a base model). Anything else is *unknown*:
 it is reported, and left out of the model input, never an error.
 
+The base TransAE's threshold was calibrated on FR and means nothing in another home: while the base
+models serve, the bundle carries a ``Calibration`` of it on the home's own stored sequences
+(``calibrate_base``, run by ``base_calibration.py``; the rule is ``engine/calibration.py``) and raises
+no anomaly until it has one (``ThresholdSource.CALIBRATING``). A home-trained model uses its own.
+
 Everything here is synchronous and runs off the event loop: loading files and creating ONNX Runtime
 sessions in the executor, live inference in the scorer's own thread (``scoring_thread.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,8 @@ import numpy as np
 from homeassistant.util import dt as dt_util
 
 from .engine.behaviour import Behaviour
+from .engine.behaviour import Sequence as BehaviourSequence
+from .engine.calibration import MIN_CALIBRATION_SEQUENCES, home_threshold
 from .engine.datasets import RawBehaviour, RawSequence
 from .engine.models import SASRec, TransAE
 from .engine.models.base import Backend
@@ -87,6 +95,23 @@ class ModelInfo:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+class ThresholdSource(StrEnum):
+    """Where the served anomaly threshold comes from (the anomaly score sensor's ``threshold_source``)."""
+
+    MODEL = "model"  # the model's own: a percentile of its validation scores (a home-trained model)
+    CALIBRATING = "calibrating"  # base models, too few of the home's sequences scored yet: no anomaly
+    HOME = "home"  # base models, the percentile of their scores of the home's own sequences
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """The base TransAE's threshold calibrated on this home's stored sequences (``calibrate_base``)."""
+
+    sequences: int  # the home's sequences scored (those with a behaviour in the vocabulary)
+    threshold: float | None  # None: fewer than ``engine.calibration.MIN_CALIBRATION_SEQUENCES``
+    revision: int  # the store's count of sequences ever closed it was computed at (stale once it moves)
+
+
 @dataclass(slots=True)
 class ModelBundle:
     """TransAE + SASRec + their vocabulary: what one scoring call needs (replaced whole, never mutated)."""
@@ -97,11 +122,47 @@ class ModelBundle:
     info: ModelInfo
     backend: Backend = "auto"
     served_by: str = "not loaded"  # the executor actually used: "onnxruntime" or "numpy"
+    calibration: Calibration | None = None  # base models only: the threshold calibrated on this home
+
+    @property
+    def threshold_source(self) -> ThresholdSource:
+        """The model's own threshold (home-trained), or the base models' calibration state."""
+        if self.info.source != "base":
+            return ThresholdSource.MODEL
+        if self.calibration is not None and self.calibration.threshold is not None:
+            return ThresholdSource.HOME
+        return ThresholdSource.CALIBRATING
 
     @property
     def threshold(self) -> float:
-        """TransAE's anomaly threshold (a percentile of its validation scores)."""
+        """TransAE's anomaly threshold: calibrated on this home (base models, once calibrated), else a
+        percentile of its validation scores (while calibrating: the base file's, never alerted on)."""
+        if self.calibration is not None and self.calibration.threshold is not None:
+            return self.calibration.threshold
         return float(self.transae.threshold_ if self.transae.threshold_ is not None else np.inf)
+
+    def threshold_status(self) -> dict[str, Any]:
+        """The threshold as the anomaly score sensor and the diagnostics show it (None while calibrating),
+        where it comes from and, for base models, how many of the home's sequences it was calibrated on."""
+        source = self.threshold_source
+        base = self.info.source == "base"
+        return {
+            "threshold": None if source is ThresholdSource.CALIBRATING else round(self.threshold, 4),
+            "threshold_source": source.value,
+            "calibration_sequences": (self.calibration.sequences if self.calibration else 0)
+            if base
+            else None,
+            "calibration_needed": MIN_CALIBRATION_SEQUENCES if base else None,
+        }
+
+    def same_models(self, other: ModelBundle) -> bool:
+        """Whether ``other`` serves the very same models (it may differ in its calibration only)."""
+        return (self.transae, self.sasrec, self.vocab, self.backend) == (
+            other.transae,
+            other.sasrec,
+            other.vocab,
+            other.backend,
+        )
 
     def warm_up(self) -> str:
         """Create the executors (ONNX Runtime sessions, in the calling executor thread); the backend used."""
@@ -149,6 +210,20 @@ def load_bundle(
     return bundle
 
 
+def calibrate_base(bundle: ModelBundle, sequences: Iterable[BehaviourSequence], revision: int) -> Calibration:
+    """The base TransAE's threshold on this home: its percentile of the stored sequences (executor only).
+
+    Each closed sequence is read as live scoring read it last: its behaviours in the vocabulary, of which
+    TransAE sees the last ``max_behaviours``; a sequence with none is not counted. ``revision``: the
+    store's count of sequences ever closed (what the calibration is stale against).
+    """
+    mapped = ([raw for raw in map(bundle.vocab.raw, seq) if raw is not None] for seq in sequences)
+    known: list[RawSequence] = [raws for raws in mapped if raws]
+    scores = bundle.transae.score(known, bundle.backend) if known else np.zeros(0, np.float32)  # [N]
+    threshold = home_threshold(scores, bundle.transae.config.threshold_percentile)
+    return Calibration(len(known), threshold, revision)
+
+
 def load_base_bundle(backend: Backend = "auto") -> ModelBundle:
     """The shipped cold-start models (``model_assets/*_fr.npz``)."""
     return load_bundle(
@@ -172,11 +247,12 @@ class LiveScore:
     top_k: tuple[tuple[str, float], ...]  # SASRec's next actions, best first, with probabilities
     most_surprising: str | None = None  # the behaviour whose removal lowers the score most
     behaviours: tuple[tuple[float, str, str], ...] = ()  # (time, device, action) of the scored ones
+    calibrating: bool = False  # base models not calibrated on this home yet: never anomalous
 
     @property
     def anomalous(self) -> bool:
-        """Above TransAE's threshold."""
-        return self.score is not None and self.score > self.threshold
+        """Above TransAE's threshold (and the threshold is not still being calibrated)."""
+        return not self.calibrating and self.score is not None and self.score > self.threshold
 
 
 def score_open_sequence(
@@ -190,8 +266,9 @@ def score_open_sequence(
     mapped = [(b, bundle.vocab.raw(b)) for b in recent]
     known = [(b, raw) for b, raw in mapped if raw is not None]
     unknown = tuple(b.action for b, raw in mapped if raw is None)
+    calibrating = bundle.threshold_source is ThresholdSource.CALIBRATING
     if not known:
-        return LiveScore(key, length, None, bundle.threshold, unknown, ())
+        return LiveScore(key, length, None, bundle.threshold, unknown, (), calibrating=calibrating)
     window = known[-bundle.transae.config.max_behaviours :]
     raws: RawSequence = [raw for _, raw in window]
     score = float(bundle.transae.score([raws], bundle.backend)[0])
@@ -207,6 +284,7 @@ def score_open_sequence(
         unknown,
         top_k,
         behaviours=tuple((b.time, b.device, b.action) for b, _ in window),
+        calibrating=calibrating,
     )
     if not explain or not result.anomalous:
         return result

@@ -43,7 +43,7 @@ def _score_attributes(_rt: HabitusRuntime, live: LiveRuntime) -> dict[str, Any]:
     result = live.scorer.result
     bundle = live.scorer.bundle
     return {
-        "threshold": round(bundle.threshold, 4) if bundle is not None else None,
+        **(bundle.threshold_status() if bundle is not None else {"threshold": None}),
         "sequence_length": result.length if result else 0,
         "unknown_behaviours": list(result.unknown[-10:]) if result else [],
     }

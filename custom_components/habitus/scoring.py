@@ -24,6 +24,7 @@ Why a thread of its own and a throttled refresh: with HA's executor and one enti
 the hand-off and the four entity writes were most of the loop-side cost per behaviour and all of its
 tail (docs/BENCHMARKS.md, "Per-event overhead with live scoring").
 
+``calibrate`` serves the base bundle with its threshold calibrated on the home (``base_calibration.py``).
 ``swap_models`` is the adaptation loop's hook: it replaces the bundle atomically; a job already
 running finishes with the old models, its snapshots are scored again with the new ones, and the
 open sequence is rescored. After ``close`` (entry unload, HA stop) nothing is written any more and
@@ -36,6 +37,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Any, Final
 
@@ -49,7 +51,7 @@ from .engine.behaviour import Behaviour, Sequence
 from .engine.models import EncodingError, ModelFileError, NotFittedError
 from .learner import HabitusLearner, ThrottledSignal
 from .live_const import SCORING_WINDOW, signal_anomaly, signal_live, signal_reading
-from .live_models import LiveScore, ModelBundle
+from .live_models import Calibration, LiveScore, ModelBundle
 from .scoring_batch import RawCache, Snapshot, score_snapshots
 from .scoring_thread import ScoringThread
 
@@ -160,7 +162,8 @@ class LiveScorer:
         self._running = False
         if self._closed:
             return
-        if bundle is not self.bundle:  # swapped meanwhile: score these behaviours with the new models
+        if self.bundle is None or not bundle.same_models(self.bundle):  # swapped meanwhile: score these
+            # behaviours with the new models (a new calibration alone: the readings keep their threshold)
             self._pending[:0] = _without_repeat(snapshots, self._pending)
         elif results:
             self._apply(results)
@@ -229,6 +232,17 @@ class LiveScorer:
         if current and not any(s[0] == current[0].time and s[2] == len(current) for s in self._pending):
             self._queue_open()
         async_dispatcher_send(self._hass, signal_live(self._entry.entry_id))
+
+    @callback
+    def calibrate(self, bundle: ModelBundle, calibration: Calibration) -> bool:
+        """Serve ``bundle`` with its threshold calibrated on this home (``base_calibration.py``), unless
+        another bundle serves by now (False). The next behaviour is read with it; readings already made
+        or on their way keep the threshold they were scored with."""
+        if bundle is not self.bundle or self._closed:
+            return False
+        self.bundle = replace(bundle, calibration=calibration)  # same vocabulary: the raw cache stays
+        async_dispatcher_send(self._hass, signal_live(self._entry.entry_id))
+        return True
 
     @callback
     def mark_normal(self) -> Sequence | None:

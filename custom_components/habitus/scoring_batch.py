@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from .engine.behaviour import Behaviour
 from .engine.datasets import RawBehaviour, RawSequence
-from .live_models import TOP_K, LiveScore, ModelBundle
+from .live_models import TOP_K, LiveScore, ModelBundle, ThresholdSource
 
 RAW_CACHE_SIZE = 1024  # mapped behaviours kept across jobs (one entry per recent behaviour)
 
@@ -50,6 +50,7 @@ def score_snapshots(
         cache.clear()
     max_behaviours = bundle.transae.config.max_behaviours
     threshold = bundle.threshold
+    calibrating = bundle.threshold_source is ThresholdSource.CALIBRATING  # no anomaly before calibration
     known_of: list[list[tuple[Behaviour, RawBehaviour]]] = []
     unknown_of: list[tuple[str, ...]] = []
     for _, recent, _ in snapshots:
@@ -62,7 +63,7 @@ def score_snapshots(
     histories = [bundle.sasrec.items([raw for _, raw in known_of[i]]) for i in rows]
     items = bundle.sasrec.item_scores(histories, bundle.backend) if rows else np.zeros((0, 1), np.float32)
     results = [
-        LiveScore(key, length, None, threshold, unknown_of[i], ())
+        LiveScore(key, length, None, threshold, unknown_of[i], (), calibrating=calibrating)
         for i, (key, _, length) in enumerate(snapshots)
     ]
     explained: set[float] = set()
@@ -77,6 +78,7 @@ def score_snapshots(
             unknown_of[i],
             _top_k(bundle, items[row]),
             behaviours=tuple((b.time, b.device, b.action) for b, _ in window),
+            calibrating=calibrating,
         )
         if result.anomalous and key in explain and key not in explained:
             explained.add(key)

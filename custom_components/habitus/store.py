@@ -338,10 +338,13 @@ class HabitusStore:
         rows, codec = list(self._sequences), self._codec
         return lambda: _decode_all(codec, rows)
 
-    def sequences_reader(self) -> Callable[[], Iterator[Sequence]]:
+    def sequences_reader(self, last: int | None = None) -> Callable[[], Iterator[Sequence]]:
         """Like ``sequences_snapshot``, but the returned function (executor) decodes one sequence at a
-        time: a caller keeping only part of each never holds every decoded ``Behaviour`` at once."""
+        time: a caller keeping only part of each never holds every decoded ``Behaviour`` at once.
+        ``last``: only the most recent ``last`` kept sequences (None: all)."""
         rows, codec = list(self._sequences), self._codec
+        if last is not None:
+            rows = rows[-last:] if last > 0 else []
         return lambda: _iter_decoded(codec, rows)
 
     def schedule_save(self) -> None:

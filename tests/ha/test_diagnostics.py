@@ -17,7 +17,7 @@ from custom_components.habitus.diagnostics import TO_REDACT
 from custom_components.habitus.live_models import ASSETS_DIR
 
 from .conftest import SetupHabitus
-from .live_helpers import DEVICES, UNUSUAL, WEDNESDAY_0305_PACIFIC, act, start
+from .live_helpers import DEVICES, UNUSUAL, WEDNESDAY_0305_PACIFIC, act, calibrate_on_regular_home, start
 
 OPTIONS = {
     "max_gap_hours": 0.05,
@@ -43,6 +43,7 @@ async def test_diagnostics_show_the_live_side_and_redact_what_identifies_the_hou
     freezer = wednesday
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     await act(hass, freezer, UNUSUAL)  # an anomaly: a notification, then the cool-down runs
     live, runtime = entry.runtime_data.live, entry.runtime_data
     assert live is not None and runtime.worker is not None

@@ -17,7 +17,7 @@ from custom_components.habitus.engine.models import ModelFileError, TransAE
 from custom_components.habitus.live_models import ASSETS_DIR
 
 from .conftest import SetupHabitus
-from .live_helpers import NORMAL, UNUSUAL, USER, act, anomaly_notifications, start
+from .live_helpers import NORMAL, UNUSUAL, USER, act, anomaly_notifications, calibrate_on_regular_home, start
 
 OPTIONS = {"max_gap_hours": 0.05}  # a 3-minute TSS gap: sequences close within a test
 LIVE = {
@@ -74,7 +74,8 @@ async def test_a_normal_sequence_is_scored_below_the_threshold_with_top_k_next_a
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
     start(hass, freezer)
-    await setup_habitus(OPTIONS)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     await act(hass, freezer, NORMAL)
     score = float(_state(hass, "sensor.habitus_anomaly_score"))
     attrs = _attrs(hass, "sensor.habitus_anomaly_score")
@@ -95,7 +96,8 @@ async def test_an_unusual_sequence_raises_the_sensor_fires_the_event_and_notifie
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
     start(hass, freezer)
-    await setup_habitus(OPTIONS)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     await act(hass, freezer, UNUSUAL)
     assert _state(hass, "binary_sensor.habitus_anomaly") == "on"
     score = float(_state(hass, "sensor.habitus_anomaly_score"))
@@ -119,7 +121,8 @@ async def test_the_sensor_ends_when_the_sequence_closes(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
     start(hass, freezer)
-    await setup_habitus(OPTIONS)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     await act(hass, freezer, UNUSUAL)
     assert _state(hass, "binary_sensor.habitus_anomaly") == "on"
     freezer.tick(timedelta(minutes=10))

@@ -34,6 +34,8 @@ from .live_helpers import (
     act,
     anomaly_notifications,
     burst,
+    calibrate_on_regular_home,
+    calibrated_at_its_own_threshold,
     live_scorer,
     record_applied,
     start,
@@ -45,7 +47,7 @@ HOUR = datetime(2026, 11, 18, 11, 5, tzinfo=UTC).timestamp() / 3600  # Wednesday
 
 @pytest.fixture(scope="module")
 def bundle() -> ModelBundle:
-    return load_base_bundle()
+    return calibrated_at_its_own_threshold(load_base_bundle())
 
 
 @pytest.fixture
@@ -142,6 +144,7 @@ async def test_an_anomalous_sequence_in_a_burst_still_alerts_once(
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     scorer = live_scorer(entry)
     applied = record_applied(scorer)
     burst(hass, freezer, UNUSUAL)
@@ -164,6 +167,7 @@ async def test_a_reading_of_a_sequence_closed_meanwhile_alerts_but_is_not_shown(
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     scorer = live_scorer(entry)
     applied = record_applied(scorer)
     burst(hass, freezer, UNUSUAL)

@@ -17,7 +17,16 @@ from custom_components.habitus.live_store import live_storage_key
 from habitus_engine.datasets import load_vocabulary, read_sequences, to_behaviours
 
 from .conftest import SetupHabitus
-from .live_helpers import NORMAL, UNUSUAL, act, anomaly_notifications, new_sequence, start
+from .live_helpers import (
+    NORMAL,
+    UNUSUAL,
+    act,
+    anomaly_notifications,
+    calibrate_on_regular_home,
+    new_sequence,
+    serve_calibrated_at_its_own_threshold,
+    start,
+)
 
 OPTIONS = {"max_gap_hours": 0.05}  # a 3-minute TSS gap
 
@@ -38,7 +47,8 @@ async def test_cool_down_suppresses_a_repeat_but_the_event_still_fires(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
     start(hass, freezer)
-    await setup_habitus(OPTIONS)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     await act(hass, freezer, UNUSUAL)
     first_event = _event_time(hass)
     assert len(anomaly_notifications(hass)) == 1
@@ -57,7 +67,8 @@ async def test_snooze_suppresses_notifications_until_it_ends(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
     start(hass, freezer)
-    await setup_habitus(OPTIONS)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     await hass.services.async_call(DOMAIN, "snooze_alerts", {"minutes": 10}, blocking=True)
     await act(hass, freezer, UNUSUAL)
     assert hass.states.get("binary_sensor.habitus_anomaly").state == "on"  # type: ignore[union-attr]
@@ -73,7 +84,8 @@ async def test_dismiss_removes_the_notification_and_errors_when_none(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
     start(hass, freezer)
-    await setup_habitus(OPTIONS)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     with pytest.raises(ServiceValidationError) as err:
         await _call(hass, "dismiss_alert")
     assert err.value.translation_key == "no_alert"
@@ -91,6 +103,7 @@ async def test_feedback_marks_the_sequence_normal_and_stores_it(
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     with pytest.raises(ServiceValidationError) as err:
         await _call(hass, "feedback")
     assert err.value.translation_key == "no_anomaly"
@@ -118,13 +131,15 @@ async def test_export_writes_a_dataset_the_engine_reads_back(
 ) -> None:
     hass.config.config_dir = str(tmp_path)
     start(hass, freezer)
-    await setup_habitus(OPTIONS)
+    entry = await setup_habitus(OPTIONS)
     with pytest.raises(ServiceValidationError) as err:
         await _call(hass, "export_dataset", {"path": "export"})
     assert err.value.translation_key == "export_empty"
     for _ in range(3):
         await act(hass, freezer, NORMAL)
         await new_sequence(hass, freezer, minutes=5)
+    entry.runtime_data.learner.close_if_idle()  # the third sequence is stored now, not at the next change
+    serve_calibrated_at_its_own_threshold(entry)  # the three sequences stay all there is to export
     await act(hass, freezer, UNUSUAL)  # the open sequence is not exported; its feedback is
     await _call(hass, "feedback")
     response = await _call(hass, "export_dataset", {"path": "exports/home"})

@@ -35,6 +35,7 @@ from .live_helpers import (
     act,
     anomaly_notifications,
     burst,
+    calibrate_on_regular_home,
     live_scorer,
     new_sequence,
     record_applied,
@@ -110,6 +111,7 @@ async def test_a_failing_job_is_logged_and_scoring_goes_on(
     error, level, message = case
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     scorer = live_scorer(entry)
     real: Callable[..., list[LiveScore]] = scoring.score_snapshots
     calls = 0
@@ -139,6 +141,7 @@ async def test_a_burst_refreshes_the_reading_twice_and_alerts_at_once(
 ) -> None:
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
     scorer = live_scorer(entry)
     applied = record_applied(scorer)
     refreshes = _count_refreshes(hass, entry.entry_id)
