@@ -205,14 +205,24 @@ def test_requests_carry_the_configured_temperature_and_seeds_and_the_report_says
     assert [(r.temperature, r.seed) for r in backend.requests] == [(1.3, 11), (1.3, 12), (1.3, 13)]
     assert (report["temperature"], report["seed"]) == (1.3, 11)
     tof = report["tof"]  # stage 1 (IQR) flags, stage 2 (utility) rescues some, deletes the rest
-    assert set(tof) == {"stage1_flagged", "stage2_tried", "stage2_rescued", "rejected"}
+    assert set(tof) == {
+        "stage1_flagged",
+        "stage2_tried",
+        "stage2_rescued",
+        "stage2_next_action_rescued",
+        "rejected",
+    }
     assert tof["rejected"] == tof["stage1_flagged"] - tof["stage2_rescued"] >= 0
+    assert tof["stage2_rescued"] >= tof["stage2_next_action_rescued"] >= 0
+    assert report["tof_utility"] == "next_action"  # the default stage-2 test
     assert report["sequences_generated"] - report["sequences_kept"] == tof["rejected"] == 15 - len(kept)
     assert SynthesisConfig(SHIFT, ablate=frozenset({"tof"})).temperature == 0.7  # GenerationRequest's
     with pytest.raises(ValueError, match="temperature"):
         SynthesisConfig(SHIFT, temperature=-0.1)
     with pytest.raises(ValueError, match="tof_trials"):
         SynthesisConfig(SHIFT, tof_trials=-1)
+    with pytest.raises(ValueError, match="tof_utility"):
+        SynthesisConfig(SHIFT, tof_utility="bp")  # type: ignore[arg-type]
 
 
 def test_schedule_shift_hours_bind_the_parser_too() -> None:

@@ -1,11 +1,18 @@
-"""TOF (two-stage outlier filter) and the Markov sequence-loss baseline it can run on."""
+"""TOF (two-stage outlier filter), the Markov sequence-loss baseline it can run on, and stage 2's
+next-action utility test."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from habitus_engine.outliers import MarkovLossModel, TOFConfig, TwoStageOutlierFilter, iqr_upper_fence
+from habitus_engine.outliers import (
+    MarkovLossModel,
+    NextActionLossModel,
+    TOFConfig,
+    TwoStageOutlierFilter,
+    iqr_upper_fence,
+)
 
 ROUTINES = [["on", "tv", "off"], ["on", "off"], ["on", "tv", "tv", "off"], ["tv", "off"]]
 SYNTHETIC = [ROUTINES[i % 4] for i in range(40)] + [
@@ -73,6 +80,41 @@ def test_stage_two_can_rescue_a_useful_outlier() -> None:
     synthetic = [*inliers, ["b", "b", "c", "c", "a"]]
     tof = TwoStageOutlierFilter(MarkovLossModel, TOFConfig()).fit(synthetic)
     assert tof.outliers_ == [12] and tof.rescued_ == [12] and tof.kept_mask_.all()
+
+
+def test_next_action_loss_sums_transitions_over_a_fixed_vocabulary() -> None:
+    model = NextActionLossModel.over([["a", "b"], ["c"]])  # 3 tokens + the unknown slot
+    model.fit([["a", "b"], ["a", "b", "zzz"]])  # an unseen token does not grow the vocabulary
+    assert model.vocabulary_size_ == 4
+    one, two, single = model.losses([["a", "b"], ["a", "b", "a"], ["c"]])
+    assert single == 0.0  # a single action predicts nothing next
+    assert one == pytest.approx(-np.log((2 + 0.1) / (2 + 0.4)))  # P(b | a), no start state
+    assert two == pytest.approx(one - np.log((0 + 0.1) / (1 + 0.4)))  # + P(a | b): a sum, not a mean
+
+
+# Many duplicated short routines plus two distinct sequences stage 1 flags: a chain over actions the
+# routines never move on from (new devices of the new context: useful to behaviour prediction, and
+# adding it leaves the routines' next actions exactly as predictable) and one that cuts into the
+# routines' own transitions ("on" -> "siren": "on" -> "tv" / "off" become less likely).
+NEW_CHAIN = ["blind close", "camera", "robot clean"]
+INTRUDER = ["on", "siren", "on", "siren", "on"]
+WITH_NEW = [*SYNTHETIC[:40], NEW_CHAIN, INTRUDER]
+
+
+def test_reconstruction_alone_deletes_the_new_chain() -> None:
+    tof = TwoStageOutlierFilter(MarkovLossModel, TOFConfig()).fit(WITH_NEW)
+    assert {40, 41} <= set(tof.outliers_)
+    assert not tof.kept_mask_[40] and not tof.kept_mask_[41]
+    assert tof.next_action_rescued_ == []
+
+
+def test_the_next_action_test_rescues_the_new_chain_but_not_the_intruder() -> None:
+    tof = TwoStageOutlierFilter(MarkovLossModel, TOFConfig(), NextActionLossModel.over).fit(WITH_NEW)
+    assert {40, 41} <= set(tof.outliers_)
+    assert 40 in tof.next_action_rescued_ and tof.kept_mask_[40]
+    assert 41 not in tof.rescued_ and not tof.kept_mask_[41]
+    # only outliers the next-action test did not keep get the reconstruction refit
+    assert 41 in tof.tried_ and 40 not in tof.tried_
 
 
 def test_filter_returns_the_kept_sequences_and_predict_scores_new_ones() -> None:

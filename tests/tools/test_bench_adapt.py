@@ -76,6 +76,15 @@ def test_tof_trials_takes_a_count_or_all(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", "--tof-trials", "some"])
     assert "a count >= 0 or 'all'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", "--tof-utility", "bp"])
+    assert "invalid choice: 'bp'" in capsys.readouterr().err
+
+
+def test_tof_utility_reaches_the_pipeline() -> None:
+    assert AdaptConfig(FR, "spring").synthesis().tof_utility == "next_action"  # TOF's default stage 2
+    paper = AdaptConfig(FR, "spring", tof_utility="reconstruction").synthesis()
+    assert paper.tof_utility == "reconstruction"  # the paper's stage 2, for the ablation
 
 
 def test_the_seed_reaches_the_retrained_models(tiny_fr: Path) -> None:  # noqa: F811

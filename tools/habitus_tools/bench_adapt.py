@@ -13,7 +13,8 @@ The SmartGen pipeline on the original context (``paper/<winter|daytime|single>/s
 5. generation (in-process llama.cpp with the token automaton, or ``--server`` over HTTP), parsing and
    validation (Pass@1);
 6. **TOF** (``outliers.TwoStageOutlierFilter``) on the TransAE reconstruction loss (``--tof-model
-   markov``: the Markov stand-in);
+   markov``: the Markov stand-in); stage 2 keeps an outlier if the held-out inliers' next-action or
+   reconstruction loss does not rise (``--tof-utility reconstruction``: the paper's test alone);
 7. TransAE / SASRec retrained on the kept sequences and evaluated exactly like ``bench models``.
 
 ``--seed`` seeds the whole run: the LLM's sampling (request n: seed + n), the SSC and TOF TransAEs,
@@ -43,6 +44,7 @@ from habitus_engine.adapt_pipeline import (
     SynthesisConfig,
     SynthesisError,
     TOFModel,
+    TOFUtility,
     synthesize_raw,
 )
 from habitus_engine.datasets import RawSequence, Vocabulary, load_vocabulary, read_sequences
@@ -79,6 +81,7 @@ class AdaptConfig:
     seed: int = SEED  # LLM sampling, SSC / TOF TransAEs, TOF's split and the retrained models
     temperature: float = DEFAULT_TEMPERATURE  # LLM sampling temperature (0: greedy)
     tof_trials: int | None = TOF_RESCUE_TRIALS  # TOF stage-2 refits at most; None: every outlier
+    tof_utility: TOFUtility = "next_action"  # "reconstruction": the paper's stage-2 test alone
 
     def synthesis(self) -> SynthesisConfig:
         """The engine pipeline's configuration for this run (the paper's shift, N_CTX, ...)."""
@@ -106,6 +109,7 @@ class AdaptConfig:
             tof_model=self.tof_model,
             sequence_model=SequenceModelConfig(seed=self.seed),
             tof_trials=self.tof_trials,
+            tof_utility=self.tof_utility,
         )
 
 
@@ -196,6 +200,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"TOF stage 2 tests this many outliers at most; 'all': every one (default {TOF_RESCUE_TRIALS})",
     )
     parser.add_argument(
+        "--tof-utility",
+        choices=["next_action", "reconstruction"],
+        default="next_action",
+        help="TOF stage 2 keeps an outlier if this held-out loss does not rise: next_action (or "
+        "reconstruction; the default) or reconstruction alone (the paper's)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="llama.cpp threads in process (default 1, as the hub)"
     )
     parser.add_argument("--epoch-scale", type=float, default=1.0, help="multiply every epoch budget")
@@ -251,6 +262,7 @@ def _handle(args: argparse.Namespace) -> int:
         seed=args.seed,
         temperature=args.temperature,
         tof_trials=args.tof_trials,
+        tof_utility=args.tof_utility,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:

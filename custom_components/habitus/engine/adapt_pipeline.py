@@ -19,9 +19,12 @@ The pipeline (SmartGen §4, with BehaviorGen's week-by-week segmentation):
    packaged Gemma 3 270M) or an OpenAI-compatible server (``llm.http``); every answer is parsed and
    validated against the code table (Pass@1). Bad output never raises: it only lowers Pass@1;
 6. **TOF** (``outliers.TwoStageOutlierFilter``) keeps the plausible sequences: stage 1 IQR fence on
-   the TransAE reconstruction loss, stage 2 utility test on held-out inliers (``tof_model="markov"``:
-   a first-order Markov loss stand-in). Fewer than ``MIN_TRANSAE_SEQUENCES`` sequences fall back to
-   the stand-ins (a TransAE needs data to train on); the report's ``encoder`` says what ran.
+   the TransAE reconstruction loss; stage 2 utility test on held-out inliers: an outlier is kept if
+   adding it does not raise their next-action loss (``outliers.NextActionLossModel``) or does not
+   raise their reconstruction loss (``tof_utility="reconstruction"``: the latter alone, the paper's).
+   ``tof_model="markov"``: a first-order Markov loss stand-in for TransAE; fewer than
+   ``MIN_TRANSAE_SEQUENCES`` sequences fall back to the stand-ins (a TransAE needs data to train
+   on); the report's ``encoder`` says what ran.
 
 ``ablate`` switches stages off (tss: no split; ssc: every sequence is shown; gss: no hints; tof: keep
 every parsed sequence). ``synthesize`` works on behaviours; ``synthesize_raw`` on the raw
@@ -46,7 +49,13 @@ from .compress import BagOfActionsEncoder, SemanticCompressor, SSCConfig
 from .datasets import RawSequence, Vocabulary, to_behaviours, to_raw
 from .fidelity import behaviour_tokens, fidelity_report, privacy_report
 from .llm.base import DEFAULT_TEMPERATURE, GenerationRequest, GenerationResult, LLMBackend, LLMError
-from .outliers import MarkovLossModel, SequenceLossModel, TOFConfig, TwoStageOutlierFilter
+from .outliers import (
+    MarkovLossModel,
+    NextActionLossModel,
+    SequenceLossModel,
+    TOFConfig,
+    TwoStageOutlierFilter,
+)
 from .prompt import (
     PromptBudgetError,
     PromptConfig,
@@ -82,6 +91,7 @@ type CancelledFn = Callable[[], bool]
 type BackendKind = Literal["local", "server"]
 type SSCEncoder = Literal["transae", "bag"]
 type TOFModel = Literal["transae", "markov"]
+type TOFUtility = Literal["next_action", "reconstruction"]
 type SSCGrouping = Literal["weekday", "all"]
 
 
@@ -144,6 +154,9 @@ class SynthesisConfig:
     # TOF stage 2 refits at most with TransAE (the least extreme outliers first; the others are
     # deleted untested); None: every outlier is tested, as in the paper (one TransAE fit each)
     tof_trials: int | None = TOF_RESCUE_TRIALS
+    # TOF stage 2 keeps an outlier if the held-out next-action loss or the reconstruction loss does
+    # not rise ("reconstruction": the paper's test alone, which cost BP on the night shifts)
+    tof_utility: TOFUtility = "next_action"
     sequence_model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
 
     def __post_init__(self) -> None:
@@ -160,6 +173,8 @@ class SynthesisConfig:
             raise ValueError("sequences_per_response and ssc_prompts must be >= 1")
         if self.tof_trials is not None and self.tof_trials < 0:
             raise ValueError("tof_trials must be >= 0 (or None: every outlier)")
+        if self.tof_utility not in ("next_action", "reconstruction"):
+            raise ValueError("tof_utility must be next_action|reconstruction")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0")
         if self.ssc_alpha is not None and not -1.0 <= self.ssc_alpha <= 1.0:
@@ -388,8 +403,9 @@ def parse_all(
 class TOFOutcome:
     """What TOF did to the synthetic set: the kept sequences and each stage's count.
 
-    Stage 1 (IQR fence) flags ``flagged`` sequences; stage 2 (utility test) refits with ``tried`` of
-    them (the least extreme first, ``trials`` at most with TransAE) and keeps ``rescued``;
+    Stage 1 (IQR fence) flags ``flagged`` sequences; stage 2 (utility test) keeps
+    ``next_action_rescued`` of them by the next-action test, refits the loss model with ``tried`` of
+    the others (the least extreme first, ``trials`` at most with TransAE) and keeps ``rescued`` in all;
     the other ``flagged - rescued`` are deleted.
     """
 
@@ -398,6 +414,7 @@ class TOFOutcome:
     flagged: int = 0
     tried: int = 0
     rescued: int = 0
+    next_action_rescued: int = 0
 
     def counts(self) -> dict[str, int]:
         """The report's ``tof`` object: stage 1 flags and stage 2's verdicts."""
@@ -405,6 +422,7 @@ class TOFOutcome:
             "stage1_flagged": self.flagged,
             "stage2_tried": self.tried,
             "stage2_rescued": self.rescued,
+            "stage2_next_action_rescued": self.next_action_rescued,
             "rejected": self.flagged - self.rescued,
         }
 
@@ -415,10 +433,13 @@ def tof_filter(
     model: TOFModel = "transae",
     sequence_model: SequenceModelConfig | None = None,
     trials: int | None = TOF_RESCUE_TRIALS,
+    *,
+    utility: TOFUtility = "next_action",
 ) -> TOFOutcome:
     """TOF: drop the synthetic sequences the two-stage outlier filter rejects (needs two or more).
-    The loss models and stage 2's inlier split are seeded with ``sequence_model.seed``; with TransAE
-    stage 2 tests ``trials`` outliers at most (None: all; the Markov stand-in always tests all)."""
+    The loss models and stage 2's inlier split are seeded with ``sequence_model.seed``; stage 2
+    tries every outlier with the next-action test (``utility="next_action"``), then refits TransAE
+    with ``trials`` of the others at most (None: all; the Markov stand-in always tests all)."""
     if not enabled or len(synthetic) < 2:
         return TOFOutcome(synthetic, "none")
     use_transae = model == "transae" and len(synthetic) >= MIN_TRANSAE_SEQUENCES
@@ -428,17 +449,16 @@ def tof_filter(
         return TransAESequenceModel(settings) if use_transae else MarkovLossModel()
 
     config = TOFConfig(seed=settings.seed, max_rescue_trials=trials if use_transae else None)
-    tof = TwoStageOutlierFilter(factory, config).fit([[b.action for b in s] for s in synthetic])
+    next_action = NextActionLossModel.over if utility == "next_action" else None
+    tof = TwoStageOutlierFilter(factory, config, next_action).fit([[b.action for b in s] for s in synthetic])
     kept = [seq for seq, keep in zip(synthetic, tof.kept_mask_, strict=True) if keep]
-    flagged = len(tof.outliers_)
-    stage2_ran = not math.isnan(tof.baseline_loss_)  # it needs outliers and two inliers
-    cap = flagged if config.max_rescue_trials is None else config.max_rescue_trials
     return TOFOutcome(
         kept,
         "transae" if use_transae else "markov",
-        flagged=flagged,
-        tried=min(flagged, cap) if stage2_ran else 0,
+        flagged=len(tof.outliers_),
+        tried=len(tof.tried_),
         rescued=len(tof.rescued_),
+        next_action_rescued=len(tof.next_action_rescued_),
     )
 
 
@@ -475,6 +495,7 @@ def _report(
         "encoder": f"SSC: {prepared.ssc_encoder}, TOF: {tof.model}",
         "temperature": config.temperature,
         "seed": config.seed,
+        "tof_utility": config.tof_utility,
         "ssc_alpha": prepared.ssc_alpha,
         "ssc_alpha_rule": "fixed"
         if config.ssc_alpha is not None
@@ -561,7 +582,12 @@ def synthesize(
     synthetic = [seq for p in parsed for seq in p.sequences]
     clock.lap("parse")
     tof = tof_filter(
-        synthetic, "tof" not in config.ablate, config.tof_model, config.sequence_model, config.tof_trials
+        synthetic,
+        "tof" not in config.ablate,
+        config.tof_model,
+        config.sequence_model,
+        config.tof_trials,
+        utility=config.tof_utility,
     )
     clock.lap("tof")
     report = _report(

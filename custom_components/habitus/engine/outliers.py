@@ -10,6 +10,13 @@ The filter is model-agnostic: it needs a factory of ``SequenceLossModel`` (``fit
 ``losses`` per sequence). The TransAE autoencoder is the paper's model; ``MarkovLossModel`` below is a
 deterministic first-order Markov chain over actions (negative log-likelihood per action) that runs
 anywhere and serves as a baseline and in tests.
+
+Stage 2 can also test **next-action utility** (``utility_factory``, e.g. ``NextActionLossModel``):
+an outlier is then kept if adding it does not raise the held-out inliers' next-action loss *or*
+(as in the paper) their reconstruction loss. The reconstruction test alone cannot see what a sequence
+is worth to behaviour prediction: on the SmartThings night shifts stage 1 flags the few distinct
+sequences among many near-duplicates, and deleting them cost BP HR@10 on the new context's
+validation split (docs/BENCHMARKS.md, "TOF with a next-action utility test").
 """
 
 from __future__ import annotations
@@ -42,41 +49,71 @@ class MarkovLossModel:
 
     ``losses`` is the mean negative log-likelihood per token (the first token given a start state):
     like an autoencoder's reconstruction loss it is low for sequences made of common transitions and
-    high for unusual ones. Tokens never seen in ``fit`` share one unknown slot.
+    high for unusual ones. Tokens never seen in ``fit`` share one unknown slot. ``vocabulary_size``
+    fixes the number of outcomes (the unknown slot included); None: the fitted tokens + 1.
     """
 
-    def __init__(self, smoothing: float = 0.1) -> None:
-        if smoothing <= 0:
-            raise ValueError("smoothing must be positive")
+    start_state = True  # the first token is predicted from START
+
+    def __init__(self, smoothing: float = 0.1, vocabulary_size: int | None = None) -> None:
+        if smoothing <= 0 or (vocabulary_size is not None and vocabulary_size < 1):
+            raise ValueError("smoothing must be positive and vocabulary_size >= 1")
         self.smoothing = smoothing
+        self.vocabulary_size = vocabulary_size
         self.counts_: dict[Hashable, Counter[Hashable]] = {}
-        self.vocabulary_size_ = 1
+        self.vocabulary_size_ = vocabulary_size or 1
 
     def fit(self, sequences: Sequence[Sequence[Hashable]]) -> Self:
-        """Count start tokens and transitions."""
+        """Count (start tokens and) transitions."""
         counts: dict[Hashable, Counter[Hashable]] = {}
         vocabulary: set[Hashable] = set()
         for seq in sequences:
             vocabulary.update(seq)
-            for prev, nxt in zip([START, *seq], seq, strict=False):
+            for prev, nxt in self._transitions(seq):
                 counts.setdefault(prev, Counter())[nxt] += 1
         self.counts_ = counts
-        self.vocabulary_size_ = len(vocabulary) + 1  # + the unknown slot
+        self.vocabulary_size_ = self.vocabulary_size or len(vocabulary) + 1  # + the unknown slot
         return self
 
     def losses(self, sequences: Sequence[Sequence[Hashable]]) -> NDArray[np.float64]:
         """Mean NLL per token of each sequence, ``[N]`` (0.0 for an empty sequence)."""
-        out = np.zeros(len(sequences), dtype=np.float64)
-        for n, seq in enumerate(sequences):
-            nll = [self._nll(prev, nxt) for prev, nxt in zip([START, *seq], seq, strict=False)]
-            out[n] = float(np.mean(nll)) if nll else 0.0
-        return out
+        return np.array([float(np.mean(nll)) if nll else 0.0 for nll in self._nlls(sequences)])
+
+    def _transitions(self, seq: Sequence[Hashable]) -> list[tuple[Hashable, Hashable]]:
+        previous = [START, *seq] if self.start_state else list(seq)
+        return list(zip(previous, seq[0 if self.start_state else 1 :], strict=False))
+
+    def _nlls(self, sequences: Sequence[Sequence[Hashable]]) -> list[list[float]]:
+        return [[self._nll(prev, nxt) for prev, nxt in self._transitions(seq)] for seq in sequences]
 
     def _nll(self, prev: Hashable, nxt: Hashable) -> float:
         row = self.counts_.get(prev, Counter())
         total = sum(row.values())
         probability = (row.get(nxt, 0) + self.smoothing) / (total + self.smoothing * self.vocabulary_size_)
         return -float(np.log(probability))
+
+
+class NextActionLossModel(MarkovLossModel):
+    """TOF stage 2's next-action model: each action predicted from the one before (behaviour
+    prediction's task at its simplest), no start state, over a fixed vocabulary.
+
+    ``losses`` is each sequence's *total* next-action NLL (0.0 for a one-action sequence), so the
+    mean over a held-out set ranks like the mean per transition. The vocabulary is fixed
+    (``over``: the whole synthetic set's tokens + the unknown slot), so adding a sequence to
+    training changes only the rows of the actions it moves on from; a sequence that shares none of
+    those with the held-out inliers leaves their loss exactly as it was.
+    """
+
+    start_state = False
+
+    @classmethod
+    def over(cls, sequences: Sequence[Sequence[Hashable]]) -> NextActionLossModel:
+        """An unfitted model whose vocabulary is every token of ``sequences`` plus the unknown slot."""
+        return cls(vocabulary_size=len({token for seq in sequences for token in seq}) + 1)
+
+    def losses(self, sequences: Sequence[Sequence[Hashable]]) -> NDArray[np.float64]:
+        """Total next-action NLL of each sequence, ``[N]``."""
+        return np.array([float(np.sum(nll)) for nll in self._nlls(sequences)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +140,31 @@ def iqr_upper_fence(losses: NDArray[np.float64], factor: float = 1.5) -> float:
 class TwoStageOutlierFilter[S]:
     """TOF over any ``SequenceLossModel``. ``fit`` runs both stages on the synthetic set.
 
+    ``utility_factory`` (given the whole synthetic set, e.g. ``NextActionLossModel.over``) adds stage
+    2's next-action test: every outlier is tried with it first (a cheap refit), and only those it
+    does not keep get the reconstruction refit, ``max_rescue_trials`` at most.
+
     Learned attributes: ``losses_`` ``[N]``, ``upper_fence_``, ``outliers_`` (indices flagged by stage
-    1), ``rescued_`` (outliers kept by stage 2), ``baseline_loss_`` (``L_st``, NaN without stage 2),
-    ``kept_mask_`` ``[N]`` (the filter's decision).
+    1), ``rescued_`` (outliers kept by stage 2), ``next_action_rescued_`` (those of them the
+    next-action test kept), ``tried_`` (outliers given the reconstruction refit), ``baseline_loss_``
+    (``L_st``, NaN without a reconstruction refit), ``kept_mask_`` ``[N]`` (the filter's decision).
     """
 
     def __init__(
-        self, model_factory: Callable[[], SequenceLossModel[S]], config: TOFConfig | None = None
+        self,
+        model_factory: Callable[[], SequenceLossModel[S]],
+        config: TOFConfig | None = None,
+        utility_factory: Callable[[Sequence[S]], SequenceLossModel[S]] | None = None,
     ) -> None:
         self.model_factory = model_factory
         self.config = config or TOFConfig()
+        self.utility_factory = utility_factory
         self.losses_: NDArray[np.float64] = np.zeros(0)
         self.upper_fence_ = float("inf")
         self.outliers_: list[int] = []
         self.rescued_: list[int] = []
+        self.next_action_rescued_: list[int] = []
+        self.tried_: list[int] = []
         self.baseline_loss_ = float("nan")
         self.kept_mask_: NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._stage1: SequenceLossModel[S] | None = None
@@ -130,7 +178,8 @@ class TwoStageOutlierFilter[S]:
         self.upper_fence_ = iqr_upper_fence(self.losses_, self.config.iqr_factor)
         outlier_mask = self.losses_ > self.upper_fence_
         self.outliers_ = [int(i) for i in np.flatnonzero(outlier_mask)]
-        self.rescued_ = []
+        self.rescued_, self.next_action_rescued_, self.tried_ = [], [], []
+        self.baseline_loss_ = float("nan")
         inliers = np.flatnonzero(~outlier_mask)
         if self.config.stage2 and self.outliers_ and len(inliers) >= 2:
             self.rescued_ = self._stage2(sequences, inliers)
@@ -139,19 +188,26 @@ class TwoStageOutlierFilter[S]:
         return self
 
     def _stage2(self, sequences: Sequence[S], inliers: NDArray[np.int64]) -> list[int]:
-        """Eq. 22-23: keep an outlier if adding it to training does not raise the held-out loss."""
+        """Eq. 22-23: keep an outlier if adding it to training does not raise the held-out loss
+        (next-action first, when ``utility_factory`` is set; then reconstruction)."""
         rng = np.random.default_rng(self.config.seed)
         order = rng.permutation(inliers)  # [n_in]
         n_test = max(1, round(len(order) * self.config.test_fraction))
         test = [sequences[i] for i in order[:n_test]]
         train = [sequences[i] for i in order[n_test:]]
-        self.baseline_loss_ = float(np.mean(self.model_factory().fit(train).losses(test)))
-        trials = sorted(self.outliers_, key=lambda i: (self.losses_[i], i))[: self.config.max_rescue_trials]
-        rescued = []
-        for i in trials:
-            loss = float(np.mean(self.model_factory().fit([*train, sequences[i]]).losses(test)))
-            if loss <= self.baseline_loss_:
-                rescued.append(i)
+        candidates = sorted(self.outliers_, key=lambda i: (self.losses_[i], i))  # least extreme first
+        if self.utility_factory is not None:
+            utility = self.utility_factory
+            _, self.next_action_rescued_ = _utility_test(
+                lambda: utility(sequences), sequences, train, test, candidates
+            )
+        self.tried_ = [i for i in candidates if i not in self.next_action_rescued_][
+            : self.config.max_rescue_trials
+        ]
+        rescued = list(self.next_action_rescued_)
+        if self.tried_:
+            self.baseline_loss_, kept = _utility_test(self.model_factory, sequences, train, test, self.tried_)
+            rescued += kept
         return sorted(rescued)
 
     def predict(self, sequences: Sequence[S]) -> NDArray[np.bool_]:
@@ -164,3 +220,21 @@ class TwoStageOutlierFilter[S]:
         """Fit on ``sequences`` and return the ones TOF keeps, in order."""
         self.fit(sequences)
         return [seq for seq, keep in zip(sequences, self.kept_mask_, strict=True) if keep]
+
+
+def _utility_test[S](
+    factory: Callable[[], SequenceLossModel[S]],
+    sequences: Sequence[S],
+    train: list[S],
+    test: list[S],
+    candidates: list[int],
+) -> tuple[float, list[int]]:
+    """Stage 2's test with one loss model: ``L_st`` (the mean held-out loss of a fit on ``train``)
+    and the candidates whose addition to ``train`` does not raise it."""
+    baseline = float(np.mean(factory().fit(train).losses(test)))
+    kept = [
+        i
+        for i in candidates
+        if float(np.mean(factory().fit([*train, sequences[i]]).losses(test))) <= baseline
+    ]
+    return baseline, kept
