@@ -66,6 +66,8 @@ def test_candidates_parse_and_reject_malformed_specs() -> None:
     assert (config.train.epochs, config.train.seed, config.train.max_seconds) == (4, 7, None)
     budgeted = Candidate.parse("mixed:0.15").config(seed=7, epochs=60, max_seconds=25.0).train
     assert (budgeted.epochs, budgeted.max_seconds, budgeted.patience) == (60, 25.0, 3)
+    assert budgeted.learning_rate == 1e-3
+    assert Candidate().config(seed=7, learning_rate=3e-3).train.learning_rate == 3e-3
     for bad in ("none:0.3", "mixed", "noise:0.3", "mixed:0.3:4"):
         with pytest.raises(ValueError, match="candidate"):
             Candidate.parse(bad)
@@ -104,7 +106,9 @@ def test_caps_from_one_run_equal_runs_capped_at_each(tiny_an: Path) -> None:
     assert len(rows[-1]["validation_loss"]) == rows[-1]["epochs_run"]
 
 
-def test_cli_caps_and_time_budget_reach_the_training_config(tiny_an: Path, tmp_path: Path) -> None:
+def test_cli_caps_time_budget_and_learning_rate_reach_the_training_config(
+    tiny_an: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "caps.json"
     # a zero budget ends the first epoch after one batch: every cap judges that one epoch's weights
     args = ["bench", "denoise", str(tiny_an), "--candidates", "mixed:0.15", "--caps", "2", "4"]
@@ -117,3 +121,8 @@ def test_cli_caps_and_time_budget_reach_the_training_config(tiny_an: Path, tmp_p
     assert main([*args, "--json", str(unbounded)]) == 0
     rows = json.loads(unbounded.read_text(encoding="utf-8"))["rows"]
     assert [(r["epochs_run"], r["out_of_time"]) for r in rows] == [(2, False), (4, False)]
+    faster = tmp_path / "faster.json"
+    assert main([*args, "--learning-rate", "0.01", "--json", str(faster)]) == 0
+    doc = json.loads(faster.read_text(encoding="utf-8"))
+    assert doc["settings"]["learning_rate"] == 0.01
+    assert doc["rows"][-1]["validation_loss"][0] != rows[-1]["validation_loss"][0]  # other steps

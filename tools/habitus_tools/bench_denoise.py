@@ -88,10 +88,19 @@ class Candidate:
         name = "none" if self.kind == "none" else f"{self.kind} {self.rate:g}"
         return name if self.fixed_epochs is None else f"{name} fixed{self.fixed_epochs}"
 
-    def config(self, seed: int, epochs: int | None = None, max_seconds: float | None = None) -> TransAEConfig:
-        """The product ``TransAEConfig`` with this objective, ``seed`` and time budget (default none)."""
+    def config(
+        self,
+        seed: int,
+        epochs: int | None = None,
+        max_seconds: float | None = None,
+        learning_rate: float | None = None,
+    ) -> TransAEConfig:
+        """The product ``TransAEConfig`` with this objective, ``seed``, time budget (default none) and
+        learning rate (default: the product's)."""
         base = TransAEConfig()
         train = replace(base.train, seed=seed, max_seconds=max_seconds)
+        if learning_rate is not None:
+            train = replace(train, learning_rate=learning_rate)
         if epochs is not None:
             train = replace(train, epochs=epochs)
         if self.fixed_epochs is not None:
@@ -197,7 +206,9 @@ def evaluate_caps(
     candidate: Candidate,
     seed: int,
     caps: Sequence[int],
+    *,
     max_seconds: float | None = None,
+    learning_rate: float | None = None,
 ) -> list[dict[str, Any]]:
     """One row per epoch cap (ascending; none: the product's cap) from a single training run.
 
@@ -209,7 +220,7 @@ def evaluate_caps(
     """
     if candidate.fixed_epochs is not None:  # a fixed schedule keeps its last weights: no caps
         caps = []
-    config = candidate.config(seed, max(caps) if caps else None, max_seconds)
+    config = candidate.config(seed, max(caps) if caps else None, max_seconds, learning_rate)
     best: dict[str, tuple[int, Params]] = {}  # "so far" -> (best epoch, its weights)
     snapshots: dict[int, tuple[int, Params]] = {}  # cap -> best so far at that epoch
 
@@ -274,6 +285,7 @@ def run(
     epochs: int | None = None,
     caps: Sequence[int] = (),
     max_seconds: float | None = None,
+    learning_rate: float | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Every (home, candidate, seed); returns the JSON document (rows, summary, settings)."""
@@ -284,7 +296,12 @@ def run(
         for candidate in candidates:
             for seed in seeds:
                 for row in evaluate_caps(
-                    home, candidate, seed, caps or ([epochs] if epochs else []), max_seconds
+                    home,
+                    candidate,
+                    seed,
+                    caps or ([epochs] if epochs else []),
+                    max_seconds=max_seconds,
+                    learning_rate=learning_rate,
                 ):
                     rows.append(row)
                     per_kind = " ".join(f"{k} {v['auc']:.3f}/{v['f1']:.3f}" for k, v in row["kinds"].items())
@@ -309,6 +326,7 @@ def run(
             "epochs": epochs,
             "caps": list(caps),
             "max_seconds": max_seconds,
+            "learning_rate": learning_rate,
             "injection_seed": SEED,
         },
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
@@ -351,6 +369,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         help="wall-clock budget per fit, as TrainConfig.max_seconds (default: none)",
     )
+    parser.add_argument("--learning-rate", type=float, help="Adam's step size (default: the product's)")
     parser.add_argument("--json", type=Path, help="write every row and the summary here")
     parser.set_defaults(func=_handle)
 
@@ -360,6 +379,7 @@ def _handle(args: argparse.Namespace) -> int:
         candidates = [Candidate.parse(spec) for spec in args.candidates]
         doc = run(args.datasets, candidates, args.seeds, limit=args.limit, normal_from=args.normal,
                   epochs=args.epochs, caps=args.caps, max_seconds=args.max_seconds,
+                  learning_rate=args.learning_rate,
                   log=lambda m: print(m, flush=True))  # fmt: skip
     except (FileNotFoundError, ValueError) as err:
         print(f"habitus bench denoise: {err}", file=sys.stderr)
