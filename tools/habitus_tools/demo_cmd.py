@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--history-days", type=float, default=None, metavar="DAYS",
         help="dataset days of the home's past, played at once with past timestamps once Habitus is set up "
-        "(default 180; 0: none)",
+        "(default 365: at least 100 TSS sequences, so the base threshold is calibrated; 0: none)",
     )  # fmt: skip
     parser.add_argument(
         "--inject-every", type=float, default=None, metavar="SECONDS",

@@ -61,7 +61,8 @@ MAX_SPEED = PAPER_MAX_GAP_HOURS / MIN_MAX_GAP_HOURS  # 18000
 DEFAULT_SPEED = 14400.0
 READY_TIMEOUT_S = 120.0
 SETTLE_S = 5.0
-DEFAULT_HISTORY_DAYS = 180.0  # dataset days of the home's past, played at once (past.py)
+DEFAULT_HISTORY_DAYS = 365.0  # dataset days of the home's past, played at once (past.py): >= 100 TSS
+# sequences, so the base threshold is calibrated on the home before the live replay starts
 DEFAULT_INJECT_EVERY_S = 15.0
 FIRST_INJECTION_S = 5.0
 BOOTSTRAP_TIMEOUT_S = 300.0
