@@ -34,6 +34,7 @@ from .engine.calibration import MIN_CALIBRATION_SEQUENCES, home_threshold
 from .engine.datasets import RawBehaviour, RawSequence
 from .engine.models import SASRec, TransAE
 from .engine.models.base import Backend
+from .live_const import SCORING_WINDOW
 
 ASSETS_DIR = Path(__file__).parent / "model_assets"
 BASE_DATASET = "fr"
@@ -213,15 +214,23 @@ def load_bundle(
 def calibrate_base(bundle: ModelBundle, sequences: Iterable[BehaviourSequence], revision: int) -> Calibration:
     """The base TransAE's threshold on this home: its percentile of the stored sequences (executor only).
 
-    Each closed sequence is read as live scoring read it last: its behaviours in the vocabulary, of which
-    TransAE sees the last ``max_behaviours``; a sequence with none is not counted. ``revision``: the
+    Each closed sequence is read as live scoring read it last (``_final_window``); a sequence with no
+    behaviour in the vocabulary there is not counted. ``revision``: the
     store's count of sequences ever closed (what the calibration is stale against).
     """
-    mapped = ([raw for raw in map(bundle.vocab.raw, seq) if raw is not None] for seq in sequences)
-    known: list[RawSequence] = [raws for raws in mapped if raws]
+    window = bundle.transae.config.max_behaviours
+    known: list[RawSequence] = [
+        raws for raws in (_final_window(bundle.vocab, seq, window) for seq in sequences) if raws
+    ]
     scores = bundle.transae.score(known, bundle.backend) if known else np.zeros(0, np.float32)  # [N]
     threshold = home_threshold(scores, bundle.transae.config.threshold_percentile)
     return Calibration(len(known), threshold, revision)
+
+
+def _final_window(vocab: VocabularyMap, sequence: BehaviourSequence, n: int) -> RawSequence:
+    """What live scoring read last of a closed sequence: the model ids of the known behaviours among its
+    last ``SCORING_WINDOW``, the last ``n`` of them (a day-long TSS sequence is mapped from its end only)."""
+    return [raw for raw in map(vocab.raw, sequence[-SCORING_WINDOW:]) if raw is not None][-n:]
 
 
 def load_base_bundle(backend: Backend = "auto") -> ModelBundle:

@@ -111,6 +111,8 @@ async def test_a_home_trained_model_uses_its_own_threshold_and_a_rollback_calibr
     entry = await setup_habitus(OPTIONS)
     live = _live(entry)
     store_regular_home(entry, CALIBRATION_DAYS)
+    store = entry.runtime_data.learner.store
+    assert list(store.sequences_reader(last=2)()) == store.sequences()[-2:]  # what calibration reads at most
     await live.calibrator.async_calibrate()
     await hass.async_block_till_done(wait_background_tasks=True)
     calibrated = _attrs(hass)["threshold"]

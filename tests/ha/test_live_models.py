@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from custom_components.habitus.engine.behaviour import Behaviour
+from custom_components.habitus.engine.calibration import MIN_CALIBRATION_SEQUENCES
 from custom_components.habitus.live_models import (
     ModelBundle,
+    ThresholdSource,
+    calibrate_base,
     load_base_bundle,
     score_open_sequence,
 )
@@ -64,3 +68,34 @@ def test_behaviours_map_by_entity_then_device_type_and_unknown_ones_are_reported
 def test_a_sequence_the_models_do_not_know_has_no_score(ort_bundle: ModelBundle) -> None:
     result = score_open_sequence(ort_bundle, HOUR, SEQUENCE[1:2], 1)
     assert result.score is None and not result.anomalous and result.top_k == ()
+
+
+def test_the_base_threshold_is_calibrated_on_what_live_scoring_read_last_of_each_sequence(
+    ort_bundle: ModelBundle,
+) -> None:
+    valve = Behaviour(time=HOUR, device="valve.main", action="WaterValve:valve open")
+    humid = Behaviour(time=HOUR, device="humidifier.bath", action="Humidifier:switch on")  # not in FR
+    # a long TSS sequence: 15 valves, 12 unknown humidifier changes, a light; live scoring read last the
+    # known ones among its last 20 behaviours (7 valves and the light), not its last 10 known ones
+    long_day = [replace(valve, time=HOUR + i / 60) for i in range(15)]
+    long_day += [replace(humid, time=HOUR + 1 + i / 60) for i in range(12)] + [SEQUENCE[2]]
+    home = [long_day, [humid], *([SEQUENCE] * (MIN_CALIBRATION_SEQUENCES - 2))]
+    short = calibrate_base(ort_bundle, home, revision=7)
+    assert (short.sequences, short.threshold, short.revision) == (MIN_CALIBRATION_SEQUENCES - 1, None, 7)
+    assert replace(ort_bundle, calibration=short).threshold_source is ThresholdSource.CALIBRATING
+
+    calibration = calibrate_base(ort_bundle, [*home, SEQUENCE], revision=8)
+    assert calibration.sequences == MIN_CALIBRATION_SEQUENCES  # the humidifier-only one is not counted
+    served = replace(ort_bundle, calibration=calibration)
+    assert served.threshold_source is ThresholdSource.HOME and served.threshold == calibration.threshold
+    assert served.threshold_status()["calibration_sequences"] == MIN_CALIBRATION_SEQUENCES
+
+    def score(behaviours: list[Behaviour]) -> float:
+        return float(
+            ort_bundle.transae.score([[r for r in map(ort_bundle.vocab.raw, behaviours) if r]], "numpy")[0]
+        )
+
+    same = calibrate_base(ort_bundle, [long_day] * MIN_CALIBRATION_SEQUENCES, revision=0)  # one score
+    read_last = score(long_day[-20:])  # 7 valves and the light
+    assert same.threshold == pytest.approx(read_last, abs=1e-4)
+    assert abs(read_last - score([*long_day[6:15], long_day[-1]])) > 1e-3  # not the last 10 known ones
