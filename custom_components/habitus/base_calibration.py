@@ -3,7 +3,8 @@
 The shipped base models were trained and calibrated on SmartThings FR; their threshold does not
 transfer to another home (``engine/calibration.py``). While they serve, ``BaseCalibrator`` scores the
 home's most recent stored TSS sequences (up to ``MAX_CALIBRATION_SEQUENCES``) with the base TransAE in
-the executor and serves the bundle with TransAE's percentile of those scores as its threshold
+the executor and serves the bundle with TransAE's percentile of those scores as its threshold, each
+sequence scored at its highest reading after any of its behaviours, as live scoring alerts
 (``live_models.calibrate_base``, ``LiveScorer.calibrate``). Until ``MIN_CALIBRATION_SEQUENCES`` were
 scored, no anomaly is raised and the anomaly score sensor says "calibrating", with the count.
 

@@ -30,7 +30,7 @@ from homeassistant.util import dt as dt_util
 
 from .engine.behaviour import Behaviour
 from .engine.behaviour import Sequence as BehaviourSequence
-from .engine.calibration import MIN_CALIBRATION_SEQUENCES, home_threshold
+from .engine.calibration import MIN_CALIBRATION_SEQUENCES, home_threshold, max_prefix_scores
 from .engine.datasets import RawBehaviour, RawSequence
 from .engine.models import SASRec, TransAE
 from .engine.models.base import Backend
@@ -214,23 +214,21 @@ def load_bundle(
 def calibrate_base(bundle: ModelBundle, sequences: Iterable[BehaviourSequence], revision: int) -> Calibration:
     """The base TransAE's threshold on this home: its percentile of the stored sequences (executor only).
 
-    Each closed sequence is read as live scoring read it last (``_final_window``); a sequence with no
-    behaviour in the vocabulary there is not counted. ``revision``: the
-    store's count of sequences ever closed (what the calibration is stale against).
+    Each closed sequence counts with its highest score over the readings live scoring made of it, one
+    after each behaviour (``engine.calibration.max_prefix_scores``), since any of them raises the
+    sequence's anomaly; a sequence with no behaviour in the vocabulary is not counted. ``revision``:
+    the store's count of sequences ever closed (what the calibration is stale against).
     """
-    window = bundle.transae.config.max_behaviours
-    known: list[RawSequence] = [
-        raws for raws in (_final_window(bundle.vocab, seq, window) for seq in sequences) if raws
-    ]
-    scores = bundle.transae.score(known, bundle.backend) if known else np.zeros(0, np.float32)  # [N]
+    mapped = [[bundle.vocab.raw(b) for b in seq] for seq in sequences]
+    known = [raws for raws in mapped if any(raw is not None for raw in raws)]
+    scores = max_prefix_scores(
+        lambda reads: bundle.transae.score(reads, bundle.backend),
+        known,
+        SCORING_WINDOW,
+        bundle.transae.config.max_behaviours,
+    )  # [N]
     threshold = home_threshold(scores, bundle.transae.config.threshold_percentile)
     return Calibration(len(known), threshold, revision)
-
-
-def _final_window(vocab: VocabularyMap, sequence: BehaviourSequence, n: int) -> RawSequence:
-    """What live scoring read last of a closed sequence: the model ids of the known behaviours among its
-    last ``SCORING_WINDOW``, the last ``n`` of them (a day-long TSS sequence is mapped from its end only)."""
-    return [raw for raw in map(vocab.raw, sequence[-SCORING_WINDOW:]) if raw is not None][-n:]
 
 
 def load_base_bundle(backend: Backend = "auto") -> ModelBundle:

@@ -12,7 +12,8 @@ trn behaviours) and flagged by that file.
 
 The base models raise no anomaly before their threshold is calibrated on the home's own sequences
 (``base_calibration.py``): ``calibrate_on_regular_home`` stores enough days of ``home_helpers``' regular
-home and calibrates; the base TransAE then scores those routines 0.5-1.8, so the threshold is about 1.7,
+home and calibrates; the base TransAE then scores those routines 0.5-1.8 (whole sequences) and the
+threshold, the percentile of each sequence's highest reading after any of its behaviours, is about 2.1,
 between ``NORMAL`` and ``UNUSUAL`` as the file's own was.
 """
 

@@ -10,6 +10,7 @@ import pytest
 
 from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.engine.calibration import MIN_CALIBRATION_SEQUENCES
+from custom_components.habitus.live_const import SCORING_WINDOW
 from custom_components.habitus.live_models import (
     ModelBundle,
     ThresholdSource,
@@ -70,13 +71,13 @@ def test_a_sequence_the_models_do_not_know_has_no_score(ort_bundle: ModelBundle)
     assert result.score is None and not result.anomalous and result.top_k == ()
 
 
-def test_the_base_threshold_is_calibrated_on_what_live_scoring_read_last_of_each_sequence(
+def test_the_base_threshold_is_calibrated_on_every_reading_live_scoring_made_of_each_sequence(
     ort_bundle: ModelBundle,
 ) -> None:
     valve = Behaviour(time=HOUR, device="valve.main", action="WaterValve:valve open")
     humid = Behaviour(time=HOUR, device="humidifier.bath", action="Humidifier:switch on")  # not in FR
-    # a long TSS sequence: 15 valves, 12 unknown humidifier changes, a light; live scoring read last the
-    # known ones among its last 20 behaviours (7 valves and the light), not its last 10 known ones
+    # a long TSS sequence: 15 valves, 12 unknown humidifier changes, a light; live scoring read it after
+    # each behaviour: the known ones among the last 20 so far, the last 10 of those
     long_day = [replace(valve, time=HOUR + i / 60) for i in range(15)]
     long_day += [replace(humid, time=HOUR + 1 + i / 60) for i in range(12)] + [SEQUENCE[2]]
     home = [long_day, [humid], *([SEQUENCE] * (MIN_CALIBRATION_SEQUENCES - 2))]
@@ -90,12 +91,10 @@ def test_the_base_threshold_is_calibrated_on_what_live_scoring_read_last_of_each
     assert served.threshold_source is ThresholdSource.HOME and served.threshold == calibration.threshold
     assert served.threshold_status()["calibration_sequences"] == MIN_CALIBRATION_SEQUENCES
 
-    def score(behaviours: list[Behaviour]) -> float:
-        return float(
-            ort_bundle.transae.score([[r for r in map(ort_bundle.vocab.raw, behaviours) if r]], "numpy")[0]
-        )
-
+    live = [
+        score_open_sequence(ort_bundle, HOUR, long_day[max(0, end - SCORING_WINDOW) : end], end).score
+        for end in range(1, len(long_day) + 1)
+    ]  # what the scorer read after each behaviour
     same = calibrate_base(ort_bundle, [long_day] * MIN_CALIBRATION_SEQUENCES, revision=0)  # one score
-    read_last = score(long_day[-20:])  # 7 valves and the light
-    assert same.threshold == pytest.approx(read_last, abs=1e-4)
-    assert abs(read_last - score([*long_day[6:15], long_day[-1]])) > 1e-3  # not the last 10 known ones
+    assert same.threshold == pytest.approx(max(s for s in live if s is not None), abs=1e-4)
+    assert same.threshold > (live[-1] or 0.0) + 1e-3  # not only what it read last

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from habitus_engine.datasets import load_vocabulary
+from habitus_engine.datasets import RawSequence, load_vocabulary
 from habitus_engine.models import TransAE
 from habitus_tools.bench_base import ActionMap, calibrated, calibration_draws, flagged_any_prefix, retimed
 from habitus_tools.bench_denoise import load_home
@@ -74,6 +74,21 @@ def test_calibrate_takes_the_percentile_of_the_homes_first_training_sequences(
     assert figures["threshold"] == pytest.approx(threshold)
     normal = base.score(to_fr(home.normal), backend="numpy")
     assert figures["flagged_normal"] == pytest.approx(float((normal > threshold).mean()))
+
+    # the hub's rule now: the percentile of each calibration sequence's highest prefix score, and the
+    # shares counted as live scoring raises an anomaly (any prefix above the threshold)
+    def prefix_max(sequences: list[RawSequence]) -> np.ndarray:
+        return np.array(
+            [base.score([s[:n] for n in range(1, len(s) + 1)], backend="numpy").max() for s in sequences]
+        )
+
+    live = float(np.percentile(prefix_max(first), 95.0))
+    assert figures["live_threshold"] == pytest.approx(live) and live >= figures["threshold"]
+    normal_any = prefix_max(to_fr(home.normal))
+    assert figures["flagged_normal_any_prefix"] == pytest.approx(float((normal_any > threshold).mean()))
+    assert figures["live_flagged_normal_any_prefix"] == pytest.approx(float((normal_any > live).mean()))
+    device_any = prefix_max(to_fr(home.anomalies["device"]))
+    assert figures["live_flagged_device_any_prefix"] == pytest.approx(float((device_any > live).mean()))
 
     out = tmp_path / "calibrated.json"
     flags = ["--dataset", str(FR), "--homes", str(SP), "--limit", "60", "--json", str(out)]

@@ -16,7 +16,9 @@ its own threshold:
   recomputed as TransAE's percentile of the base model's scores of the home's first N mapped ``trn``
   sequences (file order; the raw files are not in time order, so these are a random draw) and of
   ``--draws - 1`` more seeded random draws of N, then the shares of the normal and injected sequences
-  flagged at it (whole sequence; any prefix for the normal ones), mean and range over the draws.
+  flagged at it (whole sequence, and any prefix: how live scoring raises an anomaly), mean and
+  range over the draws; and the same at the threshold the hub now calibrates, the percentile of each
+  calibration sequence's highest prefix score (``live_`` keys, ``engine/calibration.py``).
   ``--normal held-out`` takes the normal sequences from a seeded 20 % of ``trn`` (calibration then
   draws from the other 80 %), for a home whose ``vld`` is another population (FR).
 
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus_engine.calibration import home_threshold
+from habitus_engine.calibration import home_threshold, max_prefix_scores
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
 from habitus_engine.models import TransAE
 
@@ -47,14 +49,12 @@ from .denoise_select import roc_auc
 N_DAYS, N_BUCKETS = 7, 8
 
 
-def prefix_max_scores(model: TransAE, sequences: Sequence[RawSequence]) -> NDArray[np.float32]:
-    """[N] the highest score of any prefix of each sequence (live scoring reads every prefix)."""
-    prefixes = [list(s[:n]) for s in sequences for n in range(1, len(s) + 1)]
-    owner = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])  # [P] sequence of prefix
-    best = np.full(len(sequences), -np.inf, dtype=np.float32)
-    if prefixes:
-        np.maximum.at(best, owner, model.score(prefixes, backend="numpy"))
-    return best
+def prefix_max_scores(model: TransAE, sequences: Sequence[RawSequence]) -> NDArray[np.float64]:
+    """[N] the highest score of any prefix of each sequence (live scoring reads every prefix: the hub's
+    ``max_prefix_scores``; the sequences are mapped already, every behaviour is known, so live scoring's
+    window of behaviours reads the last ``max_behaviours`` of each prefix)."""
+    n = model.config.max_behaviours
+    return max_prefix_scores(lambda reads: model.score(reads, backend="numpy"), sequences, n, n)
 
 
 def flagged_any_prefix(model: TransAE, sequences: Sequence[RawSequence]) -> NDArray[np.bool_]:
@@ -127,27 +127,35 @@ def calibration_draws(
 
 def calibrated(model: TransAE, injected: Home, to_model: ActionMap, n: int, draws: int) -> dict[str, float]:
     """Shares flagged at the threshold calibrated on ``n`` of the home's training sequences (the hub's
-    ``home_threshold``): mean, min and max over ``draws`` draws of them."""
-    normal = to_model(injected.normal)
-    scores = {
-        "normal": model.score(normal, backend="numpy"),
-        "normal_any_prefix": prefix_max_scores(model, normal),
-    }
-    for kind in KINDS:
-        scores[kind] = model.score(to_model(injected.anomalies[kind]), backend="numpy")
+    ``home_threshold``): mean, min and max over ``draws`` draws of them.
+
+    Two rules: ``threshold`` is the percentile of the draw's whole-sequence scores (the rule before),
+    ``live_threshold`` the percentile of its prefix maxima (the hub's ``calibrate_base`` now). Shares
+    are counted per whole sequence (``flagged_<set>``) and as live scoring raises an anomaly, any
+    prefix above the threshold (``flagged_<set>_any_prefix``); ``live_`` keys are at ``live_threshold``.
+    """
+    scores: dict[str, NDArray[np.floating]] = {}
+    for name, sequences in [("normal", injected.normal), *((k, injected.anomalies[k]) for k in KINDS)]:
+        mapped = to_model(sequences)
+        scores[name] = model.score(mapped, backend="numpy")
+        scores[f"{name}_any_prefix"] = prefix_max_scores(model, mapped)
+    percentile = model.config.threshold_percentile
     rows: list[dict[str, float]] = []
     for draw in calibration_draws(to_model(injected.train), n, draws):
-        threshold = home_threshold(model.score(draw, backend="numpy"), model.config.threshold_percentile, n)
-        assert threshold is not None  # n scores, minimum n
-        rows.append(
-            {"threshold": threshold}
-            | {f"flagged_{k}": float((v > threshold).mean()) for k, v in scores.items()}
-        )
+        threshold = home_threshold(model.score(draw, backend="numpy"), percentile, n)
+        live = home_threshold(prefix_max_scores(model, draw), percentile, n)
+        assert threshold is not None and live is not None  # n scores, minimum n
+        row = {"threshold": threshold, "live_threshold": live}
+        for key, scored in scores.items():
+            row[f"flagged_{key}"] = float((scored > threshold).mean())
+            row[f"live_flagged_{key}"] = float((scored > live).mean())
+        rows.append(row)
     out: dict[str, float] = {"draws": float(len(rows))}
     for key in rows[0]:
         values = [row[key] for row in rows]
         out |= {key: float(np.mean(values)), f"{key}_min": min(values), f"{key}_max": max(values)}
-    out["draws_normal_flagged_at_most_10pct"] = float(np.mean([row["flagged_normal"] <= 0.1 for row in rows]))
+    for key in ("flagged_normal", "flagged_normal_any_prefix", "live_flagged_normal_any_prefix"):
+        out[f"draws_{key}_at_most_10pct"] = float(np.mean([row[key] <= 0.1 for row in rows]))
     return out
 
 
