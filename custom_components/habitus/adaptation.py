@@ -8,7 +8,8 @@ evaluated on the held-out real sequences in the executor:
 
 - SASRec HR@10: the last action of each held-out sequence ranked after its prefix (a target outside a
   model's vocabulary is a miss);
-- TransAE false-alarm rate: the share of held-out (normal) sequences scored above the threshold.
+- TransAE false-alarm rate: the share of held-out (normal) sequences live scoring would have alerted on:
+  some reading of it, after one of its behaviours, above the threshold (``max_prefix_scores``).
 
 The challenger is deployed only if it is no worse on both and better on one; otherwise the champion keeps
 serving and the outcome says why. The bundle it replaced is kept for ``async_rollback``.
@@ -32,9 +33,11 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .engine.behaviour import Behaviour, Sequence
+from .engine.calibration import max_prefix_scores
 from .engine.datasets import RawSequence
 from .engine.models import SASRec, TransAE
 from .export import Triple, triples, triples_to_home_raw
+from .live_const import SCORING_WINDOW
 from .live_models import ModelBundle
 from .runtime import HabitusConfigEntry
 from .worker import HabitusWorker, WorkerCrashedError
@@ -97,12 +100,11 @@ def as_behaviours(sequence: list[Triple]) -> Sequence:
 def evaluate(bundle: ModelBundle, held_out: list[Sequence]) -> Evaluation:
     """HR@10 of the last action and TransAE's false-alarm rate on ``held_out`` (executor only)."""
     hits = cases = 0
-    scored: list[list[tuple[int, int, int, int]]] = []
+    scored: list[list[tuple[int, int, int, int] | None]] = []
     for seq in held_out:
         raw = [bundle.vocab.raw(b) for b in seq]
-        known = [r for r in raw if r is not None]
-        if known:
-            scored.append(known)
+        if any(r is not None for r in raw):
+            scored.append(raw)
         if len(seq) < 2:
             continue
         cases += 1
@@ -111,7 +113,13 @@ def evaluate(bundle: ModelBundle, held_out: list[Sequence]) -> Evaluation:
         if prefix and target is not None:
             top = bundle.sasrec.recommend(prefix, 10, bundle.backend)
             hits += any(action == target[3] for action, _score in top)
-    alarms = int((bundle.transae.score(scored, bundle.backend) > bundle.threshold).sum()) if scored else 0
+    highest = max_prefix_scores(  # [N] as live scoring alerts: any reading after a behaviour
+        lambda reads: bundle.transae.score(reads, bundle.backend),
+        scored,
+        SCORING_WINDOW,
+        bundle.transae.config.max_behaviours,
+    )
+    alarms = int((highest > bundle.threshold).sum())
     false_alarms = alarms / len(scored) if scored else 1.0
     return Evaluation(round(hits / cases, 4) if cases else 0.0, round(false_alarms, 4))
 

@@ -10,10 +10,12 @@ from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from habitus_engine.jobs import JOBS, JobCancelledError, JobParamsError, run_job, serve
 from habitus_engine.models import SASRec, TransAE
+from habitus_engine.models.training import split_validation
 
 N_DEVICES, N_ACTIONS = 4, 6
 
@@ -55,6 +57,22 @@ def test_train_models_trains_both_and_reports_progress_in_order(tmp_path: Path) 
     assert reports[0][1].startswith("TransAE") and reports[-1][1].startswith("SASRec")
     assert TransAE.load(Path(result["transae"]["path"])).threshold_ is not None
     assert SASRec.load(tmp_path / "sasrec.npz").recommend([(0, 1, 0, 0)], k=2)
+
+
+def test_train_models_thresholds_transae_as_live_scoring_alerts(tmp_path: Path) -> None:
+    """The threshold is the 95th percentile, over the sequences fit held out, of each one's highest score
+    over its prefixes (live scoring reads the open sequence after every behaviour), not of its whole."""
+    params = _train_params(output_dir=str(tmp_path))
+    result = run_job("train_models", params, lambda f, m: None, lambda: False)
+    model = TransAE.load(Path(result["transae"]["path"]))
+    train = model.config.train
+    _, held_out = split_validation(24, train.validation_fraction, train.seed)  # the rows fit held out
+    validation = [[tuple(b) for b in params["sequences"][int(i)]] for i in held_out]
+    highest = [max(model.score([s[:n] for n in range(1, len(s) + 1)], "numpy")) for s in validation]
+    assert result["transae"]["threshold"] == model.threshold_
+    assert model.threshold_ == pytest.approx(float(np.percentile(highest, 95.0)), rel=1e-5)
+    whole = float(np.percentile(model.score(validation, "numpy"), 95.0))  # what fit set
+    assert model.threshold_ >= whole
 
 
 def test_train_models_stops_when_cancelled() -> None:

@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -25,6 +26,7 @@ from custom_components.habitus.adaptation import (
     Evaluation,
     async_home_data,
     async_retrain,
+    evaluate,
     is_better,
     rollback,
     split_by_time,
@@ -32,7 +34,10 @@ from custom_components.habitus.adaptation import (
 )
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
+from custom_components.habitus.engine.calibration import MIN_CALIBRATION_SEQUENCES
 from custom_components.habitus.export import to_home_raw
+from custom_components.habitus.live_const import SCORING_WINDOW
+from custom_components.habitus.live_models import Calibration, load_base_bundle, score_open_sequence
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
@@ -135,6 +140,25 @@ def test_a_challenger_worse_on_either_metric_keeps_the_champion_with_a_reason() 
     assert not worse_hr and "HR@10" in reason_hr
     assert not worse_far and "false-alarm" in reason_far
     assert not same and "no better" in reason_same
+
+
+def test_the_false_alarm_rate_counts_a_sequence_live_scoring_alerted_on_before_its_end() -> None:
+    base = load_base_bundle()
+    hour = 491_000.0
+    valve = Behaviour(time=hour, device="valve.main", action="WaterValve:valve open")
+    humid = Behaviour(time=hour, device="humidifier.bath", action="Humidifier:switch on")  # not in FR
+    light = Behaviour(time=hour + 2, device="light.kitchen", action="Light:switch on")
+    day = [replace(valve, time=hour + i / 60) for i in range(15)]
+    day += [replace(humid, time=hour + 1 + i / 60) for i in range(12)] + [light]
+    readings = [
+        score_open_sequence(base, hour, day[max(0, end - SCORING_WINDOW) : end], end).score
+        for end in range(1, len(day) + 1)
+    ]  # what live scoring read after each behaviour
+    highest, last = max(r for r in readings if r is not None), readings[-1]
+    assert last is not None and highest > last + 1e-3
+    threshold = (highest + last) / 2  # the last reading is below it, an earlier one above: one alert
+    served = replace(base, calibration=Calibration(MIN_CALIBRATION_SEQUENCES, threshold, 0))
+    assert evaluate(served, [day, [humid]]).false_alarm_rate == 1.0  # the humidifier alone is not scored
 
 
 def _plain(sequences: list[list[Behaviour]]) -> list[list[tuple[float, str, str]]]:

@@ -21,6 +21,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "habitus_tools.bench_adapt",
     "habitus_tools.bench_denoise",
     "habitus_tools.bench_base",
+    "habitus_tools.bench_threshold",
 )
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .adapt_pipeline import LLMSettings, SynthesisConfig
+    from .models import TransAE
     from .shifts import ContextShift, ShiftKind
 
 type ProgressFn = Callable[[float, str], None]
@@ -217,6 +218,7 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
         sasrec.fit(sequences, progress=_scaled(progress, 0.5, 0.5, "SASRec"), should_cancel=cancelled)
     except TrainingCancelledError as err:
         raise JobCancelledError(str(err)) from err
+    _calibrate_as_live(transae, sequences)
     result: dict[str, Any] = {
         "n_sequences": len(sequences),
         "transae": {**_history(transae), "threshold": transae.threshold_},
@@ -231,6 +233,26 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
             str(out / "sasrec.npz"),
         )
     return result
+
+
+def _calibrate_as_live(transae: TransAE, sequences: list[list[tuple[int, int, int, int]]]) -> None:
+    """Reset the fitted TransAE's threshold to its percentile of the held-out validation sequences'
+    highest prefix scores (``calibration.max_prefix_scores``): live scoring reads the open sequence after
+    each behaviour and alerts on any reading, so the whole-sequence percentile ``fit`` sets would flag
+    more than its nominal share of normal sequences. The rows are those ``fit`` held out (same split)."""
+    from .calibration import home_threshold, max_prefix_scores  # noqa: PLC0415
+    from .models.training import split_validation  # noqa: PLC0415
+
+    cfg = transae.config
+    _, val_idx = split_validation(len(sequences), cfg.train.validation_fraction, cfg.train.seed)
+    validation = [sequences[int(i)] for i in val_idx]
+    n = cfg.max_behaviours  # every behaviour of a training sequence is in the vocabulary
+    # scored as the hub serves ("auto": ONNX Runtime where it imports): a sequence identical to the one at
+    # the percentile must score the same live, not a rounding above it
+    scores = max_prefix_scores(lambda reads: transae.score(reads, "auto"), validation, n, n)
+    threshold = home_threshold(scores, cfg.threshold_percentile, minimum=1)
+    if threshold is not None:
+        transae.threshold_ = threshold
 
 
 # Contract A's shift kinds -> ``ContextShift.kind`` (the paper's ST / TT / NT are accepted as well).

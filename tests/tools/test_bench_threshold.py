@@ -1,0 +1,33 @@
+"""``habitus bench threshold``: a home-trained TransAE's false alarms counted as live scoring raises them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from habitus_tools.cli import main
+from tests.paths import SMARTTHINGS
+
+SP = SMARTTHINGS / "sp"
+pytestmark = pytest.mark.skipif(not SP.exists(), reason="shared SmartThings datasets not found")
+
+
+def test_the_served_threshold_bounds_the_held_out_rows_counted_as_live(tmp_path: Path) -> None:
+    out = tmp_path / "threshold.json"
+    flags = ["--homes", str(SP), "--limit", "120", "--epochs", "1", "--json", str(out)]
+    assert main(["bench", "threshold", *flags]) == 0
+    figures = json.loads(out.read_text(encoding="utf-8"))["sp/2024"]
+    whole, served = figures["whole"], figures["served"]
+    assert figures["train_sequences"] == 120 and figures["validation_sequences"] == 24
+    # the served threshold is the 95th percentile of the held-out rows' prefix maxima: it lies between
+    # the 22nd and 23rd of the 24 sorted maxima, so at most 2 ever read above it; the whole-sequence
+    # percentile is lower and lets as many or more through
+    assert served["threshold"] >= whole["threshold"]
+    assert served["validation_flagged_any_prefix"] <= 2 / 24
+    assert whole["validation_flagged_any_prefix"] >= served["validation_flagged_any_prefix"]
+    for rule in (whole, served):  # a sequence flagged whole is flagged at some prefix (its last)
+        assert rule["normal_flagged"] <= rule["normal_flagged_any_prefix"]
+    assert served["normal_flagged_any_prefix"] <= whole["normal_flagged_any_prefix"]
+    assert main(["bench", "threshold", "--homes", str(tmp_path)]) == 2  # not a dataset
