@@ -103,6 +103,12 @@ def binomial_gain(hits: int, n: int, expected: float) -> float:
     return gain
 
 
+def needed(actions: Mapping[str, Settings], session: int, log: SessionLog, steps: float) -> bool:
+    """Whether some device of ``actions`` did not already show its target before ``session`` began."""
+    before = log.before[session]
+    return any(e not in before or not shows(before[e], t, steps) for e, t in actions.items())
+
+
 def partial_devices(
     actions: Mapping[str, Settings],
     sessions: Sequence[int],
@@ -118,11 +124,7 @@ def partial_devices(
     context, not a part of this one. Returns each added device's item with the sessions that set it.
     """
     steps = config.scalar_split_steps
-    background = [
-        s
-        for s in others
-        if any(e not in log.before[s] or not shows(log.before[s][e], t, steps) for e, t in actions.items())
-    ]
+    background = [s for s in others if needed(actions, s, log, steps)]
     counts = Counter(item for s in sessions for item in log.items[s] if item[0] not in actions)
     best: dict[str, tuple[int, Item]] = {}
     for item, n in sorted(counts.items()):

@@ -26,10 +26,11 @@ confidence (share of the days its trigger context occurred on which it happened)
    are then a mixture of two routines.
 6. **Parts.** Same-context routines are checked by how often their parts share a session: a chosen
    routine whose two parts were each done together with the other in less than ``merge_share`` of their
-   sessions is split into two routines; two chosen routines with the same triggers and disjoint devices
-   that were done together in at least that share of their sessions, or far more often than
-   independence explains (binomial likelihood ratio against the other's confidence, BIC penalty), are
-   joined into one.
+   sessions where the other was needed (not already in its target state) is split into two routines
+   (the sessions where it was not needed are occurrences of the routine); two chosen routines with the
+   same triggers and disjoint devices that were done together in at least that share of their
+   sessions, or far more often than independence explains (binomial likelihood ratio against the
+   other's confidence, BIC penalty), are joined into one.
 7. **Devices already set.** A device already in its target state leaves no event, so a routine's
    pattern can lack a device that only some of its occurrences set: a device set on at least half of
    the occurrences that needed it, far more often than in the routine's context without it, is added
@@ -57,7 +58,7 @@ from .behaviour import Behaviour
 from .context import UNKNOWN
 from .routines import SCALAR_RANGES, TRIGGER_FIELDS, Routine, Settings, is_scalar
 from .routines_base import BaseContexts, MinerConfig, activity_by_hour
-from .routines_devices import Item, SessionLog, item_of, partial_devices
+from .routines_devices import Item, SessionLog, binomial_gain, item_of, needed, partial_devices
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 from .routines_metrics import SCALAR_TOLERANCE, actions_equal
 from .routines_rank import ranked
@@ -224,7 +225,12 @@ def _peel_by_context(
     """Routines sharing one action pattern under different contexts, most enriched context first.
 
     Seeds each routine with the context value most over-represented among the remaining occurrences
-    (``hits * log(share / base rate)``), infers its triggers there, and repeats on what is left.
+    (``hits * log(share / base rate)``), infers its triggers there, and repeats on what is left. A value
+    seeds only when its over-representation is beyond chance (binomial likelihood ratio against the
+    base rate above the BIC penalty ``0.5 * log(n)``): the triggers are then inferred on the occurrences
+    that show it, all of which do by construction, so a value as common among the occurrences as in the
+    household's context time (an alarm armed at any hour, slightly more often on mild days) would become
+    a trigger of a routine that has none.
     """
     out: list[_Candidate] = []
     remaining = occurrences
@@ -250,6 +256,8 @@ def _most_enriched(occurrences: Sequence[Occurrence], base: BaseContexts) -> tup
         value, hits = counts.most_common(1)[0]
         rate = max(base.rate(name, value, {}), 1e-3)
         score = hits * math.log(hits / len(occurrences) / rate)
+        if binomial_gain(hits, len(occurrences), rate) <= 0.5 * math.log(len(occurrences)):
+            continue
         if score > 0.0 and (best is None or score > best[0]):
             best = (score, name, value)
     return None if best is None else (best[1], best[2])
@@ -421,7 +429,9 @@ def _select(
             partials.append(best)
         else:
             chosen.append(best)
-    joint = [part for c in chosen for part in split_joint(c, partials, patterns, base, config)]
+    joint = [
+        part for c in chosen for part in split_joint(c, partials, patterns, base, log=log, config=config)
+    ]
     return merge_parts(joint, config.merge_share)
 
 
@@ -466,6 +476,8 @@ def split_joint(
     partials: list[_Candidate],
     patterns: list[tuple[frozenset[Item], list[Occurrence]]],
     base: BaseContexts,
+    *,
+    log: SessionLog,
     config: MinerConfig,
 ) -> list[_Candidate]:
     """Two routines under one context that often share a session, mined as one, split back in two.
@@ -473,10 +485,15 @@ def split_joint(
     ``partials`` are the later greedy picks that do only part of ``routine`` in its context. For such a
     part and the rest of ``routine``, every session in ``routine``'s context that does it is counted
     (from the action ``patterns``). When each was done together with the other in less than
-    ``merge_share`` of its sessions, they are independent routines that merely share a session on the
-    days both happen, and each is described on all of its own sessions.
+    ``merge_share`` of its sessions, also once the sessions in which every device of the other part
+    already showed its target are left out (HA records no event for a command that changes nothing:
+    the other part was not needed there, no evidence that it was left out), they are independent
+    routines that merely share a session on the days both happen, and each is described on all of its
+    own sessions. When only those sessions made them look apart, they are one routine, and those
+    sessions are occurrences of it: it is described again with them.
     """
     joint = len(routine.occurrences)
+    extra: dict[int, Occurrence] = {}
     for part in (p for p in partials if _is_partial(p, routine)):
         halves = [
             (items, _in_context(items, patterns, routine.routine.triggers))
@@ -484,10 +501,38 @@ def split_joint(
         ]
         if any(joint >= config.merge_share * len(occurrences) for _, occurrences in halves):
             continue
+        already = [
+            _already_set(occurrences, routine, routine.items - items, log, config)
+            for items, occurrences in halves
+        ]
+        if any(
+            joint >= config.merge_share * (len(occurrences) - len(done))
+            for (_, occurrences), done in zip(halves, already, strict=True)
+        ):
+            extra |= {o.session: o for done in already for o in done}
+            continue
         split = [_describe(items, occurrences, base, config) for items, occurrences in halves]
         if split[0] is not None and split[1] is not None:
             return [split[0], split[1]]
-    return [routine]
+    sessions = {o.session for o in routine.occurrences}
+    added = [o for k, o in sorted(extra.items()) if k not in sessions]
+    if not added:
+        return [routine]
+    described = _describe(routine.items, routine.occurrences + added, base, config)
+    return [routine if described is None else described]
+
+
+def _already_set(
+    occurrences: Sequence[Occurrence],
+    routine: _Candidate,
+    other: frozenset[Item],
+    log: SessionLog,
+    config: MinerConfig,
+) -> list[Occurrence]:
+    """Occurrences in which every device of the ``other`` part already showed its target (not needed)."""
+    targets = {entity: routine.routine.actions[entity] for entity, _ in other}
+    steps = config.scalar_split_steps
+    return [o for o in occurrences if not needed(targets, o.session, log, steps)]
 
 
 def _in_context(
