@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from habitus_engine.models.transae import TRANSAE_LEARNING_RATE
 from habitus_tools.bench_denoise import KINDS, Candidate, evaluate_caps, load_home, run
 from habitus_tools.cli import main
 from tests.paths import SMARTTHINGS
@@ -66,7 +67,7 @@ def test_candidates_parse_and_reject_malformed_specs() -> None:
     assert (config.train.epochs, config.train.seed, config.train.max_seconds) == (4, 7, None)
     budgeted = Candidate.parse("mixed:0.15").config(seed=7, epochs=60, max_seconds=25.0).train
     assert (budgeted.epochs, budgeted.max_seconds, budgeted.patience) == (60, 25.0, 3)
-    assert budgeted.learning_rate == 1e-3
+    assert budgeted.learning_rate == TRANSAE_LEARNING_RATE  # the product default
     assert Candidate().config(seed=7, learning_rate=3e-3).train.learning_rate == 3e-3
     for bad in ("none:0.3", "mixed", "noise:0.3", "mixed:0.3:4"):
         with pytest.raises(ValueError, match="candidate"):
