@@ -218,10 +218,12 @@ async def async_train_and_judge(
     progress: Progress | None = None,
     epochs: int | None = None,
     on_evaluate: Callable[[], None] | None = None,
+    sasrec_sequences: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train on ``data`` (raw sequences, devices, actions) in a scratch folder, judge, deploy if better.
 
     ``on_evaluate`` is called when training is done and the champion-vs-challenger evaluation starts.
+    ``sasrec_sequences``: SASRec's own training set (TOF filtered per task), else ``data``'s.
     """
     worker = entry.runtime_data.worker
     if worker is None or entry.runtime_data.live is None:
@@ -240,6 +242,7 @@ async def async_train_and_judge(
             held_out=held_out,
             data=data,
             on_evaluate=on_evaluate,
+            sasrec_sequences=sasrec_sequences,
         )
     finally:
         await hass.async_add_executor_job(lambda: shutil.rmtree(workdir, ignore_errors=True))
@@ -269,6 +272,7 @@ async def _train_and_judge(
     held_out: list[Sequence],
     data: tuple[list[Any], list[str], list[str]],
     on_evaluate: Callable[[], None] | None = None,
+    sasrec_sequences: list[Any] | None = None,
 ) -> dict[str, Any]:
     raw, devices, actions = data
     params: dict[str, Any] = {
@@ -281,6 +285,8 @@ async def _train_and_judge(
     }
     if epochs is not None:
         params["epochs"] = epochs
+    if sasrec_sequences is not None:
+        params["sasrec_sequences"] = sasrec_sequences
     probe = entry.runtime_data.loop_lag
     own_probe = probe is not None and not probe.running  # else a whole adaptation job is being probed
     if probe is not None and own_probe:

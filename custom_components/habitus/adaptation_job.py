@@ -301,9 +301,13 @@ class AdaptationManager:
         real, feedback, devices, actions = home.real, home.feedback, home.devices, home.actions
         check_enough_data(len(real) + len(feedback), len(home.held_out))
         training = real + feedback
+        training_bp: list[RawSequence] | None = None
         if request.synthesize:
-            synthetic = await self._async_synthesize(request, real, devices, actions, extra)
+            synthetic, synthetic_bp = await self._async_synthesize(request, real, devices, actions, extra)
             training = self._training_set(request.mode, real, synthetic, feedback, extra)
+            if synthetic_bp != synthetic:  # TOF per task: SASRec trains on the next-action test's set
+                extra["synthetic_sequences_sasrec"] = len(synthetic_bp)
+                training_bp = self._training_set(AdaptMode(extra["mode"]), real, synthetic_bp, feedback, {})
         self._set(Phase.TRAINING, 0.0, "training TransAE and SASRec")
         return await async_train_and_judge(
             self._hass,
@@ -313,6 +317,7 @@ class AdaptationManager:
             progress=self._reporter(Phase.TRAINING),
             epochs=request.epochs,
             on_evaluate=lambda: self._set(Phase.EVALUATING, 0.0, "champion vs challenger"),
+            sasrec_sequences=training_bp,
         )
 
     async def _async_synthesize(
@@ -322,8 +327,9 @@ class AdaptationManager:
         devices: list[str],
         actions: list[str],
         extra: dict[str, Any],
-    ) -> list[RawSequence]:
-        """Run the worker's ``synthesize`` job; the kept synthetic sequences (none: a failure)."""
+    ) -> tuple[list[RawSequence], list[RawSequence]]:
+        """Run the worker's ``synthesize`` job; the kept synthetic sequences (none: a failure): TOF's
+        set for TransAE, then its set for SASRec (``sequences_bp``; TOF filters per downstream task)."""
         shift = self._shift(request)
         settings = self._entry.runtime_data.settings
         params: dict[str, Any] = {
@@ -366,7 +372,7 @@ class AdaptationManager:
                 "synthesis kept no valid sequence for the new context "
                 f"({report.get('sequences_generated', 0)} generated); the champion keeps serving"
             )
-        return kept
+        return kept, _valid(result.get("sequences_bp"), len(devices), len(actions)) or kept
 
     def _shift(self, request: AdaptRequest) -> ContextShift:
         """The new context: the user's words, else the detected shift, else more of the current context."""

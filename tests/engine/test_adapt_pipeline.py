@@ -85,7 +85,7 @@ def test_gemma_writes_home_sequences_for_a_free_text_shift() -> None:
     raw = home()
     progress: list[tuple[float, str]] = []
     config = SynthesisConfig(SHIFT, LLMSettings(n_ctx=N_CTX), **TINY)  # type: ignore[arg-type]
-    kept, report = synthesize_raw(
+    kept, _bp, report = synthesize_raw(
         raw, home_vocabulary(DEVICES, ACTIONS), config, progress=lambda f, m: progress.append((f, m))
     )
     assert report["prompts_sent"] == 1 and report["completion_tokens"] > 0
@@ -181,7 +181,7 @@ def test_garbage_llm_output_counts_against_pass_at_1_and_never_raises() -> None:
     ]
     backend = ScriptedBackend(garbage)
     config = SynthesisConfig(SHIFT, max_prompts=3, weeks=3)
-    kept, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
+    kept, _bp, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
     assert len(backend.requests) == 3
     assert kept == [] and report["pass_at_1"] == 0.0
     assert report["sequences_generated"] == report["sequences_kept"] == 0
@@ -192,7 +192,7 @@ def test_garbage_llm_output_counts_against_pass_at_1_and_never_raises() -> None:
 def test_a_valid_line_among_garbage_is_kept_but_the_response_fails_pass_at_1() -> None:
     backend = ScriptedBackend(["0 07 00;0 07 01\nnot a sequence\n"])
     config = SynthesisConfig(SHIFT, max_prompts=1, ablate=frozenset({"tof"}))
-    kept, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
+    kept, _bp, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
     assert report["pass_at_1"] == 0.0 and report["sequences_generated"] == 1
     assert len(kept) == 1 and all(day == 0 and bucket == 2 for day, bucket, _d, _a in kept[0])
 
@@ -201,7 +201,7 @@ def test_requests_carry_the_configured_temperature_and_seeds_and_the_report_says
     lines = "".join(f"{day} 07 00;{day} 08 01\n" for day in range(4)) + "0 18 04;0 19 01;0 19 00\n"
     backend = ScriptedBackend([lines])
     config = SynthesisConfig(SHIFT, max_prompts=3, weeks=3, seed=11, temperature=1.3)
-    kept, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
+    kept, kept_bp, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
     assert [(r.temperature, r.seed) for r in backend.requests] == [(1.3, 11), (1.3, 12), (1.3, 13)]
     assert (report["temperature"], report["seed"]) == (1.3, 11)
     tof = report["tof"]  # stage 1 (IQR) flags, stage 2 (utility) rescues some, deletes the rest
@@ -214,7 +214,10 @@ def test_requests_carry_the_configured_temperature_and_seeds_and_the_report_says
     }
     assert tof["rejected"] == tof["stage1_flagged"] - tof["stage2_rescued"] >= 0
     assert tof["stage2_rescued"] >= tof["stage2_next_action_rescued"] >= 0
-    assert report["tof_utility"] == "next_action"  # the default stage-2 test
+    assert report["tof_utility"] == "per_task"  # the default: one stage 2 per downstream task
+    assert report["tof_bp"]["stage1_flagged"] == tof["stage1_flagged"]  # stage 1 shared
+    assert report["sequences_kept_bp"] == report["sequences_generated"] - report["tof_bp"]["rejected"]
+    assert len(kept_bp) == report["sequences_kept_bp"]  # SASRec's own set
     assert report["sequences_generated"] - report["sequences_kept"] == tof["rejected"] == 15 - len(kept)
     assert SynthesisConfig(SHIFT, ablate=frozenset({"tof"})).temperature == 0.7  # GenerationRequest's
     with pytest.raises(ValueError, match="temperature"):
@@ -229,7 +232,7 @@ def test_schedule_shift_hours_bind_the_parser_too() -> None:
     night = schedule_shift()
     backend = ScriptedBackend(["0 07 00;0 08 01\n0 22 00;0 23 01\n"])  # a server ignoring the grammar
     config = SynthesisConfig(night, max_prompts=1, ablate=frozenset({"tof"}))
-    kept, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
+    kept, _bp, report = synthesize_raw(home(), home_vocabulary(DEVICES, ACTIONS), config, backend=backend)
     assert report["sequences_generated"] == 1 and [b for _d, b, _dv, _a in kept[0]] == [7, 7]
 
 

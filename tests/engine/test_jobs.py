@@ -49,7 +49,7 @@ def test_train_models_trains_both_and_reports_progress_in_order(tmp_path: Path) 
         lambda f, m: reports.append((f, m)),
         lambda: False,
     )
-    assert result["n_sequences"] == 24
+    assert result["n_sequences"] == result["n_sequences_sasrec"] == 24  # one set for both by default
     assert result["transae"]["epochs_run"] == 2 and result["sasrec"]["epochs_run"] == 2
     assert result["transae"]["threshold"] > 0
     fractions = [f for f, _ in reports]
@@ -57,6 +57,14 @@ def test_train_models_trains_both_and_reports_progress_in_order(tmp_path: Path) 
     assert reports[0][1].startswith("TransAE") and reports[-1][1].startswith("SASRec")
     assert TransAE.load(Path(result["transae"]["path"])).threshold_ is not None
     assert SASRec.load(tmp_path / "sasrec.npz").recommend([(0, 1, 0, 0)], k=2)
+
+
+def test_train_models_gives_sasrec_its_own_set_when_tof_filtered_per_task() -> None:
+    own = _sequences()[:10]
+    result = run_job("train_models", _train_params(sasrec_sequences=own), lambda f, m: None, lambda: False)
+    assert (result["n_sequences"], result["n_sequences_sasrec"]) == (24, 10)
+    with pytest.raises(JobParamsError, match="sequences"):
+        run_job("train_models", _train_params(sasrec_sequences=[]), lambda f, m: None, lambda: False)
 
 
 def test_train_models_thresholds_transae_as_live_scoring_alerts(tmp_path: Path) -> None:

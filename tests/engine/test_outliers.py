@@ -117,6 +117,18 @@ def test_the_next_action_test_rescues_the_new_chain_but_not_the_intruder() -> No
     assert 41 in tof.tried_ and 40 not in tof.tried_
 
 
+def test_stage_two_reruns_on_the_same_stage_one_for_tof_per_task() -> None:
+    paper = TwoStageOutlierFilter(MarkovLossModel, TOFConfig()).fit(WITH_NEW)
+    ad = paper.kept_mask_.copy()  # the anomaly model's set: the reconstruction test alone
+    paper.utility_factory = NextActionLossModel.over
+    bp = paper.fit_stage2().kept_mask_  # the next-action model's: stage 1 shared, stage 2 again
+    both = TwoStageOutlierFilter(MarkovLossModel, TOFConfig(), NextActionLossModel.over).fit(WITH_NEW)
+    assert not ad[40] and bp[40]  # the new chain: deleted for AD, kept for BP
+    assert bp.tolist() == both.kept_mask_.tolist() and paper.rescued_ == both.rescued_
+    with pytest.raises(RuntimeError, match="fit"):
+        TwoStageOutlierFilter(MarkovLossModel).fit_stage2()
+
+
 def test_filter_returns_the_kept_sequences_and_predict_scores_new_ones() -> None:
     tof = TwoStageOutlierFilter(MarkovLossModel, TOFConfig())
     kept = tof.filter(SYNTHETIC)

@@ -78,9 +78,14 @@ def test_the_pipeline_uses_transae_and_falls_back_below_ten_sequences() -> None:
     assert every["stage2_tried"] == every["stage1_flagged"]  # the paper's: all
     # the default next-action test keeps the garbage: its actions never occur in the routines, so
     # it cannot make their next actions harder to predict (the price of the BP-aware test)
-    default = tof_filter(synthetic, True, "transae", TINY)
+    default = tof_filter(synthetic, True, "transae", TINY, utility="next_action")
     assert synthetic[-1] in default.kept and default.next_action_rescued >= 1
     assert default.counts()["stage2_tried"] == default.flagged - default.next_action_rescued
+    # TOF per task (the default): TransAE's set is the reconstruction test's, SASRec's the next-action one's
+    per_task = tof_filter(synthetic, True, "transae", TINY)
+    assert per_task.kept == tof.kept and per_task.kept_bp == default.kept != tof.kept
+    assert per_task.bp is not None and per_task.bp.counts() == default.counts()
+    assert default.kept_bp == default.kept  # one set for both otherwise
     assert tof_filter(synthetic[:5], True, "transae", TINY).model == "markov"
     assert tof_filter(synthetic, False) == TOFOutcome(synthetic, "none")
 

@@ -130,6 +130,9 @@ async def test_adapt_synthesizes_with_gemma_trains_evaluates_and_reports_on_the_
     assert outcome["trigger"] == "service" and outcome["mode"] == "augment" and outcome["reason"]
     assert outcome["shift"]["new"] == CONTEXT
     assert outcome["synthesis"]["sequences_kept"] == outcome["synthetic_sequences"] >= 1
+    # TOF per task: SASRec trains on the next-action test's set (reported when it differs)
+    sasrec = outcome.get("synthetic_sequences_sasrec", outcome["synthetic_sequences"])
+    assert outcome["synthesis"]["sequences_kept_bp"] == sasrec >= 1
     # augment: the real training split (48 of 60; the 12 most recent are held out) + synthetic + feedback
     assert outcome["real_sequences"] == 48 and outcome["held_out_sequences"] == 12
     assert outcome["train_sequences"] == 48 + outcome["synthetic_sequences"]

@@ -38,6 +38,7 @@ async def test_synthesize_in_the_worker_returns_home_sequences(worker: HabitusWo
     assert report["ablate"] == ["tof"] and report["sequences_kept"] == report["sequences_generated"]
     assert 0.0 <= report["pass_at_1"] <= 1.0 and report["wall_seconds"] > 0
     assert len(result["sequences"]) == report["sequences_kept"]
+    assert result["sequences_bp"] == result["sequences"]  # no TOF: one set for both models
     for seq in result["sequences"]:  # the raw form, with the home's own ids
         assert seq and all(isinstance(b, list) and len(b) == 4 for b in seq)
         assert all(0 <= day < 7 and 0 <= bucket < 8 for day, bucket, _dev, _act in seq)

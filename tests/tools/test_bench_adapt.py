@@ -36,7 +36,9 @@ def test_one_prompt_adaptation_run_writes_the_bench_models_document(tmp_path: Pa
     assert synthesis["prompts_sent"] == synthesis["prompts_total"] == synthesis["weeks"] == 1
     assert synthesis["ssc_alpha_rule"] == "budget (1 prompt/week)" and 0.5 <= synthesis["ssc_alpha"] <= 1.0
     assert 1 <= synthesis["sequences_kept"] <= synthesis["sequences_generated"]
-    assert entry["n_train_ad"] == synthesis["sequences_kept"]
+    assert entry["n_train_ad"] == synthesis["sequences_kept"]  # TOF per task: TransAE's set
+    assert entry["n_train_bp"] == synthesis["sequences_kept_bp"]  # and SASRec's
+    assert synthesis["tof_utility"] == "per_task"
     assert 0 < synthesis["prompt_tokens"] < synthesis["prompt_tokens_uncompressed"]
     assert synthesis["tokens_per_second"] > 0 and synthesis["wall_seconds"] > 0
     assert {"tss", "ssc", "gss", "generate", "tof"} <= set(synthesis["stage_seconds"])
@@ -82,7 +84,8 @@ def test_tof_trials_takes_a_count_or_all(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_tof_utility_reaches_the_pipeline() -> None:
-    assert AdaptConfig(FR, "spring").synthesis().tof_utility == "next_action"  # TOF's default stage 2
+    assert AdaptConfig(FR, "spring").synthesis().tof_utility == "per_task"  # TOF's default stage 2
+    assert AdaptConfig(FR, "spring", tof_utility="next_action").synthesis().tof_utility == "next_action"
     paper = AdaptConfig(FR, "spring", tof_utility="reconstruction").synthesis()
     assert paper.tof_utility == "reconstruction"  # the paper's stage 2, for the ablation
 

@@ -14,8 +14,10 @@ The SmartGen pipeline on the original context (``paper/<winter|daytime|single>/s
    validation (Pass@1);
 6. **TOF** (``outliers.TwoStageOutlierFilter``) on the TransAE reconstruction loss (``--tof-model
    markov``: the Markov stand-in); stage 2 keeps an outlier if the held-out inliers' next-action or
-   reconstruction loss does not rise (``--tof-utility reconstruction``: the paper's test alone);
-7. TransAE / SASRec retrained on the kept sequences and evaluated exactly like ``bench models``.
+   reconstruction loss does not rise (``--tof-utility reconstruction``: the paper's test alone,
+   ``next_action``: both tests); by default (``per_task``) TOF filters once per downstream task;
+7. TransAE retrained on the sequences TOF kept by the reconstruction test, SASRec on those it kept by
+   the next-action test (one set for both unless ``per_task``), evaluated exactly like ``bench models``.
 
 ``--seed`` seeds the whole run: the LLM's sampling (request n: seed + n), the SSC and TOF TransAEs,
 TOF's inlier split and the retrained models (the BP test's sampled negatives stay fixed);
@@ -81,7 +83,7 @@ class AdaptConfig:
     seed: int = SEED  # LLM sampling, SSC / TOF TransAEs, TOF's split and the retrained models
     temperature: float = DEFAULT_TEMPERATURE  # LLM sampling temperature (0: greedy)
     tof_trials: int | None = TOF_RESCUE_TRIALS  # TOF stage-2 refits at most; None: every outlier
-    tof_utility: TOFUtility = "next_action"  # "reconstruction": the paper's stage-2 test alone
+    tof_utility: TOFUtility = "per_task"  # AD: reconstruction test, BP: next-action; or one set for both
 
     def synthesis(self) -> SynthesisConfig:
         """The engine pipeline's configuration for this run (the paper's shift, N_CTX, ...)."""
@@ -113,9 +115,11 @@ class AdaptConfig:
         )
 
 
-def synthesize(config: AdaptConfig, vocab: Vocabulary) -> tuple[list[RawSequence], dict[str, Any]]:
+def synthesize(
+    config: AdaptConfig, vocab: Vocabulary
+) -> tuple[list[RawSequence], list[RawSequence], dict[str, Any]]:
     """Stages 1-6 on the original context's training split: the kept synthetic sequences (dataset
-    form) and the ``synthesis`` report."""
+    form; TOF's AD set, then its BP set) and the ``synthesis`` report."""
     original = SHIFTS[config.shift][0]
     raw = [s.seq for s in read_sequences(config.dataset / "paper" / original / "split_trn.jsonl")]
     try:
@@ -128,11 +132,11 @@ def run(config: AdaptConfig, protocols: list[str], scale: float, sets: list[str]
     """The whole benchmark: synthesis, then ``bench models``' training and evaluation."""
     data = load_shift(config.dataset, config.shift)
     vocab = load_vocabulary(config.dataset)
-    kept, report = synthesize(config, vocab)
-    if not kept:
+    kept_ad, kept_bp, report = synthesize(config, vocab)
+    if not kept_ad or not kept_bp:
         raise ValueError("the model wrote no valid sequence; nothing to train on")
     training = {k: v for k, v in data.training.items() if sets is None or k in sets}
-    training["habitus_synthetic"] = (kept, kept)
+    training["habitus_synthetic"] = (kept_ad, kept_bp)
     doc: dict[str, Any] = evaluate(
         replace(data, training=training),
         protocols,
@@ -201,10 +205,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--tof-utility",
-        choices=["next_action", "reconstruction"],
-        default="next_action",
+        choices=["per_task", "next_action", "reconstruction"],
+        default="per_task",
         help="TOF stage 2 keeps an outlier if this held-out loss does not rise: next_action (or "
-        "reconstruction; the default) or reconstruction alone (the paper's)",
+        "reconstruction) or reconstruction alone (the paper's); per_task (default): TransAE trains on "
+        "the reconstruction test's set, SASRec on the next-action test's",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="llama.cpp threads in process (default 1, as the hub)"

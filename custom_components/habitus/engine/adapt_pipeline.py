@@ -22,6 +22,9 @@ The pipeline (SmartGen §4, with BehaviorGen's week-by-week segmentation):
    the TransAE reconstruction loss; stage 2 utility test on held-out inliers: an outlier is kept if
    adding it does not raise their next-action loss (``outliers.NextActionLossModel``) or does not
    raise their reconstruction loss (``tof_utility="reconstruction"``: the latter alone, the paper's).
+   ``tof_utility="per_task"`` (the default) filters once per downstream task, stage 1 shared: the
+   anomaly model (TransAE) gets the set the reconstruction test keeps, the next-action model
+   (SASRec) the set the next-action test keeps (``Synthesis.bp_sequences``);
    ``tof_model="markov"``: a first-order Markov loss stand-in for TransAE; fewer than
    ``MIN_TRANSAE_SEQUENCES`` sequences fall back to the stand-ins (a TransAE needs data to train
    on); the report's ``encoder`` says what ran.
@@ -40,7 +43,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,7 +94,7 @@ type CancelledFn = Callable[[], bool]
 type BackendKind = Literal["local", "server"]
 type SSCEncoder = Literal["transae", "bag"]
 type TOFModel = Literal["transae", "markov"]
-type TOFUtility = Literal["next_action", "reconstruction"]
+type TOFUtility = Literal["per_task", "next_action", "reconstruction"]
 type SSCGrouping = Literal["weekday", "all"]
 
 
@@ -155,8 +158,9 @@ class SynthesisConfig:
     # deleted untested); None: every outlier is tested, as in the paper (one TransAE fit each)
     tof_trials: int | None = TOF_RESCUE_TRIALS
     # TOF stage 2 keeps an outlier if the held-out next-action loss or the reconstruction loss does
-    # not rise ("reconstruction": the paper's test alone, which cost BP on the night shifts)
-    tof_utility: TOFUtility = "next_action"
+    # not rise ("reconstruction": the paper's test alone, which cost BP on the night shifts);
+    # "per_task": both, one set per downstream task (AD: reconstruction, BP: next_action)
+    tof_utility: TOFUtility = "per_task"
     sequence_model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
 
     def __post_init__(self) -> None:
@@ -173,8 +177,8 @@ class SynthesisConfig:
             raise ValueError("sequences_per_response and ssc_prompts must be >= 1")
         if self.tof_trials is not None and self.tof_trials < 0:
             raise ValueError("tof_trials must be >= 0 (or None: every outlier)")
-        if self.tof_utility not in ("next_action", "reconstruction"):
-            raise ValueError("tof_utility must be next_action|reconstruction")
+        if self.tof_utility not in ("per_task", "next_action", "reconstruction"):
+            raise ValueError("tof_utility must be per_task|next_action|reconstruction")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0")
         if self.ssc_alpha is not None and not -1.0 <= self.ssc_alpha <= 1.0:
@@ -212,10 +216,14 @@ class StageClock:
 
 @dataclass(frozen=True, slots=True)
 class Synthesis:
-    """The kept synthetic sequences and the ``synthesis`` report (the bench-adapt object)."""
+    """The kept synthetic sequences and the ``synthesis`` report (the bench-adapt object).
+
+    ``sequences`` trains the anomaly model (TransAE), ``bp_sequences`` the next-action model
+    (SASRec): TOF's per-task sets (``tof_utility="per_task"``), else the same list."""
 
     sequences: list[BehaviourSequence]
     report: dict[str, Any]
+    bp_sequences: list[BehaviourSequence]
 
 
 def home_vocabulary(devices: Sequence[str], actions: Sequence[str], name: str = "home") -> Vocabulary:
@@ -406,7 +414,9 @@ class TOFOutcome:
     Stage 1 (IQR fence) flags ``flagged`` sequences; stage 2 (utility test) keeps
     ``next_action_rescued`` of them by the next-action test, refits the loss model with ``tried`` of
     the others (the least extreme first, ``trials`` at most with TransAE) and keeps ``rescued`` in all;
-    the other ``flagged - rescued`` are deleted.
+    the other ``flagged - rescued`` are deleted. ``bp``: stage 2 again with the next-action test
+    for the next-action model's own set (``utility="per_task"``; ``kept`` is then the anomaly
+    model's set, the reconstruction test's).
     """
 
     kept: list[BehaviourSequence]
@@ -415,6 +425,12 @@ class TOFOutcome:
     tried: int = 0
     rescued: int = 0
     next_action_rescued: int = 0
+    bp: TOFOutcome | None = None
+
+    @property
+    def kept_bp(self) -> list[BehaviourSequence]:
+        """The next-action model's (SASRec's) set: ``bp``'s when TOF filtered per task."""
+        return self.kept if self.bp is None else self.bp.kept
 
     def counts(self) -> dict[str, int]:
         """The report's ``tof`` object: stage 1 flags and stage 2's verdicts."""
@@ -434,12 +450,14 @@ def tof_filter(
     sequence_model: SequenceModelConfig | None = None,
     trials: int | None = TOF_RESCUE_TRIALS,
     *,
-    utility: TOFUtility = "next_action",
+    utility: TOFUtility = "per_task",
 ) -> TOFOutcome:
     """TOF: drop the synthetic sequences the two-stage outlier filter rejects (needs two or more).
     The loss models and stage 2's inlier split are seeded with ``sequence_model.seed``; stage 2
     tries every outlier with the next-action test (``utility="next_action"``), then refits TransAE
-    with ``trials`` of the others at most (None: all; the Markov stand-in always tests all)."""
+    with ``trials`` of the others at most (None: all; the Markov stand-in always tests all).
+    ``utility="per_task"``: stage 1 once, stage 2 with the reconstruction test alone (``kept``, the
+    anomaly model's set) and again with the next-action test first (``bp``, the next-action one's)."""
     if not enabled or len(synthetic) < 2:
         return TOFOutcome(synthetic, "none")
     use_transae = model == "transae" and len(synthetic) >= MIN_TRANSAE_SEQUENCES
@@ -451,10 +469,21 @@ def tof_filter(
     config = TOFConfig(seed=settings.seed, max_rescue_trials=trials if use_transae else None)
     next_action = NextActionLossModel.over if utility == "next_action" else None
     tof = TwoStageOutlierFilter(factory, config, next_action).fit([[b.action for b in s] for s in synthetic])
-    kept = [seq for seq, keep in zip(synthetic, tof.kept_mask_, strict=True) if keep]
+    outcome = _outcome(synthetic, tof, "transae" if use_transae else "markov")
+    if utility != "per_task":
+        return outcome
+    tof.utility_factory = NextActionLossModel.over
+    bp = _outcome(synthetic, tof.fit_stage2(), outcome.model)
+    return replace(outcome, bp=bp)
+
+
+def _outcome(
+    synthetic: list[BehaviourSequence], tof: TwoStageOutlierFilter[list[str]], model: str
+) -> TOFOutcome:
+    """A fitted TOF's kept sequences and counts."""
     return TOFOutcome(
-        kept,
-        "transae" if use_transae else "markov",
+        [seq for seq, keep in zip(synthetic, tof.kept_mask_, strict=True) if keep],
+        model,
         flagged=len(tof.outliers_),
         tried=len(tof.tried_),
         rescued=len(tof.rescued_),
@@ -486,6 +515,7 @@ def _report(
         "sequences_shown": len(prepared.shown),
         "sequences_generated": len(synthetic),
         "sequences_kept": len(tof.kept),
+        "sequences_kept_bp": len(tof.kept_bp),
         "tof": tof.counts(),
         "completion_tokens": completion,
         "tokens_per_second": round(completion / decode, 2) if decode > 0 else 0.0,
@@ -496,6 +526,7 @@ def _report(
         "temperature": config.temperature,
         "seed": config.seed,
         "tof_utility": config.tof_utility,
+        **({"tof_bp": tof.bp.counts()} if tof.bp is not None else {}),
         "ssc_alpha": prepared.ssc_alpha,
         "ssc_alpha_rule": "fixed"
         if config.ssc_alpha is not None
@@ -602,7 +633,7 @@ def synthesize(
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     report["stage_seconds"] = {**prepared.seconds, **clock.seconds}  # load_llm tss gss ssc prompts ...
     progress(1.0, f"kept {len(tof.kept)} of {len(synthetic)} synthetic sequences")
-    return Synthesis(tof.kept, report)
+    return Synthesis(tof.kept, report, tof.kept_bp)
 
 
 def synthesize_raw(
@@ -613,12 +644,16 @@ def synthesize_raw(
     backend: LLMBackend | None = None,
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
-) -> tuple[list[RawSequence], dict[str, Any]]:
-    """``synthesize`` on raw ``[day, bucket, device, action]`` sequences named by ``vocab``; the kept
-    sequences come back in the same raw form with the same ids."""
+) -> tuple[list[RawSequence], list[RawSequence], dict[str, Any]]:
+    """``synthesize`` on raw ``[day, bucket, device, action]`` sequences named by ``vocab``: the kept
+    sequences in the same raw form with the same ids, as TOF's per-task sets (the anomaly model's
+    (TransAE's), the next-action model's (SASRec's); the same list twice unless ``config.tof_utility``
+    is ``"per_task"``), and the report."""
     behaviours = [to_behaviours(seq, vocab) for seq in raw]
     dictionary = DeviceDictionary.from_vocabulary(vocab, raw)
     result = synthesize(
         behaviours, dictionary, config, backend=backend, progress=progress, cancelled=cancelled
     )
-    return [to_raw(seq, vocab) for seq in result.sequences], result.report
+    ad = [to_raw(seq, vocab) for seq in result.sequences]
+    bp = ad if result.bp_sequences is result.sequences else [to_raw(s, vocab) for s in result.bp_sequences]
+    return ad, bp, result.report

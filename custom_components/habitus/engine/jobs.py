@@ -198,9 +198,11 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     """Train TransAE (anomaly autoencoder) then SASRec (next action) on ``params["sequences"]``.
 
     Params: ``sequences`` (``[[[day, bucket, device, action], ...], ...]``), ``n_devices``,
-    ``n_actions``; optional ``epochs`` and ``seed`` (both models), ``transae`` / ``sasrec`` (config
-    field overrides, e.g. ``{"d_model": 16}``) and ``output_dir`` (writes ``transae.npz`` and
-    ``sasrec.npz`` there; the caller deploys them). Progress: TransAE fills [0, 0.5], SASRec [0.5, 1].
+    ``n_actions``; optional ``sasrec_sequences`` (SASRec's own set, e.g. TOF's next-action set when
+    synthesis filtered per task; default ``sequences``), ``epochs`` and ``seed`` (both models),
+    ``transae`` / ``sasrec`` (config field overrides, e.g. ``{"d_model": 16}``) and ``output_dir``
+    (writes ``transae.npz`` and ``sasrec.npz`` there; the caller deploys them). Progress: TransAE
+    fills [0, 0.5], SASRec [0.5, 1].
     """
     from .models import SASRec, SASRecConfig, TrainingCancelledError, TransAE, TransAEConfig  # noqa: PLC0415
     from .models.encoding import FieldSizes  # noqa: PLC0415
@@ -210,17 +212,23 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     except (KeyError, TypeError, ValueError) as err:
         raise JobParamsError("train_models needs integer 'n_devices' and 'n_actions'") from err
     sequences = _parse_sequences(params.get("sequences"), sizes.n_devices, sizes.n_actions)
+    sasrec_sequences = (
+        sequences
+        if params.get("sasrec_sequences") is None
+        else _parse_sequences(params["sasrec_sequences"], sizes.n_devices, sizes.n_actions)
+    )
     epochs, seed = params.get("epochs"), params.get("seed")
     transae = TransAE(sizes, _config(TransAEConfig(), params.get("transae", {}), epochs, seed))
     sasrec = SASRec(sizes, _config(SASRecConfig(), params.get("sasrec", {}), epochs, seed))
     try:
         transae.fit(sequences, progress=_scaled(progress, 0.0, 0.5, "TransAE"), should_cancel=cancelled)
-        sasrec.fit(sequences, progress=_scaled(progress, 0.5, 0.5, "SASRec"), should_cancel=cancelled)
+        sasrec.fit(sasrec_sequences, progress=_scaled(progress, 0.5, 0.5, "SASRec"), should_cancel=cancelled)
     except TrainingCancelledError as err:
         raise JobCancelledError(str(err)) from err
     _calibrate_as_live(transae, sequences)
     result: dict[str, Any] = {
         "n_sequences": len(sequences),
+        "n_sequences_sasrec": len(sasrec_sequences),
         "transae": {**_history(transae), "threshold": transae.threshold_},
         "sasrec": _history(sasrec),
     }
@@ -361,7 +369,8 @@ def synthesize(params: dict[str, Any], progress: ProgressFn, cancelled: Cancelle
     custom, original, new, emphasis_devices, active_hours}), ``llm`` ({backend: local|server,
     model_path, server_url, server_model, n_threads, n_ctx}); optional ``weeks``, ``max_prompts``,
     ``ablate``, ``seed`` (and ``max_new_tokens``, ``max_codes``, ``sequences_per_response``).
-    Returns ``{"sequences": kept synthetic sequences in the same raw form, "report": {...}}``.
+    Returns ``{"sequences": kept synthetic sequences in the same raw form (TOF's set for the anomaly
+    model), "sequences_bp": TOF's set for the next-action model, "report": {...}}``.
     Bad LLM output only lowers Pass@1; no LLM (library, model file, server) is a ``JobError``.
     """
     from .adapt_pipeline import (  # noqa: PLC0415
@@ -375,7 +384,7 @@ def synthesize(params: dict[str, Any], progress: ProgressFn, cancelled: Cancelle
     sequences = _parse_sequences(params.get("sequences"), len(devices), len(actions), "synthesize")
     config = _synthesis_config(params)
     try:
-        kept, report = synthesize_raw(
+        kept, kept_bp, report = synthesize_raw(
             sequences,
             home_vocabulary(devices, actions),
             config,
@@ -386,7 +395,11 @@ def synthesize(params: dict[str, Any], progress: ProgressFn, cancelled: Cancelle
         raise JobCancelledError(str(err)) from err
     except SynthesisError as err:
         raise JobError(str(err)) from err
-    return {"sequences": [[list(b) for b in seq] for seq in kept], "report": report}
+    return {
+        "sequences": [[list(b) for b in seq] for seq in kept],
+        "sequences_bp": [[list(b) for b in seq] for seq in kept_bp],
+        "report": report,
+    }
 
 
 JOBS: dict[str, JobFn] = {

@@ -168,6 +168,7 @@ class TwoStageOutlierFilter[S]:
         self.baseline_loss_ = float("nan")
         self.kept_mask_: NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._stage1: SequenceLossModel[S] | None = None
+        self._sequences: Sequence[S] = []
 
     def fit(self, sequences: Sequence[S]) -> Self:
         """Stage 1 on all of ``sequences``, then stage 2 on its outliers."""
@@ -178,11 +179,20 @@ class TwoStageOutlierFilter[S]:
         self.upper_fence_ = iqr_upper_fence(self.losses_, self.config.iqr_factor)
         outlier_mask = self.losses_ > self.upper_fence_
         self.outliers_ = [int(i) for i in np.flatnonzero(outlier_mask)]
+        self._sequences = sequences
+        return self.fit_stage2()
+
+    def fit_stage2(self) -> Self:
+        """Stage 2 (again) on stage 1's outliers of the fitted sequences, with the current
+        ``utility_factory``: TOF per downstream task shares stage 1 and reruns only this."""
+        if self._stage1 is None:
+            raise RuntimeError("fit the filter first")
+        outlier_mask = self.losses_ > self.upper_fence_
         self.rescued_, self.next_action_rescued_, self.tried_ = [], [], []
         self.baseline_loss_ = float("nan")
         inliers = np.flatnonzero(~outlier_mask)
         if self.config.stage2 and self.outliers_ and len(inliers) >= 2:
-            self.rescued_ = self._stage2(sequences, inliers)
+            self.rescued_ = self._stage2(self._sequences, inliers)
         self.kept_mask_ = ~outlier_mask
         self.kept_mask_[self.rescued_] = True
         return self
