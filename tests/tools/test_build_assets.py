@@ -58,6 +58,7 @@ def test_by_default_the_threshold_comes_from_a_held_out_part_of_trn_as_on_the_hu
     assert model.threshold_ == pytest.approx(float(np.percentile(held_scores, 95.0)), rel=1e-5)
     assert model.metadata["validation"] == "held-out" and model.metadata["validation_sequences"] is None
     assert "held out for early stopping and the threshold" in card and "--validation" not in card
+    assert "recalibrated on the home's own stored sequences" in card  # the card says a hub never alerts at it
 
 
 def test_validation_vld_calibrates_on_raw_vld_and_needs_it(tiny_an: Path, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from habitus_engine.calibration import MIN_CALIBRATION_SEQUENCES
 from habitus_engine.datasets import load_vocabulary, read_raw_sequences
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
@@ -224,7 +225,12 @@ def model_card(
         ]
         if isinstance(model, TransAE):
             lines.append(f"- Training objective: {_objective(model.config)}")
-            lines.append(f"- Threshold: {model.threshold_:.4f} (95th percentile of validation scores)")
+            lines.append(
+                f"- Threshold: {model.threshold_:.4f} (95th percentile of validation scores; a hub never"
+                " alerts at it: while the base models serve, the threshold is recalibrated on the home's"
+                f" own stored sequences, and no anomaly is raised before {MIN_CALIBRATION_SEQUENCES} of them"
+                " were scored)"
+            )
         lines.append(f"- Best epoch: {model.metadata.get('best_epoch')}")
         lines += [
             f"- {key}: {value:.4f}" if isinstance(value, float) else f"- {key}: {value}"
