@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from habitus_engine.jobs import JOBS, JobCancelledError, JobParamsError, run_job, serve
+from habitus_engine.calibration import live_windows
+from habitus_engine.jobs import JOBS, JobCancelledError, JobParamsError, run_job, serve, transae_rows
 from habitus_engine.models import SASRec, TransAE
+from habitus_engine.models.encoding import FieldSizes
 from habitus_engine.models.training import split_validation
 
 N_DEVICES, N_ACTIONS = 4, 6
@@ -81,6 +83,46 @@ def test_train_models_thresholds_transae_as_live_scoring_alerts(tmp_path: Path) 
     assert model.threshold_ == pytest.approx(float(np.percentile(highest, 95.0)), rel=1e-5)
     whole = float(np.percentile(model.score(validation, "numpy"), 95.0))  # what fit set
     assert model.threshold_ >= whole
+
+
+def _distinct_sequences(n: int) -> list[list[tuple[int, int, int, int]]]:
+    """n sequences of 1-4 behaviours, no two alike (sequence i's first behaviour identifies it)."""
+    return [
+        [(i % 7, i // 7 % 8, i // 56 % N_DEVICES, k % N_ACTIONS) for k in range(1 + i % 4)] for i in range(n)
+    ]
+
+
+def test_transae_trains_on_the_live_windows_of_its_training_sequences_only() -> None:
+    """With ``transae_train_on`` "live-windows", the sequences are split as fit splits them, then each
+    side becomes its sequences' live readings: a held-out sequence's prefixes are never trained on."""
+    sequences = _distinct_sequences(60)
+    transae = TransAE(FieldSizes(n_devices=N_DEVICES, n_actions=N_ACTIONS))
+    train = transae.config.train
+    train_idx, val_idx = split_validation(60, train.validation_fraction, train.seed)
+    rows, validation = transae_rows(transae, sequences, "live-windows")
+    n = transae.config.max_behaviours
+    expected_rows = [w for i in train_idx for w in live_windows(sequences[int(i)], n, n)]
+    expected_validation = [w for i in val_idx for w in live_windows(sequences[int(i)], n, n)]
+    assert rows == expected_rows and validation == expected_validation  # every prefix, in order
+    assert len(rows) == sum(1 + int(i) % 4 for i in train_idx)  # one reading after each behaviour
+    assert {tuple(w) for w in rows}.isdisjoint({tuple(w) for w in validation})
+    assert {w[0] for w in rows} == {sequences[int(i)][0] for i in train_idx}
+    whole = transae_rows(transae, sequences, "whole")  # fit's own split of the same sequences
+    assert whole == ([sequences[int(i)] for i in train_idx], [sequences[int(i)] for i in val_idx])
+    # beyond the cap each side is a seeded sample of its own windows, in its share of the cap
+    capped, capped_validation = transae_rows(transae, sequences, "live-windows", max_windows=20)
+    assert len(capped) == 16 and len(capped_validation) == 4
+    assert all(w in expected_rows for w in capped)
+    assert all(w in expected_validation for w in capped_validation)
+    # the job trains on them and thresholds on the same held-out sequences' prefix maxima
+    params = _train_params(
+        sequences=[[list(b) for b in s] for s in sequences], transae_train_on="live-windows"
+    )
+    result = run_job("train_models", params, lambda f, m: None, lambda: False)
+    assert result["transae"]["train_on"] == "live-windows"
+    assert result["transae"]["n_train_rows"] == len(expected_rows)
+    with pytest.raises(JobParamsError, match="transae_train_on"):
+        run_job("train_models", _train_params(transae_train_on="prefixes"), lambda f, m: None, lambda: False)
 
 
 def test_train_models_stops_when_cancelled() -> None:

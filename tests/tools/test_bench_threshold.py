@@ -17,17 +17,24 @@ pytestmark = pytest.mark.skipif(not SP.exists(), reason="shared SmartThings data
 def test_the_served_threshold_bounds_the_held_out_rows_counted_as_live(tmp_path: Path) -> None:
     out = tmp_path / "threshold.json"
     flags = ["--homes", str(SP), "--limit", "120", "--epochs", "1", "--json", str(out)]
-    assert main(["bench", "threshold", *flags]) == 0
-    figures = json.loads(out.read_text(encoding="utf-8"))["sp/2024"]
-    whole, served = figures["whole"], figures["served"]
-    assert figures["train_sequences"] == 120 and figures["validation_sequences"] == 24
-    # the served threshold is the 95th percentile of the held-out rows' prefix maxima: it lies between
-    # the 22nd and 23rd of the 24 sorted maxima, so at most 2 ever read above it; the whole-sequence
-    # percentile is lower and lets as many or more through
+    assert main(["bench", "threshold", *flags, "--train-on", "whole", "live-windows"]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    for train_on in ("whole", "live-windows"):
+        figures = doc[f"sp/2024/{train_on}"]
+        whole, served = figures["whole"], figures["served"]
+        assert figures["train_sequences"] == 120 and figures["validation_sequences"] == 24
+        assert figures["train_on"] == train_on
+        # the served threshold is the 95th percentile of the held-out rows' prefix maxima: it lies
+        # between the 22nd and 23rd of the 24 sorted maxima, so at most 2 ever read above it
+        assert served["validation_flagged_any_prefix"] <= 2 / 24
+        for rule in (whole, served):  # a sequence flagged whole is flagged at some prefix (its last)
+            assert rule["normal_flagged"] <= rule["normal_flagged_any_prefix"]
+    # trained on whole sequences, the whole-sequence percentile is lower and lets as many or more through
+    whole, served = doc["sp/2024/whole"]["whole"], doc["sp/2024/whole"]["served"]
     assert served["threshold"] >= whole["threshold"]
-    assert served["validation_flagged_any_prefix"] <= 2 / 24
     assert whole["validation_flagged_any_prefix"] >= served["validation_flagged_any_prefix"]
-    for rule in (whole, served):  # a sequence flagged whole is flagged at some prefix (its last)
-        assert rule["normal_flagged"] <= rule["normal_flagged_any_prefix"]
     assert served["normal_flagged_any_prefix"] <= whole["normal_flagged_any_prefix"]
+    # trained on live windows: the 96 training sequences' prefixes, one per behaviour
+    assert doc["sp/2024/whole"]["transae_train_rows"] == 96
+    assert doc["sp/2024/live-windows"]["transae_train_rows"] > 96
     assert main(["bench", "threshold", "--homes", str(tmp_path)]) == 2  # not a dataset

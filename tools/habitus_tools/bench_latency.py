@@ -11,6 +11,8 @@
   time says whether the per-call path itself has a tail.
 * **Training**: both models with their product defaults on ``--train-size`` sequences (the dataset's
   training files, cycled if needed) for ``--epochs`` epochs each (early stopping off), wall-clock.
+  TransAE trains on what the hub's ``train_models`` gives it (``TRANSAE_TRAIN_ON``: the sequences'
+  live windows, ``transae_rows``, expanded inside the timed span).
 
 Targets (issue 3): scoring p99 <= 1 ms with ORT, numpy <= 3x ORT; training both on 10k sequences
 <= 60 s on 2 cores.
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_sequences
+from habitus_engine.jobs import transae_rows
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
 from habitus_engine.models.base import Backend
 
@@ -120,7 +123,7 @@ def training_time(sizes: FieldSizes, sequences: list[RawSequence], epochs: int) 
     ae = TransAE(sizes, ae_cfg)
     rec = SASRec(sizes, rec_cfg)
     started = time.monotonic()
-    ae.fit(sequences)
+    ae.fit(*transae_rows(ae, sequences))
     ae_seconds = time.monotonic() - started
     started = time.monotonic()
     rec.fit(sequences)

@@ -12,7 +12,10 @@ the home's raw ``trn``, run in-process) and reports, at the fit's whole-sequence
 on the same held-out rows) and at the served one: the shares of the home's normal sequences flagged
 (whole sequence, any prefix) and of ``habitus bench denoise``'s injected anomalies flagged (any
 prefix). Normal: de-duplicated raw ``vld``, or ``--normal held-out`` (a seeded 20 % of ``trn`` the model
-never sees). Nothing else is tuned; no paper test set is read. Record runs in docs/BENCHMARKS.md.
+never sees). ``--train-on`` (one or more of ``whole``, ``live-windows``: ``train_models``'
+``transae_train_on``) trains TransAE on whole stored sequences or on the readings live scoring makes
+of them; several values are run in turn for each home and seed, so they share the load. Nothing else
+is tuned; no paper test set is read. Record runs in docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 
 from habitus_engine.calibration import max_prefix_scores
 from habitus_engine.datasets import RawSequence
-from habitus_engine.jobs import run_job
+from habitus_engine.jobs import TRANSAE_TRAIN_ON, TRANSAE_TRAIN_ONS, TransAETrainOn, run_job
 from habitus_engine.models import TransAE
 from habitus_engine.models.training import split_validation
 
@@ -43,7 +46,13 @@ def _prefix_max(model: TransAE, sequences: Sequence[RawSequence]) -> np.ndarray:
 
 
 def measure(
-    home_dir: Path, normal_from: str, epochs: int | None, seed: int, limit: int | None
+    home_dir: Path,
+    normal_from: str,
+    epochs: int | None,
+    seed: int,
+    limit: int | None,
+    *,
+    train_on: TransAETrainOn = TRANSAE_TRAIN_ON,
 ) -> dict[str, Any]:
     """Train as the hub does, then flag shares at the whole-sequence and the served threshold."""
     home = load_home(home_dir, limit, normal_from)
@@ -52,6 +61,7 @@ def measure(
         "n_devices": home.sizes.n_devices,
         "n_actions": home.sizes.n_actions,
         "seed": seed,
+        "transae_train_on": train_on,
     }
     if epochs is not None:
         params["epochs"] = epochs
@@ -75,6 +85,8 @@ def measure(
         "train_sequences": len(home.train),
         "validation_sequences": len(validation),
         "normal_sequences": len(home.normal),
+        "train_on": train_on,
+        "transae_train_rows": result["transae"]["n_train_rows"],
         "epochs_run": result["transae"]["epochs_run"],
         "train_seconds": round(seconds, 1),
     }
@@ -100,6 +112,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--normal", choices=["vld", "held-out"], default="vld", help="normal sequences")
     parser.add_argument("--epochs", type=int, help="TransAE's epoch cap (default: the product's)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[2024], help="training seeds")
+    parser.add_argument(
+        "--train-on",
+        nargs="+",
+        choices=TRANSAE_TRAIN_ONS,
+        default=[TRANSAE_TRAIN_ON],
+        help="what TransAE trains on: whole sequences or live scoring's readings (several: each in turn)",
+    )
     parser.add_argument("--limit", type=int, help="only the first N lines of each file read (quick runs)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.set_defaults(func=_handle)
@@ -110,9 +129,10 @@ def _handle(args: argparse.Namespace) -> int:
     try:
         for home in args.homes:
             for seed in args.seeds:
-                figures = measure(home, args.normal, args.epochs, seed, args.limit)
-                doc[f"{home.name}/{seed}"] = figures
-                print(f"{home.name} seed {seed}: " + json.dumps(figures))
+                for train_on in args.train_on:
+                    figures = measure(home, args.normal, args.epochs, seed, args.limit, train_on=train_on)
+                    doc[f"{home.name}/{seed}/{train_on}"] = figures
+                    print(f"{home.name} seed {seed} {train_on}: " + json.dumps(figures), flush=True)
     except (FileNotFoundError, ValueError) as err:
         print(f"habitus bench threshold: {err}", file=sys.stderr)
         return 2

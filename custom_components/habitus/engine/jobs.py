@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 if TYPE_CHECKING:
     from .adapt_pipeline import LLMSettings, SynthesisConfig
@@ -39,6 +39,20 @@ if TYPE_CHECKING:
 type ProgressFn = Callable[[float, str], None]
 type CancelledFn = Callable[[], bool]
 type JobFn = Callable[[dict[str, Any], ProgressFn, CancelledFn], dict[str, Any]]
+
+# What the hub's TransAE trains on (``train_models``' ``transae_train_on``): "whole" stored sequences, or
+# "live-windows", the readings live scoring makes of each (``calibration.live_windows``: its prefixes,
+# ``transae_rows``). Default live-windows: trained as the hub trains on SP, FR and AN (3 seeds,
+# served prefix-max threshold) the prefixes are in-distribution, the threshold sits lower and detection
+# of injected anomalies rises on all three homes (AN's rarest device action 44.6 -> 100 %, bursts 40.8
+# -> 69.3 %) with live false alarms within the seed spread (SP 7.4 -> 5.2, FR 10.8 -> 10.8, AN 4.8 ->
+# 7.2 %): ``habitus bench threshold --train-on``, docs/BENCHMARKS.md "TransAE trained on live windows".
+type TransAETrainOn = Literal["whole", "live-windows"]
+TRANSAE_TRAIN_ONS: Final[tuple[TransAETrainOn, ...]] = ("whole", "live-windows")
+TRANSAE_TRAIN_ON: Final[TransAETrainOn] = "live-windows"
+# Live windows TransAE trains on at most (a seeded sample beyond; validation gets its split's share):
+# a stored sequence gives up to ``max_behaviours`` of them, and the 25 s budget binds anyway.
+MAX_LIVE_WINDOWS: Final = 20_000
 
 # When the parent disappears (EOF on the command pipe), a job that ignores cancellation gets this long.
 ORPHAN_GRACE_SECONDS = 10.0
@@ -199,7 +213,8 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
 
     Params: ``sequences`` (``[[[day, bucket, device, action], ...], ...]``), ``n_devices``,
     ``n_actions``; optional ``sasrec_sequences`` (SASRec's own set, e.g. TOF's next-action set when
-    synthesis filtered per task; default ``sequences``), ``epochs`` and ``seed`` (both models),
+    synthesis filtered per task; default ``sequences``), ``transae_train_on`` (``TransAETrainOn``,
+    default ``TRANSAE_TRAIN_ON``: see ``transae_rows``), ``epochs`` and ``seed`` (both models),
     ``transae`` / ``sasrec`` (config field overrides, e.g. ``{"d_model": 16}``) and ``output_dir``
     (writes ``transae.npz`` and ``sasrec.npz`` there; the caller deploys them). Progress: TransAE
     fills [0, 0.5], SASRec [0.5, 1].
@@ -217,11 +232,20 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
         if params.get("sasrec_sequences") is None
         else _parse_sequences(params["sasrec_sequences"], sizes.n_devices, sizes.n_actions)
     )
+    train_on = params.get("transae_train_on", TRANSAE_TRAIN_ON)
+    if train_on not in TRANSAE_TRAIN_ONS:
+        raise JobParamsError(f"transae_train_on must be one of {TRANSAE_TRAIN_ONS}, got {train_on!r}")
     epochs, seed = params.get("epochs"), params.get("seed")
     transae = TransAE(sizes, _config(TransAEConfig(), params.get("transae", {}), epochs, seed))
     sasrec = SASRec(sizes, _config(SASRecConfig(), params.get("sasrec", {}), epochs, seed))
+    rows, validation = transae_rows(transae, sequences, train_on)
     try:
-        transae.fit(sequences, progress=_scaled(progress, 0.0, 0.5, "TransAE"), should_cancel=cancelled)
+        transae.fit(
+            rows,
+            validation,
+            progress=_scaled(progress, 0.0, 0.5, "TransAE"),
+            should_cancel=cancelled,
+        )
         sasrec.fit(sasrec_sequences, progress=_scaled(progress, 0.5, 0.5, "SASRec"), should_cancel=cancelled)
     except TrainingCancelledError as err:
         raise JobCancelledError(str(err)) from err
@@ -229,7 +253,12 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     result: dict[str, Any] = {
         "n_sequences": len(sequences),
         "n_sequences_sasrec": len(sasrec_sequences),
-        "transae": {**_history(transae), "threshold": transae.threshold_},
+        "transae": {
+            **_history(transae),
+            "threshold": transae.threshold_,
+            "train_on": train_on,
+            "n_train_rows": len(rows),
+        },
         "sasrec": _history(sasrec),
     }
     if params.get("output_dir"):
@@ -241,6 +270,42 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
             str(out / "sasrec.npz"),
         )
     return result
+
+
+def transae_rows(
+    transae: TransAE,
+    sequences: list[list[tuple[int, int, int, int]]],
+    train_on: TransAETrainOn = TRANSAE_TRAIN_ON,
+    max_windows: int = MAX_LIVE_WINDOWS,
+) -> tuple[list[list[tuple[int, int, int, int]]], list[list[tuple[int, int, int, int]]]]:
+    """TransAE's (train, validation) rows. The sequences are split first, as ``fit`` splits them (same
+    seed, so ``_calibrate_as_live`` holds out the same rows); "whole" keeps the two sides as they are,
+    "live-windows" expands each side into its sequences' live windows (``calibration.live_windows``,
+    one reading after each behaviour), so no sequence's prefixes sit on both sides. Every reading is
+    kept, repeats too (live scoring reads them that often); a side beyond its share of ``max_windows``
+    is a seeded sample of it."""
+    import numpy as np  # noqa: PLC0415
+
+    from .calibration import live_windows  # noqa: PLC0415
+    from .models.training import split_validation  # noqa: PLC0415
+
+    cfg = transae.config
+    train_idx, val_idx = split_validation(len(sequences), cfg.train.validation_fraction, cfg.train.seed)
+    if train_on == "whole":
+        return [sequences[int(i)] for i in train_idx], [sequences[int(i)] for i in val_idx]
+    n = cfg.max_behaviours  # every behaviour of a stored sequence is in the vocabulary
+    rng = np.random.default_rng(cfg.train.seed)
+    sides: list[list[list[tuple[int, int, int, int]]]] = []
+    for idx, share in (
+        (train_idx, 1.0 - cfg.train.validation_fraction),
+        (val_idx, cfg.train.validation_fraction),
+    ):
+        windows = [w for i in idx for w in live_windows(sequences[int(i)], n, n)]
+        cap = max(1, round(max_windows * share))
+        if len(windows) > cap:
+            windows = [windows[int(j)] for j in np.sort(rng.choice(len(windows), cap, replace=False))]
+        sides.append(windows)
+    return sides[0], sides[1]
 
 
 def _calibrate_as_live(transae: TransAE, sequences: list[list[tuple[int, int, int, int]]]) -> None:
