@@ -136,17 +136,36 @@ def test_filter_returns_the_kept_sequences_and_predict_scores_new_ones() -> None
     assert tof.predict([["on", "tv", "off"], ["siren", "camera", "lock"]]).tolist() == [True, False]
 
 
-def test_max_rescue_trials_bounds_the_refits() -> None:
-    fits: list[int] = []
+def _counting(fits: list[int]) -> type[MarkovLossModel]:
+    """A ``MarkovLossModel`` that appends each fit's training-set size to ``fits``."""
 
     class CountingModel(MarkovLossModel):
         def fit(self, sequences):  # type: ignore[no-untyped-def]
             fits.append(len(sequences))
             return super().fit(sequences)
 
+    return CountingModel
+
+
+def test_max_rescue_trials_bounds_the_refits() -> None:
+    fits: list[int] = []
+    CountingModel = _counting(fits)
     tof = TwoStageOutlierFilter(CountingModel, TOFConfig(iqr_factor=0.0, max_rescue_trials=1)).fit(SYNTHETIC)
     assert len(tof.outliers_) > 1
     assert len(fits) == 3  # stage 1, the baseline, one trial
+
+
+def test_tof_per_task_refits_no_outlier_twice() -> None:
+    fits: list[int] = []
+    CountingModel = _counting(fits)
+    tof = TwoStageOutlierFilter(CountingModel, TOFConfig()).fit(WITH_NEW)
+    assert {40, 41} <= set(tof.tried_)
+    first = len(fits)
+    tof.utility_factory = NextActionLossModel.over
+    tof.fit_stage2()  # 41 was judged by the reconstruction test above; 40 the next-action test keeps
+    assert 41 in tof.tried_ and len(fits) == first  # no baseline and no trial refit again
+    fresh = TwoStageOutlierFilter(MarkovLossModel, TOFConfig(), NextActionLossModel.over).fit(WITH_NEW)
+    assert tof.rescued_ == fresh.rescued_ and tof.kept_mask_.tolist() == fresh.kept_mask_.tolist()
 
 
 def test_errors_are_clear() -> None:

@@ -169,6 +169,9 @@ class TwoStageOutlierFilter[S]:
         self.kept_mask_: NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._stage1: SequenceLossModel[S] | None = None
         self._sequences: Sequence[S] = []
+        # The reconstruction test's L_st and verdicts of this fit: stage 2 reruns on the same seeded
+        # split (TOF per task), so an outlier is refit once however many times stage 2 runs.
+        self._reconstruction_verdicts: dict[int, bool] = {}
 
     def fit(self, sequences: Sequence[S]) -> Self:
         """Stage 1 on all of ``sequences``, then stage 2 on its outliers."""
@@ -180,6 +183,8 @@ class TwoStageOutlierFilter[S]:
         outlier_mask = self.losses_ > self.upper_fence_
         self.outliers_ = [int(i) for i in np.flatnonzero(outlier_mask)]
         self._sequences = sequences
+        self._reconstruction_verdicts = {}
+        self.baseline_loss_ = float("nan")
         return self.fit_stage2()
 
     def fit_stage2(self) -> Self:
@@ -189,7 +194,6 @@ class TwoStageOutlierFilter[S]:
             raise RuntimeError("fit the filter first")
         outlier_mask = self.losses_ > self.upper_fence_
         self.rescued_, self.next_action_rescued_, self.tried_ = [], [], []
-        self.baseline_loss_ = float("nan")
         inliers = np.flatnonzero(~outlier_mask)
         if self.config.stage2 and self.outliers_ and len(inliers) >= 2:
             self.rescued_ = self._stage2(self._sequences, inliers)
@@ -216,9 +220,20 @@ class TwoStageOutlierFilter[S]:
         ]
         rescued = list(self.next_action_rescued_)
         if self.tried_:
-            self.baseline_loss_, kept = _utility_test(self.model_factory, sequences, train, test, self.tried_)
-            rescued += kept
+            rescued += self._reconstruction_test(sequences, train, test)
         return sorted(rescued)
+
+    def _reconstruction_test(self, sequences: Sequence[S], train: list[S], test: list[S]) -> list[int]:
+        """The paper's stage 2 on ``tried_``: those whose addition does not raise ``L_st``. Verdicts
+        (and ``L_st``) already computed in this fit are reused, not refit."""
+        todo = [i for i in self.tried_ if i not in self._reconstruction_verdicts]
+        if todo:
+            known = None if np.isnan(self.baseline_loss_) else self.baseline_loss_
+            self.baseline_loss_, kept = _utility_test(
+                self.model_factory, sequences, train, test, todo, baseline=known
+            )
+            self._reconstruction_verdicts.update((i, i in kept) for i in todo)
+        return [i for i in self.tried_ if self._reconstruction_verdicts[i]]
 
     def predict(self, sequences: Sequence[S]) -> NDArray[np.bool_]:
         """Stage 1's verdict on new sequences: loss within the fence, ``[N]`` bool."""
@@ -238,10 +253,13 @@ def _utility_test[S](
     train: list[S],
     test: list[S],
     candidates: list[int],
+    *,
+    baseline: float | None = None,
 ) -> tuple[float, list[int]]:
-    """Stage 2's test with one loss model: ``L_st`` (the mean held-out loss of a fit on ``train``)
-    and the candidates whose addition to ``train`` does not raise it."""
-    baseline = float(np.mean(factory().fit(train).losses(test)))
+    """Stage 2's test with one loss model: ``L_st`` (the mean held-out loss of a fit on ``train``,
+    unless ``baseline`` already is it) and the candidates whose addition to ``train`` does not raise it."""
+    if baseline is None:
+        baseline = float(np.mean(factory().fit(train).losses(test)))
     kept = [
         i
         for i in candidates
