@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from habitus_tools.bench_adapt import AdaptConfig
+from habitus_engine.adapt_pipeline import TOFUtility, tof_filter
+from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences, to_behaviours, to_raw
+from habitus_engine.segment import split_sequences
+from habitus_tools.bench_adapt import (
+    TOF_VARIANTS,
+    AdaptConfig,
+    judge_variants,
+    tof_variants,
+    validation_ad_set,
+)
 from habitus_tools.bench_models import evaluate, load_shift
 from habitus_tools.cli import main
 from tests.tools.test_bench_models import tiny_fr  # noqa: F401  (fixture)
@@ -101,3 +110,64 @@ def test_the_seed_reaches_the_retrained_models(tiny_fr: Path) -> None:  # noqa: 
     first, again, other = threshold(2024), threshold(2024), threshold(7)
     assert first == again and first[1] == 2024  # seeded: the same run twice is the same model
     assert other[1] == 7 and other[0] != first[0]  # another seed trains another model
+
+
+def test_the_validation_ad_set_holds_no_test_piece_and_one_injection_per_kind() -> None:
+    home = validation_ad_set(FR, "night")
+    vocab = load_vocabulary(FR)
+    vld = read_raw_sequences(FR / "context" / "night" / "vld.jsonl")
+    test_source = {tuple(s) for s in read_raw_sequences(FR / "context" / "night" / "test.jsonl")}
+    paper_test = {tuple(s) for s in read_raw_sequences(FR / "paper" / "night" / "split_test.jsonl")}
+    vld_pieces = {
+        tuple(to_raw(p, vocab))
+        for s in vld
+        if tuple(s) not in test_source
+        for p in split_sequences(to_behaviours(s, vocab))
+    }
+    assert len(home.normal) >= 50  # FR night: 34 vld sequences, cut by TSS
+    assert all(tuple(p) in vld_pieces and tuple(p) not in paper_test for p in home.normal)
+    assert set(home.anomalies) == {"device", "hour", "burst", "swap"}  # bench denoise's kinds
+    for kind, copies in home.anomalies.items():
+        assert len(copies) == len(home.normal)  # 1:1 per kind
+        changed = sum(a != n for a, n in zip(copies, home.normal, strict=True))
+        assert changed >= 0.9 * len(copies), kind
+    assert validation_ad_set(FR, "night") == home  # seeded: the same set whatever the run's seed
+
+
+def test_tof_variants_give_the_per_task_sets_and_every_parsed_sequence() -> None:
+    vocab = load_vocabulary(FR)
+    routines = read_raw_sequences(FR / "context" / "night" / "vld.jsonl")[:6]
+    rare = [(0, 3, 26, 170), (0, 3, 26, 171), (0, 3, 26, 170)]  # a device the routines never use
+    generated = [list(routines[i % 6]) for i in range(24)] + [rare]
+    synthesis = AdaptConfig(FR, "night", tof_model="markov").synthesis()
+    sets, counts = tof_variants(generated, vocab, synthesis)
+    behaviours = [to_behaviours(s, vocab) for s in generated]
+
+    def kept(utility: TOFUtility) -> list[RawSequence]:
+        outcome = tof_filter(behaviours, True, "markov", synthesis.sequence_model, utility=utility)
+        return [to_raw(s, vocab) for s in outcome.kept]
+
+    assert sets["reconstruction"] == kept("reconstruction")  # TransAE's set in the product
+    assert sets["next_action"] == kept("next_action")  # SASRec's
+    assert sets["none"] == generated and tuple(sets) == TOF_VARIANTS
+    random = sets["random"]  # the control: as many as the reconstruction test keeps, drawn in order
+    assert len(random) == len(sets["reconstruction"]) and all(s in generated for s in random)
+    assert random == tof_variants(generated, vocab, synthesis)[0]["random"]  # seeded
+    assert rare not in sets["reconstruction"] and rare in sets["next_action"]  # where the two differ
+    assert counts["tof"]["rejected"] >= 1 and counts["tof_bp"]["stage2_next_action_rescued"] >= 1
+
+
+def test_judge_variants_scores_each_set_on_the_validation_set() -> None:
+    home = validation_ad_set(FR, "night")
+    train = read_raw_sequences(FR / "paper" / "gpt4o" / "night_anomaly_detection.jsonl")
+    sets = {"reconstruction": train[:20], "none": train}
+    figures = judge_variants(sets, home, 95.0, "night", ["paper", "product"], scale=0.05)
+    assert {name: entry["n_train"] for name, entry in figures.items()} == {
+        "reconstruction": 20,
+        "none": len(train),
+    }
+    for entry in figures.values():
+        for protocol in ("paper", "product"):
+            assert 0.0 <= entry[protocol]["auc"] <= 1.0 and 0.0 <= entry[protocol]["f1"] <= 1.0
+            assert set(entry[protocol]["kinds"]) == {"device", "hour", "burst", "swap"}
+    assert figures == judge_variants(sets, home, 95.0, "night", ["paper", "product"], scale=0.05)  # seeded

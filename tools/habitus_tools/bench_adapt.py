@@ -26,16 +26,33 @@ TOF's inlier split and the retrained models (the BP test's sampled negatives sta
 ``--ablate`` switches stages off (tss: no split; ssc: every sequence is shown; gss: no hints; tof: keep
 every parsed sequence). The JSON is ``bench models``' document with a ``habitus_synthetic`` entry in
 ``results`` and a ``synthesis`` object.
+
+``--validation-ad`` trains and scores on no test set: it judges TOF's AD half on validation data
+instead. Stages 1-5 run once (the report's ``ablate`` says tof); TOF (per task, as the product runs
+it, on the same parsed sequences) then gives the set the reconstruction test keeps and the set the
+next-action test keeps, and TransAE (each ``--protocol``) is retrained on those two, on every parsed
+sequence (no TOF) and on a seeded random draw of as many as the reconstruction test keeps (the
+control). Each is scored on a validation AD set: normal = the TSS pieces of the new context's
+``context/<shift>/vld`` minus any sequence of the test source (as ``bench models``' oracle) and minus
+any piece of ``paper/<shift>/split_test`` (those files are read only to drop them); anomalies = one
+copy of each normal piece per ``bench denoise`` injection kind (device, hour, burst, swap; statistics
+from the normal pieces themselves, seed 2024 whatever ``--seed``), not the paper's anomaly recipe.
+ROC AUC and F1 at the model's threshold, 1:1 per kind, averaged over kinds (``bench denoise``'s
+``judge``). The JSON then has ``validation_ad`` instead of ``results``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from habitus_engine.adapt_pipeline import (
     STAGES,
@@ -48,12 +65,33 @@ from habitus_engine.adapt_pipeline import (
     TOFModel,
     TOFUtility,
     synthesize_raw,
+    tof_filter,
 )
-from habitus_engine.datasets import RawSequence, Vocabulary, load_vocabulary, read_sequences
+from habitus_engine.datasets import (
+    RawSequence,
+    Vocabulary,
+    load_vocabulary,
+    read_raw_sequences,
+    read_sequences,
+    to_behaviours,
+    to_raw,
+)
 from habitus_engine.llm.base import DEFAULT_TEMPERATURE
+from habitus_engine.models import FieldSizes
 from habitus_engine.shifts import paper_shift
 from habitus_engine.transae_sequences import SequenceModelConfig
-from habitus_tools.bench_models import SHIFTS, evaluate, format_table, load_shift
+from habitus_tools.bench_denoise import SEED as INJECTION_SEED
+from habitus_tools.bench_denoise import Home, device_action_pairs, inject, judge
+from habitus_tools.bench_models import (
+    SHIFTS,
+    evaluate,
+    fit_ad_paper,
+    fit_ad_product,
+    format_table,
+    load_shift,
+    oracle_pieces,
+    paper_reference,
+)
 
 N_CTX = 2048
 MAX_NEW_TOKENS = 256
@@ -126,6 +164,139 @@ def synthesize(
         return synthesize_raw(raw, vocab, config.synthesis())
     except SynthesisError as err:
         raise ValueError(str(err)) from err
+
+
+# --- --validation-ad: TOF's AD half judged without a test set -----------------------------------------
+# TOF's AD set, its BP set, every parsed sequence, and a seeded random draw of as many as the AD set
+TOF_VARIANTS = ("reconstruction", "next_action", "none", "random")
+
+
+def tof_variants(
+    generated: list[RawSequence], vocab: Vocabulary, synthesis: SynthesisConfig
+) -> tuple[dict[str, list[RawSequence]], dict[str, Any]]:
+    """TOF per task (``tof_filter``, seeded as the pipeline seeds it) on every parsed sequence: the
+    set the reconstruction test keeps (TransAE's in the product), the one the next-action test keeps
+    (SASRec's), ``none`` (all of them) and ``random`` (the control: as many as the reconstruction
+    test keeps, drawn with ``synthesis.seed``, in order); and the two stage-2 counts."""
+    tof = tof_filter(
+        [to_behaviours(s, vocab) for s in generated],
+        True,
+        synthesis.tof_model,
+        synthesis.sequence_model,
+        synthesis.tof_trials,
+        utility="per_task",
+    )
+    sets = {
+        "reconstruction": [to_raw(s, vocab) for s in tof.kept],
+        "next_action": [to_raw(s, vocab) for s in tof.kept_bp],
+        "none": list(generated),
+    }
+    draw = np.random.default_rng(synthesis.seed).choice(len(generated), len(tof.kept), replace=False)
+    sets["random"] = [generated[i] for i in sorted(draw)]
+    counts = {"tof": tof.counts(), "tof_bp": tof.bp.counts() if tof.bp else None, "tof_model": tof.model}
+    return sets, counts
+
+
+def validation_ad_set(dataset: Path, shift: str) -> Home:
+    """The validation AD set (no test set in it): the new context's ``vld`` TSS pieces minus the test
+    source's sequences and the paper's test pieces (normal), and ``bench denoise``'s injections into
+    one copy of each per kind (anomalies; statistics from those normal pieces)."""
+    vocab = load_vocabulary(dataset)
+    sizes = FieldSizes(len(vocab.devices), len(vocab.actions))
+    pieces = oracle_pieces(dataset, shift, vocab, splits=("vld",)) or []
+    test_pieces = read_raw_sequences(dataset / "paper" / shift / "split_test.jsonl", missing_ok=True)
+    paper_test = {tuple(s) for s in test_pieces}
+    normal = [p for p in pieces if tuple(p) not in paper_test]
+    if len(normal) < 2:
+        raise ValueError(f"{dataset}/context/{shift}/vld.jsonl: fewer than 2 pieces outside the test sets")
+    anomalies = inject(normal, normal, device_action_pairs(dataset, normal), sizes, INJECTION_SEED)
+    return Home(f"{dataset.name} {shift} vld", sizes, normal, normal, anomalies)
+
+
+def judge_variants(
+    sets: dict[str, list[RawSequence]],
+    home: Home,
+    percentile: float,
+    shift: str,
+    protocols: list[str],
+    *,
+    scale: float = 1.0,
+    seed: int = SEED,
+) -> dict[str, dict[str, Any]]:
+    """TransAE retrained on each set as ``bench models`` trains it (``protocols``: paper, product),
+    judged on ``home``'s normal and injected pieces (mean over kinds of AUC, F1 at its threshold)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, train in sets.items():
+        entry: dict[str, Any] = {"n_train": len(train)}
+        if "paper" in protocols:
+            paper = fit_ad_paper(train, home.sizes, shift, percentile=percentile, seed=seed, scale=scale)
+            entry["paper"] = judge(home, paper)
+        if "product" in protocols:
+            entry["product"] = judge(home, fit_ad_product(train, home.sizes, seed=seed, scale=scale)[0])
+        out[name] = entry
+    return out
+
+
+def run_validation(config: AdaptConfig, protocols: list[str], scale: float) -> dict[str, Any]:
+    """``--validation-ad``: one synthesis (stages 1-5), TOF's variants, TransAE judged on validation."""
+    home = validation_ad_set(config.dataset, config.shift)
+    vocab = load_vocabulary(config.dataset)
+    generated, _, report = synthesize(replace(config, ablate=config.ablate | {"tof"}), vocab)
+    if len(generated) < 2:
+        raise ValueError("the model wrote fewer than 2 valid sequences; nothing to filter")
+    sets, counts = tof_variants(generated, vocab, config.synthesis())
+    report |= counts | {
+        "sequences_kept": len(sets["reconstruction"]),
+        "sequences_kept_bp": len(sets["next_action"]),
+    }
+    percentile, _ = paper_reference(
+        config.dataset.parent / "paper_results.json", config.dataset.name, config.shift
+    )
+    return {
+        "dataset": config.dataset.name,
+        "shift": config.shift,
+        "validation_ad": {
+            "normal": len(home.normal),
+            "anomalies_per_kind": {kind: len(v) for kind, v in home.anomalies.items()},
+            "variants": judge_variants(
+                sets, home, percentile, config.shift, protocols, scale=scale, seed=config.seed
+            ),
+        },
+        "synthesis": report,
+        "settings": {
+            "protocols": protocols,
+            "epoch_scale": scale,
+            "seed": config.seed,
+            "ad_percentile_paper": percentile,
+        },
+        "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def format_validation(doc: dict[str, Any]) -> str:
+    """The ``--validation-ad`` table: AUC / F1 / FPR per TOF variant and protocol (means over kinds)."""
+    val = doc["validation_ad"]
+    lines = [
+        f"{doc['dataset'].upper()} {doc['shift']} validation AD: {val['normal']} normal pieces, "
+        f"1:1 per injection kind ({', '.join(val['anomalies_per_kind'])}); seed {doc['settings']['seed']}",
+        f"{'TransAE trained on':<40}{'n':>4}  {'paper AUC / F1 / FPR':<24}{'product AUC / F1 / FPR'}",
+    ]
+    for name, entry in val["variants"].items():
+        cells = [
+            f"{entry[p]['auc']:.3f} / {entry[p]['f1']:.3f} / {entry[p]['fpr']:.2f}" if p in entry else "-"
+            for p in ("paper", "product")
+        ]
+        lines.append(f"{VARIANT_LABELS[name]:<40}{entry['n_train']:>4}  {cells[0]:<24}{cells[1]}")
+    return "\n".join(lines)
+
+
+VARIANT_LABELS = {
+    "reconstruction": "TOF, reconstruction test (AD default)",
+    "next_action": "TOF, next-action test (BP default)",
+    "none": "no TOF (every parsed sequence)",
+    "random": "control: random draw, as many as TOF AD",
+}
 
 
 def run(config: AdaptConfig, protocols: list[str], scale: float, sets: list[str] | None) -> dict[str, Any]:
@@ -227,6 +398,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_TEMPERATURE,
         help=f"LLM sampling temperature, 0 = greedy (default {DEFAULT_TEMPERATURE:g})",
     )
+    parser.add_argument(
+        "--validation-ad",
+        action="store_true",
+        help="no test set: TransAE retrained on TOF's reconstruction / next-action set, on every parsed "
+        "sequence and on a random control, judged on the new context's vld with injected anomalies",
+    )
     parser.set_defaults(func=_handle)
 
 
@@ -271,11 +448,14 @@ def _handle(args: argparse.Namespace) -> int:
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:
-        doc = run(config, protocols, args.epoch_scale, args.sets)
+        if args.validation_ad:
+            doc = run_validation(config, protocols, args.epoch_scale)
+        else:
+            doc = run(config, protocols, args.epoch_scale, args.sets)
     except (FileNotFoundError, ValueError) as err:
         print(f"habitus bench adapt: {err}", file=sys.stderr)
         return 2
-    print(format_table(doc))
+    print(format_validation(doc) if args.validation_ad else format_table(doc))
     print(json.dumps(doc["synthesis"], indent=1))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

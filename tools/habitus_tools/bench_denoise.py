@@ -119,7 +119,7 @@ class Home:
     anomalies: dict[str, list[RawSequence]]  # kind -> one copy of each normal sequence, injected
 
 
-def _device_action_pairs(dataset: Path, train: Sequence[RawSequence]) -> list[tuple[int, int]]:
+def device_action_pairs(dataset: Path, train: Sequence[RawSequence]) -> list[tuple[int, int]]:
     """Every (device, action) the home could do: the vocabulary's ``action_device`` map where it has
     one (FR, SP, AN do), else the pairs seen in training."""
     raw = json.loads((dataset / "vocab.json").read_text(encoding="utf-8")).get("action_device")
@@ -178,11 +178,11 @@ def load_home(dataset: Path, limit: int | None = None, normal_from: str = "vld",
     normal = [s for s in candidates if tuple(s) not in seen]
     if not train or not normal:
         raise ValueError(f"{dataset}: raw/trn.jsonl and raw/vld.jsonl must hold distinct sequences")
-    anomalies = inject(normal, train, _device_action_pairs(dataset, train), sizes, seed)
+    anomalies = inject(normal, train, device_action_pairs(dataset, train), sizes, seed)
     return Home(dataset.name, sizes, train, normal, anomalies)
 
 
-def _judge(home: Home, model: TransAE) -> dict[str, Any]:
+def judge(home: Home, model: TransAE) -> dict[str, Any]:
     """AUC and F1 at ``model``'s calibrated threshold per anomaly kind, and their means."""
     normal = model.score(home.normal, backend="numpy")
     threshold = float(model.threshold_ or 0.0)
@@ -250,10 +250,10 @@ def evaluate_caps(
             capped = TransAE(home.sizes, config)
             capped._set_params(params)
             capped.calibrate(validation)
-            row |= {**_judge(home, capped), "best_epoch": best_epoch, "epochs_run": cap, "out_of_time": False}
+            row |= {**judge(home, capped), "best_epoch": best_epoch, "epochs_run": cap, "out_of_time": False}
         else:
             row |= {
-                **_judge(home, model),
+                **judge(home, model),
                 "best_epoch": history.best_epoch,
                 "out_of_time": history.out_of_time,
             }

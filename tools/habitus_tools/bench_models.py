@@ -77,10 +77,13 @@ class ShiftData:
     paper: dict[str, Any] = field(default_factory=dict)
 
 
-def _oracle(dataset: Path, shift: str, vocab: Vocabulary) -> list[RawSequence] | None:
-    """Real new-context sequences (TSS-split), minus anything that also occurs in the test source."""
+def oracle_pieces(
+    dataset: Path, shift: str, vocab: Vocabulary, splits: Sequence[str] = ("trn", "vld")
+) -> list[RawSequence] | None:
+    """Real new-context sequences of ``splits`` (TSS-split), minus anything that also occurs in the
+    test source (``context/<shift>/test``); None if no split's file exists."""
     folder = dataset / "context" / shift
-    sources = [p for p in (folder / "trn.jsonl", folder / "vld.jsonl") if p.exists()]
+    sources = [p for p in (folder / f"{split}.jsonl" for split in splits) if p.exists()]
     if not sources:
         return None
     test_path = folder / "test.jsonl"
@@ -110,11 +113,11 @@ def load_shift(dataset: Path, shift: str) -> ShiftData:
             read_raw_sequences(gpt / f"{shift}_behavior_prediction.jsonl"),
         ),
     }
-    oracle = _oracle(dataset, shift, vocab)
+    oracle = oracle_pieces(dataset, shift, vocab)
     if oracle:
         training["oracle"] = (oracle, oracle)
     name = dataset.name
-    percentile, paper = _paper_reference(dataset.parent / "paper_results.json", name, shift)
+    percentile, paper = paper_reference(dataset.parent / "paper_results.json", name, shift)
     return ShiftData(
         name,
         shift,
@@ -127,7 +130,7 @@ def load_shift(dataset: Path, shift: str) -> ShiftData:
     )
 
 
-def _paper_reference(path: Path, name: str, shift: str) -> tuple[float, dict[str, Any]]:
+def paper_reference(path: Path, name: str, shift: str) -> tuple[float, dict[str, Any]]:
     """The repo's AD percentile and the paper's figures for this setting (``paper_results.json``)."""
     if not path.exists():
         return DEFAULT_PAPER_PERCENTILE, {}
@@ -206,6 +209,39 @@ def run_ad_paper(
     the initial weights, batch order and validation split; ``shape`` the TransAE's width."""
     field_name = SHIFTS[data.shift][2]
     percentile = ORIGINAL_BASELINE_PERCENTILE if set_name == "original" else data.paper_percentile
+    same = data.shift == "multiple" and set_name == "paper_synthetic"  # baseline1.py: train = validation
+    model = fit_ad_paper(
+        train,
+        data.sizes,
+        data.shift,
+        percentile=percentile,
+        seed=seed,
+        scale=scale,
+        denoise=denoise,
+        shape=shape,
+        train_is_validation=same,
+    )
+    protocol = (
+        f"paper: field={field_name}, TransAE {shape.label} 2+2 no-pos, p{percentile:g}, {denoise.label}"
+    )
+    return {**_ad_metrics(model, data), "protocol": protocol}
+
+
+def fit_ad_paper(
+    train: list[RawSequence],
+    sizes: FieldSizes,
+    shift: str,
+    *,
+    percentile: float,
+    seed: int = SEED,
+    scale: float = 1.0,
+    denoise: Denoising = Denoising(),
+    shape: PaperADShape = PaperADShape(),
+    train_is_validation: bool = False,
+) -> TransAE:
+    """``run_ad_paper``'s TransAE, trained (on a seeded 80/20 split of ``train``, or on all of it with
+    ``train_is_validation``) on ``shift``'s field, threshold at ``percentile`` of the validation scores."""
+    field_name = SHIFTS[shift][2]
     config = TransAEConfig(
         fields=(field_name,),
         max_behaviours=10,
@@ -220,16 +256,13 @@ def run_ad_paper(
         corruption_rate=denoise.rate,
         train=TrainConfig(epochs=_epochs(15, scale), batch_size=32, patience=15, seed=seed, max_seconds=None),
     )
-    model = TransAE(data.sizes, config)
-    if data.shift == "multiple" and set_name == "paper_synthetic":
-        model.fit(train, validation=train)  # baseline1.py: train = validation for multiple
+    model = TransAE(sizes, config)
+    if train_is_validation:
+        model.fit(train, validation=train)
     else:
         train_idx, val_idx = split_validation(len(train), 0.2, seed)
         model.fit([train[i] for i in train_idx], [train[i] for i in val_idx])
-    protocol = (
-        f"paper: field={field_name}, TransAE {shape.label} 2+2 no-pos, p{percentile:g}, {denoise.label}"
-    )
-    return {**_ad_metrics(model, data), "protocol": protocol}
+    return model
 
 
 def run_ad_product(
@@ -245,15 +278,9 @@ def run_ad_product(
     token loss (the default) and with the worst behaviour's loss (``score_reduction="max"``).
     ``positional=False`` is the ablation without the behaviour-position embedding; ``seed`` seeds the
     training and the validation split."""
-    defaults = replace(
-        TransAEConfig(), positional=positional, corruption=denoise.kind, corruption_rate=denoise.rate
+    model, validation = fit_ad_product(
+        train, data.sizes, seed=seed, scale=scale, positional=positional, denoise=denoise
     )
-    # no wall-clock budget here: benchmark figures must not depend on the box's load
-    train_cfg = replace(defaults.train, epochs=_epochs(30, scale), max_seconds=None, seed=seed)
-    model = TransAE(data.sizes, replace(defaults, train=train_cfg))
-    train_idx, val_idx = split_validation(len(train), 0.2, seed)
-    validation = [train[i] for i in val_idx]
-    model.fit([train[i] for i in train_idx], validation)
     worst = model.with_score_reduction("max")
     worst.calibrate(validation)
     protocol = f"product: all fields, TransAE 32d 1+1 + positions, p95, {denoise.label}"
@@ -261,6 +288,29 @@ def run_ad_product(
         "ad_product": {**_ad_metrics(model, data), "protocol": protocol + ", mean token loss"},
         "ad_product_max": {**_ad_metrics(worst, data), "protocol": protocol + ", worst behaviour"},
     }
+
+
+def fit_ad_product(
+    train: list[RawSequence],
+    sizes: FieldSizes,
+    *,
+    seed: int = SEED,
+    scale: float = 1.0,
+    positional: bool = True,
+    denoise: Denoising = Denoising(),
+) -> tuple[TransAE, list[RawSequence]]:
+    """``run_ad_product``'s TransAE (mean token loss, threshold at p95 of its validation scores),
+    trained on a seeded 80 % of ``train``; and the other 20 %, its validation sequences."""
+    defaults = replace(
+        TransAEConfig(), positional=positional, corruption=denoise.kind, corruption_rate=denoise.rate
+    )
+    # no wall-clock budget here: benchmark figures must not depend on the box's load
+    train_cfg = replace(defaults.train, epochs=_epochs(30, scale), max_seconds=None, seed=seed)
+    model = TransAE(sizes, replace(defaults, train=train_cfg))
+    train_idx, val_idx = split_validation(len(train), 0.2, seed)
+    validation = [train[i] for i in val_idx]
+    model.fit([train[i] for i in train_idx], validation)
+    return model, validation
 
 
 # --- behaviour prediction ----------------------------------------------------------------------------
