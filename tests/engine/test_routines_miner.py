@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -10,11 +11,12 @@ import pytest
 
 from habitus_engine.behaviour import Behaviour
 from habitus_engine.households import HouseholdConfig, generate_household
-from habitus_engine.routines import Routine
+from habitus_engine.routines import Routine, routines_from_json
 from habitus_engine.routines_base import BaseContexts
 from habitus_engine.routines_events import parse_events
 from habitus_engine.routines_metrics import RoutineScores, exact
 from habitus_engine.routines_miner import MinerConfig, RoutineMiner, closed_itemsets, mine_event_log
+from habitus_tools.households_indep import generate_household as generate_indep
 
 TZ = timezone(timedelta(hours=2))
 
@@ -375,3 +377,77 @@ def test_a_context_value_only_as_common_as_chance_does_not_seed_a_routine() -> N
     base = BaseContexts.from_samples(samples)
     routines = RoutineMiner().fit(behaviours, base).predict()
     assert [r.triggers for r in routines] == [{}]
+
+
+def _lamp_evenings(lamp_days: set[int]) -> list[Routine]:
+    """The lounge lamp on at 20:15 on ``lamp_days`` of 56 evenings (from a Monday), off by noon.
+
+    The context time holds a morning, an afternoon and an evening sample of every day, so the evening
+    is the most enriched context value and seeds the routine (not the kind of day).
+    """
+    start = datetime(2025, 2, 3, tzinfo=TZ)  # Monday
+    samples = []
+    behaviours = []
+    for day in range(56):
+        kind = "weekend" if (start + timedelta(days=day)).weekday() >= 5 else "weekday"
+        context: dict[str, str | float] = {
+            "time_of_day": "evening",
+            "day_of_week": kind,
+            "sun_phase": "after_sunset",
+            "clock_min": 20 * 60.0 + 15.0,
+        }
+        samples.append((start.toordinal() + day, context))
+        for time_of_day, hour in (("morning", 8), ("afternoon", 13)):  # the rest of the active day
+            samples.append(
+                (
+                    start.toordinal() + day,
+                    dict(context, time_of_day=time_of_day, sun_phase="daylight", clock_min=hour * 60.0),
+                )
+            )
+        noon = (start + timedelta(days=day, hours=12)).timestamp() / 3600.0
+        noon_context: dict[str, str | float] = dict(context, time_of_day="afternoon", clock_min=720.0)
+        behaviours.append(Behaviour(noon, "light.lounge", "x:off", "device", noon_context, {"state": "off"}))
+        if day in lamp_days:
+            when = (start + timedelta(days=day, hours=20, minutes=15)).timestamp() / 3600.0
+            settings: dict[str, str | float] = {"state": "on", "brightness": 84.0}
+            behaviours.append(Behaviour(when, "light.lounge", "light:on", "user", context, settings))
+    base = BaseContexts.from_samples(samples)
+    return RoutineMiner().fit(behaviours, base).predict()
+
+
+def test_a_weekend_routine_with_a_few_weekday_strays_is_a_weekend_routine() -> None:
+    """The lamp on all 16 weekend evenings, and on 6 of 40 weekday evenings with the same settings.
+
+    16 of 22 occurrences (73 %) fall on weekends, below ``min_value_share``, so the triggers of all
+    22 had no ``day_of_week``. The day rates tell the two kinds of day apart (16 of 16 against 6 of 40,
+    far beyond chance), and 6 of 40 weekdays is no routine (below ``min_confidence``).
+    """
+    weekends = {d for d in range(56) if d % 7 in (5, 6)}
+    strays = {0, 8, 16, 24, 32, 40}  # six weekdays
+    routines = _lamp_evenings(weekends | strays)
+    assert [r.triggers for r in routines] == [
+        {"time_of_day": "evening", "day_of_week": "weekend", "sun_phase": "after_sunset"}
+    ]
+    assert routines[0].support == 16
+    assert routines[0].actions == {"light.lounge": {"brightness": 84.0, "state": "on"}}
+
+
+def test_a_routine_as_frequent_on_weekdays_as_on_weekends_is_not_split() -> None:
+    """The lamp on half the evenings of either kind of day: one evening routine, no ``day_of_week``."""
+    routines = _lamp_evenings({d for d in range(56) if d % 2 == 0})
+    assert [r.triggers for r in routines] == [{"time_of_day": "evening", "sun_phase": "after_sunset"}]
+
+
+def test_independent_household_weekend_lamp_is_told_apart_from_weekday_strays() -> None:
+    """Independently designed household (households_indep seed 23, a development seed).
+
+    Its weekend evening lamp (84 /255, 3003 K, effect off) shares the lamp with a weekday cloudy-evening
+    routine (colour loop) and spontaneous weekday sessions; before the kind-of-day test it was mined
+    without ``day_of_week`` (15 of its 21 occurrences on weekends).
+    """
+    household = generate_indep(23)
+    truth = routines_from_json(json.dumps(household.routines))
+    mined = mine_event_log(parse_events(household.events))
+    weekend = next(t for t in truth if t.triggers.get("day_of_week") == "weekend")
+    assert "light.living_room_main" in weekend.actions
+    assert any(exact(m, weekend) for m in mined[: len(truth)])

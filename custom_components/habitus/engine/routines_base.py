@@ -118,5 +118,6 @@ class MinerConfig:
     scalar_split_fraction: float = 0.12  # scalar gap (share of range) that splits one pattern in two
     scalar_split_steps: float = 2.0  # ... or a gap of this many user-noticeable steps (SCALAR_TOLERANCE)
     min_confidence: float = 0.25  # a routine happens on at least this share of its context's days
+    day_split_penalty: float = 1.5  # x log(days): weekday/weekend rates this far apart split a routine
     base_step_min: float = 15.0  # sampling step of the context timeline (base rates)
     max_routines: int = 25
