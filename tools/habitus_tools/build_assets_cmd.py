@@ -6,8 +6,13 @@ writes the files below. Early stopping and TransAE's threshold (95th percentile 
 come, by default (``--validation held-out``), from a seeded 20 % of ``raw/trn`` kept out of training,
 exactly as the hub's own ``train_models`` job validates on the home's sequences (``TransAE.fit`` and
 ``SASRec.fit`` without a validation set); ``--validation vld`` uses the dataset's ``raw/vld`` instead,
-which on FR is another population than ``raw/trn`` and ``raw/test``. The shipped FR files are built
-with ``--validation vld``: docs/BENCHMARKS.md, "Base models validated as the hub does" says why.
+which on FR is another population than ``raw/trn`` and ``raw/test``. TransAE trains, by default
+(``--transae-train-on live-windows``), on what live scoring reads, as the hub's ``train_models`` does:
+each training sequence's live windows (``engine/jobs.py`` ``transae_rows``), validated on the held-out
+sequences' windows, and its threshold is the 95th percentile of the held-out sequences' highest prefix
+readings (``engine/calibration.py``); ``whole`` trains and calibrates on whole sequences (SmartGen's
+way). The shipped FR files are built with the defaults: docs/BENCHMARKS.md, "The base models rebuilt
+as the hub trains" says why.
 
 * ``<out>/transae_<dataset>.npz`` and ``<out>/sasrec_<dataset>.npz``: model files (weights, vocabulary,
   threshold, metadata, embedded ONNX graph); ``<out>`` defaults to
@@ -26,10 +31,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from habitus_engine.calibration import MIN_CALIBRATION_SEQUENCES
-from habitus_engine.datasets import load_vocabulary, read_raw_sequences
+from habitus_engine.calibration import (
+    MIN_CALIBRATION_SEQUENCES,
+    home_threshold,
+    live_windows,
+    max_prefix_scores,
+)
+from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
+from habitus_engine.jobs import TRANSAE_TRAIN_ON, TRANSAE_TRAIN_ONS, transae_rows
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
+from habitus_engine.models.training import split_validation
 
 from .bench_models import add_corruption_options
 
@@ -59,7 +71,46 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="held-out",
         help="early stopping and threshold: a seeded 20 %% of raw/trn as the hub does (default), or raw/vld",
     )
+    parser.add_argument(
+        "--transae-train-on",
+        choices=TRANSAE_TRAIN_ONS,
+        default=TRANSAE_TRAIN_ON,
+        help="TransAE's rows: each sequence's live windows, as the hub trains (default), or whole sequences",
+    )
     parser.set_defaults(func=_handle)
+
+
+def fit_transae(
+    model: TransAE, train: list[RawSequence], validation: list[RawSequence] | None, train_on: str
+) -> None:
+    """Fit the base TransAE as the hub's ``train_models`` fits it.
+
+    ``validation`` None: a seeded share of ``train`` is held out (``TrainConfig``'s seed and fraction).
+    "whole": SmartGen's rows and threshold (percentile of whole validation sequences). "live-windows":
+    each side expanded into its live windows (``transae_rows``), and the threshold reset to the
+    percentile of the held-out sequences' highest prefix readings, the rule the hub's threshold follows.
+    """
+    cfg = model.config
+    if train_on == "whole":
+        model.fit(train, validation, progress=_print_epoch)
+        return
+    n = cfg.max_behaviours
+    if validation is None:
+        rows, validation_rows = transae_rows(model, train, "live-windows")
+        _, held_idx = split_validation(len(train), cfg.train.validation_fraction, cfg.train.seed)
+        held = [train[int(i)] for i in held_idx]
+    else:
+        rows = [w for s in train for w in live_windows(s, n, n)]
+        validation_rows, held = [w for s in validation for w in live_windows(s, n, n)], validation
+    model.fit(rows, validation_rows, progress=_print_epoch)
+    scores = max_prefix_scores(lambda reads: model.score(reads, "auto"), held, n, n)
+    threshold = home_threshold(scores, cfg.threshold_percentile, minimum=1)
+    if threshold is not None:
+        model.threshold_ = threshold
+
+
+def _print_epoch(p: Any) -> None:
+    print(f"  epoch {p.epoch}: val {p.validation_loss:.4f}")
 
 
 def evaluate_transae(model: TransAE, dataset: Path) -> dict[str, Any]:
@@ -111,6 +162,7 @@ def _handle(args: argparse.Namespace) -> int:
         "train_sequences": len(train),
         "validation": args.validation,
         "validation_sequences": len(validation) if validation is not None else None,
+        "transae_train_on": args.transae_train_on,
         "built": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {platform.system()}, python {platform.python_version()}",
     }
@@ -126,9 +178,10 @@ def _handle(args: argparse.Namespace) -> int:
     )
     for model in models:
         # validation None: the model holds out its own seeded share of train (TrainConfig), as on the hub
-        model.fit(
-            train, validation, progress=lambda p: print(f"  epoch {p.epoch}: val {p.validation_loss:.4f}")
-        )
+        if isinstance(model, TransAE):
+            fit_transae(model, train, validation, args.transae_train_on)
+        else:
+            model.fit(train, validation, progress=_print_epoch)
         metrics = (
             evaluate_transae(model, args.dataset)
             if isinstance(model, TransAE)
@@ -172,6 +225,8 @@ def _objective_flags(args: argparse.Namespace) -> str:
         flags += f" --corruption {args.corruption}{rate}"
     if args.validation != VALIDATIONS[0]:
         flags += f" --validation {args.validation}"
+    if args.transae_train_on != TRANSAE_TRAIN_ON:
+        flags += f" --transae-train-on {args.transae_train_on}"
     return flags
 
 
@@ -190,6 +245,23 @@ def _validation_words(facts: dict[str, Any]) -> str:
         "threshold, the rest for training, as the hub's own training does; `raw/vld` unused (on FR "
         "another population than `raw/trn` and `raw/test`)"
     )
+
+
+def _rows_words(train_on: str) -> str:
+    """What TransAE was trained on, for the card."""
+    if train_on == "whole":
+        return "whole sequences (SmartGen's way; not what the hub trains on)"
+    return (
+        "the live windows of each training sequence, what live scoring reads after each behaviour, "
+        "as the hub's own training does (validated on the held-out sequences' windows)"
+    )
+
+
+def _threshold_words(train_on: str) -> str:
+    """How TransAE's threshold was set, for the card."""
+    if train_on == "whole":
+        return "95th percentile of the validation sequences' scores"
+    return "95th percentile of the validation sequences' highest prefix readings, the hub's rule"
 
 
 def model_card(
@@ -225,8 +297,10 @@ def model_card(
         ]
         if isinstance(model, TransAE):
             lines.append(f"- Training objective: {_objective(model.config)}")
+            lines.append(f"- Training rows: {_rows_words(facts['transae_train_on'])}")
+            rule = _threshold_words(facts["transae_train_on"])
             lines.append(
-                f"- Threshold: {model.threshold_:.4f} (95th percentile of validation scores; a hub never"
+                f"- Threshold: {model.threshold_:.4f} ({rule}; a hub never"
                 " alerts at it: while the base models serve, the threshold is recalibrated on the home's"
                 f" own stored sequences, and no anomaly is raised before {MIN_CALIBRATION_SEQUENCES} of them"
                 " were scored)"
