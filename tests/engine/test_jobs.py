@@ -6,18 +6,30 @@ The worker process itself (spawn, crash, cancel) is tested with a real HA in tes
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
-from habitus_engine.calibration import live_windows
-from habitus_engine.jobs import JOBS, JobCancelledError, JobParamsError, run_job, serve, transae_rows
+from habitus_engine.calibration import live_windows, max_prefix_scores
+from habitus_engine.jobs import (
+    JOBS,
+    TRANSAE_HOLDOUTS,
+    JobCancelledError,
+    JobParamsError,
+    TransAEHoldout,
+    run_job,
+    serve,
+    transae_rows,
+    transae_split,
+)
 from habitus_engine.models import SASRec, TransAE
 from habitus_engine.models.encoding import FieldSizes
-from habitus_engine.models.training import split_validation
+from habitus_engine.models.training import split_validation, split_validation_grouped
 
 N_DEVICES, N_ACTIONS = 4, 6
 
@@ -75,9 +87,9 @@ def test_train_models_thresholds_transae_as_live_scoring_alerts(tmp_path: Path) 
     params = _train_params(output_dir=str(tmp_path))
     result = run_job("train_models", params, lambda f, m: None, lambda: False)
     model = TransAE.load(Path(result["transae"]["path"]))
-    train = model.config.train
-    _, held_out = split_validation(24, train.validation_fraction, train.seed)  # the rows fit held out
-    validation = [[tuple(b) for b in params["sequences"][int(i)]] for i in held_out]
+    sequences = [[(b[0], b[1], b[2], b[3]) for b in s] for s in params["sequences"]]
+    held_out = transae_split(sequences, model.config).calibration  # the default: the rows fit held out
+    validation = [sequences[int(i)] for i in held_out]
     highest = [max(model.score([s[:n] for n in range(1, len(s) + 1)], "numpy")) for s in validation]
     assert result["transae"]["threshold"] == model.threshold_
     assert model.threshold_ == pytest.approx(float(np.percentile(highest, 95.0)), rel=1e-5)
@@ -123,6 +135,77 @@ def test_transae_trains_on_the_live_windows_of_its_training_sequences_only() -> 
     assert result["transae"]["n_train_rows"] == len(expected_rows)
     with pytest.raises(JobParamsError, match="transae_train_on"):
         run_job("train_models", _train_params(transae_train_on="prefixes"), lambda f, m: None, lambda: False)
+
+
+def _lists(sides: Iterable[NDArray[np.int64]]) -> list[list[int]]:
+    return [side.tolist() for side in sides]
+
+
+def test_grouped_split_keeps_every_copy_of_a_key_on_one_side() -> None:
+    """``split_validation_grouped``: seeded, within the random split's share, no key on both sides."""
+    keys = [i % 7 for i in range(50)] + list(range(100, 130))  # 7 keys of 7-8 rows, then 30 single rows
+    train, val = split_validation_grouped(keys, 0.2, seed=3)
+    assert {keys[int(i)] for i in train}.isdisjoint({keys[int(i)] for i in val})
+    assert sorted([*train.tolist(), *val.tolist()]) == list(range(80)) and 1 <= len(val) <= 16
+    assert _lists((train, val)) == _lists(split_validation_grouped(keys, 0.2, 3))
+    random_train, random_val = split_validation(80, 0.2, 3)  # the random split shares keys
+    assert not {keys[int(i)] for i in random_train}.isdisjoint({keys[int(i)] for i in random_val})
+    # every key larger than the share: the smallest goes to validation; one key cannot be kept apart
+    assert split_validation_grouped([0] * 6 + [1] * 4, 0.2, 1)[1].tolist() == [6, 7, 8, 9]
+    assert _lists(split_validation_grouped([0] * 10, 0.2, 1)) == _lists(split_validation(10, 0.2, 1))
+
+
+@pytest.mark.parametrize("holdout", TRANSAE_HOLDOUTS)
+def test_transae_split_holds_out_as_its_holdout_says(holdout: TransAEHoldout) -> None:
+    """random: ``fit``'s split, copies of a stored sequence on both sides; grouped: every copy on one
+    side; unseen: the random split, calibrated on the validation sequences training lacks."""
+    distinct = _distinct_sequences(60)
+    sequences = distinct[:40] * 2 + distinct[40:]  # 40 sequences stored twice, 20 once
+    config = TransAE(FieldSizes(n_devices=N_DEVICES, n_actions=N_ACTIONS)).config
+    split = transae_split(sequences, config, holdout)
+    train, validation, calibration = ({tuple(sequences[int(i)]) for i in side} for side in split)
+    assert sorted([*split.train.tolist(), *split.validation.tolist()]) == list(range(100))
+    assert set(split.calibration.tolist()) <= set(split.validation.tolist())
+    random = split_validation(100, config.train.validation_fraction, config.train.seed)
+    if holdout == "grouped":
+        assert train.isdisjoint(validation)
+        assert np.array_equal(split.calibration, split.validation)
+    else:
+        assert _lists(split[:2]) == _lists(random)
+        assert not train.isdisjoint(validation)
+    if holdout == "unseen":
+        assert calibration and train.isdisjoint(calibration)
+        assert len(split.calibration) < len(split.validation)
+    if holdout == "random":
+        assert np.array_equal(split.calibration, split.validation)
+
+
+@pytest.mark.parametrize("holdout", TRANSAE_HOLDOUTS)
+def test_train_models_thresholds_on_its_holdouts_calibration_side(
+    holdout: TransAEHoldout, tmp_path: Path
+) -> None:
+    """The job splits once: TransAE trains on the split's training side and the served threshold is the
+    percentile of its calibration side's prefix maxima."""
+    distinct = _distinct_sequences(60)
+    sequences = distinct[:40] * 2 + distinct[40:]
+    params = _train_params(
+        sequences=[[list(b) for b in s] for s in sequences], transae_holdout=holdout, output_dir=str(tmp_path)
+    )
+    result = run_job("train_models", params, lambda f, m: None, lambda: False)["transae"]
+    model = TransAE.load(Path(result["path"]))
+    split = transae_split(sequences, model.config, holdout)
+    n = model.config.max_behaviours  # every behaviour of a stored sequence is in the vocabulary
+    calibration = [sequences[int(i)] for i in split.calibration]
+    highest = max_prefix_scores(lambda reads: model.score(reads, "numpy"), calibration, n, n)
+    assert model.threshold_ == pytest.approx(float(np.percentile(highest, 95.0)), rel=1e-5)
+    assert result["holdout"] == holdout
+    assert result["n_train_rows"] == sum(len(live_windows(sequences[int(i)], n, n)) for i in split.train)
+    assert (result["n_validation_sequences"], result["n_calibration_sequences"]) == (
+        len(split.validation),
+        len(split.calibration),
+    )
+    with pytest.raises(JobParamsError, match="transae_holdout"):
+        run_job("train_models", _train_params(transae_holdout="latest"), lambda f, m: None, lambda: False)
 
 
 def test_train_models_stops_when_cancelled() -> None:

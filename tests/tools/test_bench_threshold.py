@@ -20,7 +20,7 @@ def test_the_served_threshold_bounds_the_held_out_rows_counted_as_live(tmp_path:
     assert main(["bench", "threshold", *flags, "--train-on", "whole", "live-windows"]) == 0
     doc = json.loads(out.read_text(encoding="utf-8"))
     for train_on in ("whole", "live-windows"):
-        figures = doc[f"sp/2024/{train_on}"]
+        figures = doc[f"sp/2024/{train_on}/random"]
         whole, served = figures["whole"], figures["served"]
         assert figures["train_sequences"] == 120 and figures["validation_sequences"] == 24
         assert figures["train_on"] == train_on
@@ -30,11 +30,28 @@ def test_the_served_threshold_bounds_the_held_out_rows_counted_as_live(tmp_path:
         for rule in (whole, served):  # a sequence flagged whole is flagged at some prefix (its last)
             assert rule["normal_flagged"] <= rule["normal_flagged_any_prefix"]
     # trained on whole sequences, the whole-sequence percentile is lower and lets as many or more through
-    whole, served = doc["sp/2024/whole"]["whole"], doc["sp/2024/whole"]["served"]
+    whole, served = doc["sp/2024/whole/random"]["whole"], doc["sp/2024/whole/random"]["served"]
     assert served["threshold"] >= whole["threshold"]
     assert whole["validation_flagged_any_prefix"] >= served["validation_flagged_any_prefix"]
     assert served["normal_flagged_any_prefix"] <= whole["normal_flagged_any_prefix"]
     # trained on live windows: the 96 training sequences' prefixes, one per behaviour
-    assert doc["sp/2024/whole"]["transae_train_rows"] == 96
-    assert doc["sp/2024/live-windows"]["transae_train_rows"] > 96
+    assert doc["sp/2024/whole/random"]["transae_train_rows"] == 96
+    assert doc["sp/2024/live-windows/random"]["transae_train_rows"] > 96
     assert main(["bench", "threshold", "--homes", str(tmp_path)]) == 2  # not a dataset
+
+
+def test_holdouts_alternate_and_the_held_out_set_is_counted_with_its_repeats(tmp_path: Path) -> None:
+    out = tmp_path / "threshold.json"
+    flags = ["--homes", str(SP), "--limit", "300", "--epochs", "1", "--normal", "held-out"]
+    flags += ["--held-out-seed", "7", "--json", str(out)]
+    assert main(["bench", "threshold", *flags, "--holdout", "random", "grouped", "unseen"]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    random, grouped, unseen = (doc[f"sp/2024/live-windows/{h}"] for h in ("random", "grouped", "unseen"))
+    assert [f["holdout"] for f in (random, grouped, unseen)] == ["random", "grouped", "unseen"]
+    # SP stores some sequences several times: the random split puts copies on both sides, grouped none
+    assert random["validation_in_training"] > 0 and grouped["validation_in_training"] == 0
+    assert random["calibration_sequences"] == random["validation_sequences"]
+    assert unseen["calibration_sequences"] < unseen["validation_sequences"]
+    for figures in (random, grouped, unseen):  # the held-out 20 % of 300, repeats of training included
+        assert figures["normal_sequences"] <= 60 and figures["held_out_seed"] == 7
+        assert 0 <= figures["served"]["held_out_all_flagged_any_prefix"] <= 1

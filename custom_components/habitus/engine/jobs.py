@@ -29,11 +29,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from .adapt_pipeline import LLMSettings, SynthesisConfig
-    from .models import TransAE
+    from .models import TransAE, TransAEConfig
     from .shifts import ContextShift, ShiftKind
 
 type ProgressFn = Callable[[float, str], None]
@@ -53,6 +56,20 @@ TRANSAE_TRAIN_ON: Final[TransAETrainOn] = "live-windows"
 # Live windows TransAE trains on at most (a seeded sample beyond; validation gets its split's share):
 # a stored sequence gives up to ``max_behaviours`` of them, and the 25 s budget binds anyway.
 MAX_LIVE_WINDOWS: Final = 20_000
+# The stored sequences the hub's TransAE holds out (``transae_split``, param ``transae_holdout``):
+# "random", a seeded permutation (``split_validation``, as ``TransAE.fit`` splits), so a sequence stored
+# several times mostly has copies on both sides; "grouped", by content (``split_validation_grouped``: every
+# copy of a sequence on one side), so every validation sequence is new to the model; "unseen", the random
+# split, the served threshold set on its validation sequences that training lacks (all of them if none).
+# Default random: on SP and FR half its validation sequences repeat a training one, so its 95th percentile
+# bounds the share of all normal sequences that alert, repeats included, as a home repeats its routines
+# (held-out 20 % of trn: SP 5.7, FR 6.4, AN 4.8 %); grouped and unseen bound the share of new sequences
+# instead and cost detection (FR bursts 80 -> 35 / 67 %), and that share swings more with the held-out
+# draw (FR 3.5-16.2 %) than between the three: ``habitus bench threshold --holdout``, docs/BENCHMARKS.md
+# "TransAE's held-out split".
+type TransAEHoldout = Literal["random", "grouped", "unseen"]
+TRANSAE_HOLDOUTS: Final[tuple[TransAEHoldout, ...]] = ("random", "grouped", "unseen")
+TRANSAE_HOLDOUT: Final[TransAEHoldout] = "random"
 
 # When the parent disappears (EOF on the command pipe), a job that ignores cancellation gets this long.
 ORPHAN_GRACE_SECONDS = 10.0
@@ -214,7 +231,8 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     Params: ``sequences`` (``[[[day, bucket, device, action], ...], ...]``), ``n_devices``,
     ``n_actions``; optional ``sasrec_sequences`` (SASRec's own set, e.g. TOF's next-action set when
     synthesis filtered per task; default ``sequences``), ``transae_train_on`` (``TransAETrainOn``,
-    default ``TRANSAE_TRAIN_ON``: see ``transae_rows``), ``epochs`` and ``seed`` (both models),
+    default ``TRANSAE_TRAIN_ON``: see ``transae_rows``), ``transae_holdout`` (``TransAEHoldout``,
+    default ``TRANSAE_HOLDOUT``: see ``transae_split``), ``epochs`` and ``seed`` (both models),
     ``transae`` / ``sasrec`` (config field overrides, e.g. ``{"d_model": 16}``) and ``output_dir``
     (writes ``transae.npz`` and ``sasrec.npz`` there; the caller deploys them). Progress: TransAE
     fills [0, 0.5], SASRec [0.5, 1].
@@ -235,10 +253,14 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     train_on = params.get("transae_train_on", TRANSAE_TRAIN_ON)
     if train_on not in TRANSAE_TRAIN_ONS:
         raise JobParamsError(f"transae_train_on must be one of {TRANSAE_TRAIN_ONS}, got {train_on!r}")
+    holdout = params.get("transae_holdout", TRANSAE_HOLDOUT)
+    if holdout not in TRANSAE_HOLDOUTS:
+        raise JobParamsError(f"transae_holdout must be one of {TRANSAE_HOLDOUTS}, got {holdout!r}")
     epochs, seed = params.get("epochs"), params.get("seed")
     transae = TransAE(sizes, _config(TransAEConfig(), params.get("transae", {}), epochs, seed))
     sasrec = SASRec(sizes, _config(SASRecConfig(), params.get("sasrec", {}), epochs, seed))
-    rows, validation = transae_rows(transae, sequences, train_on)
+    split = transae_split(sequences, transae.config, holdout)  # training, early stopping and threshold
+    rows, validation = transae_rows(transae, sequences, train_on, split=split)
     try:
         transae.fit(
             rows,
@@ -249,7 +271,7 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
         sasrec.fit(sasrec_sequences, progress=_scaled(progress, 0.5, 0.5, "SASRec"), should_cancel=cancelled)
     except TrainingCancelledError as err:
         raise JobCancelledError(str(err)) from err
-    _calibrate_as_live(transae, sequences)
+    _calibrate_as_live(transae, [sequences[int(i)] for i in split.calibration])
     result: dict[str, Any] = {
         "n_sequences": len(sequences),
         "n_sequences_sasrec": len(sasrec_sequences),
@@ -258,6 +280,9 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
             "threshold": transae.threshold_,
             "train_on": train_on,
             "n_train_rows": len(rows),
+            "holdout": holdout,
+            "n_validation_sequences": len(split.validation),
+            "n_calibration_sequences": len(split.calibration),
         },
         "sasrec": _history(sasrec),
     }
@@ -272,25 +297,57 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     return result
 
 
+class TransAESplit(NamedTuple):
+    """Indices into the stored sequences: TransAE's training side [n_train], its validation side [n_val]
+    (early stopping) and the sequences the served threshold is set on [n_cal] (``_calibrate_as_live``)."""
+
+    train: NDArray[np.int64]
+    validation: NDArray[np.int64]
+    calibration: NDArray[np.int64]
+
+
+def transae_split(
+    sequences: list[list[tuple[int, int, int, int]]],
+    config: TransAEConfig,
+    holdout: TransAEHoldout = TRANSAE_HOLDOUT,
+) -> TransAESplit:
+    """The hub's TransAE split of ``sequences`` (``TransAEHoldout``), seeded by ``config.train``."""
+    import numpy as np  # noqa: PLC0415
+
+    from .models.training import split_validation, split_validation_grouped  # noqa: PLC0415
+
+    fraction, seed = config.train.validation_fraction, config.train.seed
+    if holdout == "grouped":
+        train_idx, val_idx = split_validation_grouped([tuple(s) for s in sequences], fraction, seed)
+    else:
+        train_idx, val_idx = split_validation(len(sequences), fraction, seed)
+    calibration = val_idx
+    if holdout == "unseen":
+        seen = {tuple(sequences[int(i)]) for i in train_idx}
+        unseen = np.array([i for i in val_idx if tuple(sequences[int(i)]) not in seen], dtype=np.int64)
+        calibration = unseen if len(unseen) else val_idx
+    return TransAESplit(train_idx, val_idx, calibration)
+
+
 def transae_rows(
     transae: TransAE,
     sequences: list[list[tuple[int, int, int, int]]],
     train_on: TransAETrainOn = TRANSAE_TRAIN_ON,
     max_windows: int = MAX_LIVE_WINDOWS,
+    *,
+    split: TransAESplit | None = None,
 ) -> tuple[list[list[tuple[int, int, int, int]]], list[list[tuple[int, int, int, int]]]]:
-    """TransAE's (train, validation) rows. The sequences are split first, as ``fit`` splits them (same
-    seed, so ``_calibrate_as_live`` holds out the same rows); "whole" keeps the two sides as they are,
-    "live-windows" expands each side into its sequences' live windows (``calibration.live_windows``,
-    one reading after each behaviour), so no sequence's prefixes sit on both sides. Every reading is
-    kept, repeats too (live scoring reads them that often); a side beyond its share of ``max_windows``
-    is a seeded sample of it."""
+    """TransAE's (train, validation) rows from ``split`` (default: ``transae_split`` with the default
+    holdout); "whole" keeps the two sides as they are, "live-windows" expands each side into its
+    sequences' live windows (``calibration.live_windows``, one reading after each behaviour), so no
+    sequence's prefixes sit on both sides. Every reading is kept, repeats too (live scoring reads them
+    that often); a side beyond its share of ``max_windows`` is a seeded sample of it."""
     import numpy as np  # noqa: PLC0415
 
     from .calibration import live_windows  # noqa: PLC0415
-    from .models.training import split_validation  # noqa: PLC0415
 
     cfg = transae.config
-    train_idx, val_idx = split_validation(len(sequences), cfg.train.validation_fraction, cfg.train.seed)
+    train_idx, val_idx, _ = transae_split(sequences, cfg) if split is None else split
     if train_on == "whole":
         return [sequences[int(i)] for i in train_idx], [sequences[int(i)] for i in val_idx]
     n = cfg.max_behaviours  # every behaviour of a stored sequence is in the vocabulary
@@ -308,17 +365,14 @@ def transae_rows(
     return sides[0], sides[1]
 
 
-def _calibrate_as_live(transae: TransAE, sequences: list[list[tuple[int, int, int, int]]]) -> None:
-    """Reset the fitted TransAE's threshold to its percentile of the held-out validation sequences'
+def _calibrate_as_live(transae: TransAE, validation: list[list[tuple[int, int, int, int]]]) -> None:
+    """Reset the fitted TransAE's threshold to its percentile of held-out ``validation`` sequences'
     highest prefix scores (``calibration.max_prefix_scores``): live scoring reads the open sequence after
     each behaviour and alerts on any reading, so the whole-sequence percentile ``fit`` sets would flag
-    more than its nominal share of normal sequences. The rows are those ``fit`` held out (same split)."""
+    more than its nominal share of normal sequences (``transae_split``'s calibration side)."""
     from .calibration import home_threshold, max_prefix_scores  # noqa: PLC0415
-    from .models.training import split_validation  # noqa: PLC0415
 
     cfg = transae.config
-    _, val_idx = split_validation(len(sequences), cfg.train.validation_fraction, cfg.train.seed)
-    validation = [sequences[int(i)] for i in val_idx]
     n = cfg.max_behaviours  # every behaviour of a training sequence is in the vocabulary
     # scored as the hub serves ("auto": ONNX Runtime where it imports): a sequence identical to the one at
     # the percentile must score the same live, not a rounding above it

@@ -8,7 +8,7 @@ needs it. Memory stays bounded: only one mini-batch of activations exists at a t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,6 +206,33 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[NDArray[np.int
     order = np.random.default_rng(seed).permutation(n)
     n_val = min(max(1, round(n * fraction)), n - 1) if n >= 2 else 0
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def split_validation_grouped(
+    groups: Sequence[Hashable], fraction: float, seed: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Seeded train/validation index split of ``groups`` [n] (a key per row) with every group on one side.
+
+    Groups are drawn in a seeded order and a drawn group joins validation while it fits in the
+    ``split_validation`` share (one that would overshoot stays in training), so validation holds rows
+    whose key training never saw. Fewer than two groups cannot be split so: ``split_validation``.
+    """
+    members: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(groups):
+        members.setdefault(key, []).append(i)
+    n, sides = len(groups), list(members.values())
+    if len(sides) < 2:
+        return split_validation(n, fraction, seed)
+    target = min(max(1, round(n * fraction)), n - 1)
+    val: list[int] = []
+    for g in np.random.default_rng(seed).permutation(len(sides)):
+        if len(val) + len(sides[g]) <= target:
+            val.extend(sides[g])
+    if not val:  # every group is larger than the share: the smallest one (training keeps the others)
+        val = min(sides, key=len)
+    held = np.zeros(n, dtype=bool)
+    held[val] = True
+    return np.flatnonzero(~held).astype(np.int64), np.flatnonzero(held).astype(np.int64)
 
 
 def fit_params(
