@@ -49,6 +49,7 @@ class SessionLog:
     finals: list[dict[str, Settings]]
     before: list[dict[str, Settings]]  # device -> last settings (any origin) before the session began
     contexts: list[Mapping[str, str | float]]  # context of the session's first behaviour
+    days: list[int]  # epoch day of the session's first behaviour
 
     @classmethod
     def build(cls, behaviours: Sequence[Behaviour], sessions: Sequence[Sequence[Behaviour]]) -> SessionLog:
@@ -64,7 +65,9 @@ class SessionLog:
             before.append(dict(state))
         finals = [{b.device: dict(b.settings) for b in session} for session in sessions]
         items = [frozenset(item_of(d, s) for d, s in final.items()) for final in finals]
-        return cls(items, finals, before, [session[0].context for session in sessions])
+        contexts: list[Mapping[str, str | float]] = [session[0].context for session in sessions]
+        days = [math.floor(session[0].time / 24.0) for session in sessions]
+        return cls(items, finals, before, contexts, days)
 
     def in_context(self, triggers: Mapping[str, str], hours: set[int] | None) -> list[int]:
         """Sessions that began in the ``triggers`` context, within ``hours`` (local) if given."""

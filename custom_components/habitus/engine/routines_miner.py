@@ -42,7 +42,9 @@ confidence (share of the days its trigger context occurred on which it happened)
    triggers (parts of one routine, each seen in the sessions where the other part was already set),
    are joined and described again on the sessions of both (:func:`distinct`).
 9. **Order.** Habitual routines first; those done at no habitual moment (neither clock time nor sun
-   offset, and no weather reaction) and fragments of a bigger routine after (:mod:`.routines_rank`).
+   offset, and no weather reaction: done more often under its weather or temperature trigger than
+   without it, two day rates against one, BIC penalty) and fragments of a bigger routine after
+   (:mod:`.routines_rank`).
 
 The context time (base rates, active hours) and the configuration are :mod:`.routines_base`, trigger
 inference (step 3) is :mod:`.routines_triggers`.
@@ -64,7 +66,7 @@ from .routines_base import BaseContexts, MinerConfig, activity_by_hour, matches_
 from .routines_devices import Item, SessionLog, binomial_gain, item_of, needed, partial_devices
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 from .routines_metrics import SCALAR_TOLERANCE, actions_equal
-from .routines_rank import ranked
+from .routines_rank import REACTIVE_FIELDS, ranked
 from .routines_triggers import infer_triggers, spread
 
 __all__ = [
@@ -125,7 +127,8 @@ class RoutineMiner:
         routines = _select(patterns, base, log, self.config)
         chosen = distinct([_complete(c, log, self.config) for c in routines], base, self.config)
         contexts = [[o.context for o in c.occurrences] for c in chosen]
-        order = ranked([c.routine for c in chosen], contexts, self.config)
+        reactions = [_reacts(c, base, log) for c in chosen]
+        order = ranked([c.routine for c in chosen], contexts, self.config, reactions)
         self.routines_ = [chosen[k].routine for k in order]
         return self
 
@@ -292,6 +295,37 @@ def _by_kind_of_day(candidate: _Candidate, base: BaseContexts, config: MinerConf
     if narrowed is None or narrowed.routine.triggers.get(name) != value:
         return candidate
     return narrowed
+
+
+def _reacts(candidate: _Candidate, base: BaseContexts, log: SessionLog) -> bool:
+    """Whether a weather or outdoor-temperature trigger of the routine is a reaction (step 9).
+
+    A reaction is done more often when its weather holds than when it does not: sessions doing the
+    routine's actions in its other triggers' context, at its usual hours, on the days mostly with the
+    value against the other days, two rates beating one by a binomial likelihood ratio above the BIC
+    penalty ``0.5 * log(days)``. An alarm armed at any hour on (mostly) cold days, as often on the
+    milder ones, is no reaction to the cold: its value only holds on most of the days.
+    """
+    triggers = candidate.routine.triggers
+    hours = _usual_hours(candidate.occurrences)
+    for name in (n for n in REACTIVE_FIELDS if n in triggers):
+        value = triggers[name]
+        others = {k: v for k, v in triggers.items() if k != name}
+        days, other_days = _days_by_value(base, others, hours, name, value)
+        if not days or not other_days:
+            return True  # never without its value: nothing tells a reaction from a coincidence
+        done: set[int] = set()
+        other_done: set[int] = set()
+        for s in log.in_context(others, hours):
+            if candidate.items <= log.items[s]:
+                (done if str(log.contexts[s].get(name)) == value else other_done).add(log.days[s])
+        hits, other_hits = min(len(done), len(days)), min(len(other_done), len(other_days))
+        gain = _two_rates_gain(hits, len(days), other_hits, len(other_days))
+        if hits / len(days) > other_hits / len(other_days) and gain > 0.5 * math.log(
+            len(days) + len(other_days)
+        ):
+            return True
+    return False
 
 
 def _days_by_value(

@@ -6,7 +6,9 @@ last when it is one of:
 
 * *not habitual*: done at no habitual time, neither by the clock nor relative to sunrise/sunset (median
   absolute deviation of both above ``habit_spread_min``, the spread that already decides whether
-  ``time_of_day`` is a trigger), and not a reaction to the weather or the outdoor temperature either.
+  ``time_of_day`` is a trigger), and not a reaction to the weather or the outdoor temperature either
+  (the miner tells which weather or temperature triggers are reactions: done more often under them
+  than without them, see ``reactions``).
   Such a pattern is mostly the side effect of real routines (the alarm armed at any hour before the
   routine that disarms it, a lamp switched on at some point before the bedtime routine switches it
   off), and an automation for it would have no moment to run at;
@@ -28,9 +30,18 @@ from .routines_triggers import spread
 REACTIVE_FIELDS: tuple[str, ...] = ("weather", "outdoor_temp")
 
 
-def habitual(routine: Routine, contexts: Sequence[Mapping[str, str | float]], config: MinerConfig) -> bool:
-    """Whether the routine is done at a habitual clock time or sun offset, or reacts to the weather."""
-    if any(name in routine.triggers for name in REACTIVE_FIELDS):
+def habitual(
+    routine: Routine,
+    contexts: Sequence[Mapping[str, str | float]],
+    config: MinerConfig,
+    reacts: bool | None = None,
+) -> bool:
+    """Whether the routine is done at a habitual clock time or sun offset, or reacts to the weather.
+
+    ``reacts``: whether it is a reaction to the weather or the outdoor temperature; None counts any
+    such trigger as one.
+    """
+    if any(name in routine.triggers for name in REACTIVE_FIELDS) if reacts is None else reacts:
         return True
     clock = [float(c["clock_min"]) for c in contexts if "clock_min" in c]
     if not clock:
@@ -55,15 +66,22 @@ def fragment(routine: Routine, routines: Sequence[Routine]) -> bool:
 
 
 def ranked(
-    routines: Sequence[Routine], contexts: Sequence[Sequence[Mapping[str, str | float]]], config: MinerConfig
+    routines: Sequence[Routine],
+    contexts: Sequence[Sequence[Mapping[str, str | float]]],
+    config: MinerConfig,
+    reactions: Sequence[bool] | None = None,
 ) -> list[int]:
     """Indices of ``routines`` (each with its occurrences' ``contexts``) in the order to present them.
+
+    ``reactions`` (one per routine, optional): whether its weather or temperature trigger is a
+    reaction (see :func:`habitual`).
 
     Habitual routines keep their order and come first; routines that are not habitual or are fragments
     of another routine follow, in their order (see the module docstring).
     """
 
     def late(k: int) -> bool:
-        return not habitual(routines[k], contexts[k], config) or fragment(routines[k], routines)
+        reacts = None if reactions is None else reactions[k]
+        return not habitual(routines[k], contexts[k], config, reacts) or fragment(routines[k], routines)
 
     return sorted(range(len(routines)), key=late)
