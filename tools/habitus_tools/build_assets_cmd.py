@@ -38,10 +38,9 @@ from habitus_engine.calibration import (
     max_prefix_scores,
 )
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
-from habitus_engine.jobs import TRANSAE_TRAIN_ON, TRANSAE_TRAIN_ONS, transae_rows
+from habitus_engine.jobs import TRANSAE_TRAIN_ON, TRANSAE_TRAIN_ONS, transae_rows, transae_split
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
-from habitus_engine.models.training import split_validation
 
 from .bench_models import add_corruption_options
 
@@ -96,9 +95,9 @@ def fit_transae(
         return
     n = cfg.max_behaviours
     if validation is None:
-        rows, validation_rows = transae_rows(model, train, "live-windows")
-        _, held_idx = split_validation(len(train), cfg.train.validation_fraction, cfg.train.seed)
-        held = [train[int(i)] for i in held_idx]
+        split = transae_split(train, cfg)  # the hub's split, so the threshold's sequences are its own
+        rows, validation_rows = transae_rows(model, train, "live-windows", split=split)
+        held = [train[int(i)] for i in split.calibration]
     else:
         rows = [w for s in train for w in live_windows(s, n, n)]
         validation_rows, held = [w for s in validation for w in live_windows(s, n, n)], validation
