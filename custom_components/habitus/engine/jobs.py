@@ -63,10 +63,10 @@ MAX_LIVE_WINDOWS: Final = 20_000
 # split, the served threshold set on its validation sequences that training lacks (all of them if none).
 # Default random: on SP and FR half its validation sequences repeat a training one, so its 95th percentile
 # bounds the share of all normal sequences that alert, repeats included, as a home repeats its routines
-# (held-out 20 % of trn: SP 5.7, FR 6.4, AN 4.8 %); grouped and unseen bound the share of new sequences
-# instead and cost detection (FR bursts 80 -> 35 / 67 %), and that share swings more with the held-out
-# draw (FR 3.5-16.2 %) than between the three: ``habitus bench threshold --holdout``, docs/BENCHMARKS.md
-# "TransAE's held-out split".
+# (held-out 20 % of trn, two draws: SP 5.7 / 8.3, FR 6.4 / 4.9, AN 4.8 / 5.6 %); grouped and unseen bound
+# the share of new sequences instead and cost detection (FR bursts 80 -> 35 / 67 %), and that share swings
+# more with the held-out draw (3.5-16.2 %) than between the three: ``habitus bench threshold --holdout``,
+# docs/BENCHMARKS.md "TransAE's held-out split".
 type TransAEHoldout = Literal["random", "grouped", "unseen"]
 TRANSAE_HOLDOUTS: Final[tuple[TransAEHoldout, ...]] = ("random", "grouped", "unseen")
 TRANSAE_HOLDOUT: Final[TransAEHoldout] = "random"
