@@ -20,8 +20,10 @@ confidence (share of the days its trigger context occurred on which it happened)
    ``min_confidence`` is the routine of its kind of day when two day rates beat one by a binomial
    likelihood ratio (penalty ``day_split_penalty * log(days)``); its other sessions are left over.
 4. **Settings.** Categorical settings by mode, scalar ones by median, over the occurrences that match
-   the triggers. Confidence: the share of the days the trigger context held, in the hours the routine
-   usually happens, on which it happened.
+   the triggers. Occurrences with a scalar setting more than ``scalar_split_steps`` user steps from
+   where the pattern's values concentrate are another use of the device (not the routine's target):
+   left out before the triggers are inferred. Confidence: the share of the days the trigger context
+   held, in the hours the routine usually happens, on which it happened.
 5. **Selection.** Greedy cover: repeatedly take the pattern that explains the most not-yet-explained
    (session, device) actions, while it still has ``min_support`` fresh occurrences. A pattern of more
    devices under a strictly narrower context is taken first when its added devices are done with the
@@ -385,6 +387,9 @@ def _describe(
     """Triggers, settings and statistics of one action pattern (None if too rare once triggered)."""
     if len(occurrences) < config.min_support:
         return None
+    core = _near_target(occurrences, config.scalar_split_steps)
+    if len(core) >= config.min_support:
+        occurrences = core
     triggers = infer_triggers([o.context for o in occurrences], base, config)
     matching = [o for o in occurrences if all(o.context.get(k) == v for k, v in triggers.items())]
     if len(matching) < config.min_support:
@@ -401,6 +406,52 @@ def _describe(
     )
     _timing(routine, matching)
     return _Candidate(items, matching, routine)
+
+
+def _near_target(occurrences: list[Occurrence], steps: float) -> list[Occurrence]:
+    """The occurrences whose scalar settings all lie within ``steps`` user steps of the routine's target.
+
+    A routine's settings are one target plus noise; a session that set the device far from it (the
+    lamp switched on at any brightness some time before the bedtime routine switches it off, a
+    spontaneous session) is another use of the device with the same categorical settings, and its
+    context is not the routine's. The target of a setting is where its values concentrate: the median
+    of the densest window ``2 * steps`` user steps wide (a plain median would follow the scattered
+    values when they outnumber the routine's). The steps are ``scalar_split_steps``, the gap that
+    already splits a pattern in two (step 2), in units of :data:`.routines_metrics.SCALAR_TOLERANCE`.
+    """
+    target: dict[tuple[str, str], float] = {}
+    for entity, name in sorted({(e, n) for o in occurrences for e, s in o.settings.items() for n in s}):
+        values = sorted(
+            float(v)
+            for o in occurrences
+            if isinstance(v := o.settings.get(entity, {}).get(name), int | float)
+        )
+        if name in SCALAR_TOLERANCE and values:
+            target[(entity, name)] = statistics.median(_densest(values, 2.0 * steps * SCALAR_TOLERANCE[name]))
+
+    def near(occurrence: Occurrence) -> bool:
+        for (entity, name), value in target.items():
+            setting = occurrence.settings.get(entity, {}).get(name)
+            if (
+                isinstance(setting, int | float)
+                and abs(setting - value) > steps * SCALAR_TOLERANCE[name] + 1e-9
+            ):
+                return False
+        return True
+
+    return [o for o in occurrences if near(o)]
+
+
+def _densest(values: list[float], width: float) -> list[float]:
+    """The most values (sorted) within ``width`` of each other, the lowest such window on a tie."""
+    best = (0, 0)  # (start, count)
+    end = 0
+    for start in range(len(values)):
+        while end < len(values) and values[end] - values[start] <= width + 1e-9:
+            end += 1
+        if end - start > best[1]:
+            best = (start, end - start)
+    return values[best[0] : best[0] + best[1]]
 
 
 def _complete(candidate: _Candidate, log: SessionLog, config: MinerConfig) -> _Candidate:
