@@ -23,6 +23,12 @@ Two protocols are reported (``--protocol``):
   100 sampled negatives, hidden 50, 2 blocks, 1 head, dropout 0.2, up to 50 epochs.
 * **product** (``ad_product``/``bp_product`` keys): Habitus's defaults, one TransAE over all four
   fields, 95th percentile, and SASRec over actions, scored with sampled and full ranking.
+
+``--hub-row`` adds the ``ad_hub`` key (row "product, as the hub"): TransAE fitted exactly as the hub's
+``train_models`` fits it (``hub_transae.fit_transae``: each sequence's live windows, the product
+defaults, the threshold at the 95th percentile of the held-out sequences' highest prefix readings),
+without the hub's 25 s budget (``max_seconds`` None, so figures do not depend on load), and each test
+piece flagged as live scoring flags it: any prefix reading above the threshold.
 """
 
 from __future__ import annotations
@@ -47,11 +53,14 @@ from habitus_engine.datasets import (
     to_behaviours,
     to_raw,
 )
+from habitus_engine.jobs import TRANSAE_TRAIN_ON
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled, precision_recall_f1
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TrainConfig, TransAE, TransAEConfig
 from habitus_engine.models.training import split_validation
 from habitus_engine.models.transae import CORRUPTIONS
 from habitus_engine.segment import split_sequences
+
+from .hub_transae import fit_transae, live_flags
 
 SHIFTS: dict[str, tuple[str, str, str, str]] = {  # shift -> (original context, anomaly, AD field, paper code)
     "spring": ("winter", "heater", "action", "ST"),
@@ -150,10 +159,14 @@ def paper_reference(path: Path, name: str, shift: str) -> tuple[float, dict[str,
 
 
 # --- anomaly detection -------------------------------------------------------------------------------
-def _ad_metrics(model: TransAE, data: ShiftData) -> dict[str, Any]:
+def _ad_metrics(
+    model: TransAE, data: ShiftData, flag: Callable[[list[RawSequence]], Any] | None = None
+) -> dict[str, Any]:
+    """Figures on the test pieces, each flagged by ``flag`` (default: the whole piece's score)."""
     sequences = data.test_normal + data.test_anomalies
     labels = [0] * len(data.test_normal) + [1] * len(data.test_anomalies)
-    result = precision_recall_f1(labels, model.predict(sequences, backend="numpy"))
+    flags = model.predict(sequences, backend="numpy") if flag is None else flag(sequences)
+    result = precision_recall_f1(labels, flags)
     fpr = result.false_positives / max(1, result.false_positives + result.true_negatives)
     return {
         "precision": result.precision,
@@ -313,6 +326,36 @@ def fit_ad_product(
     return model, validation
 
 
+def fit_ad_hub(
+    train: list[RawSequence], sizes: FieldSizes, *, seed: int = SEED, scale: float = 1.0
+) -> TransAE:
+    """TransAE fitted exactly as the hub's ``train_models`` fits it on ``train`` (its stored
+    sequences): product defaults, live-window rows, the held-out prefix-max threshold
+    (``hub_transae.fit_transae``); only the 25 s budget is off and ``scale`` scales the epoch cap."""
+    defaults = TransAEConfig()
+    epochs = _epochs(defaults.train.epochs, scale)
+    train_cfg = replace(defaults.train, epochs=epochs, max_seconds=None, seed=seed)
+    model = TransAE(sizes, replace(defaults, train=train_cfg))
+    fit_transae(model, train, None, TRANSAE_TRAIN_ON)
+    return model
+
+
+def run_ad_hub(
+    train: list[RawSequence], data: ShiftData, scale: float, *, seed: int = SEED
+) -> dict[str, Any]:
+    """The ``ad_hub`` row: ``fit_ad_hub``'s TransAE, each test piece flagged as live scoring flags it
+    (any prefix reading above the threshold, ``hub_transae.live_flags``)."""
+    model = fit_ad_hub(train, data.sizes, seed=seed, scale=scale)
+    history = model.history_
+    return {
+        **_ad_metrics(model, data, partial(live_flags, model)),
+        "best_epoch": history.best_epoch if history else None,
+        "epochs_run": len(history.validation_loss) if history else None,
+        "protocol": f"product, as the hub: {TRANSAE_TRAIN_ON} rows, held-out prefix-max p95, "
+        "flagged on any prefix, no 25 s budget",
+    }
+
+
 # --- behaviour prediction ----------------------------------------------------------------------------
 def _bp_cases(model: SASRec, pieces: Sequence[RawSequence]) -> tuple[list[list[int]], list[int]]:
     """(histories, targets): the last item of each piece is the target, the rest its history."""
@@ -443,8 +486,11 @@ def evaluate(
     bp_reference: BPReference = BPReference(),
     seed: int = SEED,
     ad_shape: PaperADShape = PaperADShape(),
+    hub_row: bool = False,
 ) -> dict[str, Any]:
     """Train and evaluate every training set; returns the JSON document (see the issue for its shape).
+
+    ``hub_row``: also the ``ad_hub`` row (``run_ad_hub``) when AD is among ``tasks``.
 
     ``seed`` seeds every model's training (weights, batches, validation split); the BP test's 100
     sampled negatives stay drawn with ``SEED`` (part of the test protocol, the same for every run)."""
@@ -465,6 +511,8 @@ def evaluate(
                 entry |= run_ad_product(ad_train, data, scale, positional, denoise, seed=seed)
             if "bp" in tasks:
                 entry["bp_product"] = _timed(partial(run_bp_product, bp_train, data, scale, seed=seed))
+        if hub_row and "ad" in tasks:
+            entry["ad_hub"] = _timed(partial(run_ad_hub, ad_train, data, scale, seed=seed))
         entry["seconds"] = round(time.monotonic() - started, 1)
         results[set_name] = entry
         log(f"  {set_name}: done in {entry['seconds']} s")
@@ -484,6 +532,7 @@ def evaluate(
             "bp_paper_hold_out": bp_reference.hold_out,
             "bp_paper_rezero_padding": bp_reference.rezero_padding,
             "seed": seed,
+            "hub_row": hub_row,
             "ad_paper_d_model": ad_shape.d_model,
             "ad_paper_heads": ad_shape.n_heads,
             "ad_paper_d_ff": ad_shape.d_ff,
@@ -514,9 +563,14 @@ def format_table(doc: dict[str, Any]) -> str:
     paper = doc.get("paper") or {}
     labels = {"original": "paper TransAE / SASRec", "paper_synthetic": "paper SmartGen"}
     for set_name, entry in doc["results"].items():
-        for key, tag in (("", "paper protocol"), ("_product", "product"), ("_product_max", "product, max")):
+        for key, tag in (
+            ("", "paper protocol"),
+            ("_product", "product"),
+            ("_product_max", "product, max"),
+            ("_hub", "product, as the hub"),
+        ):
             if f"ad{key}" in entry or f"bp{key}" in entry:
-                bp = entry.get(f"bp{key}") if key != "_product_max" else None
+                bp = entry.get(f"bp{key}") if key not in ("_product_max", "_hub") else None
                 lines.append(
                     f"{set_name + ' (' + tag + ')':<34}{_fmt_ad(entry.get(f'ad{key}')):<26}"
                     f"{_fmt_bp(bp):<30}{_fmt_bp(bp, 'full_')}"
@@ -601,6 +655,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("--ad-d-ff", shape.d_ff, "feed-forward width (the reference: 2048)"),
     ):
         parser.add_argument(flag, type=int, default=default, help=f"paper AD protocol: TransAE {what}")
+    parser.add_argument(
+        "--hub-row",
+        action="store_true",
+        help="also TransAE fitted as the hub fits it (no 25 s budget), pieces flagged on any prefix (ad_hub)",
+    )
     parser.set_defaults(func=_handle)
 
 
@@ -625,6 +684,7 @@ def _handle(args: argparse.Namespace) -> int:
         bp_reference=BPReference(args.bp_max_len, args.bp_hold_out, not args.bp_input_padding_only),
         seed=args.seed,
         ad_shape=PaperADShape(args.ad_d_model, args.ad_heads, args.ad_d_ff),
+        hub_row=args.hub_row,
     )
     print(format_table(doc))
     if args.json:

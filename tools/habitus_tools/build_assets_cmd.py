@@ -33,16 +33,14 @@ from typing import Any
 
 from habitus_engine.calibration import (
     MIN_CALIBRATION_SEQUENCES,
-    home_threshold,
-    live_windows,
-    max_prefix_scores,
 )
-from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
-from habitus_engine.jobs import TRANSAE_TRAIN_ON, TRANSAE_TRAIN_ONS, transae_rows, transae_split
+from habitus_engine.datasets import load_vocabulary, read_raw_sequences
+from habitus_engine.jobs import TRANSAE_TRAIN_ON, TRANSAE_TRAIN_ONS
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TransAE, TransAEConfig
 
 from .bench_models import add_corruption_options
+from .hub_transae import fit_transae
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = PROJECT_ROOT / "custom_components" / "habitus" / "model_assets"
@@ -77,35 +75,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="TransAE's rows: each sequence's live windows, as the hub trains (default), or whole sequences",
     )
     parser.set_defaults(func=_handle)
-
-
-def fit_transae(
-    model: TransAE, train: list[RawSequence], validation: list[RawSequence] | None, train_on: str
-) -> None:
-    """Fit the base TransAE as the hub's ``train_models`` fits it.
-
-    ``validation`` None: a seeded share of ``train`` is held out (``TrainConfig``'s seed and fraction).
-    "whole": SmartGen's rows and threshold (percentile of whole validation sequences). "live-windows":
-    each side expanded into its live windows (``transae_rows``), and the threshold reset to the
-    percentile of the held-out sequences' highest prefix readings, the rule the hub's threshold follows.
-    """
-    cfg = model.config
-    if train_on == "whole":
-        model.fit(train, validation, progress=_print_epoch)
-        return
-    n = cfg.max_behaviours
-    if validation is None:
-        split = transae_split(train, cfg)  # the hub's split, so the threshold's sequences are its own
-        rows, validation_rows = transae_rows(model, train, "live-windows", split=split)
-        held = [train[int(i)] for i in split.calibration]
-    else:
-        rows = [w for s in train for w in live_windows(s, n, n)]
-        validation_rows, held = [w for s in validation for w in live_windows(s, n, n)], validation
-    model.fit(rows, validation_rows, progress=_print_epoch)
-    scores = max_prefix_scores(lambda reads: model.score(reads, "auto"), held, n, n)
-    threshold = home_threshold(scores, cfg.threshold_percentile, minimum=1)
-    if threshold is not None:
-        model.threshold_ = threshold
 
 
 def _print_epoch(p: Any) -> None:
@@ -178,7 +147,7 @@ def _handle(args: argparse.Namespace) -> int:
     for model in models:
         # validation None: the model holds out its own seeded share of train (TrainConfig), as on the hub
         if isinstance(model, TransAE):
-            fit_transae(model, train, validation, args.transae_train_on)
+            fit_transae(model, train, validation, args.transae_train_on, _print_epoch)
         else:
             model.fit(train, validation, progress=_print_epoch)
         metrics = (
