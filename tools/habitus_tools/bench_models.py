@@ -558,7 +558,7 @@ def format_table(doc: dict[str, Any]) -> str:
     code = SHIFTS[doc["shift"]][3]
     lines = [
         f"{doc['dataset'].upper()} {doc['shift']} ({code})",
-        f"{'training set':<34}{'AD P / R / F1':<26}{'BP HR@10 / NDCG@10 (sampled)':<30}{'BP full ranking'}",
+        f"{'training set':<40}{'AD P / R / F1':<26}{'BP HR@10 / NDCG@10 (sampled)':<30}{'BP full ranking'}",
     ]
     paper = doc.get("paper") or {}
     labels = {"original": "paper TransAE / SASRec", "paper_synthetic": "paper SmartGen"}
@@ -572,12 +572,12 @@ def format_table(doc: dict[str, Any]) -> str:
             if f"ad{key}" in entry or f"bp{key}" in entry:
                 bp = entry.get(f"bp{key}") if key not in ("_product_max", "_hub") else None
                 lines.append(
-                    f"{set_name + ' (' + tag + ')':<34}{_fmt_ad(entry.get(f'ad{key}')):<26}"
+                    f"{set_name + ' (' + tag + ')':<40}{_fmt_ad(entry.get(f'ad{key}')):<26}"
                     f"{_fmt_bp(bp):<30}{_fmt_bp(bp, 'full_')}"
                 )
         if set_name in paper:
             lines.append(
-                f"{'  ' + labels[set_name]:<34}{_fmt_ad(paper[set_name]['ad']):<26}"
+                f"{'  ' + labels[set_name]:<40}{_fmt_ad(paper[set_name]['ad']):<26}"
                 f"{_fmt_bp(paper[set_name]['bp']):<30}"
             )
     return "\n".join(lines)
