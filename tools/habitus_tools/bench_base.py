@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus_engine.calibration import home_threshold, max_prefix_scores
+from habitus_engine.calibration import home_threshold
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
+from habitus_engine.jobs import live_max_scores
 from habitus_engine.models import TransAE
 
 from .bench_denoise import KINDS, SEED, Home, load_home
@@ -53,8 +54,7 @@ def prefix_max_scores(model: TransAE, sequences: Sequence[RawSequence]) -> NDArr
     """[N] the highest score of any prefix of each sequence (live scoring reads every prefix: the hub's
     ``max_prefix_scores``; the sequences are mapped already, every behaviour is known, so live scoring's
     window of behaviours reads the last ``max_behaviours`` of each prefix)."""
-    n = model.config.max_behaviours
-    return max_prefix_scores(lambda reads: model.score(reads, backend="numpy"), sequences, n, n)
+    return live_max_scores(model, sequences, "numpy")
 
 
 def flagged_any_prefix(model: TransAE, sequences: Sequence[RawSequence]) -> NDArray[np.bool_]:

@@ -25,7 +25,7 @@ Two protocols are reported (``--protocol``):
   fields, 95th percentile, and SASRec over actions, scored with sampled and full ranking.
 
 ``--hub-row`` adds the ``ad_hub`` key (row "product, as the hub"): TransAE fitted exactly as the hub's
-``train_models`` fits it (``hub_transae.fit_transae``: each sequence's live windows, the product
+``train_models`` fits it (``engine/jobs.py`` ``fit_transae``: each sequence's live windows, the product
 defaults, the threshold at the 95th percentile of the held-out sequences' highest prefix readings),
 without the hub's 25 s budget (``max_seconds`` None, so figures do not depend on load), and each test
 piece flagged as live scoring flags it: any prefix reading above the threshold.
@@ -53,14 +53,14 @@ from habitus_engine.datasets import (
     to_behaviours,
     to_raw,
 )
-from habitus_engine.jobs import TRANSAE_TRAIN_ON
+from habitus_engine.jobs import TRANSAE_TRAIN_ON, fit_transae
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled, precision_recall_f1
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TrainConfig, TransAE, TransAEConfig
 from habitus_engine.models.training import split_validation
 from habitus_engine.models.transae import CORRUPTIONS
 from habitus_engine.segment import split_sequences
 
-from .hub_transae import fit_transae, live_flags
+from .hub_transae import live_flags
 
 SHIFTS: dict[str, tuple[str, str, str, str]] = {  # shift -> (original context, anomaly, AD field, paper code)
     "spring": ("winter", "heater", "action", "ST"),
@@ -331,12 +331,12 @@ def fit_ad_hub(
 ) -> TransAE:
     """TransAE fitted exactly as the hub's ``train_models`` fits it on ``train`` (its stored
     sequences): product defaults, live-window rows, the held-out prefix-max threshold
-    (``hub_transae.fit_transae``); only the 25 s budget is off and ``scale`` scales the epoch cap."""
+    (``engine/jobs.py`` ``fit_transae``); only the 25 s budget is off and ``scale`` scales the epoch cap."""
     defaults = TransAEConfig()
     epochs = _epochs(defaults.train.epochs, scale)
     train_cfg = replace(defaults.train, epochs=epochs, max_seconds=None, seed=seed)
     model = TransAE(sizes, replace(defaults, train=train_cfg))
-    fit_transae(model, train, None, TRANSAE_TRAIN_ON)
+    fit_transae(model, train)
     return model
 
 

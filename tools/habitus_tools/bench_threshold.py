@@ -32,13 +32,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from habitus_engine.calibration import max_prefix_scores
 from habitus_engine.datasets import RawSequence, read_raw_sequences
 from habitus_engine.jobs import (
     TRANSAE_HOLDOUT,
@@ -47,6 +45,7 @@ from habitus_engine.jobs import (
     TRANSAE_TRAIN_ONS,
     TransAEHoldout,
     TransAETrainOn,
+    live_max_scores,
     run_job,
     transae_split,
 )
@@ -54,11 +53,6 @@ from habitus_engine.models import TransAE
 from habitus_engine.models.training import split_validation
 
 from .bench_denoise import KINDS, SEED, load_home
-
-
-def _prefix_max(model: TransAE, sequences: Sequence[RawSequence]) -> np.ndarray:
-    n = model.config.max_behaviours  # a home's raw sequences: every behaviour is in the vocabulary
-    return max_prefix_scores(lambda reads: model.score(reads, backend="numpy"), sequences, n, n)
 
 
 def _held_out_all(home_dir: Path, limit: int | None, draw: int) -> list[RawSequence]:
@@ -108,7 +102,7 @@ def measure(
     if normal_from == "held-out":
         sets["held_out_all"] = _held_out_all(home_dir, limit, draw)
     whole = {name: model.score(seqs, backend="numpy") for name, seqs in sets.items()}
-    highest = {name: _prefix_max(model, seqs) for name, seqs in sets.items()}
+    highest = {name: live_max_scores(model, seqs, "numpy") for name, seqs in sets.items()}
     out_doc: dict[str, Any] = {
         "train_sequences": len(home.train),
         "validation_sequences": len(validation),
@@ -122,10 +116,11 @@ def measure(
         "epochs_run": result["transae"]["epochs_run"],
         "train_seconds": round(seconds, 1),
     }
+    validation_highest = live_max_scores(model, validation, "numpy")
     for rule, threshold in thresholds.items():
         out_doc[rule] = {
             "threshold": threshold,
-            "validation_flagged_any_prefix": float((_prefix_max(model, validation) > threshold).mean()),
+            "validation_flagged_any_prefix": float((validation_highest > threshold).mean()),
             "normal_flagged": float((whole["normal"] > threshold).mean()),
             **{f"{name}_flagged_any_prefix": float((v > threshold).mean()) for name, v in highest.items()},
         }

@@ -31,9 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from habitus_engine.calibration import (
-    MIN_CALIBRATION_SEQUENCES,
-)
+from habitus_engine.calibration import MIN_CALIBRATION_SEQUENCES
 from habitus_engine.datasets import load_vocabulary, read_raw_sequences
 from habitus_engine.jobs import TRANSAE_TRAIN_ON, TRANSAE_TRAIN_ONS
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled

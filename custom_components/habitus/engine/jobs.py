@@ -27,7 +27,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol
 
@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from .adapt_pipeline import LLMSettings, SynthesisConfig
+    from .datasets import RawBehaviour
     from .models import TransAE, TransAEConfig
+    from .models.base import Backend
     from .shifts import ContextShift, ShiftKind
 
 type ProgressFn = Callable[[float, str], None]
@@ -259,19 +261,18 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     epochs, seed = params.get("epochs"), params.get("seed")
     transae = TransAE(sizes, _config(TransAEConfig(), params.get("transae", {}), epochs, seed))
     sasrec = SASRec(sizes, _config(SASRecConfig(), params.get("sasrec", {}), epochs, seed))
-    split = transae_split(sequences, transae.config, holdout)  # training, early stopping and threshold
-    rows, validation = transae_rows(transae, sequences, train_on, split=split)
     try:
-        transae.fit(
-            rows,
-            validation,
+        split, n_rows = fit_transae(
+            transae,
+            sequences,
+            train_on,
+            holdout,
             progress=_scaled(progress, 0.0, 0.5, "TransAE"),
             should_cancel=cancelled,
         )
         sasrec.fit(sasrec_sequences, progress=_scaled(progress, 0.5, 0.5, "SASRec"), should_cancel=cancelled)
     except TrainingCancelledError as err:
         raise JobCancelledError(str(err)) from err
-    _calibrate_as_live(transae, [sequences[int(i)] for i in split.calibration])
     result: dict[str, Any] = {
         "n_sequences": len(sequences),
         "n_sequences_sasrec": len(sasrec_sequences),
@@ -279,7 +280,7 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
             **_history(transae),
             "threshold": transae.threshold_,
             "train_on": train_on,
-            "n_train_rows": len(rows),
+            "n_train_rows": n_rows,
             "holdout": holdout,
             "n_validation_sequences": len(split.validation),
             "n_calibration_sequences": len(split.calibration),
@@ -299,7 +300,7 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
 
 class TransAESplit(NamedTuple):
     """Indices into the stored sequences: TransAE's training side [n_train], its validation side [n_val]
-    (early stopping) and the sequences the served threshold is set on [n_cal] (``_calibrate_as_live``)."""
+    (early stopping) and the sequences the served threshold is set on [n_cal] (``calibrate_as_live``)."""
 
     train: NDArray[np.int64]
     validation: NDArray[np.int64]
@@ -365,19 +366,48 @@ def transae_rows(
     return sides[0], sides[1]
 
 
-def _calibrate_as_live(transae: TransAE, validation: list[list[tuple[int, int, int, int]]]) -> None:
-    """Reset the fitted TransAE's threshold to its percentile of held-out ``validation`` sequences'
-    highest prefix scores (``calibration.max_prefix_scores``): live scoring reads the open sequence after
-    each behaviour and alerts on any reading, so the whole-sequence percentile ``fit`` sets would flag
-    more than its nominal share of normal sequences (``transae_split``'s calibration side)."""
-    from .calibration import home_threshold, max_prefix_scores  # noqa: PLC0415
+def fit_transae(
+    transae: TransAE,
+    sequences: list[list[tuple[int, int, int, int]]],
+    train_on: TransAETrainOn = TRANSAE_TRAIN_ON,
+    holdout: TransAEHoldout = TRANSAE_HOLDOUT,
+    *,
+    progress: Callable[[Any], None] | None = None,
+    should_cancel: CancelledFn | None = None,
+) -> tuple[TransAESplit, int]:
+    """Fit TransAE on a home's stored ``sequences`` as the hub does: ``transae_split``, the rows of
+    ``transae_rows``, ``fit`` (early stopping on the validation side), then ``calibrate_as_live`` on the
+    calibration side. Returns the split and the number of training rows."""
+    split = transae_split(sequences, transae.config, holdout)  # training, early stopping and threshold
+    rows, validation = transae_rows(transae, sequences, train_on, split=split)
+    transae.fit(rows, validation, progress=progress, should_cancel=should_cancel)
+    calibrate_as_live(transae, [sequences[int(i)] for i in split.calibration])
+    return split, len(rows)
 
-    cfg = transae.config
-    n = cfg.max_behaviours  # every behaviour of a training sequence is in the vocabulary
+
+def live_max_scores(
+    transae: TransAE, sequences: Sequence[Sequence[RawBehaviour | None]], backend: Backend = "auto"
+) -> NDArray[np.float64]:
+    """[N] each sequence's highest score over the readings live scoring makes of it
+    (``calibration.max_prefix_scores`` with ``transae``'s score): live scoring alerts on a sequence
+    exactly when this is above the threshold."""
+    from .calibration import max_prefix_scores  # noqa: PLC0415
+
+    n = transae.config.max_behaviours  # every behaviour of a stored sequence is in the vocabulary
+    return max_prefix_scores(lambda reads: transae.score(reads, backend), sequences, n, n)
+
+
+def calibrate_as_live(transae: TransAE, validation: list[list[tuple[int, int, int, int]]]) -> None:
+    """Reset the fitted TransAE's threshold to its percentile of held-out ``validation`` sequences'
+    highest prefix scores (``live_max_scores``): live scoring reads the open sequence after each
+    behaviour and alerts on any reading, so the whole-sequence percentile ``fit`` sets would flag
+    more than its nominal share of normal sequences (``transae_split``'s calibration side)."""
+    from .calibration import home_threshold  # noqa: PLC0415
+
     # scored as the hub serves ("auto": ONNX Runtime where it imports): a sequence identical to the one at
     # the percentile must score the same live, not a rounding above it
-    scores = max_prefix_scores(lambda reads: transae.score(reads, "auto"), validation, n, n)
-    threshold = home_threshold(scores, cfg.threshold_percentile, minimum=1)
+    scores = live_max_scores(transae, validation, "auto")
+    threshold = home_threshold(scores, transae.config.threshold_percentile, minimum=1)
     if threshold is not None:
         transae.threshold_ = threshold
 
