@@ -757,16 +757,7 @@ def _linked(both: int, sessions: int, other_rate: float) -> bool:
     happens when the context holds) of this part's sessions would hold the other too. Linked when the
     observed share beats that by a binomial likelihood ratio above the BIC penalty ``0.5 * log(n)``.
     """
-    if sessions == 0:
-        return False
-    observed = both / sessions
-    expected = min(max(other_rate, 1e-3), 1.0 - 1e-3)
-    if observed <= expected:
-        return False
-    gain = both * math.log(observed / expected)
-    if both < sessions:
-        gain += (sessions - both) * math.log((1.0 - observed) / (1.0 - expected))
-    return gain > 0.5 * math.log(sessions)
+    return sessions > 0 and binomial_gain(both, sessions, other_rate) > 0.5 * math.log(sessions)
 
 
 def _joined(a: _Candidate, b: _Candidate) -> _Candidate:
