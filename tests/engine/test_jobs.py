@@ -29,7 +29,7 @@ from habitus_engine.jobs import (
 )
 from habitus_engine.models import SASRec, TransAE
 from habitus_engine.models.encoding import FieldSizes
-from habitus_engine.models.training import split_validation, split_validation_grouped
+from habitus_engine.models.training import TrainConfig, split_validation, split_validation_grouped
 
 N_DEVICES, N_ACTIONS = 4, 6
 
@@ -211,6 +211,27 @@ def test_train_models_thresholds_on_its_holdouts_calibration_side(
 def test_train_models_stops_when_cancelled() -> None:
     with pytest.raises(JobCancelledError):
         run_job("train_models", _train_params(), lambda f, m: None, lambda: True)
+
+
+def test_train_models_max_seconds_sets_both_models_budget(tmp_path: Path) -> None:
+    """Absent: the config's 25 s; null: no budget (load-independent benchmarks); a number: that budget,
+    and a budget of 0 s ends each fit after its first batch (reported as out of time)."""
+    default = run_job("train_models", _train_params(), lambda f, m: None, lambda: False)
+    assert default["max_seconds"] == TrainConfig().max_seconds == 25.0
+    unbounded = run_job(
+        "train_models",
+        _train_params(max_seconds=None, output_dir=str(tmp_path)),
+        lambda f, m: None,
+        lambda: False,
+    )
+    assert unbounded["max_seconds"] is None
+    assert TransAE.load(tmp_path / "transae.npz").config.train.max_seconds is None
+    assert SASRec.load(tmp_path / "sasrec.npz").config.train.max_seconds is None
+    spent = run_job("train_models", _train_params(max_seconds=0, epochs=5), lambda f, m: None, lambda: False)
+    assert spent["transae"]["out_of_time"] and spent["sasrec"]["out_of_time"]
+    assert spent["transae"]["epochs_run"] == spent["sasrec"]["epochs_run"] == 1
+    with pytest.raises(JobParamsError, match="max_seconds"):
+        run_job("train_models", _train_params(max_seconds=-1), lambda f, m: None, lambda: False)
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,9 @@ type TransAEHoldout = Literal["random", "grouped", "unseen"]
 TRANSAE_HOLDOUTS: Final[tuple[TransAEHoldout, ...]] = ("random", "grouped", "unseen")
 TRANSAE_HOLDOUT: Final[TransAEHoldout] = "random"
 
+# ``train_models`` without a ``max_seconds`` param: each model keeps its config's wall-clock budget.
+_DEFAULT_BUDGET: Final = object()
+
 # When the parent disappears (EOF on the command pipe), a job that ignores cancellation gets this long.
 ORPHAN_GRACE_SECONDS = 10.0
 
@@ -187,8 +190,11 @@ def _parse_sequences(
     return sequences
 
 
-def _config[C](default: C, overrides: object, epochs: int | None, seed: int | None) -> C:
-    """``default`` (a TransAE/SASRec config dataclass) with ``overrides`` and the shared epochs / seed."""
+def _config[C](
+    default: C, overrides: object, epochs: int | None, seed: int | None, budget: object = _DEFAULT_BUDGET
+) -> C:
+    """``default`` (a TransAE/SASRec config dataclass) with ``overrides`` and the shared epochs / seed /
+    wall-clock budget (``budget``: seconds, None = unbounded, ``_DEFAULT_BUDGET`` = the config's)."""
     if not isinstance(overrides, Mapping):
         raise JobParamsError(f"model overrides must be an object, got {overrides!r}")
     train = default.train  # type: ignore[attr-defined]
@@ -196,6 +202,7 @@ def _config[C](default: C, overrides: object, epochs: int | None, seed: int | No
         train,
         epochs=train.epochs if epochs is None else int(epochs),
         seed=train.seed if seed is None else int(seed),
+        max_seconds=train.max_seconds if budget is _DEFAULT_BUDGET else budget,
     )
     try:
         return dataclasses.replace(default, **{**overrides, "train": train})  # type: ignore[type-var]
@@ -223,8 +230,22 @@ def _history(model: Any) -> dict[str, Any]:
         "best_epoch": history.best_epoch,
         "best_validation_loss": min(history.validation_loss),
         "stopped_early": history.stopped_early,
+        "out_of_time": history.out_of_time,
         "seconds": round(history.seconds, 3),
     }
+
+
+def _budget(params: Mapping[str, Any]) -> object:
+    """``params["max_seconds"]``: each fit's wall-clock budget (a number >= 0, or None = unbounded);
+    absent = the model config's (``TrainConfig.max_seconds``, 25 s)."""
+    if "max_seconds" not in params:
+        return _DEFAULT_BUDGET
+    value = params["max_seconds"]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise JobParamsError(f"max_seconds must be a number >= 0 or null, got {value!r}")
+    return float(value)
 
 
 def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: CancelledFn) -> dict[str, Any]:
@@ -234,7 +255,8 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     ``n_actions``; optional ``sasrec_sequences`` (SASRec's own set, e.g. TOF's next-action set when
     synthesis filtered per task; default ``sequences``), ``transae_train_on`` (``TransAETrainOn``,
     default ``TRANSAE_TRAIN_ON``: see ``transae_rows``), ``transae_holdout`` (``TransAEHoldout``,
-    default ``TRANSAE_HOLDOUT``: see ``transae_split``), ``epochs`` and ``seed`` (both models),
+    default ``TRANSAE_HOLDOUT``: see ``transae_split``), ``epochs``, ``seed`` and ``max_seconds`` (both
+    models; ``max_seconds``: each fit's wall-clock budget, null = none, absent = the config's 25 s),
     ``transae`` / ``sasrec`` (config field overrides, e.g. ``{"d_model": 16}``) and ``output_dir``
     (writes ``transae.npz`` and ``sasrec.npz`` there; the caller deploys them). Progress: TransAE
     fills [0, 0.5], SASRec [0.5, 1].
@@ -258,9 +280,9 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     holdout = params.get("transae_holdout", TRANSAE_HOLDOUT)
     if holdout not in TRANSAE_HOLDOUTS:
         raise JobParamsError(f"transae_holdout must be one of {TRANSAE_HOLDOUTS}, got {holdout!r}")
-    epochs, seed = params.get("epochs"), params.get("seed")
-    transae = TransAE(sizes, _config(TransAEConfig(), params.get("transae", {}), epochs, seed))
-    sasrec = SASRec(sizes, _config(SASRecConfig(), params.get("sasrec", {}), epochs, seed))
+    epochs, seed, budget = params.get("epochs"), params.get("seed"), _budget(params)
+    transae = TransAE(sizes, _config(TransAEConfig(), params.get("transae", {}), epochs, seed, budget))
+    sasrec = SASRec(sizes, _config(SASRecConfig(), params.get("sasrec", {}), epochs, seed, budget))
     try:
         split, n_rows = fit_transae(
             transae,
@@ -276,6 +298,7 @@ def train_models(params: dict[str, Any], progress: ProgressFn, cancelled: Cancel
     result: dict[str, Any] = {
         "n_sequences": len(sequences),
         "n_sequences_sasrec": len(sasrec_sequences),
+        "max_seconds": transae.config.train.max_seconds,
         "transae": {
             **_history(transae),
             "threshold": transae.threshold_,
