@@ -22,6 +22,7 @@ BENCHMARK_MODULES: tuple[str, ...] = (
     "habitus_tools.bench_denoise",
     "habitus_tools.bench_base",
     "habitus_tools.bench_threshold",
+    "habitus_tools.bench_hub_adapt",
 )
 
 

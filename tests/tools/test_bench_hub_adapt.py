@@ -1,0 +1,98 @@
+"""``habitus bench hub-adapt``: the hub's train_models and champion/challenger guard on the paper's data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from habitus_engine.datasets import load_vocabulary, read_raw_sequences
+from habitus_tools.bench_hub_adapt import as_behaviours, hub_split, integration
+from habitus_tools.cli import main
+from tests.tools.test_bench_models import FR, tiny_fr  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.skipif(not FR.exists(), reason="shared SmartThings datasets not found")
+MODEL_KEYS = {"training", "guard", "guard_new_context", "truth"}
+DECISION_KEYS = {
+    "deployed",
+    "reason",
+    "deployed_new_context",
+    "reason_new_context",
+    "truth_better",
+    "truth_reason",
+    "right",
+    "truth_better_f1",
+    "right_f1",
+    "delta",
+}
+
+
+def _is_better(challenger: dict[str, float], champion: dict[str, float]) -> tuple[bool, str]:
+    adaptation, _, _ = integration()
+    new, old = (adaptation.Evaluation(m["hr_at_10"], m["false_alarm_rate"]) for m in (challenger, champion))
+    deployed, reason = adaptation.is_better(new, old)
+    return bool(deployed), str(reason)
+
+
+def _in_unit(figures: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        assert 0.0 <= figures[key] <= 1.0, (key, figures[key])
+
+
+def test_hub_adapt_decides_with_is_better_and_writes_the_documented_json(
+    tiny_fr: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "hub.json"
+    args = ["bench", "hub-adapt", "--dataset", str(tiny_fr), "--shift", "night", "--epochs", "1"]
+    assert main([*args, "--no-budget", "--seed", "7", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert {"dataset", "shift", "settings", "models", "decisions", "load", "machine", "date"} <= set(doc)
+    assert set(doc["models"]) == {"champion", "augment", "replace", "oracle"}
+    assert set(doc["decisions"]) == {"augment", "replace", "oracle"}
+    settings = doc["settings"]
+    assert settings["budget_seconds"] is None and settings["seed"] == 7
+    assert (settings["n_champion_train"], settings["n_held_out_old_context"]) == (32, 8)  # 40 lines, 20 %
+
+    champion = doc["models"]["champion"]
+    for name, model in doc["models"].items():
+        assert set(model) == MODEL_KEYS, name
+        assert model["training"]["max_seconds"] is None  # the job ran without its budget
+        assert model["training"]["transae"]["epochs_run"] == 1
+        _in_unit(model["guard"], ("hr_at_10", "false_alarm_rate"))
+        _in_unit(model["guard_new_context"], ("hr_at_10", "false_alarm_rate"))
+        _in_unit(model["truth"]["ad"], ("precision", "recall", "f1", "fpr"))
+        _in_unit(model["truth"]["bp"], ("hr@10", "ndcg@10"))
+        assert model["truth"]["ad"]["n_test"] == 50 and model["truth"]["bp"]["n_test"] > 0
+    for name, decision in doc["decisions"].items():
+        assert set(decision) == DECISION_KEYS, name
+        challenger = doc["models"][name]
+        assert (decision["deployed"], decision["reason"]) == _is_better(
+            challenger["guard"], champion["guard"]
+        )
+        assert (decision["deployed_new_context"], decision["reason_new_context"]) == _is_better(
+            challenger["guard_new_context"], champion["guard_new_context"]
+        )
+        assert decision["right"] == (decision["deployed"] == decision["truth_better"])
+    # augment trains on the real 80 % plus the paper's 27 synthetic sequences; replace on those alone
+    assert doc["models"]["augment"]["training"]["n_sequences"] == 32 + 27
+    assert doc["models"]["replace"]["training"]["n_sequences"] == 27
+    assert doc["models"]["replace"]["training"]["mode"] == "replace"
+    printed = capsys.readouterr().out
+    assert all(f"{name}: " in printed for name in doc["decisions"])  # one decision line per challenger
+
+
+def test_held_out_sequences_reach_the_hubs_evaluation_as_their_raw_ids(tiny_fr: Path) -> None:  # noqa: F811
+    """The last 20 % by file order are held out, and each behaviour maps back to its raw (day, bucket,
+    device, action) through the bundle vocabulary's name lookup and HA's time zone."""
+    _, _, live_models = integration()
+    vocab = load_vocabulary(tiny_fr)
+    sequences = read_raw_sequences(tiny_fr / "paper" / "daytime" / "split_trn.jsonl")
+    train, recent = hub_split(sequences)
+    assert (train, recent) == (sequences[:32], sequences[32:])
+    mapping = live_models.VocabularyMap(vocab.devices, vocab.actions)
+    for seq in recent:
+        assert [mapping.raw(b) for b in as_behaviours(seq, vocab)] == [tuple(b) for b in seq]
