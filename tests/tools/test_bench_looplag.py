@@ -8,7 +8,8 @@ import pytest
 
 from custom_components.habitus.looplag import summarise
 from habitus_tools import bench_looplag
-from habitus_tools.looplag_adapt import GcPauses, PhaseSplit, summarise_phases
+from habitus_tools.bench_hass import GcPause, GcPauses
+from habitus_tools.looplag_adapt import PhaseSplit, summarise_phases
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -77,7 +78,7 @@ def test_run_queue_wait_is_taken_out_of_each_lag() -> None:
         "training": {
             "lags": [0.010, 0.030],
             "runqueue": [(0.010, 0.008), (0.030, 0.040)],
-            "gc": [(2, 400.0), (0, 1.5)],
+            "gc": [GcPause(2, 400.0, 1.0), GcPause(0, 1.5, 1.5)],
             "seconds": 2.0,
             "max_at": 0.0,
             "load_average_1m_end": 1.0,

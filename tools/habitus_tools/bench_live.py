@@ -19,7 +19,11 @@ Measured on the loop, per live behaviour:
   **apply** (``refresh_in_apply`` of them: when the last refresh is older than the interval);
 * **loop_per_event_ms**: learn + apply + the timers' refreshes summed over the run, per behaviour;
 * **loop lag**: a ``LoopLagProbe`` (10 ms sleeps) over the whole event phase, so the time HA's loop
-  waits while the scoring thread holds the GIL is counted too (compare with ``--without-live``).
+  waits while the scoring thread holds the GIL is counted too (compare with ``--without-live``), with
+  when its worst stall ended and Python's garbage collections meanwhile (``gc``: pauses >= 1 ms, and
+  when each full collection ended). HA's first full collection after start-up (a walk of its whole
+  heap, ~0.2 s on a 2-core box, which plain HA makes too) falls in the events unless ``--collect-first``
+  makes it just before them; ``--trace-stalls MS`` writes every thread's stack when the loop is late.
 
 Scoring itself runs in the scorer's own thread, one job for everything pending
 (``scoring_batch.score_snapshots``); the number of jobs, snapshots scored and the thread's time per
@@ -32,12 +36,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,13 +49,9 @@ from typing import Any
 
 import numpy as np
 
+from .bench_hass import GcPauses, StallTracer, add_entry, add_trace_stalls, config_dir, gc_summary, setup_hass
 
-def _config_yaml(switches: int) -> str:
-    booleans = "".join(f"  bench_{i}:\n    name: Bench {i}\n" for i in range(switches))
-    return (
-        "homeassistant:\n  name: Habitus bench\n  unit_system: metric\n  time_zone: UTC\n"
-        f"recorder:\n  commit_interval: 1\ninput_boolean:\n{booleans}"
-    )
+SWITCH_PREFIX = "bench_"
 
 
 def _timed(
@@ -83,15 +82,6 @@ def _stats(samples: list[float]) -> dict[str, float]:
         "p99_ms": round(float(np.percentile(ms, 99)), 4),
         "max_ms": round(float(ms.max()), 4),
     }
-
-
-async def _add_entry(hass: Any) -> Any:
-    result = await hass.config_entries.flow.async_init("habitus", context={"source": "user"})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"include_domains": ["input_boolean"]}
-    )
-    await hass.async_block_till_done()
-    return result["result"]
 
 
 def _rss_mb() -> float:
@@ -146,13 +136,41 @@ def _probe_class(scorer: Any) -> Any:
     return sys.modules[f"{package}.looplag"].LoopLagProbe
 
 
-async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]:
-    from homeassistant import bootstrap, runner  # noqa: PLC0415
+async def _events(hass: Any, args: argparse.Namespace, probe: Any, pauses: GcPauses) -> dict[str, Any]:
+    """Toggle the switches as a user while the probe, the GC pauses and (if asked) the tracer watch;
+    the loop lag over the phase, with when its worst stall and each full collection ended."""
     from homeassistant.core import Context  # noqa: PLC0415
 
-    hass = await bootstrap.async_setup_hass(runner.RuntimeConfig(config_dir=str(config_dir), skip_pip=True))
-    if hass is None:
-        raise RuntimeError("Home Assistant did not set up")
+    person = await hass.auth.async_create_user("Bench", group_ids=["system-admin"])
+    user = Context(user_id=person.id)
+    if args.collect_first:
+        gc.collect()  # HA's start-up debt of promoted objects paid here, not during the events
+    tracer = StallTracer.started(hass, args.trace_stalls)
+    pauses.install()
+    started = time.monotonic()
+    probe.start()
+    try:
+        for i in range(args.events):
+            entity = f"input_boolean.{SWITCH_PREFIX}{i % args.switches}"
+            await hass.services.async_call("input_boolean", "toggle", {"entity_id": entity}, context=user)
+            await asyncio.sleep(1.0 / args.event_rate)
+        await hass.async_block_till_done()
+        await asyncio.sleep(0.5)  # the last scoring job returns
+        await probe.async_stop()  # (a background task: stop it before waiting for those)
+    finally:
+        pauses.remove()
+        if tracer is not None:
+            await tracer.async_stop(hass, Path(f"{args.json or 'live'}.stalls.txt"))
+    worst_ms, worst_at = probe.worst()
+    lag: dict[str, Any] = probe.stats().as_dict()
+    return lag | {
+        "max_at_s": round(worst_at - started, 2) if worst_ms > 0 else None,
+        "gc": gc_summary(pauses.take(), started),
+    }
+
+
+async def _measure_in(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    hass = await setup_hass(path)
     learn: list[float] = []
     observers: list[float] = []
     apply: list[float] = []
@@ -165,7 +183,7 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
         await hass.async_start()
         await hass.async_block_till_done()
         rss_before = _rss_mb()
-        entry = await _add_entry(hass)
+        entry = await add_entry(hass)
         runtime = entry.runtime_data
         runtime.learner.learn = _timed(runtime.learner.learn, learn, learn_cpu)
         live_observers = [] if args.without_live else runtime.learner.observers
@@ -176,17 +194,8 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
             runtime.learner.observers[0] = _timed(scoring_only[0], scorer_samples)
         scorer = runtime.live.scorer
         _time_scoring(scorer, job_seconds, [apply, apply_cpu], [refresh, refresh_in_apply])
-        person = await hass.auth.async_create_user("Bench", group_ids=["system-admin"])
-        user = Context(user_id=person.id)
         probe = _probe_class(scorer)(hass, interval=0.01, capacity=1_000_000)
-        probe.start()
-        for i in range(args.events):
-            entity = f"input_boolean.bench_{i % args.switches}"
-            await hass.services.async_call("input_boolean", "toggle", {"entity_id": entity}, context=user)
-            await asyncio.sleep(1.0 / args.event_rate)
-        await hass.async_block_till_done()
-        await asyncio.sleep(0.5)  # the last scoring job returns
-        await probe.async_stop()  # (a background task: stop it before waiting for those)
+        loop_lag = await _events(hass, args, probe, GcPauses())
         await hass.async_block_till_done(wait_background_tasks=True)
         rss_after = _rss_mb()
         scored, jobs = scorer.scored, scorer.jobs
@@ -207,7 +216,8 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
             (sum(learn) + sum(apply) + sum(refresh) - sum(refresh_in_apply)) * 1000.0 / max(1, len(learn)), 4
         ),
         "scoring_job": _stats(job_seconds),
-        "loop_lag": probe.stats().as_dict(),
+        "loop_lag": loop_lag,
+        "collect_first": args.collect_first,
         "scored": scored,
         "scoring_jobs": jobs,
         "rss_before_entry_mb": round(rss_before, 1),
@@ -222,21 +232,13 @@ async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, A
 
 
 async def _measure(args: argparse.Namespace) -> dict[str, Any]:
-    from .demo.paths import REPO_ROOT  # noqa: PLC0415
-
     loop = asyncio.get_running_loop()
-    config_dir = Path(await loop.run_in_executor(None, tempfile.mkdtemp, "", "habitus-live-"))
-    try:
-        (config_dir / "configuration.yaml").write_text(_config_yaml(args.switches), encoding="utf-8")
-        (config_dir / "custom_components").mkdir()
-        (config_dir / "custom_components" / "habitus").symlink_to(REPO_ROOT / "custom_components" / "habitus")
-        doc = await _measure_in(args, config_dir)
+    async with config_dir(args.switches, SWITCH_PREFIX, integration=True) as path:
+        doc = await _measure_in(args, path)
         if args.json:  # in the executor: HA's loop guard is still installed in this thread
             text = json.dumps(doc, indent=1) + "\n"
             await loop.run_in_executor(None, lambda: args.json.write_text(text, encoding="utf-8"))
         return doc
-    finally:
-        await loop.run_in_executor(None, shutil.rmtree, config_dir, True)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -251,6 +253,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--event-rate", type=float, default=50.0, help="user toggles per second")
     parser.add_argument("--switches", type=int, default=8)
     parser.add_argument("--without-live", action="store_true", help="baseline: no live observers")
+    parser.add_argument(
+        "--collect-first",
+        action="store_true",
+        help="one full garbage collection just before the events (HA's first one after start-up)",
+    )
+    add_trace_stalls(parser)
     parser.add_argument("--json", type=Path)
     parser.set_defaults(func=_handle)
 
@@ -278,7 +286,14 @@ def _handle(args: argparse.Namespace) -> int:
         f"apply per event {doc['apply_per_event_ms']:.4f} ms; all per event {doc['loop_per_event_ms']:.4f} ms"
     )
     print(f"loop lag p50 {lag['p50_ms']:.2f} ms", end="")
-    print(f"  p99 {lag['p99_ms']:.2f} ms  max {lag['max_ms']:.2f} ms ({lag['samples']} samples)")
+    print(f"  p99 {lag['p99_ms']:.2f} ms  max {lag['max_ms']:.2f} ms ({lag['samples']} samples)", end="")
+    print(f", max ended {lag['max_at_s']} s into the events")
+    collections = lag["gc"]
+    print(
+        f"gc: {collections['pauses']} pauses >= 1 ms (longest young {collections['longest_young_ms']} ms);",
+        end="",
+    )
+    print(f" {collections['full_collections']} full, (s into the events, ms): {collections['full_at_s']}")
     print(f"scored {doc['scored']} snapshots in {doc['scoring_jobs']} scoring jobs ({doc['backend']})")
     print(f"RSS {doc['rss_before_entry_mb']} MB before the entry, {doc['rss_after_mb']} MB after", end="")
     print(f" (+{doc['rss_added_mb']} MB); {doc['machine']}")

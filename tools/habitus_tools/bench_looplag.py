@@ -25,34 +25,26 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .bench_hass import add_trace_stalls, config_dir, setup_hass
+
 SWITCHES = 8
+SWITCH_PREFIX = "habitus_bench_"
 PROBE_INTERVAL = 0.01
 PROBE_CAPACITY = 1_000_000  # every sample of a long job (the probe's default keeps the last 10 min)
-
-
-def _config_yaml(switches: int) -> str:
-    booleans = "".join(f"  habitus_bench_{i}:\n    name: Bench {i}\n" for i in range(switches))
-    return (
-        "homeassistant:\n  name: Habitus bench\n  unit_system: metric\n  time_zone: UTC\n"
-        "recorder:\n  commit_interval: 1\n"
-        f"input_boolean:\n{booleans}"
-    )
 
 
 async def _household(hass: Any, rate: float, counter: list[int]) -> None:
     """Toggle the bench's input_booleans ``rate`` times per second (service call -> state -> recorder)."""
     i = 0
     while True:
-        entity = f"input_boolean.habitus_bench_{i % SWITCHES}"
+        entity = f"input_boolean.{SWITCH_PREFIX}{i % SWITCHES}"
         await hass.services.async_call("input_boolean", "toggle", {"entity_id": entity}, blocking=True)
         counter[0] += 1
         i += 1
@@ -91,22 +83,12 @@ async def _phase(probe: Any, counter: list[int], work: Any) -> dict[str, Any]:
 
 async def _measure(args: argparse.Namespace) -> dict[str, Any]:
     """Set up HA in a temporary config dir, measure the phases, stop HA, remove the dir (off the loop)."""
-    from .demo.paths import REPO_ROOT  # noqa: PLC0415
-
-    loop = asyncio.get_running_loop()
-    config_dir = Path(await loop.run_in_executor(None, tempfile.mkdtemp, "", "habitus-looplag-"))
-    try:
-        (config_dir / "configuration.yaml").write_text(_config_yaml(SWITCHES), encoding="utf-8")
+    async with config_dir(SWITCHES, SWITCH_PREFIX, integration=args.job == "adapt") as path:
         if args.job == "adapt":
-            (config_dir / "custom_components").mkdir()
-            link = config_dir / "custom_components" / "habitus"
-            link.symlink_to(REPO_ROOT / "custom_components" / "habitus")
             from .looplag_adapt import measure_adapt  # noqa: PLC0415
 
-            return await measure_adapt(args, config_dir, _household, (PROBE_INTERVAL, PROBE_CAPACITY))
-        return await _measure_in(args, config_dir)
-    finally:
-        await loop.run_in_executor(None, shutil.rmtree, config_dir, True)
+            return await measure_adapt(args, path, _household, (PROBE_INTERVAL, PROBE_CAPACITY))
+        return await _measure_in(args, path)
 
 
 def _import_integration_path() -> None:
@@ -117,15 +99,11 @@ def _import_integration_path() -> None:
         sys.path.insert(0, str(REPO_ROOT))
 
 
-async def _measure_in(args: argparse.Namespace, config_dir: Path) -> dict[str, Any]:
-    from homeassistant import bootstrap, runner  # noqa: PLC0415
-
+async def _measure_in(args: argparse.Namespace, path: Path) -> dict[str, Any]:
     from custom_components.habitus.looplag import LoopLagProbe  # noqa: PLC0415
     from custom_components.habitus.worker import HabitusWorker  # noqa: PLC0415
 
-    hass = await bootstrap.async_setup_hass(runner.RuntimeConfig(config_dir=str(config_dir), skip_pip=True))
-    if hass is None:
-        raise RuntimeError("Home Assistant did not set up")
+    hass = await setup_hass(path)
     params = await hass.async_add_executor_job(_training_params, args.dataset, args.train_size)
     worker, probe, counter = (
         HabitusWorker(hass),
@@ -181,13 +159,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--epochs", type=int, default=None, help="--job adapt: epochs (default: the product's budget)"
     )
-    parser.add_argument(
-        "--trace-stalls",
-        type=float,
-        default=None,
-        metavar="MS",
-        help="--job adapt: write all stacks to <--json>.stalls.txt when the loop is MS ms late (diagnosis)",
-    )
+    add_trace_stalls(parser, "--job adapt: ")
     parser.add_argument("--json", type=Path)
     parser.set_defaults(func=_handle)
 

@@ -21,24 +21,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import sys
-import threading
 import time
-import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
 from homeassistant.core import callback
 
-from .bench_live import _add_entry as add_entry
+from .bench_hass import FULL_GENERATION, GcPause, GcPauses, StallTracer, add_entry, setup_hass
 
 HISTORY_DAYS = 60
 ADAPT_CONTEXT = "a baby arrived; the nights are busy with feeding and nappy changes"
 BEFORE_JOB = ("warm-up", "baseline")  # phases outside the job: not in the "whole job" figures
-GC_REPORTED_MS = 1.0  # collections shorter than this are not kept
 
 
 class Probe(Protocol):
@@ -47,34 +43,6 @@ class Probe(Protocol):
     def take(self) -> list[float]: ...
 
     def worst(self) -> tuple[float, float]: ...
-
-
-class GcPauses:
-    """Garbage-collector pauses (``gc.callbacks``): (generation, milliseconds) of each one >= 1 ms."""
-
-    def __init__(self) -> None:
-        self._started = 0.0
-        self._pauses: list[tuple[int, float]] = []
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-            return
-        ms = (time.perf_counter() - self._started) * 1000.0
-        if ms >= GC_REPORTED_MS:
-            self._pauses.append((int(info["generation"]), ms))
-
-    def install(self) -> None:
-        gc.callbacks.append(self)
-
-    def remove(self) -> None:
-        if self in gc.callbacks:
-            gc.callbacks.remove(self)
-
-    def take(self) -> list[tuple[int, float]]:
-        """The pauses so far, forgotten here."""
-        pauses, self._pauses = self._pauses, []
-        return pauses
 
 
 class RunQueueProbe:
@@ -156,15 +124,15 @@ class PhaseSplit:
 
 def _row(summarise: Callable[[list[float]], Any], p: dict[str, Any], seconds: float) -> dict[str, Any]:
     """One row of figures over ``p``'s lags, GC pauses (generation, ms) and run-queue (lag, wait) s."""
-    pauses: list[tuple[int, float]] = p.get("gc", [])
+    pauses: list[GcPause] = p.get("gc", [])
     queued: list[tuple[float, float]] = p.get("runqueue", [])
     in_process = summarise([max(0.0, lag - wait) for lag, wait in queued])
     return {
         **summarise(p["lags"]).as_dict(),
         "seconds": round(seconds, 1),
         "gc_pauses": len(pauses),
-        "gc_full_collections": sum(1 for gen, _ in pauses if gen == 2),
-        "gc_max_ms": round(max((ms for _, ms in pauses), default=0.0), 1),
+        "gc_full_collections": sum(1 for pause in pauses if pause.generation == FULL_GENERATION),
+        "gc_max_ms": round(max((pause.ms for pause in pauses), default=0.0), 1),
         # the second probe: its own p99; p99 of each lag minus the loop thread's run-queue wait meanwhile
         # (a lower bound of what this process made it wait: the wait may have been for an earlier
         # wake-up); the share of the total lag that was run-queue wait
@@ -197,56 +165,6 @@ def summarise_phases(
         "load_average_1m_end": job[-1]["load_average_1m_end"] if job else os.getloadavg()[0],
     }
     return out
-
-
-class StallTracer:
-    """``--trace-stalls MS``: when the loop has not ticked for ``MS`` ms, record every thread's stack.
-
-    A watchdog thread checks the loop's heartbeat every 2 ms and, once per stall, formats
-    ``sys._current_frames()``: it needs the GIL, so a stall caused by Python code on the loop is caught
-    in the act (the loop's thread yields the GIL every switch interval), while a loop thread that is not
-    even scheduled shows up idle in ``select``. (``faulthandler.dump_traceback_later`` reads the frames
-    without the GIL and crashed HA when fired hundreds of times.) The dumps are written at the end."""
-
-    def __init__(self, threshold_ms: float, loop_thread: int) -> None:
-        self._threshold = threshold_ms / 1000.0
-        self._loop_thread = loop_thread
-        self._tick = time.monotonic()
-        self._stopped = threading.Event()
-        self.dumps: list[str] = []
-        self._watchdog = threading.Thread(target=self._watch, name="bench stall watchdog", daemon=True)
-
-    def start(self) -> None:
-        self._watchdog.start()
-
-    async def heartbeat(self) -> None:
-        """Tick every 2 ms while the loop runs."""
-        while not self._stopped.is_set():
-            self._tick = time.monotonic()
-            await asyncio.sleep(0.002)
-
-    def _watch(self) -> None:
-        dumped_for = -1.0
-        while not self._stopped.wait(0.002):
-            tick = self._tick
-            late = time.monotonic() - tick
-            if late >= self._threshold and tick != dumped_for:
-                dumped_for = tick
-                self.dumps.append(self._dump(late))
-
-    def _dump(self, late: float) -> str:
-        frames = sys._current_frames()  # a diagnosis tool
-        parts = [f"=== loop {late * 1000:.0f} ms late at {time.monotonic():.3f}"]
-        for ident, frame in frames.items():
-            if ident == threading.get_ident():
-                continue
-            name = "LOOP" if ident == self._loop_thread else str(ident)
-            parts.append(f"--- thread {name}\n" + "".join(traceback.format_stack(frame, limit=8)))
-        return "\n".join(parts)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._watchdog.join()
 
 
 def home_history(
@@ -283,19 +201,6 @@ async def _seed_history(hass: Any, entry: Any, args: argparse.Namespace, package
     entry.runtime_data.learner.store.add_older_sequences(history, now_hours)
 
 
-async def _start_tracer(hass: Any, args: argparse.Namespace) -> StallTracer | None:
-    if not args.trace_stalls:
-        return None
-    tracer = StallTracer(args.trace_stalls, threading.get_ident())
-    tracer.start()
-    hass.async_create_background_task(tracer.heartbeat(), "stall heartbeat")
-    return tracer
-
-
-def _write_stalls(path: Path, tracer: StallTracer) -> None:
-    path.write_text("\n\n".join(tracer.dumps) + "\n", encoding="utf-8")
-
-
 async def measure_adapt(
     args: argparse.Namespace,
     config_dir: Path,
@@ -303,12 +208,9 @@ async def measure_adapt(
     probe_settings: tuple[float, int],
 ) -> dict[str, Any]:
     """Start HA in ``config_dir``, add the entry, warm up, baseline, run ``habitus.adapt``; per-phase lag."""
-    from homeassistant import bootstrap, runner  # noqa: PLC0415
     from homeassistant.helpers.dispatcher import async_dispatcher_connect  # noqa: PLC0415
 
-    hass = await bootstrap.async_setup_hass(runner.RuntimeConfig(config_dir=str(config_dir), skip_pip=True))
-    if hass is None:
-        raise RuntimeError("Home Assistant did not set up")
+    hass = await setup_hass(config_dir)
     counter, load_start, pauses = [0], os.getloadavg()[0], GcPauses()
     tracer: StallTracer | None = None
     try:
@@ -330,7 +232,7 @@ async def measure_adapt(
         unsubscribe = async_dispatcher_connect(
             hass, job_module.signal_adaptation(entry.entry_id), split.changed
         )
-        tracer = await _start_tracer(hass, args)
+        tracer = StallTracer.started(hass, args.trace_stalls)
         pauses.install()
         probe.start()
         hass.async_create_background_task(queue_probe.run(), "bench run-queue probe")
@@ -351,9 +253,7 @@ async def measure_adapt(
     finally:
         pauses.remove()
         if tracer is not None:
-            tracer.stop()
-            stalls = Path(f"{args.json or 'looplag'}.stalls.txt")
-            await hass.async_add_executor_job(_write_stalls, stalls, tracer)
+            await tracer.async_stop(hass, Path(f"{args.json or 'looplag'}.stalls.txt"))
         await hass.async_stop()
     return {
         "signals": [(round(t - split.job_started, 2), *rest) for t, *rest in split.log],
