@@ -117,3 +117,15 @@ def test_a_routine_seen_in_parts_is_returned_once() -> None:
     assert [r.actions for r in routines] == [{e: {"state": states[1]} for e, states in _BEDTIME.items()}]
     assert routines[0].triggers == {"time_of_day": "night"}
     assert routines[0].support == 42
+
+
+def test_a_routine_under_other_triggers_is_no_fragment() -> None:
+    """The blinds closed on weekend evenings are not part of the blinds and lamps on weekday evenings."""
+    blinds, lamps = {"cover.blinds": {"state": "closed"}}, {"light.lamps": {"state": "on"}}
+    weekdays = Routine({"day_of_week": "weekday", "sun_phase": "after_sunset"}, blinds | lamps, support=33)
+    weekends = Routine({"day_of_week": "weekend", "sun_phase": "after_sunset"}, blinds, support=16)
+    assert not fragment(weekends, [weekdays, weekends])
+    part = Routine({"day_of_week": "weekday", "sun_phase": "after_sunset"}, blinds, support=16)
+    assert fragment(part, [weekdays, part])  # the same evenings: the user doing part of it
+    wider = Routine({"sun_phase": "after_sunset"}, blinds, support=16)
+    assert fragment(wider, [weekdays, wider])  # no trigger says otherwise

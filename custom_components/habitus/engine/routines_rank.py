@@ -13,7 +13,9 @@ last when it is one of:
   routine that disarms it, a lamp switched on at some point before the bedtime routine switches it
   off), and an automation for it would have no moment to run at;
 * a *fragment*: its actions are some of the devices of another routine with the same settings, that
-  routine being done at least as often (the user doing part of a bigger routine on its own).
+  routine being done at least as often, in a context that can hold together with its own (the user
+  doing part of a bigger routine on its own; the blinds closed on weekend evenings are no fragment of
+  the blinds and lamps on weekday evenings).
 
 Otherwise the miner's order (the greedy cover's: most actions explained first) is kept.
 """
@@ -55,9 +57,14 @@ def habitual(
 
 
 def fragment(routine: Routine, routines: Sequence[Routine]) -> bool:
-    """Whether the routine's actions are part of a routine done at least as often, with the same settings."""
+    """Whether the routine's actions are part of a routine done at least as often, with the same settings.
+
+    Only a routine whose triggers can hold together with this one's (no field with another value) counts.
+    """
     for other in routines:
         if other is routine or not set(routine.actions) < set(other.actions):
+            continue
+        if any(other.triggers.get(name, value) != value for name, value in routine.triggers.items()):
             continue
         shared = {entity: other.actions[entity] for entity in routine.actions}
         if other.support >= routine.support and actions_equal(routine.actions, shared):
