@@ -200,3 +200,62 @@ def test_a_routine_of_more_devices_in_a_narrower_context_is_taken_out_of_the_mix
     }
     assert routines[2].triggers == {"time_of_day": "evening", "sun_phase": "after_sunset"}
     assert routines[2].support == 30
+
+
+def test_sessions_of_the_device_at_another_moment_are_no_background() -> None:
+    """The kettle's own sessions (``elsewhere``) do not count against the kettle in the lamp's sessions.
+
+    Kettle in 22 of the lamp's 30 sessions; the background is 15 sessions of the kettle's own routine
+    and 10 of the hall light, none with the kettle. Left out, the kettle is set in none of the rest.
+    """
+    lamp, kettle = ("light.lamp", "on"), ("switch.kettle", "on")
+    sessions = [[lamp, kettle] if i % 4 else [lamp] for i in range(30)]
+    sessions += [[kettle] for _ in range(15)] + [[("light.hall", "on")] for _ in range(10)]
+    log = _log(sessions, [{"light.lamp": "off", "switch.kettle": "off"}] * len(sessions))
+    routine = {"light.lamp": {"state": "on"}}
+    config = MinerConfig()
+    assert partial_devices(routine, range(30), range(30, 55), log, config) == {}
+    elsewhere = {"switch.kettle": set(range(30, 45))}
+    added = partial_devices(routine, range(30), range(30, 55), log, config, elsewhere=elsewhere)
+    assert list(added) == [("switch.kettle", (("state", "on"),))]
+    assert len(added[("switch.kettle", (("state", "on"),))]) == 22
+
+
+def _heater_mornings(days: int = 44) -> list[dict[str, Any]]:
+    """Three mornings in four the driveway heater goes on at 08:00; every morning at 09:00 the heating
+    goes to 21 °C and the heater on (an automation turns both back at noon and at night).
+
+    On the heater's mornings it is already on at 09:00, so the 09:00 routine switches it on only on the
+    other mornings (11 of 44), every time. Sessions are cut at 30 idle minutes: the 08:00 sessions are
+    the heater's own routine, at another moment of the day.
+    """
+    events = [
+        _event(0, 0, "switch.heater", "off", "device"),
+        _event(0, 0, "climate.thermostat", "heat", "device", temperature=17.0),
+    ]
+    for day in range(days):
+        if day % 4:
+            events.append(_event(day, 8 * 60 + (day * 7) % 10, "switch.heater", "on"))
+        at = 9 * 60 + (day * 5) % 10
+        events.append(_event(day, at, "climate.thermostat", "heat", temperature=21.0))
+        if day % 4 == 0:
+            events.append(_event(day, at + 2, "switch.heater", "on"))
+        events.append(_event(day, 12 * 60, "switch.heater", "off", "automation"))
+        events.append(_event(day, 22 * 60, "climate.thermostat", "heat", "automation", temperature=17.0))
+    return events
+
+
+def test_a_device_with_its_own_routine_at_another_moment_is_still_part_of_this_one() -> None:
+    """The 08:00 heater sessions set the heater in all of them: no evidence against the 09:00 heater.
+
+    Before they left its background (set there 33 of 33 times), the 09:00 routine was the heating alone.
+    """
+    routines = mine_event_log(parse_events(_heater_mornings()))
+    nine = next(r for r in routines if "climate.thermostat" in r.actions)
+    assert nine.actions == {
+        "climate.thermostat": {"hvac_mode": "heat", "temperature": 21.0},
+        "switch.heater": {"state": "on"},
+    }
+    assert nine.typical_time is not None and nine.typical_time.startswith("09:")
+    eight = next(r for r in routines if set(r.actions) == {"switch.heater"})
+    assert eight.typical_time is not None and eight.typical_time.startswith("08:")

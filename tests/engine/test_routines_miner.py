@@ -492,3 +492,17 @@ def test_sessions_far_from_the_routine_target_are_not_its_occurrences() -> None:
     assert len(weekend) == 1
     assert weekend[0].actions == {"light.lounge": {"brightness": 92.0, "state": "on"}}
     assert weekend[0].support == 16
+
+
+def test_independent_household_heater_with_its_own_earlier_routine_stays_in_the_heating_routine() -> None:
+    """Independently designed household (households_indep, development seed 40).
+
+    On very cold mornings the driveway heater goes on alone at about 08:15 and, about 45 minutes later,
+    the heating goes to 21 °C with the heater (mostly already on). The 08:15 sessions are no background
+    for the later routine's heater: before, it was mined as the heating alone.
+    """
+    household = generate_indep(40)
+    truth = routines_from_json(json.dumps(household.routines))
+    mined = mine_event_log(parse_events(household.events))
+    both = next(t for t in truth if set(t.actions) == {"climate.sitting_room", "switch.driveway_heater"})
+    assert any(exact(m, both) for m in mined[: len(truth)])

@@ -18,6 +18,14 @@ at its usual hours, in which the routine was needed (one of its devices was not 
 done. Binomial likelihood ratio of the two rates with the BIC penalty ``0.5 * log(n)``, as for linked
 parts. A device that the household sets as often without the routine is another routine of the same
 context, not a part of this one (two same-context routines that often share a session stay apart).
+
+Sessions that say nothing about the routine are left out of a device's background (``elsewhere``, chosen
+by the miner): those of another routine that sets the device at another moment of the day (both
+habitual by the clock, further apart than a session can span). That routine's sessions are made of the
+device, so the device is set in all of them whether or not this routine sets it too, and it cannot be
+what sets the device in this routine's sessions: the household that switches the driveway heater on at
+08:15 on very cold mornings, and the heating with the heater at 09:00 (the heater then mostly already
+on), has a background of 08:15 sessions that would hide the heater of the 09:00 routine.
 """
 
 from __future__ import annotations
@@ -118,13 +126,17 @@ def partial_devices(
     others: Sequence[int],
     log: SessionLog,
     config: MinerConfig,
+    *,
+    elsewhere: Mapping[str, set[int]] | None = None,
 ) -> dict[Item, list[int]]:
     """Devices outside ``actions`` that the routine done in ``sessions`` also sets (see module doc).
 
     ``others``: the other sessions in the routine's context at its usual hours. Those in which the
     routine's ``actions`` were needed (a device did not already show its target) and not done are the
     background: a device set as often there as in the routine's sessions is another routine of that
-    context, not a part of this one. Returns each added device's item with the sessions that set it.
+    context, not a part of this one. ``elsewhere``: per device, sessions left out of its background
+    (other routines' sessions that say nothing about this one, see the module doc). Returns each added
+    device's item with the sessions that set it.
     """
     steps = config.scalar_split_steps
     background = [s for s in others if needed(actions, s, log, steps)]
@@ -140,7 +152,8 @@ def partial_devices(
         acted, could = _set_when_needed(item, target, sessions, log, steps)
         if acted < 2 or 2 * acted < could:
             continue
-        hazard = _set_when_needed(item, target, background, log, steps)
+        skip = (elsewhere or {}).get(device, set())
+        hazard = _set_when_needed(item, target, [s for s in background if s not in skip], log, steps)
         expected = (hazard[0] + 0.5) / (hazard[1] + 1.0)
         if binomial_gain(acted, could, expected) > 0.5 * math.log(could):
             out[item] = setting

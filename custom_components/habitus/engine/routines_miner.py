@@ -39,7 +39,8 @@ confidence (share of the days its trigger context occurred on which it happened)
 7. **Devices already set.** A device already in its target state leaves no event, so a routine's
    pattern can lack a device that only some of its occurrences set: a device set on at least half of
    the occurrences that needed it, far more often than in the routine's context without it, is added
-   (:mod:`.routines_devices`).
+   (:mod:`.routines_devices`). The sessions of another routine that sets the device at another moment
+   of the day are no background for it.
 8. **One routine per routine.** Two routines that step 7 completed to the same actions, with nested
    triggers (parts of one routine, each seen in the sessions where the other part was already set),
    are joined and described again on the sessions of both (:func:`distinct`).
@@ -127,7 +128,11 @@ class RoutineMiner:
         patterns = self._patterns(sessions, transactions)
         log = SessionLog.build([b for b in behaviours if b.settings], sessions)
         routines = _select(patterns, base, log, self.config)
-        chosen = distinct([_complete(c, log, self.config) for c in routines], base, self.config)
+        completed = [
+            _complete(c, log, self.config, _elsewhere(routines, k, self.config))
+            for k, c in enumerate(routines)
+        ]
+        chosen = distinct(completed, base, self.config)
         contexts = [[o.context for o in c.occurrences] for c in chosen]
         reactions = [_reacts(c, base, log) for c in chosen]
         order = ranked([c.routine for c in chosen], contexts, self.config, reactions)
@@ -454,18 +459,57 @@ def _densest(values: list[float], width: float) -> list[float]:
     return values[best[0] : best[0] + best[1]]
 
 
-def _complete(candidate: _Candidate, log: SessionLog, config: MinerConfig) -> _Candidate:
-    """The routine with the devices its occurrences show only in part (step 7, :mod:`.routines_devices`)."""
+def _complete(
+    candidate: _Candidate, log: SessionLog, config: MinerConfig, elsewhere: Mapping[str, set[int]]
+) -> _Candidate:
+    """The routine with the devices its occurrences show only in part (step 7, :mod:`.routines_devices`).
+
+    ``elsewhere``: per device, other routines' sessions that are no background for it (:func:`_elsewhere`).
+    """
     routine, matching = candidate.routine, candidate.occurrences
     sessions = {o.session for o in matching}
     others = [s for s in log.in_context(routine.triggers, _usual_hours(matching)) if s not in sessions]
-    added = partial_devices(routine.actions, sorted(sessions), others, log, config)
+    added = partial_devices(routine.actions, sorted(sessions), others, log, config, elsewhere=elsewhere)
     if not added:
         return candidate
     matching = [_with_devices(o, added, log) for o in matching]
     actions = routine.actions | {entity: _settings(matching, entity) for entity, _ in added}
     routine.actions = dict(sorted(actions.items()))
     return _Candidate(candidate.items | frozenset(added), matching, routine)
+
+
+def _elsewhere(chosen: list[_Candidate], k: int, config: MinerConfig) -> dict[str, set[int]]:
+    """Per device, the sessions of other chosen routines that say nothing about routine ``k`` (step 7).
+
+    Those of a routine at another moment of the day: both habitual by the clock (spread at most
+    ``habit_spread_min``) and their typical times further apart than ``session_gap_min`` plus both
+    spreads. Its sessions are its own (sessions are cut at idle gaps), so it cannot be what sets its
+    devices in ``k``'s sessions, and, being made of those devices, they would count as the household
+    setting them without ``k``.
+    """
+    moment = _clock_moment(chosen[k].occurrences)
+    out: dict[str, set[int]] = {}
+    if moment is None or moment[1] > config.habit_spread_min:
+        return out
+    for j, other in enumerate(chosen):
+        when = _clock_moment(other.occurrences)
+        if j == k or when is None or when[1] > config.habit_spread_min:
+            continue
+        apart = abs(moment[0] - when[0])
+        if min(apart, 1440.0 - apart) > config.session_gap_min + moment[1] + when[1]:
+            for entity in other.routine.actions:
+                out.setdefault(entity, set()).update(o.session for o in other.occurrences)
+    return out
+
+
+def _clock_moment(occurrences: Sequence[Occurrence]) -> tuple[float, float] | None:
+    """Typical clock time (minutes, median) and its spread (MAD), unwrapped around midnight if tighter."""
+    clock = [float(o.context["clock_min"]) for o in occurrences if "clock_min" in o.context]
+    if not clock:
+        return None
+    night = [c + 1440.0 if c < 720.0 else c for c in clock]
+    values = night if spread(night) < spread(clock) else clock
+    return statistics.median(values) % 1440.0, spread(values)
 
 
 def distinct(candidates: list[_Candidate], base: BaseContexts, config: MinerConfig) -> list[_Candidate]:
