@@ -96,3 +96,25 @@ def test_held_out_sequences_reach_the_hubs_evaluation_as_their_raw_ids(tiny_fr: 
     mapping = live_models.VocabularyMap(vocab.devices, vocab.actions)
     for seq in recent:
         assert [mapping.raw(b) for b in as_behaviours(seq, vocab)] == [tuple(b) for b in seq]
+
+
+def test_post_shift_puts_the_new_context_at_the_end_of_the_homes_history(
+    tiny_fr: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """--post-shift: the oracle pieces are the most recent sequences, so they fill the held-out 20 %
+    first and the rest trains the champion; no oracle challenger then."""
+    out = tmp_path / "post.json"
+    args = ["bench", "hub-adapt", "--dataset", str(tiny_fr), "--shift", "night", "--epochs", "1"]
+    assert main([*args, "--post-shift", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    settings = doc["settings"]
+    total = 40 + settings["n_post_shift"]  # the original context's 40 lines, then the new context's
+    assert settings["n_post_shift"] > 0
+    assert settings["n_champion_train"] + settings["n_held_out_old_context"] == total
+    assert settings["n_held_out_old_context"] == -(-total // 5)  # the hub's ceil(20 %)
+    assert settings["n_held_out_post_shift"] == min(
+        settings["n_post_shift"], settings["n_held_out_old_context"]
+    )
+    assert set(doc["models"]) == {"champion", "augment", "replace"}
+    assert doc["models"]["champion"]["training"]["n_sequences"] == settings["n_champion_train"]

@@ -21,7 +21,7 @@ and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adap
    action; TransAE's false-alarm rate, the share of held-out sequences with a prefix reading above the
    threshold) of champion and challenger on the held-out old-context 20 %, then ``adaptation.is_better``:
    deployed or not, and why. The same two calls on the recent 20 % of the oracle pieces (new-context
-   real data) give ``decision_new_context``: what the guard would decide if it judged on new-context
+   real data) give ``deployed_new_context``: what the guard would decide if it judged on new-context
    data (a what-if, not the product);
 4. **truth** (reporting only): every model on the paper's new-context test sets, as ``bench models
    --hub-row`` scores them: AD flags as live scoring raises them (any prefix reading above the
@@ -30,6 +30,10 @@ and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adap
    (BP HR@10, false-alarm rate on new-context normals): the product's own rule on new-context figures.
    A decision is ``right`` when deployed == truth_better; ``truth_better_f1`` / ``right_f1`` use 1 - AD F1
    in place of the false-alarm rate (a model that flags nothing has no false alarm, and no recall).
+
+``--post-shift``: the home has lived in the new context for a while. The oracle pieces are appended to
+its history as the most recent sequences, so the hub's split puts them in the held-out 20 % first and any
+beyond it in the real training data (champion and augment); no oracle challenger, no what-if.
 
 JSON (``--json``): ``dataset``, ``shift``, ``settings``, ``models`` (per model: ``training``, ``guard``,
 ``guard_new_context``, ``truth``), ``decisions`` (per challenger: ``deployed``, ``reason``,
@@ -76,6 +80,7 @@ class HubAdaptConfig:
     seed: int | None = None  # None: the hub's (TrainConfig's) seed
     epochs: int | None = None  # None: the product's epoch cap
     oracle: bool = True
+    post_shift: bool = False  # the oracle pieces appended to the home's history as the days since the shift
     limit: int | None = None  # first N original-context and oracle sequences only (quick runs)
     test_limit: int | None = None  # first N normal and N anomalous test pieces only (quick runs)
 
@@ -262,11 +267,14 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
     """Champion, challengers, the guard's decisions and the truth; the JSON document."""
     load_before = _loadavg()
     data, vocab = load(config)
-    real, recent = hub_split(data.training["original"][0])
+    post_shift = data.training["oracle"][0] if config.post_shift and "oracle" in data.training else []
+    if config.post_shift and not post_shift:
+        raise ValueError(f"{config.dataset}: no new-context data (context/{config.shift}) for --post-shift")
+    real, recent = hub_split(data.training["original"][0] + post_shift)
     held_out = [as_behaviours(s, vocab) for s in recent]
     sets, report = training_sets(data, config, real, vocab)
     new_recent: list[list[Behaviour]] = []
-    if config.oracle and "oracle" in data.training:
+    if config.oracle and not post_shift and "oracle" in data.training:
         oracle_train, oracle_recent = hub_split(data.training["oracle"][0])
         sets["oracle"] = (oracle_train, None, {"mode": "real new-context 80 % (oracle)"})
         new_recent = [as_behaviours(s, vocab) for s in oracle_recent]
@@ -285,7 +293,13 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
         "dataset": data.name,
         "shift": data.shift,
         "settings": _settings(
-            config, data=data, real=real, recent=recent, new_recent=new_recent, report=report
+            config,
+            data=data,
+            real=real,
+            recent=recent,
+            new_recent=new_recent,
+            report=report,
+            post_shift=len(post_shift),
         ),
         "models": models,
         "decisions": decisions,
@@ -303,6 +317,7 @@ def _settings(
     recent: list[RawSequence],
     new_recent: list[list[Behaviour]],
     report: dict[str, Any],
+    post_shift: int,
 ) -> dict[str, Any]:
     return {
         "synthetic": config.synthetic,
@@ -313,8 +328,10 @@ def _settings(
         "time_proxy": "file order (no timestamps in the dataset)",
         "original_context": SHIFTS[config.shift][0],
         "n_champion_train": len(real),
-        "n_held_out_old_context": len(recent),
+        "n_held_out_old_context": len(recent),  # the guard's set: old context unless --post-shift
         "n_held_out_new_context": len(new_recent),
+        "n_post_shift": post_shift,  # new-context sequences at the end of the home's history
+        "n_held_out_post_shift": min(post_shift, len(recent)),  # of them in the guard's held-out set
         "n_test_normal": len(data.test_normal),
         "n_test_anomalies": len(data.test_anomalies),
         "limit": config.limit,
@@ -340,7 +357,8 @@ def format_table(doc: dict[str, Any]) -> str:
     budget = "25 s budget" if settings["budget_seconds"] else "no budget"
     lines = [
         f"{doc['dataset'].upper()} {doc['shift']} ({code}), synthetic {settings['synthetic']}, {budget}, "
-        f"guard on {settings['n_held_out_old_context']} old-context held-out sequences",
+        f"guard on {settings['n_held_out_old_context']} held-out sequences "
+        f"({settings.get('n_held_out_post_shift', 0)} of them post-shift)",
         f"{'model':<10}{'n AD/BP':<13}{'s':>6}  {'guard old HR/FAR':<18}{'guard new HR/FAR':<18}"
         f"{'truth AD P/R/F1':<23}{'FPR':<7}{'BP HR/NDCG':<14}",
     ]
@@ -391,6 +409,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--no-budget", action="store_true", help="train without the hub's 25 s budget per model"
     )
     parser.add_argument("--no-oracle", action="store_true", help="skip the oracle challenger")
+    parser.add_argument(
+        "--post-shift",
+        action="store_true",
+        help="append the oracle pieces to the home's history as the days since the shift (no oracle)",
+    )
     parser.add_argument("--seed", type=int, help="train_models' seed (default: the hub's)")
     parser.add_argument("--epochs", type=int, help="train_models' epoch cap (default: the product's)")
     parser.add_argument("--limit", type=int, help="first N original-context / oracle sequences (quick runs)")
@@ -410,6 +433,7 @@ def _handle(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
         oracle=not args.no_oracle,
+        post_shift=args.post_shift,
         limit=args.limit,
         test_limit=args.test_limit,
     )
