@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -515,3 +516,45 @@ def test_fixed_schedule_returns_the_last_epochs_weights() -> None:
     )
     assert history.best_epoch == 2 and len(history.validation_loss) == 4
     np.testing.assert_array_equal(last["w"], snapshots[3])  # not the best epoch's (snapshots[1])
+
+
+def test_unshuffled_training_reads_the_rows_in_their_own_order_every_epoch() -> None:
+    def batches_seen(shuffle: bool) -> list[list[int]]:
+        seen: list[list[int]] = []
+
+        def loss(p, rows, rng):  # type: ignore[no-untyped-def]
+            seen.append([int(r) for r in np.asarray(rows)[:, 0]])
+            return (p["w"] ** 2).sum()
+
+        fit_params(
+            {"w": np.array([1.0])},
+            loss,
+            np.arange(6, dtype=np.int64).reshape(6, 1),
+            lambda p: 1.0,
+            TrainConfig(epochs=3, batch_size=4, patience=5, max_seconds=None, shuffle=shuffle),
+        )
+        return seen
+
+    assert batches_seen(False) == [[0, 1, 2, 3], [4, 5]] * 3  # SmartGen's DataLoader(shuffle=False)
+    shuffled = batches_seen(True)
+    assert shuffled != [[0, 1, 2, 3], [4, 5]] * 3
+    assert all(sorted(a + b) == list(range(6)) for a, b in zip(shuffled[::2], shuffled[1::2], strict=True))
+
+
+def test_adam_without_clipping_is_the_textbook_update_and_clipping_changes_it() -> None:
+    from habitus_engine.models.training import _Adam  # noqa: PLC0415
+
+    grads = [np.array([300.0, -4.0], np.float32), np.array([0.5, 2.0], np.float32)]  # norms 300, ~2
+    config = TrainConfig(learning_rate=0.01, betas=(0.9, 0.999), max_grad_norm=None)
+    theta, m, v = np.array([1.0, 1.0], np.float32), np.zeros(2), np.zeros(2)
+    expected = theta.astype(np.float64)
+    for t, g in enumerate(grads, start=1):  # PyTorch's Adam, eps 1e-8, no decay
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g.astype(np.float64) ** 2
+        expected = expected - 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    plain, clipped = _Adam(2, config), _Adam(2, dataclasses.replace(config, max_grad_norm=5.0))
+    out_plain, out_clipped = theta, theta
+    for g in grads:
+        out_plain, out_clipped = plain.step(out_plain, g), clipped.step(out_clipped, g)
+    np.testing.assert_allclose(out_plain, expected, rtol=1e-5)
+    assert not np.allclose(out_clipped, expected, rtol=1e-3)  # step 1 scaled by 5/300, step 2 not

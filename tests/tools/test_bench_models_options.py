@@ -1,6 +1,7 @@
 """``habitus bench models`` options: ``--tasks``, ``--corruption`` (TransAE's training objective),
 ``--bp-max-len`` / ``--bp-hold-out`` / ``--bp-input-padding-only`` (the paper BP protocol's reference
-choices), ``--ad-d-model`` / ``--ad-heads`` / ``--ad-d-ff`` (the paper AD protocol's TransAE width)."""
+choices), ``--ad-d-model`` / ``--ad-heads`` / ``--ad-d-ff`` (the paper AD protocol's TransAE width),
+``--ad-reference-training`` (its optimisation loop as SmartGen's ``baseline1.py``)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,19 @@ def _run(dataset: Path, out: Path, *extra: str) -> dict:  # type: ignore[type-ar
     args = ["bench", "models", "--dataset", str(dataset), "--shift", "night", "--json", str(out)]
     assert main([*args, "--sets", "paper_synthetic", "--epoch-scale", "0.05", *extra]) == 0
     return json.loads(out.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _record_configs(monkeypatch: pytest.MonkeyPatch) -> list[TransAEConfig]:
+    """Every TransAE config bench_models builds from now on, in order (the real model still runs)."""
+    configs: list[TransAEConfig] = []
+
+    class RecordingTransAE(TransAE):
+        def __init__(self, sizes: FieldSizes, config: TransAEConfig | None = None) -> None:
+            super().__init__(sizes, config)
+            configs.append(self.config)
+
+    monkeypatch.setattr(bench_models, "TransAE", RecordingTransAE)
+    return configs
 
 
 def test_bp_only_run_uses_the_reference_schedule_and_prints_its_row(
@@ -91,14 +105,7 @@ def test_ad_width_options_reach_the_paper_transae_only(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    configs: list[TransAEConfig] = []
-
-    class RecordingTransAE(TransAE):  # the real model, its config noted
-        def __init__(self, sizes: FieldSizes, config: TransAEConfig | None = None) -> None:
-            super().__init__(sizes, config)
-            configs.append(self.config)
-
-    monkeypatch.setattr(bench_models, "TransAE", RecordingTransAE)
+    configs = _record_configs(monkeypatch)
     wide = _run(
         tiny_fr,
         tmp_path / "wide.json",
@@ -125,3 +132,33 @@ def test_ad_width_options_reach_the_paper_transae_only(
     default = _run(tiny_fr, tmp_path / "default.json", "--tasks", "ad", "--protocol", "paper", "--seed", "7")
     assert [(c.d_model, c.n_heads, c.d_ff) for c in configs] == [(64, 4, 128)]  # the recorded runs' width
     assert configs[0].train.seed == 7 and default["settings"]["seed"] == 7
+
+
+def test_reference_training_option_reaches_the_paper_transae_only(
+    tiny_fr: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs = _record_configs(monkeypatch)
+    doc = _run(tiny_fr, tmp_path / "ref.json", "--tasks", "ad", "--ad-reference-training")
+    paper, product = (c.train for c in configs)  # paper protocol first, then the product TransAE
+    assert (paper.betas, paper.max_grad_norm, paper.shuffle, paper.restore_best) == (
+        (0.9, 0.999),
+        None,
+        False,
+        False,
+    )
+    assert (paper.batch_size, paper.learning_rate) == (32, 1e-3)
+    assert (product.betas, product.max_grad_norm, product.shuffle) == ((0.9, 0.98), 5.0, True)
+    assert "reference training loop" in doc["results"]["paper_synthetic"]["ad"]["protocol"]
+    assert doc["settings"]["ad_paper_reference_training"] is True
+    configs.clear()
+    default = _run(tiny_fr, tmp_path / "default.json", "--tasks", "ad", "--protocol", "paper")
+    (recorded,) = (c.train for c in configs)  # as the runs recorded before the option
+    assert (recorded.betas, recorded.max_grad_norm, recorded.shuffle, recorded.restore_best) == (
+        (0.9, 0.98),
+        5.0,
+        True,
+        True,
+    )
+    assert default["settings"]["ad_paper_reference_training"] is False

@@ -207,6 +207,22 @@ class PaperADShape:
         return f"{self.d_model}d/{self.n_heads}h/ff{self.d_ff}"
 
 
+def paper_ad_train_config(epochs: int, seed: int, reference_training: bool = False) -> TrainConfig:
+    """The paper AD protocol's optimisation: 15 epochs (``epochs``), batch 32, lr 1e-3, no budget.
+
+    Default (the runs recorded before 2026-12-07): Habitus's ``TrainConfig`` otherwise (Adam betas
+    (0.9, 0.98), global-norm clipping at 5, a new batch order every epoch, the best validation
+    epoch's weights). ``reference_training``: ``baseline1.py``'s loop instead: PyTorch's Adam
+    defaults (betas (0.9, 0.999), eps 1e-8), no clipping, the file's order every epoch
+    (``DataLoader(shuffle=False)``) and the last epoch's weights (it saves every epoch and loads the
+    file after training). docs/BENCHMARKS.md "Why 512-d sometimes fails to learn".
+    """
+    config = TrainConfig(epochs=epochs, batch_size=32, patience=15, seed=seed, max_seconds=None)
+    if reference_training:
+        config = replace(config, betas=(0.9, 0.999), max_grad_norm=None, shuffle=False, restore_best=False)
+    return config
+
+
 def run_ad_paper(
     train: list[RawSequence],
     data: ShiftData,
@@ -216,10 +232,12 @@ def run_ad_paper(
     *,
     seed: int = SEED,
     shape: PaperADShape = PaperADShape(),
+    reference_training: bool = False,
 ) -> dict[str, Any]:
     """The reference AD pipeline (``baseline1.py``): one field, percentile threshold; ``denoise``
     sets the training objective (the reference's is the plain autoencoder, ``kind="none"``); ``seed``
-    the initial weights, batch order and validation split; ``shape`` the TransAE's width."""
+    the initial weights, batch order and validation split; ``shape`` the TransAE's width;
+    ``reference_training`` the reference's optimisation loop (``paper_ad_train_config``)."""
     field_name = SHIFTS[data.shift][2]
     percentile = ORIGINAL_BASELINE_PERCENTILE if set_name == "original" else data.paper_percentile
     same = data.shift == "multiple" and set_name == "paper_synthetic"  # baseline1.py: train = validation
@@ -233,9 +251,11 @@ def run_ad_paper(
         denoise=denoise,
         shape=shape,
         train_is_validation=same,
+        reference_training=reference_training,
     )
     protocol = (
         f"paper: field={field_name}, TransAE {shape.label} 2+2 no-pos, p{percentile:g}, {denoise.label}"
+        + (", reference training loop" if reference_training else "")
     )
     return {**_ad_metrics(model, data), "protocol": protocol}
 
@@ -251,9 +271,11 @@ def fit_ad_paper(
     denoise: Denoising = Denoising(),
     shape: PaperADShape = PaperADShape(),
     train_is_validation: bool = False,
+    reference_training: bool = False,
 ) -> TransAE:
     """``run_ad_paper``'s TransAE, trained (on a seeded 80/20 split of ``train``, or on all of it with
-    ``train_is_validation``) on ``shift``'s field, threshold at ``percentile`` of the validation scores."""
+    ``train_is_validation``) on ``shift``'s field, threshold at ``percentile`` of the validation scores;
+    ``reference_training``: see ``paper_ad_train_config``."""
     field_name = SHIFTS[shift][2]
     config = TransAEConfig(
         fields=(field_name,),
@@ -267,7 +289,7 @@ def fit_ad_paper(
         threshold_percentile=percentile,
         corruption=denoise.kind,
         corruption_rate=denoise.rate,
-        train=TrainConfig(epochs=_epochs(15, scale), batch_size=32, patience=15, seed=seed, max_seconds=None),
+        train=paper_ad_train_config(_epochs(15, scale), seed, reference_training),
     )
     model = TransAE(sizes, config)
     if train_is_validation:
@@ -487,10 +509,12 @@ def evaluate(
     seed: int = SEED,
     ad_shape: PaperADShape = PaperADShape(),
     hub_row: bool = False,
+    ad_reference_training: bool = False,
 ) -> dict[str, Any]:
     """Train and evaluate every training set; returns the JSON document (see the issue for its shape).
 
-    ``hub_row``: also the ``ad_hub`` row (``run_ad_hub``) when AD is among ``tasks``.
+    ``hub_row``: also the ``ad_hub`` row (``run_ad_hub``) when AD is among ``tasks``;
+    ``ad_reference_training``: the paper AD protocol with ``baseline1.py``'s optimisation loop.
 
     ``seed`` seeds every model's training (weights, batches, validation split); the BP test's 100
     sampled negatives stay drawn with ``SEED`` (part of the test protocol, the same for every run)."""
@@ -502,7 +526,17 @@ def evaluate(
         if "paper" in protocols:
             if "ad" in tasks:
                 entry["ad"] = _timed(
-                    partial(run_ad_paper, ad_train, data, set_name, scale, denoise, seed=seed, shape=ad_shape)
+                    partial(
+                        run_ad_paper,
+                        ad_train,
+                        data,
+                        set_name,
+                        scale,
+                        denoise,
+                        seed=seed,
+                        shape=ad_shape,
+                        reference_training=ad_reference_training,
+                    )
                 )
             if "bp" in tasks:
                 entry["bp"] = _timed(partial(run_bp_paper, bp_train, data, scale, bp_reference, seed=seed))
@@ -536,6 +570,7 @@ def evaluate(
             "ad_paper_d_model": ad_shape.d_model,
             "ad_paper_heads": ad_shape.n_heads,
             "ad_paper_d_ff": ad_shape.d_ff,
+            "ad_paper_reference_training": ad_reference_training,
             "ad_percentile_paper": data.paper_percentile,
             "n_test_normal": len(data.test_normal),
             "n_test_anomalies": len(data.test_anomalies),
@@ -656,6 +691,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         parser.add_argument(flag, type=int, default=default, help=f"paper AD protocol: TransAE {what}")
     parser.add_argument(
+        "--ad-reference-training",
+        action="store_true",
+        help="paper AD protocol: baseline1.py's loop (Adam betas 0.9/0.999, no clipping, "
+        "no reshuffling, last epoch's weights)",
+    )
+    parser.add_argument(
         "--hub-row",
         action="store_true",
         help="also TransAE fitted as the hub fits it (no 25 s budget), pieces flagged on any prefix (ad_hub)",
@@ -685,6 +726,7 @@ def _handle(args: argparse.Namespace) -> int:
         seed=args.seed,
         ad_shape=PaperADShape(args.ad_d_model, args.ad_heads, args.ad_d_ff),
         hub_row=args.hub_row,
+        ad_reference_training=args.ad_reference_training,
     )
     print(format_table(doc))
     if args.json:

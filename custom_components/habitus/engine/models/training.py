@@ -40,7 +40,7 @@ class TrainConfig:
     dropout: float = 0.1
     seed: int = 2024
     validation_fraction: float = 0.2  # used when no validation set is given
-    max_grad_norm: float = 5.0  # global gradient clipping
+    max_grad_norm: float | None = 5.0  # global gradient clipping (None: none, as PyTorch's default loop)
     # Wall-clock budget per fit (seconds; None = unbounded). When it runs out mid-epoch, the epoch
     # ends there, is validated like any other, and the best-validation weights are returned. 25 s
     # each keeps both product models on 10k sequences within the 60 s target on a 2-core box
@@ -50,6 +50,9 @@ class TrainConfig:
     # True: return the best validation epoch's weights (early stopping); False: the last epoch's, as
     # a fixed-schedule reference run does (SmartGen's BP loads its epoch-50 checkpoint).
     restore_best: bool = True
+    # True: a fresh random batch order every epoch; False: the rows' own order every epoch, as
+    # SmartGen's ``baseline1.py`` (``DataLoader(shuffle=False)``).
+    shuffle: bool = True
 
 
 def train_config_from(raw: Mapping[str, Any]) -> TrainConfig:
@@ -102,7 +105,9 @@ class _Adam:
         c = self.config
         b1, b2 = c.betas
         self.step_count += 1
-        g = grad * min(1.0, c.max_grad_norm / (float(np.sqrt(np.dot(grad, grad))) + 1e-12))
+        g = grad
+        if c.max_grad_norm is not None:
+            g = grad * min(1.0, c.max_grad_norm / (float(np.sqrt(np.dot(grad, grad))) + 1e-12))
         self.m = b1 * self.m + (1 - b1) * g
         self.v = b2 * self.v + (1 - b2) * g * g
         m_hat = self.m / (1 - b1**self.step_count)
@@ -268,7 +273,7 @@ def fit_params(
     history = TrainHistory()
     best, best_loss, started = theta, float("inf"), time.monotonic()
     for epoch in range(1, config.epochs + 1):
-        order = rng.permutation(len(train_rows))
+        order = rng.permutation(len(train_rows)) if config.shuffle else np.arange(len(train_rows))
         losses: list[float] = []
         for start in range(0, len(order), config.batch_size):
             if should_cancel is not None and should_cancel():
