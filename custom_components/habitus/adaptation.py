@@ -3,8 +3,10 @@
 ``async_retrain`` snapshots the stored TSS sequences and the sequences the user marked normal (executor),
 holds out the most recent ``HOLDOUT_FRACTION`` of the stored ones (by start time) as evaluation data,
 encodes the rest with the home's vocabulary (``export.triples_to_home_raw``) and runs the worker's
-``train_models`` job (a separate process: HA's loop stays free). Champion and challenger are then
-evaluated on the held-out real sequences in the executor:
+``train_models`` job (a separate process: HA's loop stays free). A job adapting to a detected context
+shift holds out the sequences since the shift instead (``hold_out_since``), when there are enough of
+them: the challenger is then judged on the new context, not on the old one the champion learnt.
+Champion and challenger are evaluated on the held-out real sequences in the executor:
 
 - SASRec HR@10: the last action of each held-out sequence ranked after its prefix (a target outside a
   model's vocabulary is a miss);
@@ -17,6 +19,7 @@ serving and the outcome says why. The bundle it replaced is kept for ``async_rol
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import shutil
@@ -80,6 +83,15 @@ def _split_by_start[T](sequences: list[T], start: Callable[[T], float]) -> tuple
     ordered = sorted(sequences, key=start)
     cut = len(ordered) - math.ceil(len(ordered) * HOLDOUT_FRACTION)
     return ordered[:cut], ordered[cut:]
+
+
+def hold_out_since[T](
+    ordered: list[T], start: Callable[[T], float], since: float
+) -> tuple[list[T], list[T]] | None:
+    """(before, from ``since`` on) of sequences ordered by start time; None with fewer than
+    ``MIN_HOLDOUT_SEQUENCES`` from ``since`` on (the caller keeps the most recent 20 % rule)."""
+    cut = bisect.bisect_left(ordered, since, key=start)
+    return (ordered[:cut], ordered[cut:]) if len(ordered) - cut >= MIN_HOLDOUT_SEQUENCES else None
 
 
 def split_triples(sequences: Iterable[Sequence]) -> tuple[list[list[Triple]], list[list[Triple]]]:
@@ -153,15 +165,23 @@ def _stamp_vocabulary(directory: Path, devices: list[str], actions: list[str], t
 class HomeData:
     """A snapshot of the home's data for one job, split by time and encoded with the home's vocabulary."""
 
-    held_out: list[Sequence]  # real, most recent 20 %: the champion-vs-challenger evaluation set
-    real: list[RawSequence]  # real, older 80 % (by start time), encoded
+    held_out: list[Sequence]  # real, the champion-vs-challenger evaluation set (see ``evaluated_on``)
+    real: list[RawSequence]  # real, the older ones (by start time), encoded
     feedback: list[RawSequence]  # sequences the user marked normal ("that was me"), encoded
     devices: list[str]  # the home's vocabulary over the training side (real + feedback)
     actions: list[str]
+    evaluated_on: str = "recent"  # "recent": the most recent 20 %; "since_shift": those since the shift
 
 
-async def async_home_data(hass: HomeAssistant, entry: HabitusConfigEntry) -> HomeData:
-    """Snapshot the stored sequences and the feedback; split by time and encode them (in the executor)."""
+async def async_home_data(
+    hass: HomeAssistant, entry: HabitusConfigEntry, since: float | None = None
+) -> HomeData:
+    """Snapshot the stored sequences and the feedback; split by time and encode them (in the executor).
+
+    ``since`` (epoch hours): hold out the sequences that started from then on (a detected shift's recent
+    window), if there are at least ``MIN_HOLDOUT_SEQUENCES`` of them and the older ones plus the feedback
+    still make ``MIN_TRAIN_SEQUENCES``; otherwise the most recent 20 %.
+    """
     runtime = entry.runtime_data
     if runtime.live is None or runtime.worker is None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
@@ -171,9 +191,13 @@ async def async_home_data(hass: HomeAssistant, entry: HabitusConfigEntry) -> Hom
     def _prepare() -> HomeData:
         train, held_out = split_triples(read_stored())  # non-empty sequences only
         marked = [triples(seq) for seq in feedback if seq]
+        evaluated_on = "recent"
+        shifted = None if since is None else hold_out_since(train + held_out, lambda s: s[0][0], since)
+        if shifted is not None and len(shifted[0]) + len(marked) >= MIN_TRAIN_SEQUENCES:
+            (train, held_out), evaluated_on = shifted, "since_shift"
         raw, devices, actions = triples_to_home_raw(train + marked)  # one raw row per sequence, in order
         evaluation = [as_behaviours(seq) for seq in held_out]
-        return HomeData(evaluation, raw[: len(train)], raw[len(train) :], devices, actions)
+        return HomeData(evaluation, raw[: len(train)], raw[len(train) :], devices, actions, evaluated_on)
 
     return await hass.async_add_executor_job(_prepare)
 

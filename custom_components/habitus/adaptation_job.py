@@ -4,7 +4,11 @@ One ``AdaptationManager`` per entry (``runtime.adaptation_jobs``) runs at most O
 background task of the entry that ends with the job:
 
 1. **preparing** - the home's stored TSS sequences are split by time (older 80 % to train on, the most
-   recent 20 % held out as the evaluation set, never shown to the LLM nor trained on);
+   recent 20 % held out as the evaluation set, never shown to the LLM nor trained on). A job adapting
+   to a detected shift holds out the sequences since the shift instead (from the first day of the
+   monitor's recent window that showed it), when there are at least ``MIN_HOLDOUT_SEQUENCES``: a
+   challenger for the new context is judged on the new context. The outcome says which
+   (``evaluated_on``: ``since_shift`` / ``recent``) and how many (``held_out_sequences``);
 2. **synthesizing** - the worker's ``synthesize`` job (SmartGen's pipeline: TSS -> SSC -> GSS -> LLM ->
    parse -> TOF) generates sequences for the new context (a ``ContextShift``: the detected seasonal /
    schedule / occupancy shift, or the user's free text), with the LLM chosen in the options;
@@ -142,6 +146,13 @@ def describe_context(current: dict[str, Any]) -> str:
     elif current.get("occupancy") == "multiple":
         parts.append("several people are at home")
     return "; ".join(parts) or "the household's usual routine"
+
+
+def _since_hours(detection: ShiftDetection | None) -> float | None:
+    """The start (epoch hours) of a detected shift's recent window: local midnight of its ``since``."""
+    if detection is None or detection.since is None:
+        return None
+    return dt_util.start_of_local_day(detection.since).timestamp() / 3600.0
 
 
 def _valid(raw: Any, n_devices: int, n_actions: int) -> list[RawSequence]:
@@ -297,7 +308,8 @@ class AdaptationManager:
         return {**extra, "deployed": False, "version": bundle.info.version if bundle else None}
 
     async def _async_adapt(self, request: AdaptRequest, extra: dict[str, Any]) -> dict[str, Any]:
-        home = await async_home_data(self._hass, self._entry)
+        home = await async_home_data(self._hass, self._entry, _since_hours(request.detection))
+        extra["evaluated_on"] = home.evaluated_on
         real, feedback, devices, actions = home.real, home.feedback, home.devices, home.actions
         check_enough_data(len(real) + len(feedback), len(home.held_out))
         training = real + feedback

@@ -173,6 +173,7 @@ def _adaptation(runtime: HabitusRuntime) -> dict[str, Any]:
                 "kind": getattr(pending, "name", None),
                 "before": getattr(pending, "before", None),
                 "after": getattr(pending, "after", None),
+                "since": str(since) if (since := getattr(pending, "since", None)) is not None else None,
             },
         }
     return data

@@ -53,6 +53,7 @@ def test_seasonal_shift_is_reported_once_until_acknowledged() -> None:
     assert monitor.detect(date(2026, 2, 20), 48.8) == []  # first judgement becomes the baseline
     found = monitor.detect(date(2026, 3, 2), 48.8)
     assert [(d.name, d.before, d.after) for d in found] == [("seasonal", "winter", "spring")]
+    assert found[0].since == date(2026, 2, 24)  # the recent window's first day (7 days up to today)
     again = monitor.detect(date(2026, 3, 3), 48.8)  # still reported: not adapted yet
     assert [(d.name, d.after) for d in again] == [("seasonal", "spring")]
     monitor.acknowledge("seasonal", "spring")
@@ -68,6 +69,7 @@ def test_schedule_shift_daytime_to_night() -> None:
     found = [d for d in monitor.detect(START + timedelta(days=34)) if d.name == "schedule"]
     assert len(found) == 1
     assert (found[0].before, found[0].after) == ("daytime", "night")
+    assert found[0].since == START + timedelta(days=28)  # the first night-active day
     assert "100% of user actions" in found[0].evidence
     shift = found[0].as_context_shift()
     assert shift.kind == "TT" and 1 in shift.active_hours

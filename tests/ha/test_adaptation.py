@@ -22,13 +22,16 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 
 from custom_components.habitus.adaptation import (
     ISSUE_WORKER_CRASHED,
+    MIN_HOLDOUT_SEQUENCES,
     Evaluation,
     async_home_data,
     async_retrain,
     evaluate,
+    hold_out_since,
     is_better,
     rollback,
     split_by_time,
@@ -178,6 +181,39 @@ async def test_home_data_read_one_sequence_at_a_time_is_the_decoded_split_and_en
     assert (home.real, home.devices, home.actions) == to_home_raw(train)
     assert _plain(home.held_out) == _plain(held_out) and len(held_out) == 12
     assert home.feedback == []
+
+
+async def test_home_data_since_a_shift_holds_out_the_sequences_since_then_when_there_are_enough(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    entry = await setup_habitus()
+    store_regular_home(entry, days=20)  # 60 sequences, the last day yesterday
+    now = dt_util.utcnow().timestamp() / 3600.0
+    nursery = [  # a device only the new context uses: 3 sequences in the last 4 days
+        [Behaviour(now - 24 * d - 3, "light.nursery", "Light:switch on", "user")] for d in range(1, 4)
+    ]
+    entry.runtime_data.learner.store.add_older_sequences(nursery, now)
+    since = (now // 24 - 6) * 24  # 6 days of the regular home (18 sequences) and the nursery's 3
+
+    home = await async_home_data(hass, entry, since)
+    decoded = await hass.async_add_executor_job(entry.runtime_data.learner.store.sequences_snapshot())
+    after = sorted((s for s in decoded if s[0].time >= since), key=lambda s: s[0].time)
+    assert home.evaluated_on == "since_shift" and len(after) == 21
+    assert _plain(home.held_out) == _plain(after) and len(home.real) == 63 - 21
+    assert "light.nursery" not in home.devices  # the post-shift sequences were not trained on
+
+    recent = await async_home_data(hass, entry, now)  # none since: the most recent 20 % (13 of 63)
+    assert recent.evaluated_on == "recent" and len(recent.held_out) == 13 and len(recent.real) == 50
+    everything = await async_home_data(hass, entry, since - 24 * 30)  # nothing older left to train on
+    assert everything.evaluated_on == "recent" and len(everything.held_out) == 13
+    plain = await async_home_data(hass, entry)
+    assert plain.evaluated_on == "recent" and _plain(plain.held_out) == _plain(recent.held_out)
+
+
+def test_hold_out_since_needs_the_minimum_of_held_out_sequences() -> None:
+    starts = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert hold_out_since(starts, float, 4.0) == ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0, 8.0])
+    assert MIN_HOLDOUT_SEQUENCES == 5 and hold_out_since(starts, float, 4.5) is None
 
 
 def test_split_triples_keeps_the_most_recent_fifth_as_tuples_the_collector_does_not_track() -> None:

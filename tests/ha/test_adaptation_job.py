@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,12 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.habitus import adaptation_job
-from custom_components.habitus.adaptation import ISSUE_WORKER_CRASHED, Evaluation, is_better
+from custom_components.habitus.adaptation import (
+    ISSUE_WORKER_CRASHED,
+    MIN_HOLDOUT_SEQUENCES,
+    Evaluation,
+    is_better,
+)
 from custom_components.habitus.adaptation_job import AdaptationManager, Phase
 from custom_components.habitus.const import (
     CONF_ADAPT_MODE,
@@ -82,6 +87,13 @@ def _quiet_hour() -> tuple[int, datetime]:
     """A quiet hour 2-3 hours ahead (no earlier timer fired by the test reaches it), and when it comes."""
     when = (dt_util.now() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
     return when.hour, when
+
+
+async def _stored_since(hass: HomeAssistant, entry: HabitusConfigEntry, day: date) -> int:
+    """How many stored sequences started on or after local midnight of ``day``."""
+    since = dt_util.start_of_local_day(day).timestamp() / 3600.0
+    stored = await hass.async_add_executor_job(entry.runtime_data.learner.store.sequences_snapshot())
+    return sum(1 for seq in stored if seq and seq[0].time >= since)
 
 
 async def _adapt(hass: HomeAssistant, **data: Any) -> None:
@@ -183,6 +195,8 @@ async def test_a_detected_shift_waits_for_the_quiet_window_then_adapts_replacing
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(hours=1, seconds=1))  # hourly check
     await hass.async_block_till_done()
     assert manager.pending_shift is not None and manager.pending_shift.after == now
+    since = dt_util.now().date() - timedelta(days=6)  # the monitor's recent window (7 days)
+    assert manager.pending_shift.since == since
     assert not manager.running  # not at once: in the quiet window
     state = hass.states.get(SENSOR)
     assert state is not None and state.attributes["pending_shift"] == f"seasonal: {before} -> {now}"
@@ -196,10 +210,11 @@ async def test_a_detected_shift_waits_for_the_quiet_window_then_adapts_replacing
     outcome = manager.last_outcome
     assert not outcome.get("failed"), outcome
     assert outcome["trigger"] == "shift" and manager.completed_jobs == 1
-    # replace: trained on the synthetic sequences only, judged on the same held-out real ones
+    # replace: trained on the synthetic sequences only, judged on the real ones since the shift
     assert outcome["mode"] == "replace" and "mode_reason" not in outcome and outcome["real_sequences"] == 0
     assert outcome["train_sequences"] == outcome["synthetic_sequences"] >= 1
-    assert outcome["held_out_sequences"] == 12
+    assert outcome["evaluated_on"] == "since_shift"
+    assert outcome["held_out_sequences"] == await _stored_since(hass, entry, since) >= 15
     # adapted: the new season is the monitor's baseline, nothing is pending any more
     assert manager.pending_shift is None and live.store.monitor.baseline["seasonal"] == now
 
@@ -319,6 +334,46 @@ async def test_retrain_runs_as_a_job_without_synthesis(
     assert order == ["preparing", "training", "evaluating", "idle"], order
     assert manager.completed_jobs == 1 and "synthesis" not in manager.last_outcome
     assert manager.last_outcome["train_sequences"] == 48
+    assert manager.last_outcome["evaluated_on"] == "recent"  # no shift: the most recent 20 %
+    assert manager.last_outcome["held_out_sequences"] == 12
+
+
+@pytest.mark.parametrize(
+    ("since_days_ago", "evaluated_on"),
+    [(6, "since_shift"), (0, "recent"), (None, "recent")],
+    ids=["enough_since_the_shift", "too_few_since_the_shift", "detection_without_since"],
+)
+async def test_a_shift_job_is_judged_on_the_sequences_since_the_shift_when_there_are_enough(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, since_days_ago: int | None, evaluated_on: str
+) -> None:
+    """The regular home's 60 sequences end yesterday (UTC): 6 local days back gives 17-20 since the
+    shift, today fewer than 5 (the 20 % rule: 12), and a detection without ``since`` (as one built
+    before the field existed) the 20 % rule too."""
+    entry = await setup_habitus()
+    live = entry.runtime_data.live
+    assert live is not None
+    store_regular_home(entry, days=20)
+    today = dt_util.now().date()
+    since = None if since_days_ago is None else today - timedelta(days=since_days_ago)
+    detection = ShiftDetection("occupancy", "single", "multiple", "median 3", since)
+    manager = _manager(entry)
+    manager.async_start(
+        adaptation_job.AdaptRequest(
+            trigger=adaptation_job.Trigger.SHIFT, synthesize=False, detection=detection, epochs=1
+        )
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    outcome = manager.last_outcome
+    assert not outcome.get("failed"), outcome
+    assert outcome["trigger"] == "shift" and outcome["evaluated_on"] == evaluated_on
+    held_out = await _stored_since(hass, entry, since) if since is not None else 0
+    if evaluated_on == "recent":
+        assert held_out < MIN_HOLDOUT_SEQUENCES  # 0-2: the local day may have begun before midnight UTC
+        assert outcome["held_out_sequences"] == 12 and outcome["train_sequences"] == 48
+    else:  # held out from training: trained on the older ones only
+        assert held_out >= 15 and outcome["held_out_sequences"] == held_out
+        assert outcome["train_sequences"] == 60 - held_out
+    assert live.store.monitor.baseline["occupancy"] == "multiple"  # adapted to the detected context
 
 
 async def test_the_quiet_window_trains_the_homes_own_models_while_the_base_ones_serve(
@@ -408,7 +463,10 @@ async def test_a_job_record_survives_a_restart_and_shows_in_diagnostics(
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     job = diagnostics["adaptation"]["job"]
     assert job["phase"] == "idle" and job["completed_jobs"] == 1 and job["running"] is False
-    assert job["pending_shift"] == {"kind": "seasonal", "before": "winter", "after": "summer"}
+    assert job["pending_shift"] == {"kind": "seasonal", "before": "winter", "after": "summer", "since": None}
+    manager.pending_shift = ShiftDetection("seasonal", "winter", "summer", "the date", date(2026, 6, 1))
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["adaptation"]["job"]["pending_shift"]["since"] == "2026-06-01"
     assert diagnostics["adaptation"]["last_outcome"]["deployed"] is outcome["deployed"]
 
 

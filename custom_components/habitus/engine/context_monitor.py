@@ -19,12 +19,14 @@ The monitor keeps one small aggregate per local day (24 activity counts, occupan
 ``history_days``, and serialises to plain JSON for the store. ``detect`` compares the last
 ``recent_days`` with the ``baseline_days`` before them; a detection is reported once, until
 ``acknowledge`` makes the new context the baseline (after an adaptation, or when the user says so).
+A detection carries ``since``, the first day of the recent window that showed the new context: the
+adaptation job judges its challenger on the home's sequences from that day on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -80,6 +82,7 @@ class ShiftDetection:
     before: str  # e.g. "winter", "daytime", "single"
     after: str  # e.g. "spring", "night", "multiple"
     evidence: str
+    since: date | None = None  # first local day of the recent window that showed it (None: unknown)
 
     def as_context_shift(self, people_before: int = 1, people_after: int = 3) -> ContextShift:
         """The prompt's description of this shift (engine/shifts.py: ST, TT or NT)."""
@@ -202,7 +205,8 @@ class ContextMonitor:
             self._schedule(today),
             self._occupancy(today),
         ]
-        return [d for d in found if d is not None]
+        since = today - timedelta(days=self.config.recent_days - 1)  # the recent window's first day
+        return [replace(d, since=since) for d in found if d is not None]
 
     def _seasonal(self, today: date, latitude: float | None) -> ShiftDetection | None:
         season = season_of(today, latitude)
