@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from habitus_engine.datasets import load_vocabulary, read_raw_sequences
-from habitus_tools.bench_hub_adapt import as_behaviours, hub_split, integration
+from habitus_tools.bench_hub_adapt import (
+    HubAdaptConfig,
+    as_behaviours,
+    hub_split,
+    integration,
+    load,
+    since_shift_split,
+)
 from habitus_tools.cli import main
 from tests.tools.test_bench_models import FR, tiny_fr  # noqa: F401  (fixture)
 
@@ -118,3 +125,55 @@ def test_post_shift_puts_the_new_context_at_the_end_of_the_homes_history(
     )
     assert set(doc["models"]) == {"champion", "augment", "replace"}
     assert doc["models"]["champion"]["training"]["n_sequences"] == settings["n_champion_train"]
+
+
+def test_since_shift_holds_out_every_post_shift_piece_and_trains_on_none(
+    tiny_fr: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """--judge since-shift: the guard judges on exactly the appended new-context pieces (the product's
+    hold_out_since with the first of them as the shift); the champion and the challengers' real data
+    are the pre-shift history, so no post-shift piece is in any model's training set."""
+    out = tmp_path / "since.json"
+    args = ["bench", "hub-adapt", "--dataset", str(tiny_fr), "--shift", "night", "--epochs", "1"]
+    assert main([*args, "--post-shift", "--judge", "since-shift", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    settings = doc["settings"]
+    assert (settings["judge"], settings["evaluated_on"]) == ("since-shift", "since_shift")
+    n_post = settings["n_post_shift"]
+    assert n_post >= 5  # MIN_HOLDOUT_SEQUENCES
+    assert settings["n_held_out_old_context"] == settings["n_held_out_post_shift"] == n_post
+    assert settings["n_champion_train"] == settings["n_train_real"] == 40  # the original context only
+    assert set(doc["models"]) == {"champion", "augment", "replace"}
+    training = {name: m["training"]["n_sequences"] for name, m in doc["models"].items()}
+    assert training == {"champion": 40, "augment": 40 + 27, "replace": 27}
+
+
+def test_since_shift_split_is_the_products_rule_with_its_fallback(tiny_fr: Path) -> None:  # noqa: F811
+    """The split itself: every post-shift piece held out and none trained on when there are enough; with
+    fewer than MIN_HOLDOUT_SEQUENCES, or fewer than MIN_TRAIN_SEQUENCES older ones, the most recent
+    20 % (the champion then keeps only the pre-shift part of the training side)."""
+    adaptation, _, _ = integration()
+    data, _ = load(HubAdaptConfig(tiny_fr, "night"))
+    old, new = data.training["original"][0], data.training["oracle"][0]
+    assert len(old) == 40 and len(new) >= 10
+    enough = new[: adaptation.MIN_HOLDOUT_SEQUENCES]
+    split = since_shift_split(old, enough)
+    assert (split.champion, split.real, split.held_out, split.evaluated_on) == (
+        old,
+        old,
+        enough,
+        "since_shift",
+    )
+
+    too_few = new[: adaptation.MIN_HOLDOUT_SEQUENCES - 1]
+    split = since_shift_split(old, too_few)
+    assert split.evaluated_on == "recent"
+    assert (split.real, split.held_out) == hub_split(old + too_few)  # 44 -> 35 / 9, all new ones held out
+    assert split.champion == split.real == old[:35]
+
+    short = old[: adaptation.MIN_TRAIN_SEQUENCES - 1]  # too little left to train on
+    split = since_shift_split(short, new[:10])
+    assert split.evaluated_on == "recent"
+    assert (split.real, split.held_out) == hub_split(short + new[:10])  # 29 -> 23 / 6
+    assert split.champion == short and split.real == short + new[:4]  # 4 post-shift pieces in the real data

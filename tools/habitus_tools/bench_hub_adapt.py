@@ -35,6 +35,16 @@ and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adap
 its history as the most recent sequences, so the hub's split puts them in the held-out 20 % first and any
 beyond it in the real training data (champion and augment); no oracle challenger, no what-if.
 
+``--post-shift --judge since-shift``: the guard splits as the product does for a job adapting to a
+detected shift (09e7faa): ``adaptation.hold_out_since`` with the line number as start time and the first
+appended piece as the shift, so the held-out set is every new-context piece when there are at least
+``MIN_HOLDOUT_SEQUENCES`` of them and at least ``MIN_TRAIN_SEQUENCES`` older ones remain (the bench has
+no feedback); otherwise the product's fallback, the most recent 20 % (as ``--post-shift``). The champion
+was trained before the shift: on the pre-shift sequences of the training side only; augment and replace
+train on the training side the product would use. No oracle challenger (as ``--post-shift``): it could
+only train on the pieces it is judged on. ``settings`` gains ``judge``, ``evaluated_on`` (``since_shift``
+/ ``recent``, as the product's outcome says) and ``n_train_real`` (the challengers' real sequences).
+
 JSON (``--json``): ``dataset``, ``shift``, ``settings``, ``models`` (per model: ``training``, ``guard``,
 ``guard_new_context``, ``truth``), ``decisions`` (per challenger: ``deployed``, ``reason``,
 ``deployed_new_context``, ``reason_new_context``, ``truth_better``, ``truth_reason``, ``right``,
@@ -66,6 +76,7 @@ from .bench_models import SHIFTS, ShiftData, _ad_metrics, _bp_metrics, load_shif
 from .hub_transae import live_flags
 
 SYNTHETIC_SOURCES = ("paper", "habitus")
+JUDGES = ("recent", "since-shift")  # the guard's held-out set: the most recent 20 %, or since the shift
 MONDAY_HOURS = 96.0  # 1970-01-05 00:00 UTC, a Monday: behaviour times on the epoch-hours axis
 
 
@@ -81,6 +92,7 @@ class HubAdaptConfig:
     epochs: int | None = None  # None: the product's epoch cap
     oracle: bool = True
     post_shift: bool = False  # the oracle pieces appended to the home's history as the days since the shift
+    judge: str = "recent"  # "since-shift" (with post_shift): hold out as a shift job does (hold_out_since)
     limit: int | None = None  # first N original-context and oracle sequences only (quick runs)
     test_limit: int | None = None  # first N normal and N anomalous test pieces only (quick runs)
 
@@ -108,6 +120,32 @@ def hub_split(sequences: list[RawSequence]) -> tuple[list[RawSequence], list[Raw
     adaptation, _, _ = integration()
     train, recent = adaptation._split_by_start(list(range(len(sequences))), float)
     return [sequences[i] for i in train], [sequences[i] for i in recent]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSplit:
+    """The home's history split for one job: what the champion learnt, what the challengers train on
+    (real), what the guard judges on, and how the product would name it (``HomeData.evaluated_on``)."""
+
+    champion: list[RawSequence]
+    real: list[RawSequence]
+    held_out: list[RawSequence]
+    evaluated_on: str
+
+
+def since_shift_split(pre_shift: list[RawSequence], post_shift: list[RawSequence]) -> GuardSplit:
+    """A shift job's split of ``pre_shift + post_shift`` (file order as time, the shift at the first
+    post-shift line): ``adaptation.hold_out_since`` and its ``MIN_TRAIN_SEQUENCES`` check as
+    ``async_home_data(since=...)`` applies them, else the most recent 20 % (``hub_split``). The
+    champion, trained before the shift, keeps only the pre-shift sequences of the training side."""
+    adaptation, _, _ = integration()
+    history = pre_shift + post_shift
+    shifted = adaptation.hold_out_since(list(range(len(history))), float, float(len(pre_shift)))
+    if shifted is not None and len(shifted[0]) >= adaptation.MIN_TRAIN_SEQUENCES:
+        before, since = ([history[i] for i in part] for part in shifted)
+        return GuardSplit(before, before, since, "since_shift")
+    real, recent = hub_split(history)
+    return GuardSplit(real[: len(pre_shift)], real, recent, "recent")
 
 
 def as_behaviours(sequence: RawSequence, vocab: Vocabulary) -> list[Behaviour]:
@@ -270,9 +308,18 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
     post_shift = data.training["oracle"][0] if config.post_shift and "oracle" in data.training else []
     if config.post_shift and not post_shift:
         raise ValueError(f"{config.dataset}: no new-context data (context/{config.shift}) for --post-shift")
-    real, recent = hub_split(data.training["original"][0] + post_shift)
+    if config.judge == "since-shift":
+        if not config.post_shift:
+            raise ValueError("--judge since-shift needs --post-shift (the new context's pieces)")
+        split = since_shift_split(data.training["original"][0], post_shift)
+    else:
+        real, recent = hub_split(data.training["original"][0] + post_shift)
+        split = GuardSplit(real, real, recent, "recent")
+    real, recent = split.real, split.held_out
     held_out = [as_behaviours(s, vocab) for s in recent]
     sets, report = training_sets(data, config, real, vocab)
+    if config.judge == "since-shift":
+        sets["champion"] = (split.champion, None, {"mode": "real pre-shift sequences of the training side"})
     new_recent: list[list[Behaviour]] = []
     if config.oracle and not post_shift and "oracle" in data.training:
         oracle_train, oracle_recent = hub_split(data.training["oracle"][0])
@@ -300,6 +347,7 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
             new_recent=new_recent,
             report=report,
             post_shift=len(post_shift),
+            split=split,
         ),
         "models": models,
         "decisions": decisions,
@@ -318,8 +366,9 @@ def _settings(
     new_recent: list[list[Behaviour]],
     report: dict[str, Any],
     post_shift: int,
+    split: GuardSplit,
 ) -> dict[str, Any]:
-    return {
+    settings: dict[str, Any] = {
         "synthetic": config.synthetic,
         "synthesis": report,
         "budget_seconds": 25.0 if config.budget else None,
@@ -337,6 +386,14 @@ def _settings(
         "limit": config.limit,
         "test_limit": config.test_limit,
     }
+    if config.judge != "recent":  # the default's JSON unchanged
+        settings |= {
+            "judge": config.judge,
+            "evaluated_on": split.evaluated_on,
+            "n_champion_train": len(split.champion),
+            "n_train_real": len(real),
+        }
+    return settings
 
 
 def _loadavg() -> str:
@@ -358,7 +415,8 @@ def format_table(doc: dict[str, Any]) -> str:
     lines = [
         f"{doc['dataset'].upper()} {doc['shift']} ({code}), synthetic {settings['synthetic']}, {budget}, "
         f"guard on {settings['n_held_out_old_context']} held-out sequences "
-        f"({settings.get('n_held_out_post_shift', 0)} of them post-shift)",
+        f"({settings.get('n_held_out_post_shift', 0)} of them post-shift)"
+        + (f", judged on {settings['evaluated_on']}" if "evaluated_on" in settings else ""),
         f"{'model':<10}{'n AD/BP':<13}{'s':>6}  {'guard old HR/FAR':<18}{'guard new HR/FAR':<18}"
         f"{'truth AD P/R/F1':<23}{'FPR':<7}{'BP HR/NDCG':<14}",
     ]
@@ -414,6 +472,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="append the oracle pieces to the home's history as the days since the shift (no oracle)",
     )
+    parser.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default="recent",
+        help="the guard's held-out set: the most recent 20 %% (default), or since the shift as a shift "
+        "job holds out (hold_out_since; needs --post-shift)",
+    )
     parser.add_argument("--seed", type=int, help="train_models' seed (default: the hub's)")
     parser.add_argument("--epochs", type=int, help="train_models' epoch cap (default: the product's)")
     parser.add_argument("--limit", type=int, help="first N original-context / oracle sequences (quick runs)")
@@ -434,6 +499,7 @@ def _handle(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         oracle=not args.no_oracle,
         post_shift=args.post_shift,
+        judge=args.judge,
         limit=args.limit,
         test_limit=args.test_limit,
     )
