@@ -94,6 +94,15 @@ def hold_out_since[T](
     return (ordered[:cut], ordered[cut:]) if len(ordered) - cut >= MIN_HOLDOUT_SEQUENCES else None
 
 
+def shift_split[T](
+    ordered: list[T], start: Callable[[T], float], since: float, feedback: int = 0
+) -> tuple[list[T], list[T]] | None:
+    """A shift job's split: ``hold_out_since``, provided the sequences before ``since`` plus the
+    ``feedback`` ones still make ``MIN_TRAIN_SEQUENCES`` to train on; None: the 20 % rule applies."""
+    shifted = hold_out_since(ordered, start, since)
+    return shifted if shifted is not None and len(shifted[0]) + feedback >= MIN_TRAIN_SEQUENCES else None
+
+
 def split_triples(sequences: Iterable[Sequence]) -> tuple[list[list[Triple]], list[list[Triple]]]:
     """``split_by_time`` of sequences read one at a time, each kept as ``(time, device, action)`` triples.
 
@@ -192,8 +201,10 @@ async def async_home_data(
         train, held_out = split_triples(read_stored())  # non-empty sequences only
         marked = [triples(seq) for seq in feedback if seq]
         evaluated_on = "recent"
-        shifted = None if since is None else hold_out_since(train + held_out, lambda s: s[0][0], since)
-        if shifted is not None and len(shifted[0]) + len(marked) >= MIN_TRAIN_SEQUENCES:
+        shifted = (
+            None if since is None else shift_split(train + held_out, lambda s: s[0][0], since, len(marked))
+        )
+        if shifted is not None:
             (train, held_out), evaluated_on = shifted, "since_shift"
         raw, devices, actions = triples_to_home_raw(train + marked)  # one raw row per sequence, in order
         evaluation = [as_behaviours(seq) for seq in held_out]

@@ -135,13 +135,13 @@ class GuardSplit:
 
 def since_shift_split(pre_shift: list[RawSequence], post_shift: list[RawSequence]) -> GuardSplit:
     """A shift job's split of ``pre_shift + post_shift`` (file order as time, the shift at the first
-    post-shift line): ``adaptation.hold_out_since`` and its ``MIN_TRAIN_SEQUENCES`` check as
-    ``async_home_data(since=...)`` applies them, else the most recent 20 % (``hub_split``). The
-    champion, trained before the shift, keeps only the pre-shift sequences of the training side."""
+    post-shift line): ``adaptation.shift_split`` as ``async_home_data(since=...)`` applies it, else the
+    most recent 20 % (``hub_split``). The champion, trained before the shift, keeps only the pre-shift
+    sequences of the training side."""
     adaptation, _, _ = integration()
     history = pre_shift + post_shift
-    shifted = adaptation.hold_out_since(list(range(len(history))), float, float(len(pre_shift)))
-    if shifted is not None and len(shifted[0]) >= adaptation.MIN_TRAIN_SEQUENCES:
+    shifted = adaptation.shift_split(list(range(len(history))), float, float(len(pre_shift)))
+    if shifted is not None:
         before, since = ([history[i] for i in part] for part in shifted)
         return GuardSplit(before, before, since, "since_shift")
     real, recent = hub_split(history)
