@@ -29,6 +29,25 @@ Two protocols are reported (``--protocol``):
 defaults, the threshold at the 95th percentile of the held-out sequences' highest prefix readings),
 without the hub's 25 s budget (``max_seconds`` None, so figures do not depend on load), and each test
 piece flagged as live scoring flags it: any prefix reading above the threshold.
+
+``--ad-ensemble K`` (K >= 2) adds a seed ensemble per AD protocol, rows ``ad_ensemble`` (paper) and
+``ad_product_ensemble`` (product, mean token loss): K TransAEs trained with the seeds
+``ensemble_member_seeds(seed, K)`` (``seed * K + i``) on the one validation split drawn with the
+run's seed, each member's scores standardised by its own validation scores' mean / sd and averaged
+(``engine/ensemble.py``, ``ScoreEnsemble``), flagged above the protocol's percentile of the
+ensemble's validation scores; each row also lists its ``members``. No product default changes.
+
+``--seeds`` (``N``: ``--seed`` then 1, 2, ...; or a list ``2024,1,2,3,4``) repeats the whole run per
+seed. ``results`` then holds the first seed's figures (the same as a ``--seed`` run of that seed), and
+the document gains ``seeds``:
+
+* ``seeds.seeds``: the seeds, in run order;
+* ``seeds.runs``: ``[{"seed": s, "results": {...}}]``, each seed's ``results`` in the shape above;
+* ``seeds.summary``: ``{set: {row: {metric: {"mean", "sd", "min", "max", "n", "paper",
+  "paper_within"}}}}`` for every ``ad*`` row (precision, recall, f1) and ``bp*`` row (hr@10,
+  ndcg@10); ``sd`` is the sample standard deviation (0 for one seed), ``paper`` the paper's figure
+  for that set and task (the same for both protocols; None where the paper has none) and
+  ``paper_within`` whether it lies within [min, max] (None without a paper figure).
 """
 
 from __future__ import annotations
@@ -45,6 +64,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from habitus_engine.datasets import (
     RawSequence,
     Vocabulary,
@@ -53,6 +74,7 @@ from habitus_engine.datasets import (
     to_behaviours,
     to_raw,
 )
+from habitus_engine.ensemble import ScoreEnsemble
 from habitus_engine.jobs import TRANSAE_TRAIN_ON, fit_transae
 from habitus_engine.metrics import hr_ndcg_full, hr_ndcg_sampled, precision_recall_f1
 from habitus_engine.models import FieldSizes, SASRec, SASRecConfig, TrainConfig, TransAE, TransAEConfig
@@ -163,17 +185,25 @@ def _ad_metrics(
     model: TransAE, data: ShiftData, flag: Callable[[list[RawSequence]], Any] | None = None
 ) -> dict[str, Any]:
     """Figures on the test pieces, each flagged by ``flag`` (default: the whole piece's score)."""
+    return _ad_figures(
+        data, partial(model.predict, backend="numpy") if flag is None else flag, model.threshold_
+    )
+
+
+def _ad_figures(
+    data: ShiftData, flag: Callable[[list[RawSequence]], Any], threshold: float | None
+) -> dict[str, Any]:
+    """Precision / recall / F1 / false-positive rate of ``flag`` on the test pieces."""
     sequences = data.test_normal + data.test_anomalies
     labels = [0] * len(data.test_normal) + [1] * len(data.test_anomalies)
-    flags = model.predict(sequences, backend="numpy") if flag is None else flag(sequences)
-    result = precision_recall_f1(labels, flags)
+    result = precision_recall_f1(labels, flag(sequences))
     fpr = result.false_positives / max(1, result.false_positives + result.true_negatives)
     return {
         "precision": result.precision,
         "recall": result.recall,
         "f1": result.f1,
         "fpr": fpr,
-        "threshold": model.threshold_,
+        "threshold": threshold,
         "n_test": len(sequences),
     }
 
@@ -238,9 +268,7 @@ def run_ad_paper(
     sets the training objective (the reference's is the plain autoencoder, ``kind="none"``); ``seed``
     the initial weights, batch order and validation split; ``shape`` the TransAE's width;
     ``reference_training`` the reference's optimisation loop (``paper_ad_train_config``)."""
-    field_name = SHIFTS[data.shift][2]
-    percentile = ORIGINAL_BASELINE_PERCENTILE if set_name == "original" else data.paper_percentile
-    same = data.shift == "multiple" and set_name == "paper_synthetic"  # baseline1.py: train = validation
+    percentile, same = _paper_ad_setting(data, set_name)
     model = fit_ad_paper(
         train,
         data.sizes,
@@ -253,11 +281,27 @@ def run_ad_paper(
         train_is_validation=same,
         reference_training=reference_training,
     )
-    protocol = (
-        f"paper: field={field_name}, TransAE {shape.label} 2+2 no-pos, p{percentile:g}, {denoise.label}"
-        + (", reference training loop" if reference_training else "")
+    return {
+        **_ad_metrics(model, data),
+        "protocol": _paper_ad_protocol(data, percentile, denoise, shape, reference_training),
+    }
+
+
+def _paper_ad_protocol(
+    data: ShiftData, percentile: float, denoise: Denoising, shape: PaperADShape, reference_training: bool
+) -> str:
+    """How the paper AD rows name their protocol."""
+    return (
+        f"paper: field={SHIFTS[data.shift][2]}, TransAE {shape.label} 2+2 no-pos, p{percentile:g}, "
+        f"{denoise.label}" + (", reference training loop" if reference_training else "")
     )
-    return {**_ad_metrics(model, data), "protocol": protocol}
+
+
+def _paper_ad_setting(data: ShiftData, set_name: str) -> tuple[float, bool]:
+    """The paper AD protocol's (threshold percentile, train = validation) for a training set."""
+    percentile = ORIGINAL_BASELINE_PERCENTILE if set_name == "original" else data.paper_percentile
+    same = data.shift == "multiple" and set_name == "paper_synthetic"  # baseline1.py: train = validation
+    return percentile, same
 
 
 def fit_ad_paper(
@@ -272,10 +316,12 @@ def fit_ad_paper(
     shape: PaperADShape = PaperADShape(),
     train_is_validation: bool = False,
     reference_training: bool = False,
+    split_seed: int | None = None,
 ) -> TransAE:
     """``run_ad_paper``'s TransAE, trained (on a seeded 80/20 split of ``train``, or on all of it with
     ``train_is_validation``) on ``shift``'s field, threshold at ``percentile`` of the validation scores;
-    ``reference_training``: see ``paper_ad_train_config``."""
+    ``reference_training``: see ``paper_ad_train_config``. ``split_seed`` (default ``seed``) draws
+    the split (a seed ensemble's members share one)."""
     field_name = SHIFTS[shift][2]
     config = TransAEConfig(
         fields=(field_name,),
@@ -291,13 +337,21 @@ def fit_ad_paper(
         corruption_rate=denoise.rate,
         train=paper_ad_train_config(_epochs(15, scale), seed, reference_training),
     )
-    model = TransAE(sizes, config)
+    fit_part, validation = paper_ad_split(
+        train, seed if split_seed is None else split_seed, train_is_validation
+    )
+    return TransAE(sizes, config).fit(fit_part, validation)
+
+
+def paper_ad_split(
+    train: list[RawSequence], seed: int, train_is_validation: bool
+) -> tuple[list[RawSequence], list[RawSequence]]:
+    """The paper AD protocol's (training, validation) sequences: a seeded 80/20 split of ``train``,
+    or all of it on both sides (``train_is_validation``, ``baseline1.py`` on multiple)."""
     if train_is_validation:
-        model.fit(train, validation=train)
-    else:
-        train_idx, val_idx = split_validation(len(train), 0.2, seed)
-        model.fit([train[i] for i in train_idx], [train[i] for i in val_idx])
-    return model
+        return train, train
+    train_idx, val_idx = split_validation(len(train), 0.2, seed)
+    return [train[i] for i in train_idx], [train[i] for i in val_idx]
 
 
 def run_ad_product(
@@ -333,16 +387,18 @@ def fit_ad_product(
     scale: float = 1.0,
     positional: bool = True,
     denoise: Denoising = Denoising(),
+    split_seed: int | None = None,
 ) -> tuple[TransAE, list[RawSequence]]:
     """``run_ad_product``'s TransAE (mean token loss, threshold at p95 of its validation scores),
-    trained on a seeded 80 % of ``train``; and the other 20 %, its validation sequences."""
+    trained on a seeded 80 % of ``train``; and the other 20 %, its validation sequences.
+    ``split_seed`` (default ``seed``) draws the split (a seed ensemble's members share one)."""
     defaults = replace(
         TransAEConfig(), positional=positional, corruption=denoise.kind, corruption_rate=denoise.rate
     )
     # no wall-clock budget here: benchmark figures must not depend on the box's load
     train_cfg = replace(defaults.train, epochs=_epochs(30, scale), max_seconds=None, seed=seed)
     model = TransAE(sizes, replace(defaults, train=train_cfg))
-    train_idx, val_idx = split_validation(len(train), 0.2, seed)
+    train_idx, val_idx = split_validation(len(train), 0.2, seed if split_seed is None else split_seed)
     validation = [train[i] for i in val_idx]
     model.fit([train[i] for i in train_idx], validation)
     return model, validation
@@ -375,6 +431,98 @@ def run_ad_hub(
         "epochs_run": len(history.validation_loss) if history else None,
         "protocol": f"product, as the hub: {TRANSAE_TRAIN_ON} rows, held-out prefix-max p95, "
         "flagged on any prefix, no 25 s budget",
+    }
+
+
+def ensemble_member_seeds(seed: int, k: int) -> list[int]:
+    """The training seeds of the ``k`` members of the ensemble drawn with ``seed``: ``seed * k + i``,
+    so the ensembles of distinct seeds share no member."""
+    return [seed * k + i for i in range(k)]
+
+
+def _ensemble_figures(
+    members: Sequence[TransAE], validation: list[RawSequence], data: ShiftData, percentile: float
+) -> dict[str, Any]:
+    """Test figures of the members' ``ScoreEnsemble`` calibrated on their shared ``validation``."""
+    ensemble = ScoreEnsemble(percentile)
+    ensemble.calibrate([m.score(validation, backend="numpy") for m in members])
+
+    def flag(sequences: list[RawSequence]) -> Any:
+        return ensemble.predict([m.score(sequences, backend="numpy") for m in members])
+
+    return _ad_figures(data, flag, ensemble.threshold_)
+
+
+def run_ad_paper_ensemble(
+    train: list[RawSequence],
+    data: ShiftData,
+    set_name: str,
+    scale: float,
+    denoise: Denoising = Denoising(),
+    *,
+    seed: int = SEED,
+    k: int = 5,
+    shape: PaperADShape = PaperADShape(),
+    reference_training: bool = False,
+) -> dict[str, Any]:
+    """The ``ad_ensemble`` row: ``k`` paper-protocol TransAEs (``fit_ad_paper``) trained with
+    ``ensemble_member_seeds(seed, k)`` on the one split drawn with ``seed`` (the single model's), their
+    scores combined by ``engine/ensemble.py``'s ``ScoreEnsemble`` (each standardised by its own
+    validation scores, then averaged), flagged above the protocol's percentile of the ensemble's
+    validation scores."""
+    percentile, same = _paper_ad_setting(data, set_name)
+    members = ensemble_member_seeds(seed, k)
+    models = [
+        fit_ad_paper(
+            train,
+            data.sizes,
+            data.shift,
+            percentile=percentile,
+            seed=member,
+            scale=scale,
+            denoise=denoise,
+            shape=shape,
+            train_is_validation=same,
+            reference_training=reference_training,
+            split_seed=seed,
+        )
+        for member in members
+    ]
+    validation = paper_ad_split(train, seed, same)[1]
+    protocol = _paper_ad_protocol(data, percentile, denoise, shape, reference_training)
+    return {
+        **_ensemble_figures(models, validation, data, percentile),
+        "members": members,
+        "protocol": f"{protocol}, seed ensemble of {k} (validation-standardised mean)",
+    }
+
+
+def run_ad_product_ensemble(
+    train: list[RawSequence],
+    data: ShiftData,
+    scale: float,
+    positional: bool = True,
+    denoise: Denoising = Denoising(),
+    *,
+    seed: int = SEED,
+    k: int = 5,
+) -> dict[str, Any]:
+    """The ``ad_product_ensemble`` row: ``k`` product TransAEs (``fit_ad_product``, mean token loss)
+    trained with ``ensemble_member_seeds(seed, k)`` on the one split drawn with ``seed``, combined
+    and thresholded (p95) as ``run_ad_paper_ensemble``."""
+    members = ensemble_member_seeds(seed, k)
+    fitted = [
+        fit_ad_product(
+            train, data.sizes, seed=m, scale=scale, positional=positional, denoise=denoise, split_seed=seed
+        )
+        for m in members
+    ]
+    percentile = TransAEConfig().threshold_percentile
+    return {
+        **_ensemble_figures([model for model, _ in fitted], fitted[0][1], data, percentile),
+        "members": members,
+        "protocol": f"product: all fields, TransAE 32d 1+1 + positions, p{percentile:g}, {denoise.label}, "
+        f"mean token loss, seed ensemble of {k} (validation-standardised mean)",
     }
 
 
@@ -510,11 +658,13 @@ def evaluate(
     ad_shape: PaperADShape = PaperADShape(),
     hub_row: bool = False,
     ad_reference_training: bool = False,
+    ad_ensemble: int = 0,
 ) -> dict[str, Any]:
     """Train and evaluate every training set; returns the JSON document (see the issue for its shape).
 
     ``hub_row``: also the ``ad_hub`` row (``run_ad_hub``) when AD is among ``tasks``;
-    ``ad_reference_training``: the paper AD protocol with ``baseline1.py``'s optimisation loop.
+    ``ad_reference_training``: the paper AD protocol with ``baseline1.py``'s optimisation loop;
+    ``ad_ensemble`` K >= 2: also the seed-ensemble rows ``ad_ensemble`` / ``ad_product_ensemble``.
 
     ``seed`` seeds every model's training (weights, batches, validation split); the BP test's 100
     sampled negatives stay drawn with ``SEED`` (part of the test protocol, the same for every run)."""
@@ -538,11 +688,39 @@ def evaluate(
                         reference_training=ad_reference_training,
                     )
                 )
+            if "ad" in tasks and ad_ensemble >= 2:
+                entry["ad_ensemble"] = _timed(
+                    partial(
+                        run_ad_paper_ensemble,
+                        ad_train,
+                        data,
+                        set_name,
+                        scale,
+                        denoise,
+                        seed=seed,
+                        k=ad_ensemble,
+                        shape=ad_shape,
+                        reference_training=ad_reference_training,
+                    )
+                )
             if "bp" in tasks:
                 entry["bp"] = _timed(partial(run_bp_paper, bp_train, data, scale, bp_reference, seed=seed))
         if "product" in protocols:
             if "ad" in tasks:
                 entry |= run_ad_product(ad_train, data, scale, positional, denoise, seed=seed)
+                if ad_ensemble >= 2:
+                    entry["ad_product_ensemble"] = _timed(
+                        partial(
+                            run_ad_product_ensemble,
+                            ad_train,
+                            data,
+                            scale,
+                            positional,
+                            denoise,
+                            seed=seed,
+                            k=ad_ensemble,
+                        )
+                    )
             if "bp" in tasks:
                 entry["bp_product"] = _timed(partial(run_bp_product, bp_train, data, scale, seed=seed))
         if hub_row and "ad" in tasks:
@@ -571,6 +749,7 @@ def evaluate(
             "ad_paper_heads": ad_shape.n_heads,
             "ad_paper_d_ff": ad_shape.d_ff,
             "ad_paper_reference_training": ad_reference_training,
+            "ad_ensemble": ad_ensemble,
             "ad_percentile_paper": data.paper_percentile,
             "n_test_normal": len(data.test_normal),
             "n_test_anomalies": len(data.test_anomalies),
@@ -603,9 +782,11 @@ def format_table(doc: dict[str, Any]) -> str:
             ("_product", "product"),
             ("_product_max", "product, max"),
             ("_hub", "product, as the hub"),
+            ("_ensemble", "paper, seed ensemble"),
+            ("_product_ensemble", "product, ensemble"),
         ):
             if f"ad{key}" in entry or f"bp{key}" in entry:
-                bp = entry.get(f"bp{key}") if key not in ("_product_max", "_hub") else None
+                bp = entry.get(f"bp{key}") if key in ("", "_product") else None
                 lines.append(
                     f"{set_name + ' (' + tag + ')':<40}{_fmt_ad(entry.get(f'ad{key}')):<26}"
                     f"{_fmt_bp(bp):<30}{_fmt_bp(bp, 'full_')}"
@@ -615,6 +796,103 @@ def format_table(doc: dict[str, Any]) -> str:
                 f"{'  ' + labels[set_name]:<40}{_fmt_ad(paper[set_name]['ad']):<26}"
                 f"{_fmt_bp(paper[set_name]['bp']):<30}"
             )
+    return "\n".join(lines)
+
+
+# --- several seeds ------------------------------------------------------------------------------------
+SUMMARY_METRICS: dict[str, tuple[str, ...]] = {  # row prefix -> the figures summarised over seeds
+    "ad": ("precision", "recall", "f1"),
+    "bp": ("hr@10", "ndcg@10"),
+}
+
+
+def seed_list(spec: str, first: int = SEED) -> list[int]:
+    """``--seeds``: ``"N"`` = N seeds, ``first`` then 1, 2, ... (skipping ``first``); ``"a,b,c"`` = those
+    seeds in that order. Raises ``ValueError`` on a count below 1 or a repeated seed."""
+    if "," in spec:
+        seeds = [int(part) for part in spec.split(",") if part.strip()]
+    else:
+        count = int(spec)
+        if count < 1:
+            raise ValueError(f"--seeds {spec}: at least one seed")
+        seeds = [first, *[i for i in range(1, count + 1) if i != first][: count - 1]]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {spec}: give distinct seeds")
+    return seeds
+
+
+def spread(values: Sequence[float], paper: float | None) -> dict[str, Any]:
+    """One figure over seeds: mean, sample standard deviation (0 for one seed), min, max, n, the
+    paper's figure and whether it lies within [min, max] (None without a paper figure)."""
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(array.mean()),
+        "sd": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "n": len(array),
+        "paper": paper,
+        "paper_within": None if paper is None else bool(array.min() <= paper <= array.max()),
+    }
+
+
+def seed_summary(runs: Sequence[dict[str, Any]], paper: dict[str, Any]) -> dict[str, Any]:
+    """``seeds.summary``: for each training set and row (``ad*`` / ``bp*`` keys) of the per-seed
+    ``results`` documents ``runs``, the ``spread`` of each ``SUMMARY_METRICS`` figure, next to the
+    paper's figure for that set and task (both protocols face the same paper figure)."""
+    summary: dict[str, Any] = {}
+    for set_name, entry in runs[0].items():
+        rows: dict[str, Any] = {}
+        for row, figures in entry.items():
+            metrics = SUMMARY_METRICS.get(row[:2]) if isinstance(figures, dict) else None
+            if not metrics:
+                continue
+            reference = (paper.get(set_name) or {}).get(row[:2]) or {}
+            rows[row] = {
+                m: spread([run[set_name][row][m] for run in runs], reference.get(m)) for m in metrics
+            }
+        summary[set_name] = rows
+    return summary
+
+
+def evaluate_seeds(
+    seeds: Sequence[int], run: Callable[[int], dict[str, Any]], log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """``run(seed)`` (an ``evaluate``) once per seed: the first seed's document, plus ``seeds`` (the
+    module docstring describes its keys)."""
+    docs = []
+    for i, seed in enumerate(seeds):
+        log(f"seed {seed} ({i + 1} of {len(seeds)})")
+        docs.append(run(seed))
+    first = docs[0]
+    return {
+        **first,
+        "seeds": {
+            "seeds": list(seeds),
+            "runs": [
+                {"seed": seed, "results": doc["results"]} for seed, doc in zip(seeds, docs, strict=True)
+            ],
+            "summary": seed_summary([doc["results"] for doc in docs], first["paper"]),
+        },
+    }
+
+
+def format_seed_summary(doc: dict[str, Any]) -> str:
+    """The ``seeds.summary`` as text: mean +- sd [min, max] per figure, next to the paper's."""
+    seeds = doc["seeds"]
+    lines = [
+        f"{doc['dataset'].upper()} {doc['shift']}: {len(seeds['seeds'])} seeds "
+        f"({', '.join(map(str, seeds['seeds']))}); mean +- sd [min, max], paper, paper within [min, max]"
+    ]
+    for set_name, rows in seeds["summary"].items():
+        for row, metrics in rows.items():
+            for metric, fig in metrics.items():
+                paper = "-" if fig["paper"] is None else f"{fig['paper']:.3f}"
+                within = {None: "", True: "yes", False: "no"}[fig["paper_within"]]
+                lines.append(
+                    f"{set_name + ' ' + row + ' ' + metric:<48}{fig['mean']:.3f} +- {fig['sd']:.3f} "
+                    f"[{fig['min']:.3f}, {fig['max']:.3f}]   paper {paper} {within}"
+                )
     return "\n".join(lines)
 
 
@@ -683,6 +961,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--seed", type=int, default=SEED, help=f"seeds every model's training (default: {SEED})"
     )
+    parser.add_argument(
+        "--seeds",
+        help="repeat the run per seed and summarise (N: --seed then 1, 2, ...; or a list such as "
+        "2024,1,2,3,4); results keep the first seed's figures, the summary goes to seeds",
+    )
+    parser.add_argument(
+        "--ad-ensemble",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also a seed ensemble of K TransAEs per AD protocol (rows ad_ensemble, ad_product_ensemble): "
+        "scores standardised by each model's validation scores, averaged, thresholded at the same percentile",
+    )
     shape = PaperADShape()
     for flag, default, what in (
         ("--ad-d-model", shape.d_model, "width (the reference: 512)"),
@@ -710,25 +1001,41 @@ def _handle(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"habitus bench models: {err}", file=sys.stderr)
         return 2
+    try:
+        seeds = seed_list(args.seeds, args.seed) if args.seeds else [args.seed]
+    except ValueError as err:
+        print(f"habitus bench models: {err}", file=sys.stderr)
+        return 2
+    if args.ad_ensemble == 1 or args.ad_ensemble < 0:
+        print("habitus bench models: --ad-ensemble needs K >= 2", file=sys.stderr)
+        return 2
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     if args.sets:
         data = replace(data, training={k: v for k, v in data.training.items() if k in args.sets})
     print(f"{data.name} {data.shift}: training sets {', '.join(data.training)}", flush=True)
-    doc = evaluate(
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    run = partial(
+        evaluate,
         data,
         protocols,
         args.epoch_scale,
-        log=lambda m: print(m, flush=True),
+        log=log,
         positional=not args.no_positional,
         denoise=Denoising(args.corruption, args.corruption_rate),
         tasks=args.tasks,
         bp_reference=BPReference(args.bp_max_len, args.bp_hold_out, not args.bp_input_padding_only),
-        seed=args.seed,
         ad_shape=PaperADShape(args.ad_d_model, args.ad_heads, args.ad_d_ff),
         hub_row=args.hub_row,
         ad_reference_training=args.ad_reference_training,
+        ad_ensemble=args.ad_ensemble,
     )
+    doc = evaluate_seeds(seeds, lambda seed: run(seed=seed), log) if args.seeds else run(seed=args.seed)
     print(format_table(doc))
+    if "seeds" in doc:
+        print(format_seed_summary(doc))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
