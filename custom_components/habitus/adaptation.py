@@ -11,10 +11,16 @@ Champion and challenger are evaluated on the held-out real sequences in the exec
 - SASRec HR@10: the last action of each held-out sequence ranked after its prefix (a target outside a
   model's vocabulary is a miss);
 - TransAE false-alarm rate: the share of held-out (normal) sequences live scoring would have alerted on:
-  some reading of it, after one of its behaviours, above the threshold (``max_prefix_scores``).
+  some reading of it, after one of its behaviours, above the threshold (``max_prefix_scores``);
+- TransAE detection rate: the share of anomalous copies of held-out sequences (``engine/injection.py``:
+  a rare device action, the wrong hour, a burst, a foreign behaviour; a seeded sample of at most
+  ``INJECTED_PER_KIND`` sequences per kind) live scoring would have alerted on, by the same rule.
 
-The challenger is deployed only if it is no worse on both and better on one; otherwise the champion keeps
-serving and the outcome says why. The bundle it replaced is kept for ``async_rollback``.
+The challenger is deployed only if it is no worse on HR@10 and on anomaly detection, scored as detection
+rate minus false-alarm rate (Youden's J: 0 for a model that flags everything and for one that flags
+nothing), and better on one; otherwise the champion keeps serving and the outcome says why. Judging
+TransAE on false alarms alone preferred whichever model alerted less, whether or not it still caught
+anything. The bundle it replaced is kept for ``async_rollback``.
 """
 
 from __future__ import annotations
@@ -37,11 +43,12 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .engine.behaviour import Behaviour, Sequence
 from .engine.calibration import max_prefix_scores
-from .engine.datasets import RawSequence
+from .engine.datasets import RawBehaviour, RawSequence
+from .engine.injection import NamedSequence, inject_named
 from .engine.models import SASRec, TransAE
 from .export import Triple, triples, triples_to_home_raw
 from .live_const import SCORING_WINDOW
-from .live_models import ModelBundle
+from .live_models import ModelBundle, day_bucket
 from .runtime import HabitusConfigEntry
 from .worker import HabitusWorker, WorkerCrashedError
 
@@ -50,6 +57,10 @@ _LOGGER = logging.getLogger(__name__)
 HOLDOUT_FRACTION = 0.2
 MIN_TRAIN_SEQUENCES = 20
 MIN_HOLDOUT_SEQUENCES = 5
+INJECTED_PER_KIND = (
+    250  # held-out sequences given an anomalous copy per kind (seeded sample): bounds the cost
+)
+INJECTION_SEED = 2024
 ISSUE_WORKER_CRASHED = "worker_crashed"
 type Progress = Callable[[float, str], None]
 
@@ -64,14 +75,24 @@ class AdaptationState:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """One bundle's scores on the held-out sequences."""
+    """One bundle's scores on the held-out sequences (and the anomalous copies of them)."""
 
     hr_at_10: float
     false_alarm_rate: float
+    detection_rate: float  # share of injected anomalies live scoring would have alerted on
+
+    @property
+    def detection(self) -> float:
+        """Anomaly detection as one number: detection rate minus false-alarm rate (Youden's J, -1..1)."""
+        return round(self.detection_rate - self.false_alarm_rate, 4)
 
     def as_metrics(self, prefix: str = "") -> dict[str, float]:
         """Flat numbers for the last-evaluation sensor."""
-        return {f"{prefix}hr_at_10": self.hr_at_10, f"{prefix}false_alarm_rate": self.false_alarm_rate}
+        return {
+            f"{prefix}hr_at_10": self.hr_at_10,
+            f"{prefix}false_alarm_rate": self.false_alarm_rate,
+            f"{prefix}detection_rate": self.detection_rate,
+        }
 
 
 def split_by_time(sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
@@ -118,12 +139,28 @@ def as_behaviours(sequence: list[Triple]) -> Sequence:
     return [Behaviour(time=time, device=device, action=action) for time, device, action in sequence]
 
 
-def evaluate(bundle: ModelBundle, held_out: list[Sequence]) -> Evaluation:
-    """HR@10 of the last action and TransAE's false-alarm rate on ``held_out`` (executor only)."""
+def named(sequence: Sequence) -> NamedSequence:
+    """A sequence as every model reads it, by name: ``(day, bucket, device, action)`` in HA's time zone."""
+    return [(*day_bucket(b.time), b.device, b.action) for b in sequence]
+
+
+def injected_anomalies(held_out: list[Sequence]) -> list[NamedSequence]:
+    """The anomalous copies ``evaluate`` scores: made from ``held_out`` only (never trained on), seeded,
+    so champion and challenger are judged on the same ones (``engine/injection.inject_named``)."""
+    return inject_named([named(seq) for seq in held_out], INJECTION_SEED, INJECTED_PER_KIND)
+
+
+def evaluate(
+    bundle: ModelBundle, held_out: list[Sequence], anomalies: list[NamedSequence] | None = None
+) -> Evaluation:
+    """HR@10 of the last action, TransAE's false-alarm rate on ``held_out`` and its detection rate on
+    ``anomalies`` (default: ``injected_anomalies(held_out)``; pass them to score two bundles on one set).
+    Executor only."""
+    encode = _encoder(bundle)
     hits = cases = 0
-    scored: list[list[tuple[int, int, int, int] | None]] = []
+    scored: list[list[RawBehaviour | None]] = []
     for seq in held_out:
-        raw = [bundle.vocab.raw(b) for b in seq]
+        raw = encode(named(seq))
         if any(r is not None for r in raw):
             scored.append(raw)
         if len(seq) < 2:
@@ -134,30 +171,56 @@ def evaluate(bundle: ModelBundle, held_out: list[Sequence]) -> Evaluation:
         if prefix and target is not None:
             top = bundle.sasrec.recommend(prefix, 10, bundle.backend)
             hits += any(action == target[3] for action, _score in top)
+    injected = [encode(seq) for seq in (injected_anomalies(held_out) if anomalies is None else anomalies)]
     highest = max_prefix_scores(  # [N] as live scoring alerts: any reading after a behaviour
         lambda reads: bundle.transae.score(reads, bundle.backend),
-        scored,
+        scored + injected,  # an injected copy the model cannot read at all is -inf: a miss
         SCORING_WINDOW,
         bundle.transae.config.max_behaviours,
     )
-    alarms = int((highest > bundle.threshold).sum())
-    false_alarms = alarms / len(scored) if scored else 1.0
-    return Evaluation(round(hits / cases, 4) if cases else 0.0, round(false_alarms, 4))
+    flagged = highest > bundle.threshold
+    false_alarms = flagged[: len(scored)].mean() if scored else 1.0
+    detected = flagged[len(scored) :].mean() if injected else 0.0
+    return Evaluation(
+        round(hits / cases, 4) if cases else 0.0, round(float(false_alarms), 4), round(float(detected), 4)
+    )
+
+
+def _encoder(bundle: ModelBundle) -> Callable[[NamedSequence], list[RawBehaviour | None]]:
+    """Named behaviours -> the bundle's raw ones (None: outside its vocabulary), as ``VocabularyMap.raw``."""
+    ids: dict[tuple[str, str], tuple[int, int] | None] = {}
+
+    def known(device: str, action: str) -> tuple[int, int] | None:
+        if (device, action) not in ids:
+            raw = bundle.vocab.raw(Behaviour(time=0.0, device=device, action=action))
+            ids[device, action] = None if raw is None else (raw[2], raw[3])
+        return ids[device, action]
+
+    def encode(sequence: NamedSequence) -> list[RawBehaviour | None]:
+        return [None if (pair := known(dev, act)) is None else (d, k, *pair) for d, k, dev, act in sequence]
+
+    return encode
 
 
 def is_better(challenger: Evaluation, champion: Evaluation) -> tuple[bool, str]:
-    """Whether to deploy, and why (no worse on both metrics, strictly better on one)."""
+    """Whether to deploy, and why: no worse on HR@10 and on anomaly detection (``Evaluation.detection``,
+    detection rate minus false-alarm rate), strictly better on one. A model that alerts less but also
+    misses more injected anomalies than it saves false alarms is not deployed."""
     hr_gain = challenger.hr_at_10 - champion.hr_at_10
-    far_gain = champion.false_alarm_rate - challenger.false_alarm_rate
+    detection_gain = challenger.detection - champion.detection
     if hr_gain < 0:
         return False, f"HR@10 {challenger.hr_at_10:.3f} below the champion's {champion.hr_at_10:.3f}"
-    if far_gain < 0:
-        return False, (
-            f"false-alarm rate {challenger.false_alarm_rate:.3f} above the champion's "
-            f"{champion.false_alarm_rate:.3f}"
+    if detection_gain < 0:
+        rates = (
+            f"(detection rate {challenger.detection_rate:.3f} vs the champion's "
+            f"{champion.detection_rate:.3f}, false-alarm rate {challenger.false_alarm_rate:.3f} vs "
+            f"{champion.false_alarm_rate:.3f})"
         )
-    if hr_gain == 0 and far_gain == 0:
-        return False, "no better than the champion on HR@10 or false-alarm rate"
+        if challenger.false_alarm_rate < champion.false_alarm_rate:
+            return False, f"fewer false alarms, but more injected anomalies missed than alarms saved {rates}"
+        return False, f"worse at anomaly detection than the champion {rates}"
+    if hr_gain == 0 and detection_gain == 0:
+        return False, "no better than the champion on HR@10 or anomaly detection"
     return True, "better than the champion on the held-out recent sequences"
 
 
@@ -354,10 +417,11 @@ async def _train_and_judge(
         challenger = load_bundle(
             workdir / "transae.npz", workdir / "sasrec.npz", version=version, source="home"
         )
+        anomalies = injected_anomalies(held_out)  # one set for both: the same anomalies judge both
         return (
             challenger,
-            evaluate(challenger, held_out),
-            (evaluate(champion, held_out) if champion is not None else None),
+            evaluate(challenger, held_out, anomalies),
+            (evaluate(champion, held_out, anomalies) if champion is not None else None),
         )
 
     challenger, new, old = await hass.async_add_executor_job(_judge)

@@ -25,6 +25,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from custom_components.habitus.adaptation import (
+    INJECTED_PER_KIND,
     ISSUE_WORKER_CRASHED,
     MIN_HOLDOUT_SEQUENCES,
     Evaluation,
@@ -32,6 +33,7 @@ from custom_components.habitus.adaptation import (
     async_retrain,
     evaluate,
     hold_out_since,
+    injected_anomalies,
     is_better,
     rollback,
     split_by_time,
@@ -74,7 +76,7 @@ async def test_retrain_trains_in_the_worker_then_deploys_or_keeps_the_champion_a
     assert progress and progress[-1] == pytest.approx(1.0)
     assert outcome["train_sequences"] == 48 and outcome["held_out_sequences"] == 12
     assert outcome["reason"]
-    assert set(outcome["challenger"]) == {"hr_at_10", "false_alarm_rate"}
+    assert set(outcome["challenger"]) == {"hr_at_10", "false_alarm_rate", "detection_rate"}
     # The shipped champion's vocabulary (SmartThings FR) has none of these actions: HR@10 0 on them.
     assert outcome["champion"]["hr_at_10"] == 0.0
     assert outcome["deployed"] is True, outcome
@@ -137,14 +139,60 @@ async def test_unload_during_a_retrain_cancels_it_and_stops_the_worker(
 
 
 def test_a_challenger_worse_on_either_metric_keeps_the_champion_with_a_reason() -> None:
-    champion = Evaluation(hr_at_10=0.5, false_alarm_rate=0.1)
-    assert is_better(Evaluation(0.6, 0.1), champion) == (True, ANY)
-    worse_hr, reason_hr = is_better(Evaluation(0.4, 0.0), champion)
-    worse_far, reason_far = is_better(Evaluation(0.9, 0.2), champion)
-    same, reason_same = is_better(Evaluation(0.5, 0.1), champion)
+    champion = Evaluation(hr_at_10=0.5, false_alarm_rate=0.1, detection_rate=0.6)
+    assert is_better(Evaluation(0.6, 0.1, 0.6), champion) == (True, ANY)
+    worse_hr, reason_hr = is_better(Evaluation(0.4, 0.0, 0.9), champion)
+    worse_far, reason_far = is_better(Evaluation(0.9, 0.2, 0.6), champion)
+    same, reason_same = is_better(Evaluation(0.5, 0.1, 0.6), champion)
     assert not worse_hr and "HR@10" in reason_hr
-    assert not worse_far and "false-alarm" in reason_far
+    assert not worse_far and "anomaly detection" in reason_far and "false-alarm rate 0.200" in reason_far
     assert not same and "no better" in reason_same
+
+
+def test_a_challenger_that_alerts_less_but_misses_the_anomalies_is_not_deployed() -> None:
+    """Detection is judged as detection rate minus false-alarm rate: fewer alarms bought with more missed
+    anomalies is rejected with that reason; more alarms with many more anomalies caught is deployed."""
+    champion = Evaluation(hr_at_10=0.5, false_alarm_rate=0.3, detection_rate=0.8)  # 0.5
+    quiet, reason = is_better(Evaluation(0.5, 0.1, 0.2), champion)  # 0.1: alerts less, catches little
+    assert not quiet and "fewer false alarms" in reason and "detection rate 0.200" in reason
+    assert is_better(Evaluation(0.5, 0.4, 0.95), champion) == (True, ANY)  # 0.55
+    assert is_better(Evaluation(0.5, 0.1, 0.6), champion)[0] is False  # 0.5: a tie, HR@10 no better
+    assert is_better(Evaluation(0.6, 0.1, 0.6), champion)[0] is True  # the tie, and HR@10 better
+    # the two models that tell nothing apart (flag everything, flag nothing) score alike
+    assert not is_better(Evaluation(0.5, 0.0, 0.0), Evaluation(0.5, 1.0, 1.0))[0]
+    assert Evaluation(0.5, 0.3, 0.8).as_metrics("champion_") == {
+        "champion_hr_at_10": 0.5,
+        "champion_false_alarm_rate": 0.3,
+        "champion_detection_rate": 0.8,
+    }
+
+
+def _fr_home(days: int) -> list[list[Behaviour]]:
+    """Sequences the shipped FR models can read: mornings of lights and a TV, one per day."""
+    hour = 491_000.0
+    return [
+        [
+            Behaviour(hour + 24 * d + 1, "light.kitchen", "Light:switch on"),
+            Behaviour(hour + 24 * d + 1.2, "media_player.tv", "Television:switch on"),
+            Behaviour(hour + 24 * d + 1.4, "light.kitchen", "Light:switch off"),
+        ]
+        for d in range(days)
+    ]
+
+
+@pytest.mark.parametrize(("threshold", "rate"), [(-1e9, 1.0), (1e9, 0.0)], ids=["flags-all", "flags-none"])
+def test_the_detection_rate_counts_injected_copies_live_scoring_alerts_on(
+    threshold: float, rate: float
+) -> None:
+    base = load_base_bundle()
+    served = replace(base, calibration=Calibration(MIN_CALIBRATION_SEQUENCES, threshold, 0))
+    held_out = _fr_home(20)
+    anomalies = injected_anomalies(held_out)
+    assert anomalies and anomalies == injected_anomalies(held_out)  # seeded: one set for both bundles
+    assert len(anomalies) <= 4 * min(len(held_out), INJECTED_PER_KIND)
+    result = evaluate(served, held_out, anomalies)
+    assert (result.false_alarm_rate, result.detection_rate, result.detection) == (rate, rate, 0.0)
+    assert evaluate(served, held_out) == result  # the default is the same injected set
 
 
 def test_the_false_alarm_rate_counts_a_sequence_live_scoring_alerted_on_before_its_end() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from habitus_engine.injection import KINDS
 from habitus_engine.models.transae import TRANSAE_LEARNING_RATE
-from habitus_tools.bench_denoise import KINDS, Candidate, evaluate_caps, load_home, run
+from habitus_tools.bench_denoise import Candidate, evaluate_caps, load_home, run
 from habitus_tools.cli import main
 from tests.paths import SMARTTHINGS
 

@@ -25,6 +25,7 @@ MODEL_KEYS = {"training", "guard", "guard_new_context", "truth"}
 DECISION_KEYS = {
     "deployed",
     "reason",
+    "deployed_far_only",
     "deployed_new_context",
     "reason_new_context",
     "truth_better",
@@ -32,13 +33,18 @@ DECISION_KEYS = {
     "right",
     "truth_better_f1",
     "right_f1",
+    "truth_better_balanced",
+    "right_balanced",
+    "right_far_only",
+    "right_f1_far_only",
     "delta",
 }
+GUARD_KEYS = ("hr_at_10", "false_alarm_rate", "detection_rate")
 
 
 def _is_better(challenger: dict[str, float], champion: dict[str, float]) -> tuple[bool, str]:
     adaptation, _, _ = integration()
-    new, old = (adaptation.Evaluation(m["hr_at_10"], m["false_alarm_rate"]) for m in (challenger, champion))
+    new, old = (adaptation.Evaluation(**m) for m in (challenger, champion))
     deployed, reason = adaptation.is_better(new, old)
     return bool(deployed), str(reason)
 
@@ -69,8 +75,9 @@ def test_hub_adapt_decides_with_is_better_and_writes_the_documented_json(
         assert set(model) == MODEL_KEYS, name
         assert model["training"]["max_seconds"] is None  # the job ran without its budget
         assert model["training"]["transae"]["epochs_run"] == 1
-        _in_unit(model["guard"], ("hr_at_10", "false_alarm_rate"))
-        _in_unit(model["guard_new_context"], ("hr_at_10", "false_alarm_rate"))
+        assert set(model["guard"]) == set(model["guard_new_context"]) == set(GUARD_KEYS)
+        _in_unit(model["guard"], GUARD_KEYS)
+        _in_unit(model["guard_new_context"], GUARD_KEYS)
         _in_unit(model["truth"]["ad"], ("precision", "recall", "f1", "fpr"))
         _in_unit(model["truth"]["bp"], ("hr@10", "ndcg@10"))
         assert model["truth"]["ad"]["n_test"] == 50 and model["truth"]["bp"]["n_test"] > 0
@@ -84,6 +91,15 @@ def test_hub_adapt_decides_with_is_better_and_writes_the_documented_json(
             challenger["guard_new_context"], champion["guard_new_context"]
         )
         assert decision["right"] == (decision["deployed"] == decision["truth_better"])
+        assert decision["right_balanced"] == (decision["deployed"] == decision["truth_better_balanced"])
+        # the rule before the detection rate: HR@10 and false-alarm rate only, on the same figures
+        far_only = {**challenger["guard"], "detection_rate": 1.0}
+        assert (
+            decision["deployed_far_only"]
+            == _is_better(far_only, {**champion["guard"], "detection_rate": 1.0})[0]
+        )
+        assert decision["right_far_only"] == (decision["deployed_far_only"] == decision["truth_better"])
+    assert 0 < settings["n_injected_anomalies"] <= 4 * settings["n_held_out_old_context"]
     # augment trains on the real 80 % plus the paper's 27 synthetic sequences; replace on those alone
     assert doc["models"]["augment"]["training"]["n_sequences"] == 32 + 27
     assert doc["models"]["replace"]["training"]["n_sequences"] == 27

@@ -76,12 +76,13 @@ from habitus_engine.datasets import (
     to_behaviours,
     to_raw,
 )
+from habitus_engine.injection import inject
 from habitus_engine.llm.base import DEFAULT_TEMPERATURE
 from habitus_engine.models import FieldSizes
 from habitus_engine.shifts import paper_shift
 from habitus_engine.transae_sequences import SequenceModelConfig
 from habitus_tools.bench_denoise import SEED as INJECTION_SEED
-from habitus_tools.bench_denoise import Home, device_action_pairs, inject, judge
+from habitus_tools.bench_denoise import Home, device_action_pairs, judge
 from habitus_tools.bench_models import (
     SHIFTS,
     evaluate,

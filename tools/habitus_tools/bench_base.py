@@ -41,10 +41,11 @@ from numpy.typing import NDArray
 
 from habitus_engine.calibration import home_threshold
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
+from habitus_engine.injection import KINDS
 from habitus_engine.jobs import live_max_scores
 from habitus_engine.models import TransAE
 
-from .bench_denoise import KINDS, SEED, Home, load_home
+from .bench_denoise import SEED, Home, load_home
 from .denoise_select import roc_auc
 
 N_DAYS, N_BUCKETS = 7, 8

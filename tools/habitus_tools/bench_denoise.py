@@ -7,15 +7,9 @@ and judged on raw ``vld`` minus every sequence also in ``trn`` (the splits share
 
 * normal: those validation sequences;
 * anomalies, injected into copies of them from the home's ``trn`` statistics only, one kind at a time
-  (in the spirit of SmartGen's attacks, none copied from them):
-  ``device``: one behaviour becomes the home's rarest device-action pair (never used, when the
-  vocabulary maps actions to devices), same day and hour (the paper's heater attack);
-  ``hour``: every behaviour moves to the 3-hour bucket in which the sequence's devices are least used
-  (the paper's time attack);
-  ``burst``: a device's two most used actions, alternating three times, open the sequence at its
-  own time (the paper's TV / robot / projector bursts);
-  ``swap``: one behaviour's device and action taken from another training sequence
-  (``denoise_select.perturb``, the synthetic-set criterion's perturbation).
+  (``engine/injection.py``'s ``inject``, which the hub's guard uses too: ``device``, ``hour``, ``burst``,
+  ``swap``; the pairs the home could do are the vocabulary's ``action_device`` map, so ``device``
+  injects a never-used pair).
 
 Per candidate objective: ROC AUC (normal vs each kind; threshold-free) and F1 at the product's
 calibrated threshold (normal vs each kind, 1:1), averaged over kinds, homes and seeds. Candidates are
@@ -31,7 +25,6 @@ import json
 import platform
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -41,24 +34,21 @@ from typing import Any
 import numpy as np
 
 from habitus_engine.datasets import (
-    RawBehaviour,
     RawSequence,
     load_vocabulary,
     read_raw_sequences,
 )
+from habitus_engine.injection import inject
 from habitus_engine.metrics import precision_recall_f1
 from habitus_engine.models import FieldSizes, TransAE, TransAEConfig
 from habitus_engine.models.network import Params
 from habitus_engine.models.training import TrainProgress, split_validation
 from habitus_engine.models.transae import CORRUPTIONS
 
-from .denoise_select import perturb, roc_auc
+from .denoise_select import roc_auc
 
-KINDS = ("device", "hour", "burst", "swap")
 SEED = 2024
 DEFAULT_CANDIDATES = ("none", "mixed:0.15", "mixed:0.3", "mixed:0.5")
-N_BUCKETS = 8
-BURST = 3  # behaviours in an injected burst
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,40 +116,6 @@ def device_action_pairs(dataset: Path, train: Sequence[RawSequence]) -> list[tup
     if isinstance(raw, list) and raw:
         return [(int(d), a) for a, d in enumerate(raw) if d is not None and int(d) >= 0]
     return sorted({(b[2], b[3]) for s in train for b in s})
-
-
-def inject(
-    normal: Sequence[RawSequence],
-    train: Sequence[RawSequence],
-    pairs: Sequence[tuple[int, int]],
-    sizes: FieldSizes,
-    seed: int = SEED,
-) -> dict[str, list[RawSequence]]:
-    """One anomalous copy of every ``normal`` sequence per kind (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    pair_count = Counter((b[2], b[3]) for s in train for b in s)
-    fewest = min(pair_count[p] for p in pairs)
-    rare = [p for p in pairs if pair_count[p] == fewest]
-    at_hour = Counter((b[2], b[1]) for s in train for b in s)  # (device, bucket) -> uses
-    by_device: dict[int, Counter[int]] = {}
-    for s in train:
-        for b in s:
-            by_device.setdefault(b[2], Counter())[b[3]] += 1
-    burst_devices = sorted(d for d, actions in by_device.items() if len(actions) >= 2)
-    out: dict[str, list[RawSequence]] = {kind: [] for kind in KINDS}
-    for seq in normal:
-        i = int(rng.integers(len(seq)))
-        device, action = rare[int(rng.integers(len(rare)))]
-        out["device"].append([*seq[:i], (seq[i][0], seq[i][1], device, action), *seq[i + 1 :]])
-        other_hours = [h for h in range(N_BUCKETS) if h not in {b[1] for b in seq}] or list(range(N_BUCKETS))
-        quiet = min(other_hours, key=lambda h: sum(at_hour[(b[2], h)] for b in seq))
-        out["hour"].append([(b[0], quiet, b[2], b[3]) for b in seq])
-        device = burst_devices[int(rng.integers(len(burst_devices)))]
-        (a1, _), (a2, _) = by_device[device].most_common(2)
-        burst: list[RawBehaviour] = [(seq[0][0], seq[0][1], device, (a1, a2)[k % 2]) for k in range(BURST)]
-        out["burst"].append([*burst, *seq][: TransAEConfig().max_behaviours])
-    out["swap"] = perturb(list(normal), list(train), sizes.n_devices, sizes.n_actions, seed)[0]
-    return out
 
 
 def load_home(dataset: Path, limit: int | None = None, normal_from: str = "vld", seed: int = SEED) -> Home:

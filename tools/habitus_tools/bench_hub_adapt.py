@@ -19,17 +19,22 @@ and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adap
    new-context sequences, test sources removed);
 3. **decision**: the product's ``adaptation.evaluate`` (SASRec HR@10 of each held-out sequence's last
    action; TransAE's false-alarm rate, the share of held-out sequences with a prefix reading above the
-   threshold) of champion and challenger on the held-out old-context 20 %, then ``adaptation.is_better``:
-   deployed or not, and why. The same two calls on the recent 20 % of the oracle pieces (new-context
-   real data) give ``deployed_new_context``: what the guard would decide if it judged on new-context
-   data (a what-if, not the product);
+   threshold, and its detection rate, the same share of ``adaptation.injected_anomalies`` of them) of
+   champion and challenger on the held-out old-context 20 %, then ``adaptation.is_better``: deployed or
+   not, and why. ``deployed_far_only``: the rule before the detection rate (HR@10 and false-alarm rate
+   only; ``is_better`` with both detection rates set to 1) on the same models. The same calls on the
+   recent 20 % of the oracle pieces (new-context real data) give ``deployed_new_context``: what the
+   guard would decide if it judged on new-context data (a what-if, not the product);
 4. **truth** (reporting only): every model on the paper's new-context test sets, as ``bench models
    --hub-row`` scores them: AD flags as live scoring raises them (any prefix reading above the
    threshold) -> precision / recall / F1 and the false-alarm rate on the normal pieces; BP HR@10 /
    NDCG@10 (1 + 100 sampled negatives) on the normal pieces. ``truth_better`` applies ``is_better`` to
    (BP HR@10, false-alarm rate on new-context normals): the product's own rule on new-context figures.
    A decision is ``right`` when deployed == truth_better; ``truth_better_f1`` / ``right_f1`` use 1 - AD F1
-   in place of the false-alarm rate (a model that flags nothing has no false alarm, and no recall).
+   in place of the false-alarm rate (a model that flags nothing has no false alarm, and no recall);
+   ``truth_better_balanced`` / ``right_balanced``: the product's rule on (BP HR@10, FPR, AD recall) of
+   the test sets. ``right_far_only`` / ``right_f1_far_only``: the same two truths against
+   ``deployed_far_only``.
 
 ``--post-shift``: the home has lived in the new context for a while. The oracle pieces are appended to
 its history as the most recent sequences, so the hub's split puts them in the held-out 20 % first and any
@@ -47,8 +52,9 @@ only train on the pieces it is judged on. ``settings`` gains ``judge``, ``evalua
 
 JSON (``--json``): ``dataset``, ``shift``, ``settings``, ``models`` (per model: ``training``, ``guard``,
 ``guard_new_context``, ``truth``), ``decisions`` (per challenger: ``deployed``, ``reason``,
-``deployed_new_context``, ``reason_new_context``, ``truth_better``, ``truth_reason``, ``right``,
-``truth_better_f1``, ``right_f1``, ``delta``), ``load`` (``/proc/loadavg`` before and after),
+``deployed_far_only``, ``deployed_new_context``, ``reason_new_context``, ``truth_better``, ``truth_reason``,
+``right``, ``truth_better_f1``, ``right_f1``, ``truth_better_balanced``, ``right_balanced``,
+``right_far_only``, ``right_f1_far_only``, ``delta``), ``load`` (``/proc/loadavg`` before and after),
 ``machine``, ``date``.
 """
 
@@ -204,11 +210,24 @@ def truth(bundle: Any, data: ShiftData) -> dict[str, Any]:
     return {"ad": ad, "bp": {k: bp[k] for k in ("hr@10", "ndcg@10", "n_test")}}
 
 
-def guard(bundle: Any, held_out: list[list[Behaviour]]) -> dict[str, float]:
-    """The product's ``adaptation.evaluate`` of the bundle on ``held_out`` (HR@10, false-alarm rate)."""
+def guard(bundle: Any, held_out: list[list[Behaviour]], anomalies: list[Any]) -> dict[str, float]:
+    """The product's ``adaptation.evaluate`` of the bundle on ``held_out`` and ``anomalies`` (its
+    ``injected_anomalies``, made once per run): HR@10, false-alarm rate, detection rate."""
     adaptation, _, _ = integration()
-    result: dict[str, float] = adaptation.evaluate(bundle, held_out).as_metrics()
+    result: dict[str, float] = adaptation.evaluate(bundle, held_out, anomalies).as_metrics()
     return result
+
+
+def _guard_figures(key: str) -> Callable[[dict[str, Any]], tuple[float, float, float]]:
+    return lambda m: (m[key]["hr_at_10"], m[key]["false_alarm_rate"], m[key]["detection_rate"])
+
+
+def _far_only(
+    figures: Callable[[dict[str, Any]], tuple[float, float, float]],
+) -> Callable[[dict[str, Any]], tuple[float, float, float]]:
+    """The rule on HR@10 and the false-alarm rate alone: with both detection rates 1, detection minus
+    false-alarm rate orders models as the false-alarm rate does (the rule before the detection rate)."""
+    return lambda m: (*figures(m)[:2], 1.0)
 
 
 def decide(challenger: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
@@ -216,23 +235,26 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any]) -> dict[str, An
     the new-context truth (HR@10, false-alarm rate on normals), and whether the decision was right."""
     adaptation, _, _ = integration()
 
-    def judged(figures: Callable[[dict[str, Any]], tuple[float, float]]) -> tuple[bool, str]:
+    def judged(figures: Callable[[dict[str, Any]], tuple[float, float, float]]) -> tuple[bool, str]:
         new, old = (adaptation.Evaluation(*figures(m)) for m in (challenger, champion))
         deployed, reason = adaptation.is_better(new, old)
         return bool(deployed), str(reason)
 
-    deployed, reason = judged(lambda m: (m["guard"]["hr_at_10"], m["guard"]["false_alarm_rate"]))
-    result: dict[str, Any] = {"deployed": deployed, "reason": reason}
+    deployed, reason = judged(_guard_figures("guard"))
+    far_only, _ = judged(_far_only(_guard_figures("guard")))
+    result: dict[str, Any] = {"deployed": deployed, "reason": reason, "deployed_far_only": far_only}
     if "guard_new_context" in challenger:
-        ctx = judged(
-            lambda m: (m["guard_new_context"]["hr_at_10"], m["guard_new_context"]["false_alarm_rate"])
-        )
+        ctx = judged(_guard_figures("guard_new_context"))
         result["deployed_new_context"], result["reason_new_context"] = ctx
-    better, why = judged(lambda m: (round(m["truth"]["bp"]["hr@10"], 4), round(m["truth"]["ad"]["fpr"], 4)))
+
+    def test_sets(m: dict[str, Any]) -> tuple[float, float, float]:
+        ad = m["truth"]["ad"]
+        return round(m["truth"]["bp"]["hr@10"], 4), round(ad["fpr"], 4), round(ad["recall"], 4)
+
+    better, why = judged(_far_only(test_sets))  # HR + FPR, as the rule was
     # the same rule with 1 - F1 in place of the false-alarm rate: a model that flags nothing is not better
-    better_f1, _ = judged(
-        lambda m: (round(m["truth"]["bp"]["hr@10"], 4), round(1 - m["truth"]["ad"]["f1"], 4))
-    )
+    better_f1, _ = judged(lambda m: (test_sets(m)[0], round(1 - m["truth"]["ad"]["f1"], 4), 1.0))
+    balanced, _ = judged(test_sets)  # the product's rule on the test sets: HR, recall - FPR
     delta = {
         key: round(challenger["truth"][task][key] - champion["truth"][task][key], 4)
         for task, key in (("ad", "f1"), ("ad", "recall"), ("ad", "fpr"), ("bp", "hr@10"), ("bp", "ndcg@10"))
@@ -244,6 +266,10 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any]) -> dict[str, An
         "right": deployed == better,
         "truth_better_f1": better_f1,
         "right_f1": deployed == better_f1,
+        "truth_better_balanced": balanced,
+        "right_balanced": deployed == balanced,
+        "right_far_only": far_only == better,
+        "right_f1_far_only": far_only == better_f1,
         "delta": delta,
     }
 
@@ -317,6 +343,8 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
         split = GuardSplit(real, real, recent, "recent")
     real, recent = split.real, split.held_out
     held_out = [as_behaviours(s, vocab) for s in recent]
+    adaptation, _, _ = integration()
+    anomalies = adaptation.injected_anomalies(held_out)  # as _train_and_judge: one set for every model
     sets, report = training_sets(data, config, real, vocab)
     if config.judge == "since-shift":
         sets["champion"] = (split.champion, None, {"mode": "real pre-shift sequences of the training side"})
@@ -325,13 +353,14 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
         oracle_train, oracle_recent = hub_split(data.training["oracle"][0])
         sets["oracle"] = (oracle_train, None, {"mode": "real new-context 80 % (oracle)"})
         new_recent = [as_behaviours(s, vocab) for s in oracle_recent]
+    new_anomalies = adaptation.injected_anomalies(new_recent)
     models: dict[str, dict[str, Any]] = {}
     for name, (ad, bp, how) in sets.items():
         log(f"  {name}: train_models on {len(ad)} (TransAE) / {len(bp if bp is not None else ad)} (SASRec)")
         trained = train_bundle(name, ad, bp, vocab, config)
-        entry = {"training": {**how, **trained.training}, "guard": guard(trained.bundle, held_out)}
+        entry = {"training": {**how, **trained.training}, "guard": guard(trained.bundle, held_out, anomalies)}
         if new_recent:
-            entry["guard_new_context"] = guard(trained.bundle, new_recent)
+            entry["guard_new_context"] = guard(trained.bundle, new_recent, new_anomalies)
         entry["truth"] = truth(trained.bundle, data)
         models[name] = entry
         log(f"  {name}: trained in {trained.training['seconds']} s, guard {entry['guard']}")
@@ -348,6 +377,7 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
             report=report,
             post_shift=len(post_shift),
             split=split,
+            n_injected=len(anomalies),
         ),
         "models": models,
         "decisions": decisions,
@@ -367,6 +397,7 @@ def _settings(
     report: dict[str, Any],
     post_shift: int,
     split: GuardSplit,
+    n_injected: int,
 ) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "synthetic": config.synthetic,
@@ -379,6 +410,7 @@ def _settings(
         "n_champion_train": len(real),
         "n_held_out_old_context": len(recent),  # the guard's set: old context unless --post-shift
         "n_held_out_new_context": len(new_recent),
+        "n_injected_anomalies": n_injected,  # the guard's anomalous copies of its held-out set
         "n_post_shift": post_shift,  # new-context sequences at the end of the home's history
         "n_held_out_post_shift": min(post_shift, len(recent)),  # of them in the guard's held-out set
         "n_test_normal": len(data.test_normal),
@@ -407,6 +439,10 @@ def _pair(a: float, b: float) -> str:
     return f"{a:.3f} / {b:.3f}"
 
 
+def _guard(g: dict[str, float] | None) -> str:
+    return f"{g['hr_at_10']:.3f}/{g['false_alarm_rate']:.3f}/{g['detection_rate']:.3f}" if g else "-"
+
+
 def format_table(doc: dict[str, Any]) -> str:
     """One line per model (guard and truth figures), then one per challenger (the decision)."""
     code = SHIFTS[doc["shift"]][3]
@@ -417,7 +453,7 @@ def format_table(doc: dict[str, Any]) -> str:
         f"guard on {settings['n_held_out_old_context']} held-out sequences "
         f"({settings.get('n_held_out_post_shift', 0)} of them post-shift)"
         + (f", judged on {settings['evaluated_on']}" if "evaluated_on" in settings else ""),
-        f"{'model':<10}{'n AD/BP':<13}{'s':>6}  {'guard old HR/FAR':<18}{'guard new HR/FAR':<18}"
+        f"{'model':<10}{'n AD/BP':<13}{'s':>6}  {'guard old HR/FAR/DR':<21}{'guard new HR/FAR/DR':<21}"
         f"{'truth AD P/R/F1':<23}{'FPR':<7}{'BP HR/NDCG':<14}",
     ]
     for name, m in doc["models"].items():
@@ -426,8 +462,7 @@ def format_table(doc: dict[str, Any]) -> str:
         ad, bp = m["truth"]["ad"], m["truth"]["bp"]
         lines.append(
             f"{name:<10}{str(t['n_sequences']) + '/' + str(t['n_sequences_sasrec']):<13}{t['seconds']:>6}  "
-            f"{_pair(g['hr_at_10'], g['false_alarm_rate']):<18}"
-            f"{_pair(gn['hr_at_10'], gn['false_alarm_rate']) if gn else '-':<18}"
+            f"{_guard(g):<21}{_guard(gn):<21}"
             f"{ad['precision']:.3f}/{ad['recall']:.3f}/{ad['f1']:.3f}    {ad['fpr']:<7.3f}"
             f"{_pair(bp['hr@10'], bp['ndcg@10']):<14}"
         )
@@ -439,9 +474,10 @@ def _decision_line(name: str, d: dict[str, Any]) -> str:
     verdict = "DEPLOYED" if d["deployed"] else "kept champion"
     delta = d["delta"]
     line = (
-        f"{name}: {verdict} ({d['reason']}); truth better (HR+FPR / HR+F1): "
-        f"{d['truth_better']} / {d['truth_better_f1']}; dF1 {delta['f1']:+.3f}, dFPR {delta['fpr']:+.3f}, "
-        f"dHR {delta['hr@10']:+.3f}"
+        f"{name}: {verdict} ({d['reason']}); by FAR alone: {'deploy' if d['deployed_far_only'] else 'keep'}; "
+        f"truth better (HR+FPR / HR+F1 / HR+recall-FPR): {d['truth_better']} / {d['truth_better_f1']} / "
+        f"{d['truth_better_balanced']}; dF1 {delta['f1']:+.3f}, dRecall {delta['recall']:+.3f}, "
+        f"dFPR {delta['fpr']:+.3f}, dHR {delta['hr@10']:+.3f}"
     )
     if "deployed_new_context" in d:
         line += f"; judged on new context: {'deploy' if d['deployed_new_context'] else 'keep'}"

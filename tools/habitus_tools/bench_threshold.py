@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from habitus_engine.datasets import RawSequence, read_raw_sequences
+from habitus_engine.injection import KINDS
 from habitus_engine.jobs import (
     TRANSAE_HOLDOUT,
     TRANSAE_HOLDOUTS,
@@ -52,7 +53,7 @@ from habitus_engine.jobs import (
 from habitus_engine.models import TransAE
 from habitus_engine.models.training import split_validation
 
-from .bench_denoise import KINDS, SEED, load_home
+from .bench_denoise import SEED, load_home
 
 
 def _held_out_all(home_dir: Path, limit: int | None, draw: int) -> list[RawSequence]:

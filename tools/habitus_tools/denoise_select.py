@@ -12,7 +12,7 @@ Run: ``python -m habitus_tools.denoise_select ../shared/datasets/smartthings`` (
 Superseded as the basis of the product default: the validation sets here hold 2-28 synthetic
 sequences, and on real homes this criterion's pick (mixed 0.5) is the worst candidate.
 ``habitus bench denoise`` (``bench_denoise.py``) judges the objective on real homes' own data and
-reuses ``perturb`` and ``roc_auc`` from here.
+reuses ``roc_auc`` from here; ``perturb`` lives in ``engine/injection.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus_engine.datasets import RawSequence
+from habitus_engine.injection import perturb
 from habitus_engine.models import TransAE, TransAEConfig
 from habitus_engine.models.training import split_validation
 
@@ -37,24 +37,6 @@ def roc_auc(normal: NDArray[np.floating], anomalous: NDArray[np.floating]) -> fl
     """P(anomalous score > normal score), ties count half."""
     diff = anomalous[:, None] - normal[None, :]
     return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
-
-
-def perturb(
-    val: list[RawSequence], pool: list[RawSequence], n_devices: int, n_actions: int, seed: int
-) -> tuple[list[RawSequence], list[RawSequence]]:
-    """(foreign-behaviour copies, random-token copies) of ``val``."""
-    rng = np.random.default_rng(seed)
-    pool_beh = [b for s in pool for b in s]
-    foreign: list[RawSequence] = []
-    random_tok: list[RawSequence] = []
-    for seq in val:
-        i = int(rng.integers(len(seq)))
-        other = pool_beh[int(rng.integers(len(pool_beh)))]
-        foreign.append([*seq[:i], (seq[i][0], seq[i][1], other[2], other[3]), *seq[i + 1 :]])
-        j = int(rng.integers(len(seq)))
-        new = (seq[j][0], seq[j][1], int(rng.integers(n_devices)), int(rng.integers(n_actions)))
-        random_tok.append([*seq[:j], new, *seq[j + 1 :]])
-    return foreign, random_tok
 
 
 def main(root: Path) -> None:
