@@ -4,8 +4,9 @@
 holds out the most recent ``HOLDOUT_FRACTION`` of the stored ones (by start time) as evaluation data,
 encodes the rest with the home's vocabulary (``export.triples_to_home_raw``) and runs the worker's
 ``train_models`` job (a separate process: HA's loop stays free). A job adapting to a detected context
-shift holds out the sequences since the shift instead (``hold_out_since``), when there are enough of
-them: the challenger is then judged on the new context, not on the old one the champion learnt.
+shift holds out the sequences since the shift instead (``hold_out_since``; the most recent 20 % of all at
+most), when there are enough of them: the challenger is then judged on the new context, not on the old
+one the champion learnt.
 Champion and challenger are evaluated on the held-out real sequences in the executor:
 
 - SASRec HR@10: the last action of each held-out sequence ranked after its prefix (a target outside a
@@ -97,10 +98,11 @@ class Evaluation:
 
 def split_by_time(sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
     """(older 80 %, most recent 20 %) of the non-empty sequences, ordered by start time."""
-    return _split_by_start([s for s in sequences if s], lambda s: s[0].time)
+    return split_by_start([s for s in sequences if s], lambda s: s[0].time)
 
 
-def _split_by_start[T](sequences: list[T], start: Callable[[T], float]) -> tuple[list[T], list[T]]:
+def split_by_start[T](sequences: list[T], start: Callable[[T], float]) -> tuple[list[T], list[T]]:
+    """(older, most recent ``HOLDOUT_FRACTION``) of ``sequences`` by ``start`` (the hub's 20 % rule)."""
     ordered = sorted(sequences, key=start)
     cut = len(ordered) - math.ceil(len(ordered) * HOLDOUT_FRACTION)
     return ordered[:cut], ordered[cut:]
@@ -109,10 +111,21 @@ def _split_by_start[T](sequences: list[T], start: Callable[[T], float]) -> tuple
 def hold_out_since[T](
     ordered: list[T], start: Callable[[T], float], since: float
 ) -> tuple[list[T], list[T]] | None:
-    """(before, from ``since`` on) of sequences ordered by start time; None with fewer than
-    ``MIN_HOLDOUT_SEQUENCES`` from ``since`` on (the caller keeps the most recent 20 % rule)."""
+    """(training side, held out) of sequences ordered by start time: held out, those from ``since`` on,
+    at most the most recent ``max(MIN_HOLDOUT_SEQUENCES, ceil(HOLDOUT_FRACTION * all))`` of them; None
+    with fewer than ``MIN_HOLDOUT_SEQUENCES`` from ``since`` on (the caller keeps the 20 % rule).
+
+    The cap: a job that runs long after the shift (a pending shift adapted to weeks later) would
+    otherwise judge on every new-context sequence and train on none of them; capped, it takes no more
+    away from training than a plain retrain does, judges only on new-context sequences still, and the
+    earlier ones since the shift train the challenger.
+    """
     cut = bisect.bisect_left(ordered, since, key=start)
-    return (ordered[:cut], ordered[cut:]) if len(ordered) - cut >= MIN_HOLDOUT_SEQUENCES else None
+    if len(ordered) - cut < MIN_HOLDOUT_SEQUENCES:
+        return None
+    cap = max(MIN_HOLDOUT_SEQUENCES, math.ceil(len(ordered) * HOLDOUT_FRACTION))
+    cut = max(cut, len(ordered) - cap)
+    return ordered[:cut], ordered[cut:]
 
 
 def shift_split[T](
@@ -131,7 +144,7 @@ def split_triples(sequences: Iterable[Sequence]) -> tuple[list[list[Triple]], li
     dicts) made Python's collector run full collections of HA's whole heap during the job, 0.6-0.9 s
     event-loop stalls on a loaded 2-core box. Tuples of plain values are untracked by the collector.
     """
-    return _split_by_start([triples(s) for s in sequences if s], lambda s: s[0][0])
+    return split_by_start([triples(s) for s in sequences if s], lambda s: s[0][0])
 
 
 def as_behaviours(sequence: list[Triple]) -> Sequence:
@@ -224,7 +237,7 @@ def is_better(challenger: Evaluation, champion: Evaluation) -> tuple[bool, str]:
     return True, "better than the champion on the held-out recent sequences"
 
 
-def _stamp_vocabulary(directory: Path, devices: list[str], actions: list[str], train: int) -> None:
+def stamp_vocabulary(directory: Path, devices: list[str], actions: list[str], train: int) -> None:
     """Write the home's vocabulary and data size into both trained files (executor)."""
     for cls, name in ((TransAE, "transae.npz"), (SASRec, "sasrec.npz")):
         model: Any = cls.load(directory / name)
@@ -251,8 +264,9 @@ async def async_home_data(
     """Snapshot the stored sequences and the feedback; split by time and encode them (in the executor).
 
     ``since`` (epoch hours): hold out the sequences that started from then on (a detected shift's recent
-    window), if there are at least ``MIN_HOLDOUT_SEQUENCES`` of them and the older ones plus the feedback
-    still make ``MIN_TRAIN_SEQUENCES``; otherwise the most recent 20 %.
+    window; the most recent 20 % of all at most, see ``hold_out_since``), if there are at least
+    ``MIN_HOLDOUT_SEQUENCES`` of them and the rest plus the feedback still make ``MIN_TRAIN_SEQUENCES``;
+    otherwise the most recent 20 %.
     """
     runtime = entry.runtime_data
     if runtime.live is None or runtime.worker is None:
@@ -413,7 +427,7 @@ async def _train_and_judge(
     def _judge() -> tuple[ModelBundle, Evaluation, Evaluation | None]:
         from .live_models import load_bundle  # noqa: PLC0415
 
-        _stamp_vocabulary(workdir, devices, actions, len(raw))
+        stamp_vocabulary(workdir, devices, actions, len(raw))
         challenger = load_bundle(
             workdir / "transae.npz", workdir / "sasrec.npz", version=version, source="home"
         )

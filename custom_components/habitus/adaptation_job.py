@@ -173,6 +173,31 @@ def _in_range(behaviour: Any, limits: tuple[int, ...]) -> bool:
     )
 
 
+def training_set(
+    mode: AdaptMode,
+    real: list[RawSequence],
+    synthetic: list[RawSequence],
+    feedback: list[RawSequence],
+    extra: dict[str, Any],
+) -> list[RawSequence]:
+    """A job's training set. augment: real + synthetic + feedback; replace: synthetic + feedback (if enough
+    were kept, else augment). ``extra`` gets the mode used, why, and the counts (the job's outcome)."""
+    extra["mode"] = mode.value
+    if mode is AdaptMode.REPLACE and len(synthetic) < MIN_SYNTHETIC_REPLACE:
+        extra["mode"] = AdaptMode.AUGMENT.value
+        extra["mode_reason"] = (
+            f"replace needs {MIN_SYNTHETIC_REPLACE} synthetic sequences, synthesis kept "
+            f"{len(synthetic)}: trained on real + synthetic data instead"
+        )
+        mode = AdaptMode.AUGMENT
+    extra["synthetic_sequences"] = len(synthetic)
+    extra["real_sequences"] = len(real) if mode is AdaptMode.AUGMENT else 0
+    extra["feedback_sequences"] = len(feedback)
+    if mode is AdaptMode.REPLACE:
+        return synthetic + feedback
+    return real + synthetic + feedback
+
+
 class AdaptationManager:
     """Runs the entry's adaptation jobs, one at a time (see the module docstring)."""
 
@@ -316,10 +341,10 @@ class AdaptationManager:
         training_bp: list[RawSequence] | None = None
         if request.synthesize:
             synthetic, synthetic_bp = await self._async_synthesize(request, real, devices, actions, extra)
-            training = self._training_set(request.mode, real, synthetic, feedback, extra)
+            training = training_set(request.mode, real, synthetic, feedback, extra)
             if synthetic_bp != synthetic:  # TOF per task: SASRec trains on the next-action test's set
                 extra["synthetic_sequences_sasrec"] = len(synthetic_bp)
-                training_bp = self._training_set(AdaptMode(extra["mode"]), real, synthetic_bp, feedback, {})
+                training_bp = training_set(AdaptMode(extra["mode"]), real, synthetic_bp, feedback, {})
         self._set(Phase.TRAINING, 0.0, "training TransAE and SASRec")
         return await async_train_and_judge(
             self._hass,
@@ -395,30 +420,6 @@ class AdaptationManager:
         if request.detection is not None:
             return detected_shift(request.detection)
         return custom_shift(current, f"{current}; more days like the recent ones")
-
-    @staticmethod
-    def _training_set(
-        mode: AdaptMode,
-        real: list[RawSequence],
-        synthetic: list[RawSequence],
-        feedback: list[RawSequence],
-        extra: dict[str, Any],
-    ) -> list[RawSequence]:
-        """augment: real + synthetic + feedback; replace: synthetic + feedback (if enough were kept)."""
-        extra["mode"] = mode.value
-        if mode is AdaptMode.REPLACE and len(synthetic) < MIN_SYNTHETIC_REPLACE:
-            extra["mode"] = AdaptMode.AUGMENT.value
-            extra["mode_reason"] = (
-                f"replace needs {MIN_SYNTHETIC_REPLACE} synthetic sequences, synthesis kept "
-                f"{len(synthetic)}: trained on real + synthetic data instead"
-            )
-            mode = AdaptMode.AUGMENT
-        extra["synthetic_sequences"] = len(synthetic)
-        extra["real_sequences"] = len(real) if mode is AdaptMode.AUGMENT else 0
-        extra["feedback_sequences"] = len(feedback)
-        if mode is AdaptMode.REPLACE:
-            return synthetic + feedback
-        return real + synthetic + feedback
 
     @callback
     def _acknowledge(self, detection: ShiftDetection | None) -> None:

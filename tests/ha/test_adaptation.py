@@ -36,6 +36,7 @@ from custom_components.habitus.adaptation import (
     injected_anomalies,
     is_better,
     rollback,
+    shift_split,
     split_by_time,
     split_triples,
 )
@@ -241,27 +242,40 @@ async def test_home_data_since_a_shift_holds_out_the_sequences_since_then_when_t
         [Behaviour(now - 24 * d - 3, "light.nursery", "Light:switch on", "user")] for d in range(1, 4)
     ]
     entry.runtime_data.learner.store.add_older_sequences(nursery, now)
-    since = (now // 24 - 6) * 24  # 6 days of the regular home (18 sequences) and the nursery's 3
-
-    home = await async_home_data(hass, entry, since)
     decoded = await hass.async_add_executor_job(entry.runtime_data.learner.store.sequences_snapshot())
-    after = sorted((s for s in decoded if s[0].time >= since), key=lambda s: s[0].time)
-    assert home.evaluated_on == "since_shift" and len(after) == 21
-    assert _plain(home.held_out) == _plain(after) and len(home.real) == 63 - 21
+
+    def since(days: int) -> tuple[float, list[list[Behaviour]]]:
+        start = (now // 24 - days) * 24
+        return start, sorted((s for s in decoded if s[0].time >= start), key=lambda s: s[0].time)
+
+    three_days, after = since(3)  # 9 of the regular home and the nursery's 2-3: under 20 % of 63
+    home = await async_home_data(hass, entry, three_days)
+    assert home.evaluated_on == "since_shift" and 11 <= len(after) < 13
+    assert _plain(home.held_out) == _plain(after) and len(home.real) == 63 - len(after)
     assert "light.nursery" not in home.devices  # the post-shift sequences were not trained on
+
+    six_days, after = since(6)  # 18 + 3 = 21: held out, the most recent 20 % of all (13) of them
+    capped = await async_home_data(hass, entry, six_days)
+    assert capped.evaluated_on == "since_shift" and len(after) == 21
+    assert _plain(capped.held_out) == _plain(after[-13:]) and len(capped.real) == 50  # 8 of them since
 
     recent = await async_home_data(hass, entry, now)  # none since: the most recent 20 % (13 of 63)
     assert recent.evaluated_on == "recent" and len(recent.held_out) == 13 and len(recent.real) == 50
-    everything = await async_home_data(hass, entry, since - 24 * 30)  # nothing older left to train on
-    assert everything.evaluated_on == "recent" and len(everything.held_out) == 13
+    everything = await async_home_data(hass, entry, six_days - 24 * 30)  # all since: the latest 13 of them
+    assert everything.evaluated_on == "since_shift" and _plain(everything.held_out) == _plain(recent.held_out)
     plain = await async_home_data(hass, entry)
     assert plain.evaluated_on == "recent" and _plain(plain.held_out) == _plain(recent.held_out)
 
 
-def test_hold_out_since_needs_the_minimum_of_held_out_sequences() -> None:
+def test_hold_out_since_needs_the_minimum_of_held_out_sequences_and_keeps_at_most_a_fifth() -> None:
     starts = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
     assert hold_out_since(starts, float, 4.0) == ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0, 8.0])
     assert MIN_HOLDOUT_SEQUENCES == 5 and hold_out_since(starts, float, 4.5) is None
+    many = [float(h) for h in range(100)]
+    assert hold_out_since(many, float, 85.0) == (many[:85], many[85:])  # 15 since: all of them
+    assert hold_out_since(many, float, 50.0) == (many[:80], many[80:])  # 50 since: the latest 20
+    assert shift_split(many[:24], float, 0.0) is None  # 5 held out, 19 left: too few to train on
+    assert shift_split(many[:25], float, 0.0) == (many[:20], many[20:25])
 
 
 def test_split_triples_keeps_the_most_recent_fifth_as_tuples_the_collector_does_not_track() -> None:

@@ -31,7 +31,7 @@ from custom_components.habitus.adaptation import (
     Evaluation,
     is_better,
 )
-from custom_components.habitus.adaptation_job import AdaptationManager, Phase
+from custom_components.habitus.adaptation_job import AdaptationManager, Phase, training_set
 from custom_components.habitus.const import (
     CONF_ADAPT_MODE,
     CONF_ADAPT_ON_SHIFT,
@@ -167,12 +167,12 @@ async def test_adapt_synthesizes_with_gemma_trains_evaluates_and_reports_on_the_
 def test_replace_with_too_few_synthetic_sequences_falls_back_to_augment_and_says_why() -> None:
     real, synthetic, feedback = [[(0, 1, 0, 0)]] * 30, [[(1, 2, 1, 1)]] * 3, [[(2, 3, 0, 1)]]
     extra: dict[str, Any] = {}
-    training = AdaptationManager._training_set(AdaptMode.REPLACE, real, synthetic, feedback, extra)
+    training = training_set(AdaptMode.REPLACE, real, synthetic, feedback, extra)
     assert len(training) == 34 and extra["mode"] == "augment"
     assert "replace needs" in extra["mode_reason"] and "kept 3" in extra["mode_reason"]
     extra = {}
     many = [[(1, 2, 1, 1)]] * 12
-    assert AdaptationManager._training_set(AdaptMode.REPLACE, real, many, feedback, extra) == many + feedback
+    assert training_set(AdaptMode.REPLACE, real, many, feedback, extra) == many + feedback
     assert extra["mode"] == "replace" and extra["real_sequences"] == 0
 
 
@@ -214,7 +214,8 @@ async def test_a_detected_shift_waits_for_the_quiet_window_then_adapts_replacing
     assert outcome["mode"] == "replace" and "mode_reason" not in outcome and outcome["real_sequences"] == 0
     assert outcome["train_sequences"] == outcome["synthetic_sequences"] >= 1
     assert outcome["evaluated_on"] == "since_shift"
-    assert outcome["held_out_sequences"] == await _stored_since(hass, entry, since) >= 15
+    # 17-20 stored since the shift: held out, the most recent 20 % of the 60 (all of them since then)
+    assert await _stored_since(hass, entry, since) >= 15 and outcome["held_out_sequences"] == 12
     # adapted: the new season is the monitor's baseline, nothing is pending any more
     assert manager.pending_shift is None and live.store.monitor.baseline["seasonal"] == now
 
@@ -340,15 +341,15 @@ async def test_retrain_runs_as_a_job_without_synthesis(
 
 @pytest.mark.parametrize(
     ("since_days_ago", "evaluated_on"),
-    [(6, "since_shift"), (0, "recent"), (None, "recent")],
+    [(3, "since_shift"), (0, "recent"), (None, "recent")],
     ids=["enough_since_the_shift", "too_few_since_the_shift", "detection_without_since"],
 )
 async def test_a_shift_job_is_judged_on_the_sequences_since_the_shift_when_there_are_enough(
     hass: HomeAssistant, setup_habitus: SetupHabitus, since_days_ago: int | None, evaluated_on: str
 ) -> None:
-    """The regular home's 60 sequences end yesterday (UTC): 6 local days back gives 17-20 since the
-    shift, today fewer than 5 (the 20 % rule: 12), and a detection without ``since`` (as one built
-    before the field existed) the 20 % rule too."""
+    """The regular home's 60 sequences end yesterday (UTC): 3 local days back gives 8-11 since the
+    shift (under the cap, the most recent 20 %: 12), today fewer than 5 (the 20 % rule: 12), and a
+    detection without ``since`` (as one built before the field existed) the 20 % rule too."""
     entry = await setup_habitus()
     live = entry.runtime_data.live
     assert live is not None
@@ -371,7 +372,7 @@ async def test_a_shift_job_is_judged_on_the_sequences_since_the_shift_when_there
         assert held_out < MIN_HOLDOUT_SEQUENCES  # 0-2: the local day may have begun before midnight UTC
         assert outcome["held_out_sequences"] == 12 and outcome["train_sequences"] == 48
     else:  # held out from training: trained on the older ones only
-        assert held_out >= 15 and outcome["held_out_sequences"] == held_out
+        assert 8 <= held_out < 12 and outcome["held_out_sequences"] == held_out
         assert outcome["train_sequences"] == 60 - held_out
     assert live.store.monitor.baseline["occupancy"] == "multiple"  # adapted to the detected context
 

@@ -143,32 +143,33 @@ def test_post_shift_puts_the_new_context_at_the_end_of_the_homes_history(
     assert doc["models"]["champion"]["training"]["n_sequences"] == settings["n_champion_train"]
 
 
-def test_since_shift_holds_out_every_post_shift_piece_and_trains_on_none(
+def test_since_shift_holds_out_the_latest_post_shift_pieces_and_the_champion_trains_on_none(
     tiny_fr: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """--judge since-shift: the guard judges on exactly the appended new-context pieces (the product's
-    hold_out_since with the first of them as the shift); the champion and the challengers' real data
-    are the pre-shift history, so no post-shift piece is in any model's training set."""
+    """--judge since-shift: the guard judges on appended new-context pieces only (the product's
+    hold_out_since with the first of them as the shift): here 74 of them after 40 pre-shift lines, so
+    the cap holds out the latest ceil(114 / 5) = 23 and the earlier 51 join the challengers' real data;
+    the champion, trained before the shift, has the 40 pre-shift lines only."""
     out = tmp_path / "since.json"
     args = ["bench", "hub-adapt", "--dataset", str(tiny_fr), "--shift", "night", "--epochs", "1"]
     assert main([*args, "--post-shift", "--judge", "since-shift", "--json", str(out)]) == 0
     doc = json.loads(out.read_text(encoding="utf-8"))
     settings = doc["settings"]
     assert (settings["judge"], settings["evaluated_on"]) == ("since-shift", "since_shift")
-    n_post = settings["n_post_shift"]
-    assert n_post >= 5  # MIN_HOLDOUT_SEQUENCES
-    assert settings["n_held_out_old_context"] == settings["n_held_out_post_shift"] == n_post
-    assert settings["n_champion_train"] == settings["n_train_real"] == 40  # the original context only
+    assert settings["n_post_shift"] == 74
+    assert settings["n_held_out_old_context"] == settings["n_held_out_post_shift"] == 23
+    assert (settings["n_champion_train"], settings["n_train_real"]) == (40, 40 + 51)
     assert set(doc["models"]) == {"champion", "augment", "replace"}
     training = {name: m["training"]["n_sequences"] for name, m in doc["models"].items()}
-    assert training == {"champion": 40, "augment": 40 + 27, "replace": 27}
+    assert training == {"champion": 40, "augment": 40 + 51 + 27, "replace": 27}
 
 
 def test_since_shift_split_is_the_products_rule_with_its_fallback(tiny_fr: Path) -> None:  # noqa: F811
-    """The split itself: every post-shift piece held out and none trained on when there are enough; with
-    fewer than MIN_HOLDOUT_SEQUENCES, or fewer than MIN_TRAIN_SEQUENCES older ones, the most recent
-    20 % (the champion then keeps only the pre-shift part of the training side)."""
+    """The split itself: every post-shift piece held out and none trained on when there are enough and
+    they are at most 20 % of the history (else the latest 20 %); with fewer than MIN_HOLDOUT_SEQUENCES,
+    or fewer than MIN_TRAIN_SEQUENCES left to train on, the most recent 20 % (the champion keeps only
+    the pre-shift part of the training side in every case)."""
     adaptation, _, _ = integration()
     data, _ = load(HubAdaptConfig(tiny_fr, "night"))
     old, new = data.training["original"][0], data.training["oracle"][0]
@@ -188,8 +189,12 @@ def test_since_shift_split_is_the_products_rule_with_its_fallback(tiny_fr: Path)
     assert (split.real, split.held_out) == hub_split(old + too_few)  # 44 -> 35 / 9, all new ones held out
     assert split.champion == split.real == old[:35]
 
-    short = old[: adaptation.MIN_TRAIN_SEQUENCES - 1]  # too little left to train on
+    capped = since_shift_split(old[:19], new[:10])  # 10 since the shift, the cap ceil(29 / 5) = 6
+    assert capped.evaluated_on == "since_shift" and capped.held_out == new[4:10]
+    assert capped.champion == old[:19] and capped.real == old[:19] + new[:4]  # the earlier 4 train
+
+    short = old[:14]  # 14 + 10: 5 held out (the cap), 19 left, too little to train on
     split = since_shift_split(short, new[:10])
     assert split.evaluated_on == "recent"
-    assert (split.real, split.held_out) == hub_split(short + new[:10])  # 29 -> 23 / 6
-    assert split.champion == short and split.real == short + new[:4]  # 4 post-shift pieces in the real data
+    assert (split.real, split.held_out) == hub_split(short + new[:10])  # 24 -> 19 / 5
+    assert split.champion == short and split.real == short + new[:5]  # 5 post-shift pieces in the real data

@@ -2,15 +2,15 @@
 
 The home before the shift is the original context's real data (``bench models``' *original* set:
 ``paper/<winter|daytime|single>/split_trn``). The files carry no timestamps (a behaviour is day of week
-and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adaptation._split_by_start``,
+and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adaptation.split_by_start``,
 ``HOLDOUT_FRACTION``) on the line number holds out the last 20 % as the home's recent real sequences.
 
 1. **champion**: the worker's ``train_models`` job itself (``engine/jobs.py``) on the older 80 %, with the
    product's defaults and its 25 s budget per model (``--no-budget``: none, so figures do not depend on
    the box's load), written to a temporary folder, stamped and loaded as the hub does
-   (``adaptation._stamp_vocabulary``, ``live_models.load_bundle``);
+   (``adaptation.stamp_vocabulary``, ``live_models.load_bundle``);
 2. **challengers**: ``train_models`` on the adaptation job's training sets
-   (``AdaptationManager._training_set``): ``augment`` = real 80 % + synthetic, ``replace`` = synthetic only
+   (``adaptation_job.training_set``): ``augment`` = real 80 % + synthetic, ``replace`` = synthetic only
    (falls back to augment below ``MIN_SYNTHETIC_REPLACE``); SASRec on the synthetic next-action set
    where it differs (TOF per task). Synthetic = the paper's GPT-4o sets (``--synthetic paper``) or our
    pipeline's output on the real 80 % (``--synthetic habitus``: ``adapt_pipeline.synthesize_raw`` with
@@ -42,9 +42,10 @@ beyond it in the real training data (champion and augment); no oracle challenger
 
 ``--post-shift --judge since-shift``: the guard splits as the product does for a job adapting to a
 detected shift (09e7faa): ``adaptation.hold_out_since`` with the line number as start time and the first
-appended piece as the shift, so the held-out set is every new-context piece when there are at least
-``MIN_HOLDOUT_SEQUENCES`` of them and at least ``MIN_TRAIN_SEQUENCES`` older ones remain (the bench has
-no feedback); otherwise the product's fallback, the most recent 20 % (as ``--post-shift``). The champion
+appended piece as the shift, so the held-out set is every new-context piece (the most recent 20 % of the
+history at most) when there are at least ``MIN_HOLDOUT_SEQUENCES`` of them and at least
+``MIN_TRAIN_SEQUENCES`` others remain (the bench has no feedback); otherwise the product's fallback, the
+most recent 20 % (as ``--post-shift``). The champion
 was trained before the shift: on the pre-shift sequences of the training side only; augment and replace
 train on the training side the product would use. No oracle challenger (as ``--post-shift``): it could
 only train on the pieces it is judged on. ``settings`` gains ``judge``, ``evaluated_on`` (``since_shift``
@@ -124,7 +125,7 @@ def integration() -> tuple[ModuleType, ModuleType, ModuleType]:
 def hub_split(sequences: list[RawSequence]) -> tuple[list[RawSequence], list[RawSequence]]:
     """(older 80 %, most recent 20 %) by file order: the hub's split with the line number as start time."""
     adaptation, _, _ = integration()
-    train, recent = adaptation._split_by_start(list(range(len(sequences))), float)
+    train, recent = adaptation.split_by_start(list(range(len(sequences))), float)
     return [sequences[i] for i in train], [sequences[i] for i in recent]
 
 
@@ -143,13 +144,14 @@ def since_shift_split(pre_shift: list[RawSequence], post_shift: list[RawSequence
     """A shift job's split of ``pre_shift + post_shift`` (file order as time, the shift at the first
     post-shift line): ``adaptation.shift_split`` as ``async_home_data(since=...)`` applies it, else the
     most recent 20 % (``hub_split``). The champion, trained before the shift, keeps only the pre-shift
-    sequences of the training side."""
+    sequences of the training side (which holds the earlier post-shift ones too when more than the
+    held-out cap came after the shift)."""
     adaptation, _, _ = integration()
     history = pre_shift + post_shift
     shifted = adaptation.shift_split(list(range(len(history))), float, float(len(pre_shift)))
     if shifted is not None:
         before, since = ([history[i] for i in part] for part in shifted)
-        return GuardSplit(before, before, since, "since_shift")
+        return GuardSplit(before[: len(pre_shift)], before, since, "since_shift")
     real, recent = hub_split(history)
     return GuardSplit(real[: len(pre_shift)], real, recent, "recent")
 
@@ -194,7 +196,7 @@ def train_bundle(
         started = time.monotonic()
         result = train_models({**params, "output_dir": workdir}, lambda f, m: None, lambda: False)
         seconds = round(time.monotonic() - started, 1)
-        adaptation._stamp_vocabulary(folder, list(vocab.devices), list(vocab.actions), len(sequences))
+        adaptation.stamp_vocabulary(folder, list(vocab.devices), list(vocab.actions), len(sequences))
         bundle = live_models.load_bundle(
             folder / "transae.npz", folder / "sasrec.npz", version=f"bench-{name}", source="home"
         )
@@ -301,10 +303,10 @@ def training_sets(
     }
     for mode in (adaptation_job.AdaptMode.AUGMENT, adaptation_job.AdaptMode.REPLACE):
         extra: dict[str, Any] = {}
-        ad = adaptation_job.AdaptationManager._training_set(mode, real, synthetic, [], extra)
+        ad = adaptation_job.training_set(mode, real, synthetic, [], extra)
         bp = None
         if synthetic_bp != synthetic:
-            bp = adaptation_job.AdaptationManager._training_set(
+            bp = adaptation_job.training_set(
                 adaptation_job.AdaptMode(extra["mode"]), real, synthetic_bp, [], {}
             )
         sets[mode.value] = (ad, bp, extra)
