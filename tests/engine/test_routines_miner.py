@@ -506,3 +506,41 @@ def test_independent_household_heater_with_its_own_earlier_routine_stays_in_the_
     mined = mine_event_log(parse_events(household.events))
     both = next(t for t in truth if set(t.actions) == {"climate.sitting_room", "switch.driveway_heater"})
     assert any(exact(m, both) for m in mined[: len(truth)])
+
+
+def test_a_routine_at_a_steady_offset_from_sunset_keeps_its_time_of_day() -> None:
+    """Blinds closed 20 min after sunset, which moves from 16:40 to 20:20: an evening routine.
+
+    Its clock times spread (MAD 55 min), but its offset from sunset does not: it is done at a
+    habitual moment, so the part of the day all its occurrences show is a trigger, as a clock habit's
+    is. After sunset also holds at night, so without it the routine would be any-time-after-sunset.
+    """
+    start = datetime(2025, 2, 3, tzinfo=TZ)
+    days = 56
+    samples: list[tuple[int, dict[str, str | float]]] = []
+    behaviours = []
+    for day in range(days):
+        sunset = 1000.0 + 220.0 * day / (days - 1)  # 16:40 -> 20:20
+        for hour in range(6, 24):
+            minute = hour * 60.0 + 30.0
+            tod = (
+                "morning" if hour < 12 else "afternoon" if hour < 17 else "evening" if hour < 22 else "night"
+            )
+            phase = "daylight" if minute < sunset else "after_sunset"
+            when = (start + timedelta(days=day, minutes=minute)).timestamp()
+            samples.append(
+                (math.floor(when / 86400.0), {"time_of_day": tod, "sun_phase": phase, "clock_min": minute})
+            )
+        minute = sunset + 20.0 + (day * 7) % 9 - 4.0
+        context: dict[str, str | float] = {
+            "time_of_day": "evening",
+            "sun_phase": "after_sunset",
+            "clock_min": minute,
+            "sun_event": "sunset",
+            "sun_offset_min": minute - sunset,
+        }
+        when_h = (start + timedelta(days=day, minutes=minute)).timestamp() / 3600.0
+        behaviours.append(Behaviour(when_h, "cover.lounge", "x", "user", context, {"state": "closed"}))
+    base = BaseContexts.from_samples(samples)
+    (routine,) = RoutineMiner().fit(behaviours, base).predict()
+    assert routine.triggers == {"time_of_day": "evening", "sun_phase": "after_sunset"}

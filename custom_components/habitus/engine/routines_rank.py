@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from .routines import Routine
 from .routines_base import MinerConfig
 from .routines_metrics import actions_equal
-from .routines_triggers import spread
+from .routines_triggers import habit_spread
 
 REACTIVE_FIELDS: tuple[str, ...] = ("weather", "outdoor_temp")
 
@@ -45,15 +45,8 @@ def habitual(
     """
     if any(name in routine.triggers for name in REACTIVE_FIELDS) if reacts is None else reacts:
         return True
-    clock = [float(c["clock_min"]) for c in contexts if "clock_min" in c]
-    if not clock:
-        return True  # no clock times: nothing to judge by
-    night = [m + 1440.0 if m < 720.0 else m for m in clock]  # unwrapped around midnight
-    spreads = [spread(clock), spread(night)]
-    offsets = [float(c["sun_offset_min"]) for c in contexts if "sun_offset_min" in c]
-    if len({c.get("sun_event") for c in contexts}) == 1 and len(offsets) == len(contexts):
-        spreads.append(spread(offsets))
-    return min(spreads) <= config.habit_spread_min
+    moment = habit_spread(contexts)
+    return moment is None or moment <= config.habit_spread_min  # no clock times: nothing to judge by
 
 
 def fragment(routine: Routine, routines: Sequence[Routine]) -> bool:

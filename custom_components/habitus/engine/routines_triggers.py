@@ -53,13 +53,33 @@ def infer_triggers(
 
 
 def _habitual_time(contexts: Sequence[Mapping[str, str | float]], config: MinerConfig) -> bool:
-    """Whether the occurrences cluster at one clock time (median absolute deviation <= ``habit_spread_min``).
+    """Whether the occurrences are done at a habitual moment (:func:`habit_spread` <= ``habit_spread_min``).
 
-    A routine tied to a time of day is done at a habitual time; one tied only to other context (rain,
-    after sunset) is done whenever that context holds, so its clock times spread.
+    A routine tied to a time of day is done at a habitual time: by the clock, or at a steady offset
+    from sunrise or sunset (lights at dusk: its clock time follows the season and the DST change, its
+    part of the day does not). One tied only to other context (rain, after sunset) is done whenever
+    that context holds, so both its clock times and its sun offsets spread.
+    """
+    moment = habit_spread(contexts)
+    return moment is None or moment <= config.habit_spread_min
+
+
+def habit_spread(contexts: Sequence[Mapping[str, str | float]]) -> float | None:
+    """How tightly occurrences keep one moment: the smallest median absolute deviation (minutes).
+
+    Of the clock times, the clock times unwrapped around midnight (23:50 and 00:10 are 20 min apart),
+    and the offsets from sunrise or sunset when every occurrence follows the same one. None without
+    clock times.
     """
     clock = [float(c["clock_min"]) for c in contexts if "clock_min" in c]
-    return not clock or spread(clock) <= config.habit_spread_min
+    if not clock:
+        return None
+    night = [m + 1440.0 if m < 720.0 else m for m in clock]
+    spreads = [spread(clock), spread(night)]
+    offsets = [float(c["sun_offset_min"]) for c in contexts if "sun_offset_min" in c]
+    if len({c.get("sun_event") for c in contexts}) == 1 and len(offsets) == len(contexts):
+        spreads.append(spread(offsets))
+    return min(spreads)
 
 
 def _log_likelihood_ratio(
