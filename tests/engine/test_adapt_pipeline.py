@@ -129,6 +129,23 @@ def test_ablations_change_what_the_prompt_shows() -> None:
     assert SHIFT.scene() in full.prompts[0].text
 
 
+def test_graph_guided_decoding_puts_the_gss_graph_into_the_format_only_when_asked() -> None:
+    raw = home()
+    vocab = home_vocabulary(DEVICES, ACTIONS)
+    behaviours = [to_behaviours(seq, vocab) for seq in raw]
+    dictionary = DeviceDictionary.from_vocabulary(vocab, raw)
+    plain = prepare(behaviours, dictionary, SynthesisConfig(SHIFT))
+    graph = prepare(behaviours, dictionary, SynthesisConfig(SHIFT, graph_decoding=True))
+    assert plain.prompts[0].format.successors == ()  # the default is unchanged
+    fmt = graph.prompts[0].format
+    assert len(fmt.successors) == len(graph.table) and any(fmt.successors)
+    assert [p.text for p in graph.prompts] == [p.text for p in plain.prompts]  # same prompt
+    no_gss = SynthesisConfig(SHIFT, graph_decoding=True, ablate=frozenset({"gss"}))
+    assert prepare(behaviours, dictionary, no_gss).prompts[0].format.successors == ()
+    with pytest.raises(ValueError, match="in-process"):
+        SynthesisConfig(SHIFT, LLMSettings("server", server_url="http://127.0.0.1:1"), graph_decoding=True)
+
+
 def test_weeks_default_to_what_the_request_budget_allows() -> None:
     raw = home()
     vocab = home_vocabulary(DEVICES, ACTIONS)

@@ -168,3 +168,46 @@ def test_allowed_hours_restrict_automaton_gbnf_and_schema_alike() -> None:
     assert hour_schema == {"type": "integer", "enum": [0, 1, 22, 23]}
     with pytest.raises(ValueError, match="hours 0-23"):
         LineFormat(n_codes=3, allowed_hours=(24,))
+
+
+# Graph-guided decoding: 0 -> 1, 1 -> 2 or 3, 2 has no successors, 3 -> 0; 4 (absent from history) is free.
+GRAPH = LineFormat(n_codes=5, successors=((1,), (2, 3), (), (0,), ()), free_codes=(4,))
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("0 07 0;0 08 1;0 09 3\n", True),  # every step along a GSS edge
+        ("0 07 0;0 08 2\n", False),  # 2 is not a successor of 0
+        ("0 07 1;0 08 1\n", False),  # no self-loop in the graph: no degenerate repeat
+        ("0 07 2;0 08 3\n", True),  # the first behaviour of a line is free
+        ("0 07 2;0 08 2;0 09 0\n", True),  # after a code without successors anything may follow
+        ("0 07 0;0 08 4;0 09 1\n", True),  # a free code (absent from history) may follow any code
+        ("0 07 0;0 08 1\n0 09 0;0 10 1\n", True),  # a new line starts free again
+    ],
+)
+def test_graph_guided_decoding_follows_the_gss_edges(text: str, accepted: bool) -> None:
+    assert GRAPH.accepts(text) is accepted
+    assert LineFormat(n_codes=5).accepts(text)  # without the graph every one is in the format
+
+
+def test_graph_guided_token_automaton_offers_only_successor_codes() -> None:
+    pieces = {i: str(i) for i in range(7)} | {10: " ", 11: ";", 12: "\n", 13: "07", 14: "08"}
+    automaton = TokenAutomaton(GRAPH, pieces, frozenset({99}))
+    after_zero = GRAPH.run(LINE_START, "0 07 0;0 08 ")
+    assert after_zero is not None and after_zero.prev == 0
+    assert sorted(automaton.transitions(after_zero).token_ids.tolist()) == [1, 4]  # successor + free
+    first = GRAPH.run(LINE_START, "0 07 ")
+    assert first is not None
+    assert sorted(automaton.transitions(first).token_ids.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_without_a_graph_the_state_never_carries_the_previous_code() -> None:
+    plain = LineFormat(n_codes=5)
+    assert plain.run(LINE_START, "0 07 0;") == plain.run(LINE_START, "0 07 3;")  # one cached state
+    assert plain.allowed_codes(0) is None and GRAPH.allowed_codes(-1) is None
+    assert GRAPH.allowed_codes(0) == frozenset({1, 4}) and GRAPH.allowed_codes(2) is None
+    with pytest.raises(ValueError, match="one entry per code"):
+        LineFormat(n_codes=5, successors=((1,),))
+    with pytest.raises(ValueError, match="codes of the table"):
+        LineFormat(n_codes=2, successors=((1,), (2,)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,13 @@ from habitus_engine.llm.grammar import LINE_START, LineFormat
 from habitus_engine.llm.local import LlamaCppBackend, LlamaCppConfig, LocalModel
 from habitus_engine.llm.model_file import default_model_path
 from habitus_engine.outliers import MarkovLossModel, TwoStageOutlierFilter
-from habitus_engine.prompt import PromptConfig, SynthesisPrompt, build_prompts, total_prompt_tokens
+from habitus_engine.prompt import (
+    PromptConfig,
+    SynthesisPrompt,
+    build_prompts,
+    gss_successors,
+    total_prompt_tokens,
+)
 from habitus_engine.shifts import paper_shift
 from habitus_engine.synth_parse import (
     CodeTable,
@@ -79,6 +86,27 @@ async def test_automaton_decoding_writes_parseable_validated_behaviours() -> Non
     assert not parsed.invalid or all("time goes backwards" in r or "spans" in r for r in parsed.invalid)
     complete = result.text[: result.text.rfind("\n") + 1]
     assert prompt.format.run(LINE_START, complete) == LINE_START  # whole lines, all in the format
+
+
+async def test_graph_guided_decoding_writes_only_gss_edges_within_a_line() -> None:
+    prompt, table = small_prompt()
+    vocab = load_vocabulary(FR)
+    raw = [s.seq for s in read_sequences(FR / "paper" / "winter" / "split_trn.jsonl")][:200]
+    successors, free = gss_successors([to_behaviours(seq, vocab) for seq in raw], table)
+    fmt = replace(prompt.format, successors=successors, free_codes=free, max_lines=3)
+    llm = backend()
+    try:
+        result = await llm.generate(GenerationRequest(prompt.text, fmt, max_tokens=90, seed=5))
+    finally:
+        await llm.aclose()
+    lines = [line for line in result.text.split("\n")[:-1] if line]
+    assert lines, result.text
+    for line in lines:
+        codes = [int(b.split(" ")[2]) for b in line.split(";")]
+        for prev, code in itertools.pairwise(codes):
+            allowed = fmt.allowed_codes(prev)
+            assert allowed is None or code in allowed, (line, prev, code)
+    assert parse_response(result.text, table).sequences
 
 
 async def test_gbnf_decoding_through_llama_grammar_is_parseable() -> None:

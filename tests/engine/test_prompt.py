@@ -20,6 +20,7 @@ from habitus_engine.prompt import (
     chunk_lines,
     estimate_tokens,
     gss_hints,
+    gss_successors,
     total_prompt_tokens,
     trim_hints,
 )
@@ -137,6 +138,20 @@ def test_gss_hints_speak_the_code_tables_language() -> None:
     fan = DeviceAction("Fan", "Fan:switch on")  # not in the table: breaks the sequence
     seqs = [[b(1, on), b(2, off)], [b(1, on), b(2, fan), b(3, off)], [b(5, off), b(6, on)]]
     assert json.loads(gss_hints(seqs, table)) == {"0": ["1"], "1": ["0"]}
+
+
+def test_gss_successors_are_the_hints_graph_as_codes_with_unseen_pairs_free() -> None:
+    on, off = DeviceAction("Light", "Light:switch on"), DeviceAction("Light", "Light:switch off")
+    fan, tv = DeviceAction("Fan", "Fan:switch on"), DeviceAction("TV", "TV:switch on")
+    table = CodeTable((on, off, fan, tv))
+
+    def b(t: float, pair: DeviceAction) -> Behaviour:
+        return Behaviour(time=t, device=pair.device, action=pair.action)
+
+    seqs = [[b(1, on), b(2, off)], [b(1, on), b(2, fan)], [b(1, on), b(2, off), b(3, on)]]
+    successors, free = gss_successors(seqs, table)
+    assert successors == ((1, 2), (0,), (), ())  # on -> off (twice) then fan; fan and tv: none
+    assert free == (3,)  # tv never occurs in the history
 
 
 def test_a_schedule_shift_constrains_the_output_hours(fr_winter) -> None:  # type: ignore[no-untyped-def]

@@ -123,6 +123,7 @@ class AdaptConfig:
     temperature: float = DEFAULT_TEMPERATURE  # LLM sampling temperature (0: greedy)
     tof_trials: int | None = TOF_RESCUE_TRIALS  # TOF stage-2 refits at most; None: every outlier
     tof_utility: TOFUtility = "per_task"  # AD: reconstruction test, BP: next-action; or one set for both
+    graph_decoding: bool = False  # GSS top-k successors as a decoding constraint (in process only)
 
     def synthesis(self) -> SynthesisConfig:
         """The engine pipeline's configuration for this run (the paper's shift, N_CTX, ...)."""
@@ -151,6 +152,7 @@ class AdaptConfig:
             sequence_model=SequenceModelConfig(seed=self.seed),
             tof_trials=self.tof_trials,
             tof_utility=self.tof_utility,
+            graph_decoding=self.graph_decoding,
         )
 
 
@@ -400,6 +402,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"LLM sampling temperature, 0 = greedy (default {DEFAULT_TEMPERATURE:g})",
     )
     parser.add_argument(
+        "--graph-decoding",
+        action="store_true",
+        help="in process: a behaviour's code may follow the previous one only along the GSS graph's "
+        "top-k edges (first behaviour of a line, codes absent from the history and codes without "
+        "successors are free); off by default",
+    )
+    parser.add_argument(
         "--validation-ad",
         action="store_true",
         help="no test set: TransAE retrained on TOF's reconstruction / next-action set, on every parsed "
@@ -446,6 +455,7 @@ def _handle(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         tof_trials=args.tof_trials,
         tof_utility=args.tof_utility,
+        graph_decoding=args.graph_decoding,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:

@@ -3,8 +3,9 @@
 Builds a real synthesis prompt (SmartGen Table 1, GSS hints, a dataset's original-context sequences,
 the paper's shift), then decodes it with the in-process llama.cpp model in three modes, interleaved in
 one run: unconstrained (stock ``create_completion``), the stock GBNF grammar (``LlamaGrammar``), and
-Habitus' token automaton. Prints tokens/s, the ratio to unconstrained (target >= 0.67x) and each
-mode's Pass@1.
+Habitus' token automaton (``--graph-decoding``: with the GSS graph as a constraint too, the option of
+``bench adapt``; the other modes ignore it). Prints tokens/s, the ratio to unconstrained (target
+>= 0.67x) and each mode's Pass@1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from habitus_engine.llm.base import GenerationRequest
 from habitus_engine.llm.bench import measure_decoding
 from habitus_engine.llm.local import LlamaCppConfig, cpu_has_amx
 from habitus_engine.llm.model_file import default_model_path
-from habitus_engine.prompt import PromptConfig, SynthesisPrompt, build_prompts
+from habitus_engine.prompt import PromptConfig, SynthesisPrompt, build_prompts, gss_successors
 from habitus_engine.shifts import paper_shift
 from habitus_engine.synth_parse import CodeTable, DeviceDictionary, build_code_table, usage_counts
 
@@ -43,12 +45,17 @@ def register(benchmarks: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
     parser.add_argument("--codes", type=int, default=40, help="size of the code table")
+    parser.add_argument(
+        "--graph-decoding",
+        action="store_true",
+        help="the automaton also keeps codes on the GSS graph's top-k edges (bench adapt's option)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.set_defaults(func=run)
 
 
 def _prompt(
-    dataset: Path, shift_name: str, codes: int, n_ctx: int, max_new: int
+    dataset: Path, shift_name: str, codes: int, n_ctx: int, max_new: int, *, graph_decoding: bool = False
 ) -> tuple[SynthesisPrompt, CodeTable]:
     """The first prompt of a synthesis run on ``dataset`` for ``shift_name``, and its code table."""
     vocab = load_vocabulary(dataset)
@@ -64,7 +71,11 @@ def _prompt(
     config = PromptConfig(
         n_ctx=n_ctx, max_new_tokens=max_new, max_sequences_per_chunk=20, sequences_per_response=50
     )
-    return build_prompts(behaviours, table, shift, hints, config=config)[0], table
+    prompt = build_prompts(behaviours, table, shift, hints, config=config)[0]
+    if graph_decoding:
+        successors, free = gss_successors(behaviours, table)
+        prompt = replace(prompt, format=replace(prompt.format, successors=successors, free_codes=free))
+    return prompt, table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
     n_ctx = 2048
     model = args.model or default_model_path()
-    prompt, table = _prompt(args.dataset, args.shift, args.codes, n_ctx, args.tokens)
+    prompt, table = _prompt(
+        args.dataset, args.shift, args.codes, n_ctx, args.tokens, graph_decoding=args.graph_decoding
+    )
     request = GenerationRequest(prompt.text, prompt.format, max_tokens=args.tokens, temperature=0.7, seed=0)
     config = LlamaCppConfig(model, n_threads=args.threads, n_ctx=n_ctx)
     speeds = measure_decoding(config, request, table, repeats=args.repeats)
@@ -88,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "amx": cpu_has_amx()},
         "model": str(model),
         "threads": args.threads,
+        "graph_decoding": args.graph_decoding,
         "prompt_tokens_estimate": prompt.n_tokens,
         "modes": {
             mode: {

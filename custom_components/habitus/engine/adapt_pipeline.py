@@ -67,6 +67,7 @@ from .prompt import (
     build_prompts,
     estimate_tokens,
     gss_hints,
+    gss_successors,
     shown_lines,
     total_prompt_tokens,
 )
@@ -162,6 +163,10 @@ class SynthesisConfig:
     # "per_task": both, one set per downstream task (AD: reconstruction, BP: next_action)
     tof_utility: TOFUtility = "per_task"
     sequence_model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
+    # Graph-guided decoding: the in-process decoder lets a behaviour's code follow the previous one
+    # only along the GSS graph's top-k edges (``LineFormat.successors``; escapes there). Off by
+    # default; in process only (a server's GBNF / JSON schema cannot say it); off when GSS is ablated.
+    graph_decoding: bool = False
 
     def __post_init__(self) -> None:
         if self.ssc_encoder not in ("transae", "bag") or self.tof_model not in ("transae", "markov"):
@@ -181,6 +186,8 @@ class SynthesisConfig:
             raise ValueError("tof_utility must be per_task|next_action|reconstruction")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0")
+        if self.graph_decoding and self.llm.backend != "local":
+            raise ValueError("graph-guided decoding runs in the in-process decoder only (not a server)")
         if self.ssc_alpha is not None and not -1.0 <= self.ssc_alpha <= 1.0:
             raise ValueError("ssc_alpha is a cosine similarity in [-1, 1] (or None: the budget rule)")
 
@@ -312,6 +319,9 @@ def prepare(
     weeks = config.weeks or math.ceil(config.max_prompts / len(prompts(shown, 1)))
     uncompressed = total_prompt_tokens(prompts(split, weeks))
     final = prompts(shown, weeks)
+    if config.graph_decoding and "gss" not in config.ablate:
+        successors, free = gss_successors(split, table)
+        final = [replace(p, format=replace(p.format, successors=successors, free_codes=free)) for p in final]
     clock.lap("prompts")
     return Prepared(split, shown, table, final, uncompressed, encoder, alpha, weeks, clock.seconds)
 
@@ -532,6 +542,8 @@ def _report(
         if config.ssc_alpha is not None
         else f"budget ({config.ssc_prompts} prompt/week)",
         "ssc_grouping": config.ssc_grouping,
+        "graph_decoding": config.graph_decoding and "gss" not in config.ablate,
+        "degenerate_sequences": sum(len({b.action for b in seq}) == 1 for seq in synthetic),
     }
     if synthetic:
         report["jsd_action"] = fidelity_report(synthetic, prepared.behaviours).jsd_action

@@ -155,6 +155,27 @@ def gss_hints(
 ) -> str:
     """GSS hints in the prompt's own codes: the transition graph over the code table's device-action
     pairs (a behaviour outside the table breaks its sequence there, so no false transition is made)."""
+    return TransitionGraph(config).fit(_code_runs(sequences, table)).hints_json()
+
+
+def gss_successors(
+    sequences: Sequence[BehaviourSequence], table: CodeTable, config: GSSConfig | None = None
+) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]:
+    """Graph-guided decoding's constraint (``LineFormat.successors``, ``free_codes``) from the graph
+    ``gss_hints`` writes: per code, its GSS top-k successor codes (() for a code with none), and the
+    codes of pairs absent from ``sequences`` (the shift's new devices, unused pairs), free anywhere."""
+    runs = _code_runs(sequences, table)
+    graph = TransitionGraph(config).fit(runs)
+    successors = tuple(
+        tuple(int(str(code)) for code, _n in graph.predict(table.code(pair))) for pair in table.entries
+    )
+    seen = {code for run in runs for code in run}
+    free = tuple(i for i, pair in enumerate(table.entries) if table.code(pair) not in seen)
+    return successors, free
+
+
+def _code_runs(sequences: Sequence[BehaviourSequence], table: CodeTable) -> list[list[str]]:
+    """The sequences in codes, broken at every behaviour outside ``table``."""
     runs: list[list[str]] = []
     for seq in sequences:
         run: list[str] = []
@@ -167,7 +188,7 @@ def gss_hints(
                 run = []
         if run:
             runs.append(run)
-    return TransitionGraph(config).fit(runs).hints_json()
+    return runs
 
 
 def trim_hints(hints_json: str, count: TokenCount, budget: int) -> str:

@@ -23,6 +23,15 @@ The same language is given three ways, all derived from one ``LineFormat``: a GB
 ``TokenAutomaton`` derives per-state allowed tokens for the in-process backend. The automaton also
 keeps the behaviours of a line in time order within TSS's span (``LineFormat.max_span_hours``), which
 GBNF cannot say compactly; for servers the parser checks it instead.
+
+Graph-guided decoding (optional, off by default: ``LineFormat.successors``): inside a line, the code
+of the next behaviour must be one of the GSS top-k successors of the previous behaviour's code (the
+transition graph the prompt's habit hints come from, SmartGen §4.4), so the hints become a hard
+constraint instead of text a small model may ignore. Escapes keep new-context behaviour writable: the
+first behaviour of a line is free, a code the graph gives no successors is followed freely, and the
+``free_codes`` (pairs absent from the history: the devices the shift brings in, unused pairs) may
+follow any code. The previous code is part of the automaton state, so per-state token sets still
+cache. In process only: GBNF / JSON schema cannot say it compactly, the server path ignores it.
 """
 
 from __future__ import annotations
@@ -70,8 +79,9 @@ class FormatState:
     ``field``: 0 day digit, 1 space, 2 hour digits, 3 space, 4 code digits, 5 separator (``;``/``\\n``).
     ``digits`` holds the digits of the field written so far; ``done`` counts behaviours finished in
     this line; ``day`` is the current behaviour's day, ``first``/``last`` the line's first and latest
-    hour of the week (-1 before any), for the time-order constraint. Line numbers are not part of the
-    state: the decoder counts lines itself.
+    hour of the week (-1 before any), for the time-order constraint. ``prev`` is the previous
+    behaviour's code when graph-guided decoding constrains the next one (-1: the next code is free).
+    Line numbers are not part of the state: the decoder counts lines itself.
     """
 
     done: int = 0
@@ -80,6 +90,7 @@ class FormatState:
     day: int = -1
     first: int = -1
     last: int = -1
+    prev: int = -1
 
     @property
     def at_line_start(self) -> bool:
@@ -105,6 +116,11 @@ class LineFormat:
     # Hours of day the new context allows (e.g. a TT shift to night: 18-05); () = all. Enforced by
     # the automaton and the GBNF alike.
     allowed_hours: tuple[int, ...] = ()
+    # Graph-guided decoding (GSS as a constraint; automaton only): successors[c] = the codes that may
+    # follow code c inside a line (its GSS top-k successors; () = any). () = no graph constraint.
+    successors: tuple[tuple[int, ...], ...] = ()
+    # Codes that may follow any code when the graph constrains (the escape for new-context behaviour).
+    free_codes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_codes < 1:
@@ -115,6 +131,11 @@ class LineFormat:
             raise ValueError("max_lines must be at least 1")
         if any(not 0 <= h <= MAX_HOUR for h in self.allowed_hours):
             raise ValueError("allowed_hours must be hours 0-23")
+        if self.successors and len(self.successors) != self.n_codes:
+            raise ValueError("successors needs one entry per code (or none at all)")
+        codes = [c for row in self.successors for c in row] + list(self.free_codes)
+        if any(not 0 <= c < self.n_codes for c in codes):
+            raise ValueError("successors and free_codes must be codes of the table")
 
     @property
     def code_width(self) -> int:
@@ -210,12 +231,24 @@ class LineFormat:
         first = time if state.first < 0 else state.first
         return replace(state, field=3, digits="", first=first, last=time)
 
+    def allowed_codes(self, prev: int) -> frozenset[int] | None:
+        """Codes graph-guided decoding allows after code ``prev`` (-1: line start); None = any."""
+        if prev < 0 or not self.successors or not self.successors[prev]:
+            return None
+        return frozenset(self.successors[prev]) | frozenset(self.free_codes)
+
     def _step_code(self, state: FormatState, ch: str) -> FormatState | None:
         digits = state.digits + ch
         if not ch.isdigit() or not _prefix_fits(digits, self.n_codes - 1, self.code_width):
             return None
+        allowed = self.allowed_codes(state.prev)
+        if allowed is not None and not any(f"{c:0{self.code_width}d}".startswith(digits) for c in allowed):
+            return None
         if len(digits) == self.code_width:
-            return replace(state, field=5, digits="")
+            code = int(digits)
+            # Carry the code only if it constrains the next one: fewer distinct states to cache.
+            prev = code if self.successors and self.successors[code] else -1
+            return replace(state, field=5, digits="", prev=prev)
         return replace(state, digits=digits)
 
     def run(self, state: FormatState, text: str) -> FormatState | None:
