@@ -31,7 +31,8 @@ constraint instead of text a small model may ignore. Escapes keep new-context be
 first behaviour of a line is free, a code the graph gives no successors is followed freely, and the
 ``free_codes`` (pairs absent from the history: the devices the shift brings in, unused pairs) may
 follow any code. The previous code is part of the automaton state, so per-state token sets still
-cache. In process only: GBNF / JSON schema cannot say it compactly, the server path ignores it.
+cache. In process only: GBNF / JSON schema cannot say it compactly, so the pipeline refuses it with
+a server backend (``SynthesisConfig.graph_decoding``).
 """
 
 from __future__ import annotations
