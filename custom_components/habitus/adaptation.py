@@ -201,16 +201,10 @@ def evaluate(
 
 def _encoder(bundle: ModelBundle) -> Callable[[NamedSequence], list[RawBehaviour | None]]:
     """Named behaviours -> the bundle's raw ones (None: outside its vocabulary), as ``VocabularyMap.raw``."""
-    ids: dict[tuple[str, str], tuple[int, int] | None] = {}
-
-    def known(device: str, action: str) -> tuple[int, int] | None:
-        if (device, action) not in ids:
-            raw = bundle.vocab.raw(Behaviour(time=0.0, device=device, action=action))
-            ids[device, action] = None if raw is None else (raw[2], raw[3])
-        return ids[device, action]
 
     def encode(sequence: NamedSequence) -> list[RawBehaviour | None]:
-        return [None if (pair := known(dev, act)) is None else (d, k, *pair) for d, k, dev, act in sequence]
+        ids = bundle.vocab.ids
+        return [None if (pair := ids(dev, act)) is None else (d, k, *pair) for d, k, dev, act in sequence]
 
     return encode
 

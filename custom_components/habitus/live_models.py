@@ -69,18 +69,19 @@ class VocabularyMap:
 
     def knows(self, behaviour: Behaviour) -> bool:
         """Whether the behaviour maps into this vocabulary (two dictionary lookups: cheap on the loop)."""
-        return behaviour.action in self._action_ids and (
-            behaviour.device in self._device_ids or behaviour.device_type in self._device_ids
-        )
+        return self.ids(behaviour.device, behaviour.action) is not None
+
+    def ids(self, device: str, action: str) -> tuple[int, int] | None:
+        """The model's ``(device, action)`` ids of a named pair (the device, else its type named by the
+        action's ``Type:`` prefix), or None (outside the vocabulary)."""
+        action_id = self._action_ids.get(action)
+        device_id = self._device_ids.get(device, self._device_ids.get(action.split(":", 1)[0]))
+        return None if action_id is None or device_id is None else (device_id, action_id)
 
     def raw(self, behaviour: Behaviour) -> RawBehaviour | None:
         """The model's ``(day, bucket, device, action)`` of a behaviour, or None (outside the vocabulary)."""
-        action = self._action_ids.get(behaviour.action)
-        device = self._device_ids.get(behaviour.device, self._device_ids.get(behaviour.device_type))
-        if action is None or device is None:
-            return None
-        day, bucket = day_bucket(behaviour.time)
-        return (day, bucket, device, action)
+        pair = self.ids(behaviour.device, behaviour.action)
+        return None if pair is None else (*day_bucket(behaviour.time), *pair)
 
 
 @dataclass(frozen=True, slots=True)
