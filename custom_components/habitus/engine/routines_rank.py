@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from .routines import Routine
 from .routines_base import MinerConfig
 from .routines_metrics import actions_equal
-from .routines_triggers import habit_spread
+from .routines_triggers import at_habitual_moment
 
 REACTIVE_FIELDS: tuple[str, ...] = ("weather", "outdoor_temp")
 
@@ -45,8 +45,7 @@ def habitual(
     """
     if any(name in routine.triggers for name in REACTIVE_FIELDS) if reacts is None else reacts:
         return True
-    moment = habit_spread(contexts)
-    return moment is None or moment <= config.habit_spread_min  # no clock times: nothing to judge by
+    return at_habitual_moment(contexts, config)
 
 
 def fragment(routine: Routine, routines: Sequence[Routine]) -> bool:

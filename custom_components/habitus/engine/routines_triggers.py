@@ -33,7 +33,7 @@ def infer_triggers(
         value, count = Counter(str(c.get(name, UNKNOWN)) for c in contexts).most_common(1)[0]
         if value != UNKNOWN and count >= config.min_value_share * n:
             triggers[name] = value
-    if "time_of_day" in triggers and not _habitual_time(contexts, config):
+    if "time_of_day" in triggers and not at_habitual_moment(contexts, config):
         others = {k: v for k, v in triggers.items() if k != "time_of_day"}
         if base.rate("time_of_day", triggers["time_of_day"], others) < config.implied_rate:
             del triggers["time_of_day"]
@@ -52,13 +52,14 @@ def infer_triggers(
     return triggers
 
 
-def _habitual_time(contexts: Sequence[Mapping[str, str | float]], config: MinerConfig) -> bool:
+def at_habitual_moment(contexts: Sequence[Mapping[str, str | float]], config: MinerConfig) -> bool:
     """Whether the occurrences are done at a habitual moment (:func:`habit_spread` <= ``habit_spread_min``).
 
     A routine tied to a time of day is done at a habitual time: by the clock, or at a steady offset
     from sunrise or sunset (lights at dusk: its clock time follows the season and the DST change, its
     part of the day does not). One tied only to other context (rain, after sunset) is done whenever
-    that context holds, so both its clock times and its sun offsets spread.
+    that context holds, so both its clock times and its sun offsets spread. True without clock
+    times: nothing to judge by.
     """
     moment = habit_spread(contexts)
     return moment is None or moment <= config.habit_spread_min
