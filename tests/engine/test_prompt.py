@@ -21,6 +21,7 @@ from habitus_engine.prompt import (
     estimate_tokens,
     gss_hints,
     gss_successors,
+    successor_share,
     total_prompt_tokens,
     trim_hints,
 )
@@ -152,6 +153,10 @@ def test_gss_successors_are_the_hints_graph_as_codes_with_unseen_pairs_free() ->
     successors, free = gss_successors(seqs, table)
     assert successors == ((1, 2), (0,), (), ())  # on -> off (twice) then fan; fan and tv: none
     assert free == (3,)  # tv never occurs in the history
+    # on->off, on->fan, on->off, off->on: all on the graph; a synthetic fan->tv, tv->on are not
+    assert successor_share(seqs, table, successors) == 1.0
+    assert successor_share([[b(1, fan), b(2, tv), b(3, on), b(4, off)]], table, successors) == 1 / 3
+    assert successor_share([[b(1, tv)]], table, successors) is None
 
 
 def test_a_schedule_shift_constrains_the_output_hours(fr_winter) -> None:  # type: ignore[no-untyped-def]

@@ -69,6 +69,7 @@ from .prompt import (
     gss_hints,
     gss_successors,
     shown_lines,
+    successor_share,
     total_prompt_tokens,
 )
 from .segment import is_off_action, split_sequences
@@ -545,6 +546,10 @@ def _report(
         "graph_decoding": config.graph_decoding and "gss" not in config.ablate,
         "degenerate_sequences": sum(len({b.action for b in seq}) == 1 for seq in synthetic),
     }
+    # How closely the synthetic transitions follow the GSS graph (top-k edges), next to the real data's.
+    successors, _free = gss_successors(prepared.behaviours, prepared.table)
+    report["successor_share"] = successor_share(synthetic, prepared.table, successors)
+    report["successor_share_real"] = successor_share(prepared.behaviours, prepared.table, successors)
     if synthetic:
         report["jsd_action"] = fidelity_report(synthetic, prepared.behaviours).jsd_action
         shown_tokens = [behaviour_tokens(s) for s in prepared.shown]

@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from .behaviour import Sequence as BehaviourSequence
 from .graph import GSSConfig, TransitionGraph
@@ -172,6 +173,21 @@ def gss_successors(
     seen = {code for run in runs for code in run}
     free = tuple(i for i, pair in enumerate(table.entries) if table.code(pair) not in seen)
     return successors, free
+
+
+def successor_share(
+    sequences: Sequence[BehaviourSequence], table: CodeTable, successors: Sequence[Sequence[int]]
+) -> float | None:
+    """Share of consecutive behaviour pairs inside ``sequences`` that follow a GSS top-k edge: the next
+    code is among ``successors[previous code]`` (``gss_successors``). Pairs are counted within runs
+    of behaviours in ``table``; None when there is no pair."""
+    on_graph = pairs = 0
+    for run in _code_runs(sequences, table):
+        codes = [int(code) for code in run]
+        for prev, nxt in pairwise(codes):
+            pairs += 1
+            on_graph += nxt in successors[prev]
+    return on_graph / pairs if pairs else None
 
 
 def _code_runs(sequences: Sequence[BehaviourSequence], table: CodeTable) -> list[list[str]]:
