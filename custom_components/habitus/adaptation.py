@@ -13,15 +13,18 @@ Champion and challenger are evaluated on the held-out real sequences in the exec
   model's vocabulary is a miss);
 - TransAE false-alarm rate: the share of held-out (normal) sequences live scoring would have alerted on:
   some reading of it, after one of its behaviours, above the threshold (``max_prefix_scores``);
-- TransAE detection rate: the share of anomalous copies of held-out sequences (``engine/injection.py``:
-  a rare device action, the wrong hour, a burst, a foreign behaviour; a seeded sample of at most
-  ``INJECTED_PER_KIND`` sequences per kind) live scoring would have alerted on, by the same rule.
+- TransAE detection rate: of the anomalous copies of held-out sequences (``engine/injection.py``: a
+  rare device action, the wrong hour, a burst, a foreign behaviour; a seeded sample of at most
+  ``INJECTED_PER_KIND`` sequences per kind) whose source sequence the model does not flag, the share
+  live scoring would have alerted on, by the same rule (conditional detection: a copy of a sequence it
+  flags anyway proves nothing; see ``evaluate``).
 
 The challenger is deployed only if it is no worse on HR@10 and on anomaly detection, scored as detection
-rate minus false-alarm rate (Youden's J: 0 for a model that flags everything and for one that flags
-nothing), and better on one; otherwise the champion keeps serving and the outcome says why. Judging
-TransAE on false alarms alone preferred whichever model alerted less, whether or not it still caught
-anything. The bundle it replaced is kept for ``async_rollback``.
+rate minus false-alarm rate (Youden's J: 0 for a model that flags nothing, and for one that flags at
+random; -1 for one that flags every held-out sequence, see ``evaluate``), and better on one; otherwise
+the champion keeps serving and the outcome says why. Judging TransAE on false alarms alone preferred
+whichever model alerted less, whether or not it still caught anything. The bundle it replaced is kept
+for ``async_rollback``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from .const import DOMAIN
 from .engine.behaviour import Behaviour, Sequence
 from .engine.calibration import max_prefix_scores
 from .engine.datasets import RawBehaviour, RawSequence
-from .engine.injection import NamedSequence, inject_named
+from .engine.injection import KINDS, NamedCopy, NamedSequence, inject_named
 from .engine.models import SASRec, TransAE
 from .export import Triple, triples, triples_to_home_raw
 from .live_const import SCORING_WINDOW
@@ -80,7 +83,12 @@ class Evaluation:
 
     hr_at_10: float
     false_alarm_rate: float
-    detection_rate: float  # share of injected anomalies live scoring would have alerted on
+    detection_rate: float  # of the copies of sequences it does not flag, the share it flags (conditional)
+    detection_copies: int = 0  # the copies ``detection_rate`` counts (those of unflagged sources)
+    detection_rate_all_copies: float | None = None  # share of every copy flagged (the rule until 2026-12-07)
+    detection_by_kind: dict[str, float] = field(
+        default_factory=dict
+    )  # kind -> conditional rate (if any copy)
 
     @property
     def detection(self) -> float:
@@ -88,12 +96,28 @@ class Evaluation:
         return round(self.detection_rate - self.false_alarm_rate, 4)
 
     def as_metrics(self, prefix: str = "") -> dict[str, float]:
-        """Flat numbers for the last-evaluation sensor."""
-        return {
+        """Flat numbers for the last-evaluation sensor (per kind: ``detection_rate_<kind>``)."""
+        metrics = {
             f"{prefix}hr_at_10": self.hr_at_10,
             f"{prefix}false_alarm_rate": self.false_alarm_rate,
             f"{prefix}detection_rate": self.detection_rate,
+            f"{prefix}detection_copies": float(self.detection_copies),
         }
+        if self.detection_rate_all_copies is not None:
+            metrics[f"{prefix}detection_rate_all_copies"] = self.detection_rate_all_copies
+        return metrics | {f"{prefix}detection_rate_{k}": r for k, r in self.detection_by_kind.items()}
+
+    @classmethod
+    def from_metrics(cls, metrics: dict[str, float]) -> Evaluation:
+        """The evaluation ``as_metrics()`` (no prefix) flattened."""
+        return cls(
+            metrics["hr_at_10"],
+            metrics["false_alarm_rate"],
+            metrics["detection_rate"],
+            int(metrics.get("detection_copies", 0)),
+            metrics.get("detection_rate_all_copies"),
+            {k: metrics[f"detection_rate_{k}"] for k in KINDS if f"detection_rate_{k}" in metrics},
+        )
 
 
 def split_by_time(sequences: list[Sequence]) -> tuple[list[Sequence], list[Sequence]]:
@@ -157,25 +181,46 @@ def named(sequence: Sequence) -> NamedSequence:
     return [(*day_bucket(b.time), b.device, b.action) for b in sequence]
 
 
-def injected_anomalies(held_out: list[Sequence]) -> list[NamedSequence]:
-    """The anomalous copies ``evaluate`` scores: made from ``held_out`` only (never trained on), seeded,
-    so champion and challenger are judged on the same ones (``engine/injection.inject_named``)."""
+def injected_anomalies(held_out: list[Sequence]) -> list[NamedCopy]:
+    """The anomalous copies ``evaluate`` scores, each with its source's index in ``held_out``: made from
+    ``held_out`` only (never trained on), seeded, so champion and challenger are judged on the same ones
+    (``engine/injection.inject_named``)."""
     return inject_named([named(seq) for seq in held_out], INJECTION_SEED, INJECTED_PER_KIND)
 
 
 def evaluate(
-    bundle: ModelBundle, held_out: list[Sequence], anomalies: list[NamedSequence] | None = None
+    bundle: ModelBundle, held_out: list[Sequence], anomalies: list[NamedCopy] | None = None
 ) -> Evaluation:
     """HR@10 of the last action, TransAE's false-alarm rate on ``held_out`` and its detection rate on
     ``anomalies`` (default: ``injected_anomalies(held_out)``; pass them to score two bundles on one set).
-    Executor only."""
+    Executor only.
+
+    The detection rate is conditional: only copies whose source (a held-out sequence) live scoring does
+    not flag count, and of those, the share it flags. Why: after a context shift a model flags most
+    held-out sequences, and a copy of a flagged sequence is flagged whatever was injected into it, so
+    the share of all copies flagged followed the false-alarm rate and detection minus false alarms was
+    about 0 for every model (``docs/BENCHMARKS.md``, "The guard judges anomaly detection"). Conditioned,
+    a model that flags nothing scores 0, one that flags at random at any rate scores its rate (J 0), and
+    one that tells injected behaviour from normal scores above its false-alarm rate.
+
+    A model that flags every source (or whose unflagged sources have no copy) has shown no detection:
+    none of its alerts is known to be caused by an anomaly, so its detection rate is 0 and J is minus
+    its false-alarm rate, -1 when it flags everything. That ranks it below a model that flags nothing
+    (J 0): both tell the user nothing, and it also alerts on every sequence. The price is a jump (a
+    model flagging at random at rate 0.99 scores J about 0, one flagging all scores -1), and such a
+    champion is replaced by any challenger with HR@10 no worse that leaves some sequence unflagged,
+    whatever it detects; the share of all copies flagged (J 0 for both) kept it serving as long as no
+    challenger reached J 0. ``detection_rate_all_copies`` (that share) and ``detection_by_kind`` (the
+    conditional rate per ``engine/injection.KINDS`` kind with a copy counted) are reported, not judged.
+    """
     encode = _encoder(bundle)
     hits = cases = 0
-    scored: list[list[RawBehaviour | None]] = []
+    sources: list[list[RawBehaviour | None]] = []  # [len(held_out)], aligned with it
+    readable: list[bool] = []
     for seq in held_out:
         raw = encode(named(seq))
-        if any(r is not None for r in raw):
-            scored.append(raw)
+        sources.append(raw)
+        readable.append(any(r is not None for r in raw))
         if len(seq) < 2:
             continue
         cases += 1
@@ -184,19 +229,35 @@ def evaluate(
         if prefix and target is not None:
             top = bundle.sasrec.recommend(prefix, 10, bundle.backend)
             hits += any(action == target[3] for action, _score in top)
-    injected = [encode(seq) for seq in (injected_anomalies(held_out) if anomalies is None else anomalies)]
+    copies = injected_anomalies(held_out) if anomalies is None else anomalies
     highest = max_prefix_scores(  # [N] as live scoring alerts: any reading after a behaviour
         lambda reads: bundle.transae.score(reads, bundle.backend),
-        scored + injected,  # an injected copy the model cannot read at all is -inf: a miss
+        sources + [encode(c.sequence) for c in copies],  # a sequence it cannot read at all: -inf, no alert
         SCORING_WINDOW,
         bundle.transae.config.max_behaviours,
     )
     flagged = highest > bundle.threshold
-    false_alarms = flagged[: len(scored)].mean() if scored else 1.0
-    detected = flagged[len(scored) :].mean() if injected else 0.0
+    source_flagged, copy_flagged = flagged[: len(sources)], flagged[len(sources) :]
+    # a sequence it cannot read is never scored live: no false alarm, and no evidence either
+    false_alarms = source_flagged[readable].mean() if any(readable) else 1.0
+    unflagged = [
+        (c.kind, bool(hit))
+        for c, hit in zip(copies, copy_flagged, strict=True)
+        if not source_flagged[c.source]
+    ]
     return Evaluation(
-        round(hits / cases, 4) if cases else 0.0, round(float(false_alarms), 4), round(float(detected), 4)
+        round(hits / cases, 4) if cases else 0.0,
+        round(float(false_alarms), 4),
+        _rate([hit for _, hit in unflagged]),
+        len(unflagged),
+        _rate([bool(hit) for hit in copy_flagged]),
+        {k: _rate(of_kind) for k in KINDS if (of_kind := [hit for kind, hit in unflagged if kind == k])},
     )
+
+
+def _rate(hits: list[bool]) -> float:
+    """The share of ``hits`` that are True, 4 decimals; 0.0 for none (no evidence of detection)."""
+    return round(sum(hits) / len(hits), 4) if hits else 0.0
 
 
 def _encoder(bundle: ModelBundle) -> Callable[[NamedSequence], list[RawBehaviour | None]]:
@@ -211,8 +272,9 @@ def _encoder(bundle: ModelBundle) -> Callable[[NamedSequence], list[RawBehaviour
 
 def is_better(challenger: Evaluation, champion: Evaluation) -> tuple[bool, str]:
     """Whether to deploy, and why: no worse on HR@10 and on anomaly detection (``Evaluation.detection``,
-    detection rate minus false-alarm rate), strictly better on one. A model that alerts less but also
-    misses more injected anomalies than it saves false alarms is not deployed."""
+    detection rate on copies of sequences it does not flag, minus false-alarm rate), strictly better on
+    one. A model that alerts less but also misses more injected anomalies than it saves false alarms is
+    not deployed; one that flags every held-out sequence scores -1 (``evaluate``)."""
     hr_gain = challenger.hr_at_10 - champion.hr_at_10
     detection_gain = challenger.detection - champion.detection
     if hr_gain < 0:

@@ -66,7 +66,7 @@ def _home(day: int) -> list[tuple[int, int, str, str]]:
 
 
 def test_named_copies_come_from_a_seeded_sample_of_the_given_sequences_only() -> None:
-    sequences = [_home(d % 7) for d in range(30)] + [[]]
+    sequences = [[], *(_home(d % 7) for d in range(30))]  # an empty one is skipped, indices kept
     before = copy.deepcopy(sequences)
     copies = inject_named(sequences, seed=2024, per_kind=4)
     assert sequences == before and inject_named(sequences, seed=2024, per_kind=4) == copies
@@ -75,7 +75,16 @@ def test_named_copies_come_from_a_seeded_sample_of_the_given_sequences_only() ->
     devices = {b[2] for s in sequences for b in s}
     sources = {tuple(s) for s in sequences}
     for c in copies:
-        assert tuple(c) not in sources  # a copy equal to its source is no anomaly: dropped
-        assert all(b[2] in devices for b in c)  # only the home's devices ...
+        seq, source = c.sequence, sequences[c.source]
+        assert tuple(seq) not in sources  # a copy equal to its source is no anomaly: dropped
+        assert all(b[2] in devices for b in seq)  # only the home's devices ...
         # ... each with an action of its own type: the device kind may use a never-seen pair
-        assert all(b[3].split(":")[0] in {a.split(":")[0] for d, a in names if d == b[2]} for b in c)
+        assert all(b[3].split(":")[0] in {a.split(":")[0] for d, a in names if d == b[2]} for b in seq)
+        # the copy of its own source (each day of the week is a different source here)
+        if c.kind == "burst":
+            assert seq[BURST:] == source and {b[:2] for b in seq[:BURST]} == {source[0][:2]}
+        else:
+            moved = c.kind == "hour"  # the others change one behaviour's device and action
+            assert [b[0] for b in seq] == [b[0] for b in source] and len(seq) == len(source)
+            assert moved == all(b[1] != s[1] for b, s in zip(seq, source, strict=True))
+    assert {c.kind for c in copies} == set(KINDS)

@@ -35,6 +35,7 @@ from custom_components.habitus.adaptation import (
     hold_out_since,
     injected_anomalies,
     is_better,
+    named,
     rollback,
     shift_split,
     split_by_time,
@@ -42,10 +43,16 @@ from custom_components.habitus.adaptation import (
 )
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
-from custom_components.habitus.engine.calibration import MIN_CALIBRATION_SEQUENCES
+from custom_components.habitus.engine.calibration import MIN_CALIBRATION_SEQUENCES, max_prefix_scores
+from custom_components.habitus.engine.injection import KINDS
 from custom_components.habitus.export import to_home_raw
 from custom_components.habitus.live_const import SCORING_WINDOW
-from custom_components.habitus.live_models import Calibration, load_base_bundle, score_open_sequence
+from custom_components.habitus.live_models import (
+    Calibration,
+    ModelBundle,
+    load_base_bundle,
+    score_open_sequence,
+)
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
@@ -77,7 +84,10 @@ async def test_retrain_trains_in_the_worker_then_deploys_or_keeps_the_champion_a
     assert progress and progress[-1] == pytest.approx(1.0)
     assert outcome["train_sequences"] == 48 and outcome["held_out_sequences"] == 12
     assert outcome["reason"]
-    assert set(outcome["challenger"]) == {"hr_at_10", "false_alarm_rate", "detection_rate"}
+    guard_keys = {"hr_at_10", "false_alarm_rate", "detection_rate", "detection_copies"}
+    assert guard_keys | {"detection_rate_all_copies"} <= set(outcome["challenger"])
+    kinds = {f"detection_rate_{kind}" for kind in KINDS}  # per kind, where a copy was counted
+    assert set(outcome["challenger"]) - guard_keys - {"detection_rate_all_copies"} <= kinds
     # The shipped champion's vocabulary (SmartThings FR) has none of these actions: HR@10 0 on them.
     assert outcome["champion"]["hr_at_10"] == 0.0
     assert outcome["deployed"] is True, outcome
@@ -161,11 +171,16 @@ def test_a_challenger_that_alerts_less_but_misses_the_anomalies_is_not_deployed(
     assert is_better(Evaluation(0.6, 0.1, 0.6), champion)[0] is True  # the tie, and HR@10 better
     # the two models that tell nothing apart (flag everything, flag nothing) score alike
     assert not is_better(Evaluation(0.5, 0.0, 0.0), Evaluation(0.5, 1.0, 1.0))[0]
-    assert Evaluation(0.5, 0.3, 0.8).as_metrics("champion_") == {
+    evaluation = Evaluation(0.5, 0.3, 0.8, 12, 0.7, {"hour": 0.75})
+    assert evaluation.as_metrics("champion_") == {
         "champion_hr_at_10": 0.5,
         "champion_false_alarm_rate": 0.3,
         "champion_detection_rate": 0.8,
+        "champion_detection_copies": 12.0,
+        "champion_detection_rate_all_copies": 0.7,
+        "champion_detection_rate_hour": 0.75,
     }
+    assert Evaluation.from_metrics(evaluation.as_metrics()) == evaluation
 
 
 def _fr_home(days: int) -> list[list[Behaviour]]:
@@ -181,19 +196,73 @@ def _fr_home(days: int) -> list[list[Behaviour]]:
     ]
 
 
-@pytest.mark.parametrize(("threshold", "rate"), [(-1e9, 1.0), (1e9, 0.0)], ids=["flags-all", "flags-none"])
-def test_the_detection_rate_counts_injected_copies_live_scoring_alerts_on(
-    threshold: float, rate: float
+def _served(threshold: float) -> ModelBundle:
+    """The shipped FR models, alerting above ``threshold``."""
+    return replace(load_base_bundle(), calibration=Calibration(MIN_CALIBRATION_SEQUENCES, threshold, 0))
+
+
+@pytest.mark.parametrize(
+    ("threshold", "far", "detection"), [(-1e9, 1.0, -1.0), (1e9, 0.0, 0.0)], ids=["flags-all", "flags-none"]
+)
+def test_the_detection_rate_counts_injected_copies_of_sequences_live_scoring_does_not_flag(
+    threshold: float, far: float, detection: float
 ) -> None:
-    base = load_base_bundle()
-    served = replace(base, calibration=Calibration(MIN_CALIBRATION_SEQUENCES, threshold, 0))
+    """Flagging every sequence shows no detection (no copy of an unflagged source: rate 0, J -1);
+    flagging none catches nothing (J 0). Over every copy both would score J 0."""
+    served = _served(threshold)
     held_out = _fr_home(20)
     anomalies = injected_anomalies(held_out)
     assert anomalies and anomalies == injected_anomalies(held_out)  # seeded: one set for both bundles
     assert len(anomalies) <= 4 * min(len(held_out), INJECTED_PER_KIND)
+    assert all(named(held_out[c.source]) != c.sequence for c in anomalies)  # each knows its source
     result = evaluate(served, held_out, anomalies)
-    assert (result.false_alarm_rate, result.detection_rate, result.detection) == (rate, rate, 0.0)
+    assert (result.false_alarm_rate, result.detection_rate, result.detection) == (far, 0.0, detection)
+    assert result.detection_rate_all_copies == far  # every copy flagged, or none
+    assert result.detection_copies == (0 if far else len(anomalies))
     assert evaluate(served, held_out) == result  # the default is the same injected set
+
+
+async def test_copies_flagged_only_because_their_source_is_do_not_count_as_detection(
+    hass: HomeAssistant,  # HA's test time zone: the buckets, so the scores, depend on it
+) -> None:
+    """Thresholds on the shipped FR models, one home: alerts a copy inherits from its flagged source no
+    longer pass for detection. Counting every copy (the rule until 2026-12-07) kept a champion that
+    flags every sequence (so every copy: J 0) against a challenger that leaves some unflagged and flags
+    some of their copies; and it deployed a model alerting on 85 % of the home's normal sequences over
+    one that never alerts (a base model still calibrating), on copies of sequences it flags anyway."""
+    held_out = _fr_home(20)
+    anomalies = injected_anomalies(held_out)
+    base = load_base_bundle()
+    encoded = [
+        [(d, k, *(base.vocab.ids(dev, act) or (0, 0))) for d, k, dev, act in named(s)] for s in held_out
+    ]
+    highest = max_prefix_scores(  # each source's highest reading, as live scoring alerts
+        lambda reads: base.transae.score(reads, base.backend),
+        encoded,
+        SCORING_WINDOW,
+        base.transae.config.max_behaviours,
+    )
+    levels = sorted(set(highest.round(4)))  # 7 distinct levels on this home (one per weekday)
+    alarmist, silent = (
+        evaluate(_served(-1e9), held_out, anomalies),
+        evaluate(_served(1e9), held_out, anomalies),
+    )
+    middling = evaluate(_served((levels[2] + levels[3]) / 2), held_out, anomalies)  # the top 4 levels
+    noisy = evaluate(_served(levels[0] + 1e-4), held_out, anomalies)  # all but the lowest level
+
+    def by_every_copy(e: Evaluation) -> Evaluation:
+        return replace(e, detection_rate=e.detection_rate_all_copies or 0.0)
+
+    assert (middling.false_alarm_rate, noisy.false_alarm_rate) == (0.55, 0.85)
+    assert 0 < noisy.detection_copies < middling.detection_copies < len(anomalies)  # unflagged sources'
+    # flags every sequence, J 0 over every copy: the challenger, below it there, was kept
+    assert not is_better(by_every_copy(middling), by_every_copy(alarmist))[0]
+    assert middling.detection_rate > 0 and is_better(middling, alarmist) == (True, ANY)  # now > -1
+    # 85 % of the home's sequences flagged, and with them most copies: J > 0 over every copy, deployed
+    assert by_every_copy(noisy).detection > 0 and is_better(by_every_copy(noisy), by_every_copy(silent))[0]
+    assert noisy.detection_rate < noisy.false_alarm_rate  # of the copies of the 3 it does not flag
+    deployed, reason = is_better(noisy, silent)
+    assert not deployed and "worse at anomaly detection" in reason
 
 
 def test_the_false_alarm_rate_counts_a_sequence_live_scoring_alerted_on_before_its_end() -> None:

@@ -152,7 +152,9 @@ async def test_adapt_synthesizes_with_gemma_trains_evaluates_and_reports_on_the_
     assert outcome["loop_lag"]["samples"] > 0  # HA's loop was probed during the job (no timing asserted)
     assert entry.runtime_data.loop_lag is not None and not entry.runtime_data.loop_lag.running
     # Deployed exactly when the challenger beat the champion on the held-out real sequences.
-    verdict, _why = is_better(Evaluation(**outcome["challenger"]), Evaluation(**outcome["champion"]))
+    verdict, _why = is_better(
+        Evaluation.from_metrics(outcome["challenger"]), Evaluation.from_metrics(outcome["champion"])
+    )
     assert outcome["deployed"] is verdict
     served = live.scorer.bundle
     if verdict:

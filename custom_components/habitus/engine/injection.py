@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -108,7 +109,17 @@ type NamedBehaviour = tuple[int, int, str, str]  # (day, bucket, device name, "T
 type NamedSequence = list[NamedBehaviour]
 
 
-def inject_named(sequences: Sequence[NamedSequence], seed: int, per_kind: int) -> list[NamedSequence]:
+@dataclass(frozen=True, slots=True)
+class NamedCopy:
+    """One anomalous copy made by ``inject_named``: its kind, the index of its source in the sequences
+    given, and the copy itself (a detection probe can then ask whether the source alone is flagged)."""
+
+    kind: str  # one of ``KINDS``
+    source: int  # index into ``inject_named``'s ``sequences``
+    sequence: NamedSequence
+
+
+def inject_named(sequences: Sequence[NamedSequence], seed: int, per_kind: int) -> list[NamedCopy]:
     """Anomalous copies, by name, of a seeded sample of at most ``per_kind`` of ``sequences``: one per
     kind per sampled sequence (kinds in ``KINDS`` order), statistics from ``sequences`` themselves.
 
@@ -117,13 +128,13 @@ def inject_named(sequences: Sequence[NamedSequence], seed: int, per_kind: int) -
     the least used of them, often a never-used one. A copy equal to its source (a ``swap`` that drew
     the replaced behaviour itself) is dropped: it is no anomaly.
     """
-    kept = [s for s in sequences if s]
-    devices = sorted({b[2] for s in kept for b in s})
-    actions = sorted({b[3] for s in kept for b in s})
+    kept = [i for i, s in enumerate(sequences) if s]
+    devices = sorted({b[2] for i in kept for b in sequences[i]})
+    actions = sorted({b[3] for i in kept for b in sequences[i]})
     device_ids = {name: i for i, name in enumerate(devices)}
     action_ids = {name: i for i, name in enumerate(actions)}
     raw: list[RawSequence] = [
-        [(d, k, device_ids[dev], action_ids[act]) for d, k, dev, act in s] for s in kept
+        [(d, k, device_ids[dev], action_ids[act]) for d, k, dev, act in sequences[i]] for i in kept
     ]
     pairs = _pairs_by_type(raw, actions)
     rng = np.random.default_rng(seed)
@@ -131,9 +142,9 @@ def inject_named(sequences: Sequence[NamedSequence], seed: int, per_kind: int) -
     sources = [raw[i] for i in chosen]
     copies = inject(sources, raw, pairs, FieldSizes(len(devices), len(actions)), seed)
     return [
-        [(d, k, devices[dev], actions[act]) for d, k, dev, act in copy]
+        NamedCopy(kind, kept[index], [(d, k, devices[dev], actions[act]) for d, k, dev, act in copy])
         for kind in KINDS
-        for copy, source in zip(copies[kind], sources, strict=False)
+        for copy, source, index in zip(copies[kind], sources, chosen, strict=False)
         if copy != source
     ]
 
