@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from habitus_engine.datasets import load_vocabulary, read_raw_sequences
+from habitus_engine.injection import KINDS
 from habitus_tools.bench_hub_adapt import (
     HubAdaptConfig,
     as_behaviours,
@@ -26,6 +27,7 @@ DECISION_KEYS = {
     "deployed",
     "reason",
     "deployed_far_only",
+    "deployed_all_copies",
     "deployed_new_context",
     "reason_new_context",
     "truth_better",
@@ -37,14 +39,19 @@ DECISION_KEYS = {
     "right_balanced",
     "right_far_only",
     "right_f1_far_only",
+    "right_balanced_far_only",
+    "right_all_copies",
+    "right_f1_all_copies",
+    "right_balanced_all_copies",
     "delta",
 }
-GUARD_KEYS = ("hr_at_10", "false_alarm_rate", "detection_rate")
+GUARD_KEYS = ("hr_at_10", "false_alarm_rate", "detection_rate", "detection_rate_all_copies")
+KIND_KEYS = {f"detection_rate_{kind}" for kind in KINDS}  # per kind, where a copy was counted
 
 
 def _is_better(challenger: dict[str, float], champion: dict[str, float]) -> tuple[bool, str]:
     adaptation, _, _ = integration()
-    new, old = (adaptation.Evaluation(**m) for m in (challenger, champion))
+    new, old = (adaptation.Evaluation.from_metrics(m) for m in (challenger, champion))
     deployed, reason = adaptation.is_better(new, old)
     return bool(deployed), str(reason)
 
@@ -75,7 +82,12 @@ def test_hub_adapt_decides_with_is_better_and_writes_the_documented_json(
         assert set(model) == MODEL_KEYS, name
         assert model["training"]["max_seconds"] is None  # the job ran without its budget
         assert model["training"]["transae"]["epochs_run"] == 1
-        assert set(model["guard"]) == set(model["guard_new_context"]) == set(GUARD_KEYS)
+        for figures in (model["guard"], model["guard_new_context"]):
+            assert (
+                set(GUARD_KEYS) | {"detection_copies"}
+                <= set(figures)
+                <= set(GUARD_KEYS) | {"detection_copies"} | KIND_KEYS
+            )
         _in_unit(model["guard"], GUARD_KEYS)
         _in_unit(model["guard_new_context"], GUARD_KEYS)
         _in_unit(model["truth"]["ad"], ("precision", "recall", "f1", "fpr"))
@@ -99,6 +111,13 @@ def test_hub_adapt_decides_with_is_better_and_writes_the_documented_json(
             == _is_better(far_only, {**champion["guard"], "detection_rate": 1.0})[0]
         )
         assert decision["right_far_only"] == (decision["deployed_far_only"] == decision["truth_better"])
+        # the rule of a743704 on the same figures: the detection rate over every copy
+        every = {**challenger["guard"], "detection_rate": challenger["guard"]["detection_rate_all_copies"]}
+        old = {**champion["guard"], "detection_rate": champion["guard"]["detection_rate_all_copies"]}
+        assert decision["deployed_all_copies"] == _is_better(every, old)[0]
+        assert decision["right_balanced_all_copies"] == (
+            decision["deployed_all_copies"] == decision["truth_better_balanced"]
+        )
     assert 0 < settings["n_injected_anomalies"] <= 4 * settings["n_held_out_old_context"]
     # augment trains on the real 80 % plus the paper's 27 synthetic sequences; replace on those alone
     assert doc["models"]["augment"]["training"]["n_sequences"] == 32 + 27

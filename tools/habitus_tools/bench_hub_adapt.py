@@ -19,10 +19,12 @@ and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adap
    new-context sequences, test sources removed);
 3. **decision**: the product's ``adaptation.evaluate`` (SASRec HR@10 of each held-out sequence's last
    action; TransAE's false-alarm rate, the share of held-out sequences with a prefix reading above the
-   threshold, and its detection rate, the same share of ``adaptation.injected_anomalies`` of them) of
-   champion and challenger on the held-out old-context 20 %, then ``adaptation.is_better``: deployed or
-   not, and why. ``deployed_far_only``: the rule before the detection rate (HR@10 and false-alarm rate
-   only; ``is_better`` with both detection rates set to 1) on the same models. The same calls on the
+   threshold, and its detection rate, the same share of ``adaptation.injected_anomalies`` of them whose
+   source it does not flag) of champion and challenger on the held-out old-context 20 %, then
+   ``adaptation.is_better``: deployed or not, and why. On the same models: ``deployed_far_only``, the
+   rule before the detection rate (HR@10 and false-alarm rate only; ``is_better`` with both detection
+   rates set to 1), and ``deployed_all_copies``, the rule of a743704 (the detection rate over every
+   copy, ``detection_rate_all_copies``, in place of the conditional one). The same calls on the
    recent 20 % of the oracle pieces (new-context real data) give ``deployed_new_context``: what the
    guard would decide if it judged on new-context data (a what-if, not the product);
 4. **truth** (reporting only): every model on the paper's new-context test sets, as ``bench models
@@ -33,8 +35,9 @@ and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adap
    A decision is ``right`` when deployed == truth_better; ``truth_better_f1`` / ``right_f1`` use 1 - AD F1
    in place of the false-alarm rate (a model that flags nothing has no false alarm, and no recall);
    ``truth_better_balanced`` / ``right_balanced``: the product's rule on (BP HR@10, FPR, AD recall) of
-   the test sets. ``right_far_only`` / ``right_f1_far_only``: the same two truths against
-   ``deployed_far_only``.
+   the test sets. ``right_far_only`` / ``right_f1_far_only`` / ``right_balanced_far_only`` and
+   ``right_all_copies`` / ``right_f1_all_copies`` / ``right_balanced_all_copies``: the same three truths
+   against ``deployed_far_only`` and ``deployed_all_copies``.
 
 ``--post-shift``: the home has lived in the new context for a while. The oracle pieces are appended to
 its history as the most recent sequences, so the hub's split puts them in the held-out 20 % first and any
@@ -53,9 +56,11 @@ only train on the pieces it is judged on. ``settings`` gains ``judge``, ``evalua
 
 JSON (``--json``): ``dataset``, ``shift``, ``settings``, ``models`` (per model: ``training``, ``guard``,
 ``guard_new_context``, ``truth``), ``decisions`` (per challenger: ``deployed``, ``reason``,
-``deployed_far_only``, ``deployed_new_context``, ``reason_new_context``, ``truth_better``, ``truth_reason``,
-``right``, ``truth_better_f1``, ``right_f1``, ``truth_better_balanced``, ``right_balanced``,
-``right_far_only``, ``right_f1_far_only``, ``delta``), ``load`` (``/proc/loadavg`` before and after),
+``deployed_far_only``, ``deployed_all_copies``, ``deployed_new_context``, ``reason_new_context``,
+``truth_better``, ``truth_reason``, ``right``, ``truth_better_f1``, ``right_f1``, ``truth_better_balanced``,
+``right_balanced``, ``right_far_only``, ``right_f1_far_only``, ``right_balanced_far_only``,
+``right_all_copies``, ``right_f1_all_copies``, ``right_balanced_all_copies``, ``delta``), ``load``
+(``/proc/loadavg`` before and after),
 ``machine``, ``date``.
 """
 
@@ -214,7 +219,8 @@ def truth(bundle: Any, data: ShiftData) -> dict[str, Any]:
 
 def guard(bundle: Any, held_out: list[list[Behaviour]], anomalies: list[Any]) -> dict[str, float]:
     """The product's ``adaptation.evaluate`` of the bundle on ``held_out`` and ``anomalies`` (its
-    ``injected_anomalies``, made once per run): HR@10, false-alarm rate, detection rate."""
+    ``injected_anomalies``, made once per run): HR@10, false-alarm rate, detection rate (conditional,
+    with the copies it counts, the share of every copy and the rate per kind)."""
     adaptation, _, _ = integration()
     result: dict[str, float] = adaptation.evaluate(bundle, held_out, anomalies).as_metrics()
     return result
@@ -222,6 +228,13 @@ def guard(bundle: Any, held_out: list[list[Behaviour]], anomalies: list[Any]) ->
 
 def _guard_figures(key: str) -> Callable[[dict[str, Any]], tuple[float, float, float]]:
     return lambda m: (m[key]["hr_at_10"], m[key]["false_alarm_rate"], m[key]["detection_rate"])
+
+
+def _all_copies(
+    figures: Callable[[dict[str, Any]], tuple[float, float, float]],
+) -> Callable[[dict[str, Any]], tuple[float, float, float]]:
+    """The rule of a743704: the detection rate over every anomalous copy, its source flagged or not."""
+    return lambda m: (*figures(m)[:2], m["guard"]["detection_rate_all_copies"])
 
 
 def _far_only(
@@ -244,7 +257,13 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any]) -> dict[str, An
 
     deployed, reason = judged(_guard_figures("guard"))
     far_only, _ = judged(_far_only(_guard_figures("guard")))
-    result: dict[str, Any] = {"deployed": deployed, "reason": reason, "deployed_far_only": far_only}
+    all_copies, _ = judged(_all_copies(_guard_figures("guard")))
+    result: dict[str, Any] = {
+        "deployed": deployed,
+        "reason": reason,
+        "deployed_far_only": far_only,
+        "deployed_all_copies": all_copies,
+    }
     if "guard_new_context" in challenger:
         ctx = judged(_guard_figures("guard_new_context"))
         result["deployed_new_context"], result["reason_new_context"] = ctx
@@ -272,6 +291,10 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any]) -> dict[str, An
         "right_balanced": deployed == balanced,
         "right_far_only": far_only == better,
         "right_f1_far_only": far_only == better_f1,
+        "right_balanced_far_only": far_only == balanced,
+        "right_all_copies": all_copies == better,
+        "right_f1_all_copies": all_copies == better_f1,
+        "right_balanced_all_copies": all_copies == balanced,
         "delta": delta,
     }
 
@@ -442,7 +465,13 @@ def _pair(a: float, b: float) -> str:
 
 
 def _guard(g: dict[str, float] | None) -> str:
-    return f"{g['hr_at_10']:.3f}/{g['false_alarm_rate']:.3f}/{g['detection_rate']:.3f}" if g else "-"
+    """HR@10 / FAR / conditional detection rate (over every copy)."""
+    if not g:
+        return "-"
+    return (
+        f"{g['hr_at_10']:.3f}/{g['false_alarm_rate']:.3f}/{g['detection_rate']:.3f}"
+        f"({g['detection_rate_all_copies']:.3f})"
+    )
 
 
 def format_table(doc: dict[str, Any]) -> str:
@@ -455,7 +484,8 @@ def format_table(doc: dict[str, Any]) -> str:
         f"guard on {settings['n_held_out_old_context']} held-out sequences "
         f"({settings.get('n_held_out_post_shift', 0)} of them post-shift)"
         + (f", judged on {settings['evaluated_on']}" if "evaluated_on" in settings else ""),
-        f"{'model':<10}{'n AD/BP':<13}{'s':>6}  {'guard old HR/FAR/DR':<21}{'guard new HR/FAR/DR':<21}"
+        f"{'model':<10}{'n AD/BP':<13}{'s':>6}  "
+        f"{'guard old HR/FAR/DR(all)':<29}{'guard new HR/FAR/DR(all)':<29}"
         f"{'truth AD P/R/F1':<23}{'FPR':<7}{'BP HR/NDCG':<14}",
     ]
     for name, m in doc["models"].items():
@@ -464,7 +494,7 @@ def format_table(doc: dict[str, Any]) -> str:
         ad, bp = m["truth"]["ad"], m["truth"]["bp"]
         lines.append(
             f"{name:<10}{str(t['n_sequences']) + '/' + str(t['n_sequences_sasrec']):<13}{t['seconds']:>6}  "
-            f"{_guard(g):<21}{_guard(gn):<21}"
+            f"{_guard(g):<29}{_guard(gn):<29}"
             f"{ad['precision']:.3f}/{ad['recall']:.3f}/{ad['f1']:.3f}    {ad['fpr']:<7.3f}"
             f"{_pair(bp['hr@10'], bp['ndcg@10']):<14}"
         )
@@ -477,6 +507,7 @@ def _decision_line(name: str, d: dict[str, Any]) -> str:
     delta = d["delta"]
     line = (
         f"{name}: {verdict} ({d['reason']}); by FAR alone: {'deploy' if d['deployed_far_only'] else 'keep'}; "
+        f"by detection on all copies: {'deploy' if d['deployed_all_copies'] else 'keep'}; "
         f"truth better (HR+FPR / HR+F1 / HR+recall-FPR): {d['truth_better']} / {d['truth_better_f1']} / "
         f"{d['truth_better_balanced']}; dF1 {delta['f1']:+.3f}, dRecall {delta['recall']:+.3f}, "
         f"dFPR {delta['fpr']:+.3f}, dHR {delta['hr@10']:+.3f}"
