@@ -146,6 +146,25 @@ def test_graph_guided_decoding_puts_the_gss_graph_into_the_format_only_when_aske
         SynthesisConfig(SHIFT, LLMSettings("server", server_url="http://127.0.0.1:1"), graph_decoding=True)
 
 
+def test_soft_graph_guided_decoding_puts_the_graph_and_its_bonus_into_the_format() -> None:
+    raw = home()
+    vocab = home_vocabulary(DEVICES, ACTIONS)
+    behaviours = [to_behaviours(seq, vocab) for seq in raw]
+    dictionary = DeviceDictionary.from_vocabulary(vocab, raw)
+    hard = prepare(behaviours, dictionary, SynthesisConfig(SHIFT, graph_decoding=True)).prompts[0].format
+    soft = prepare(behaviours, dictionary, SynthesisConfig(SHIFT, graph_bonus=2.0)).prompts[0].format
+    assert soft.graph_bonus == 2.0 and hard.graph_bonus == 0.0
+    assert (soft.successors, soft.free_codes) == (hard.successors, hard.free_codes)  # the same graph
+    no_gss = SynthesisConfig(SHIFT, graph_bonus=2.0, ablate=frozenset({"gss"}))
+    assert prepare(behaviours, dictionary, no_gss).prompts[0].format.graph_bonus == 0.0
+    with pytest.raises(ValueError, match="in-process"):
+        SynthesisConfig(SHIFT, LLMSettings("server", server_url="http://127.0.0.1:1"), graph_bonus=2.0)
+    with pytest.raises(ValueError, match="pick one"):
+        SynthesisConfig(SHIFT, graph_decoding=True, graph_bonus=2.0)
+    with pytest.raises(ValueError, match="nats"):
+        SynthesisConfig(SHIFT, graph_bonus=-1.0)
+
+
 def test_weeks_default_to_what_the_request_budget_allows() -> None:
     raw = home()
     vocab = home_vocabulary(DEVICES, ACTIONS)

@@ -211,3 +211,51 @@ def test_without_a_graph_the_state_never_carries_the_previous_code() -> None:
         LineFormat(n_codes=5, successors=((1,),))
     with pytest.raises(ValueError, match="codes of the table"):
         LineFormat(n_codes=2, successors=((1,), (2,)))
+
+
+# Soft graph-guided decoding: the same graph as GRAPH, preferred by 2 nats instead of forced.
+SOFT = GRAPH.with_graph(GRAPH.successors, GRAPH.free_codes, bonus=2.0)
+
+
+def test_soft_graph_guided_decoding_forbids_nothing_the_format_allows() -> None:
+    for text in ("0 07 0;0 08 2\n", "0 07 1;0 08 1\n", "0 07 0;0 08 1;0 09 3\n"):
+        assert SOFT.accepts(text)
+
+
+def test_the_bonus_goes_to_code_digits_on_the_gss_edges_where_the_graph_constrains() -> None:
+    after_zero = SOFT.run(LINE_START, "0 07 0;0 08 ")
+    assert after_zero is not None and after_zero.prev == 0
+    # 1 is 0's successor and 4 is free (absent from the history): both on the graph
+    assert [SOFT.bonus(after_zero, str(c)) for c in range(5)] == [0.0, 2.0, 0.0, 0.0, 2.0]
+    assert GRAPH.bonus(after_zero, "1") == 0.0  # the hard constraint has no bonus
+    for prefix in ("0 07 ", "0 07 2;0 08 "):  # a line's first code, the code after one without successors
+        state = SOFT.run(LINE_START, prefix)
+        assert state is not None and {SOFT.bonus(state, str(c)) for c in range(5)} == {0.0}
+    assert SOFT.bonus(SOFT.run(LINE_START, "0 07 0") or LINE_START, ";") == 0.0  # not a code digit
+
+
+def test_the_bonus_follows_multi_digit_codes_digit_by_digit() -> None:
+    wide = LineFormat(n_codes=20).with_graph(tuple((12,) if c == 0 else () for c in range(20)), (), 3.0)
+    after_zero = wide.run(LINE_START, "0 07 00;0 08 ")
+    assert after_zero is not None
+    assert wide.bonus(after_zero, "1") == 3.0 and wide.bonus(after_zero, "0") == 0.0  # 1_ may become 12
+    assert wide.bonus(after_zero, "12") == 3.0 and wide.bonus(after_zero, "15") == 0.0  # whole-code tokens
+    one = wide.run(after_zero, "1")
+    assert one is not None and wide.bonus(one, "2") == 3.0 and wide.bonus(one, "5") == 0.0
+
+
+def test_the_token_automaton_caches_the_bonus_with_the_allowed_tokens() -> None:
+    pieces = {i: str(i) for i in range(7)} | {10: " ", 11: ";", 12: "\n", 13: "07", 14: "08"}
+    automaton = TokenAutomaton(SOFT, pieces, frozenset({99}))
+    after_zero = SOFT.run(LINE_START, "0 07 0;0 08 ")
+    assert after_zero is not None
+    moves = automaton.transitions(after_zero)
+    assert sorted(moves.token_ids.tolist()) == [0, 1, 2, 3, 4]  # every code stays allowed
+    assert moves.bonus is not None
+    bonus = dict(zip(moves.token_ids.tolist(), moves.bonus.tolist(), strict=True))
+    assert bonus == {0: 0.0, 1: 2.0, 2: 0.0, 3: 0.0, 4: 2.0}
+    first = SOFT.run(LINE_START, "0 07 ")
+    assert first is not None and automaton.transitions(first).bonus is None  # nothing to prefer there
+    assert TokenAutomaton(GRAPH, pieces, frozenset({99})).transitions(after_zero).bonus is None
+    with pytest.raises(ValueError, match="graph_bonus"):
+        LineFormat(n_codes=5, graph_bonus=-1.0)

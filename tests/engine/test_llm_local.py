@@ -42,12 +42,15 @@ FR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "smart
 N_CTX = 1024
 
 
-def small_prompt() -> tuple[SynthesisPrompt, CodeTable]:
-    """A real synthesis prompt from FR winter with a 12-code table (about 450 tokens)."""
+def small_prompt(shift_name: str = "spring") -> tuple[SynthesisPrompt, CodeTable]:
+    """A real synthesis prompt from FR winter with a 12-code table (about 450 tokens).
+
+    For spring the shift's new device (the air conditioner, absent from winter) fills the table, so
+    no code has GSS successors; ``night`` brings no device and keeps the household's own pairs."""
     vocab = load_vocabulary(FR)
     raw = [s.seq for s in read_sequences(FR / "paper" / "winter" / "split_trn.jsonl")][:200]
     behaviours = [to_behaviours(seq, vocab) for seq in raw]
-    shift = paper_shift("spring")
+    shift = paper_shift(shift_name)
     table = build_code_table(
         DeviceDictionary.from_vocabulary(vocab, raw), usage_counts(behaviours), shift.emphasis_devices, 12
     )
@@ -107,6 +110,41 @@ async def test_graph_guided_decoding_writes_only_gss_edges_within_a_line() -> No
             allowed = fmt.allowed_codes(prev)
             assert allowed is None or code in allowed, (line, prev, code)
     assert parse_response(result.text, table).sequences
+
+
+def _on_graph_pairs(fmt: LineFormat, text: str) -> tuple[int, int]:
+    """Within-line behaviour pairs of ``text`` on the GSS graph, of those where the graph constrains."""
+    on_graph = constrained = 0
+    for line in [line for line in text.split("\n")[:-1] if line]:
+        codes = [int(b.split(" ")[2]) for b in line.split(";")]
+        for prev, code in itertools.pairwise(codes):
+            allowed = fmt.allowed_codes(prev)
+            if allowed is not None:
+                constrained += 1
+                on_graph += code in allowed
+    return on_graph, constrained
+
+
+async def test_a_large_graph_bonus_moves_the_output_onto_the_gss_edges() -> None:
+    prompt, table = small_prompt("night")  # the household's own pairs, so the graph constrains
+    vocab = load_vocabulary(FR)
+    raw = [s.seq for s in read_sequences(FR / "paper" / "winter" / "split_trn.jsonl")][:200]
+    successors, free = gss_successors([to_behaviours(seq, vocab) for seq in raw], table)
+    plain = replace(prompt.format, max_lines=3)
+    soft = plain.with_graph(successors, free, bonus=8.0)
+    llm = backend()
+    try:
+        texts = [
+            (await llm.generate(GenerationRequest(prompt.text, fmt, max_tokens=90, seed=1))).text
+            for fmt in (plain, soft)
+        ]
+    finally:
+        await llm.aclose()
+    (plain_on, plain_pairs), (soft_on, soft_pairs) = (_on_graph_pairs(soft, text) for text in texts)
+    assert plain_pairs and soft_pairs, texts
+    assert soft_on / soft_pairs > plain_on / plain_pairs, texts  # same seed, bonus the only change
+    assert soft_on / soft_pairs >= 0.9, texts
+    assert parse_response(texts[1], table).sequences
 
 
 async def test_gbnf_decoding_through_llama_grammar_is_parseable() -> None:

@@ -72,6 +72,16 @@ def test_negative_temperature_is_a_clear_error(capsys: pytest.CaptureFixture[str
     assert "--temperature >= 0" in capsys.readouterr().err
 
 
+def test_the_graph_bonus_reaches_the_pipeline_and_a_server_refuses_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert AdaptConfig(FR, "spring").synthesis().graph_bonus == 0.0  # off by default
+    assert AdaptConfig(FR, "spring", graph_bonus=2.0).synthesis().graph_bonus == 2.0
+    server = ["--server", "http://127.0.0.1:1", "--graph-bonus", "2"]
+    assert main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", *server]) == 2
+    assert "in-process decoder only" in capsys.readouterr().err
+
+
 def test_seed_and_temperature_reach_the_llm_and_every_trained_model() -> None:
     default = AdaptConfig(FR, "spring").synthesis()
     assert (default.seed, default.temperature, default.sequence_model.seed) == (2024, 0.7, 2024)

@@ -124,6 +124,7 @@ class AdaptConfig:
     tof_trials: int | None = TOF_RESCUE_TRIALS  # TOF stage-2 refits at most; None: every outlier
     tof_utility: TOFUtility = "per_task"  # AD: reconstruction test, BP: next-action; or one set for both
     graph_decoding: bool = False  # GSS top-k successors as a decoding constraint (in process only)
+    graph_bonus: float = 0.0  # ... or preferred by this many nats on the logits (soft; 0 = off)
 
     def synthesis(self) -> SynthesisConfig:
         """The engine pipeline's configuration for this run (the paper's shift, N_CTX, ...)."""
@@ -153,6 +154,7 @@ class AdaptConfig:
             tof_trials=self.tof_trials,
             tof_utility=self.tof_utility,
             graph_decoding=self.graph_decoding,
+            graph_bonus=self.graph_bonus,
         )
 
 
@@ -409,6 +411,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "successors are free); off by default",
     )
     parser.add_argument(
+        "--graph-bonus",
+        type=float,
+        default=0.0,
+        metavar="NATS",
+        help="in process: soft graph-guided decoding, the same GSS edges preferred by NATS added to the "
+        "logits instead of forced (default 0: off; not with --graph-decoding)",
+    )
+    parser.add_argument(
         "--validation-ad",
         action="store_true",
         help="no test set: TransAE retrained on TOF's reconstruction / next-action set, on every parsed "
@@ -456,6 +466,7 @@ def _handle(args: argparse.Namespace) -> int:
         tof_trials=args.tof_trials,
         tof_utility=args.tof_utility,
         graph_decoding=args.graph_decoding,
+        graph_bonus=args.graph_bonus,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:

@@ -3,8 +3,9 @@
 Builds a real synthesis prompt (SmartGen Table 1, GSS hints, a dataset's original-context sequences,
 the paper's shift), then decodes it with the in-process llama.cpp model in three modes, interleaved in
 one run: unconstrained (stock ``create_completion``), the stock GBNF grammar (``LlamaGrammar``), and
-Habitus' token automaton (``--graph-decoding``: with the GSS graph as a constraint too, the option of
-``bench adapt``; the other modes ignore it). Prints tokens/s, the ratio to unconstrained (target
+Habitus' token automaton (``--graph-decoding``: with the GSS graph as a constraint too, or
+``--graph-bonus NATS``: the graph's edges preferred by a logit bonus; the options of ``bench adapt``;
+the other modes ignore them). Prints tokens/s, the ratio to unconstrained (target
 >= 0.67x) and each mode's Pass@1.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,12 +52,26 @@ def register(benchmarks: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="the automaton also keeps codes on the GSS graph's top-k edges (bench adapt's option)",
     )
+    parser.add_argument(
+        "--graph-bonus",
+        type=float,
+        default=0.0,
+        metavar="NATS",
+        help="the automaton prefers the GSS graph's top-k edges by NATS on the logits (bench adapt's option)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.set_defaults(func=run)
 
 
 def _prompt(
-    dataset: Path, shift_name: str, codes: int, n_ctx: int, max_new: int, *, graph_decoding: bool = False
+    dataset: Path,
+    shift_name: str,
+    codes: int,
+    n_ctx: int,
+    max_new: int,
+    *,
+    graph_decoding: bool = False,
+    graph_bonus: float = 0.0,
 ) -> tuple[SynthesisPrompt, CodeTable]:
     """The first prompt of a synthesis run on ``dataset`` for ``shift_name``, and its code table."""
     vocab = load_vocabulary(dataset)
@@ -72,9 +88,9 @@ def _prompt(
         n_ctx=n_ctx, max_new_tokens=max_new, max_sequences_per_chunk=20, sequences_per_response=50
     )
     prompt = build_prompts(behaviours, table, shift, hints, config=config)[0]
-    if graph_decoding:
+    if graph_decoding or graph_bonus:
         successors, free = gss_successors(behaviours, table)
-        prompt = replace(prompt, format=replace(prompt.format, successors=successors, free_codes=free))
+        prompt = replace(prompt, format=prompt.format.with_graph(successors, free, graph_bonus))
     return prompt, table
 
 
@@ -83,8 +99,17 @@ def run(args: argparse.Namespace) -> int:
 
     n_ctx = 2048
     model = args.model or default_model_path()
+    if args.graph_decoding and args.graph_bonus:
+        print("habitus bench grammar: --graph-decoding and --graph-bonus are alternatives", file=sys.stderr)
+        return 2
     prompt, table = _prompt(
-        args.dataset, args.shift, args.codes, n_ctx, args.tokens, graph_decoding=args.graph_decoding
+        args.dataset,
+        args.shift,
+        args.codes,
+        n_ctx,
+        args.tokens,
+        graph_decoding=args.graph_decoding,
+        graph_bonus=args.graph_bonus,
     )
     request = GenerationRequest(prompt.text, prompt.format, max_tokens=args.tokens, temperature=0.7, seed=0)
     config = LlamaCppConfig(model, n_threads=args.threads, n_ctx=n_ctx)
@@ -102,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         "model": str(model),
         "threads": args.threads,
         "graph_decoding": args.graph_decoding,
+        "graph_bonus": args.graph_bonus,
         "prompt_tokens_estimate": prompt.n_tokens,
         "modes": {
             mode: {

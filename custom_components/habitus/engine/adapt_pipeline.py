@@ -168,6 +168,9 @@ class SynthesisConfig:
     # only along the GSS graph's top-k edges (``LineFormat.successors``; escapes there). Off by
     # default; in process only (a server's GBNF / JSON schema cannot say it); off when GSS is ablated.
     graph_decoding: bool = False
+    # Soft graph-guided decoding: the same GSS edges preferred by this many nats on the logits instead
+    # of forced (``LineFormat.graph_bonus``). 0 (default): off; in process only; off when GSS is ablated.
+    graph_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         if self.ssc_encoder not in ("transae", "bag") or self.tof_model not in ("transae", "markov"):
@@ -187,8 +190,12 @@ class SynthesisConfig:
             raise ValueError("tof_utility must be per_task|next_action|reconstruction")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0")
-        if self.graph_decoding and self.llm.backend != "local":
+        if (self.graph_decoding or self.graph_bonus) and self.llm.backend != "local":
             raise ValueError("graph-guided decoding runs in the in-process decoder only (not a server)")
+        if not 0 <= self.graph_bonus < math.inf:
+            raise ValueError("graph_bonus must be a finite number of nats >= 0")
+        if self.graph_decoding and self.graph_bonus:
+            raise ValueError("graph_decoding (hard) and graph_bonus (soft) are alternatives: pick one")
         if self.ssc_alpha is not None and not -1.0 <= self.ssc_alpha <= 1.0:
             raise ValueError("ssc_alpha is a cosine similarity in [-1, 1] (or None: the budget rule)")
 
@@ -320,9 +327,9 @@ def prepare(
     weeks = config.weeks or math.ceil(config.max_prompts / len(prompts(shown, 1)))
     uncompressed = total_prompt_tokens(prompts(split, weeks))
     final = prompts(shown, weeks)
-    if config.graph_decoding and "gss" not in config.ablate:
+    if (config.graph_decoding or config.graph_bonus) and "gss" not in config.ablate:
         successors, free = gss_successors(split, table)
-        final = [replace(p, format=replace(p.format, successors=successors, free_codes=free)) for p in final]
+        final = [replace(p, format=p.format.with_graph(successors, free, config.graph_bonus)) for p in final]
     clock.lap("prompts")
     return Prepared(split, shown, table, final, uncompressed, encoder, alpha, weeks, clock.seconds)
 
@@ -544,6 +551,7 @@ def _report(
         else f"budget ({config.ssc_prompts} prompt/week)",
         "ssc_grouping": config.ssc_grouping,
         "graph_decoding": config.graph_decoding and "gss" not in config.ablate,
+        "graph_bonus": 0.0 if "gss" in config.ablate else config.graph_bonus,
         "degenerate_sequences": sum(len({b.action for b in seq}) == 1 for seq in synthetic),
     }
     # How closely the synthetic transitions follow the GSS graph (top-k edges), next to the real data's.

@@ -33,6 +33,12 @@ first behaviour of a line is free, a code the graph gives no successors is follo
 follow any code. The previous code is part of the automaton state, so per-state token sets still
 cache. In process only: GBNF / JSON schema cannot say it compactly, so the pipeline refuses it with
 a server backend (``SynthesisConfig.graph_decoding``).
+
+Soft graph-guided decoding (``LineFormat.graph_bonus`` > 0, also off by default): the same GSS edges
+and escapes, but as a preference instead of a constraint. Nothing is forbidden; a token writing code
+digits that the hard constraint would allow gets ``graph_bonus`` nats added to its logit
+(``TokenAutomaton.transitions``' ``bonus``), as a llama.cpp logits processor would, before
+temperature. A large bonus tends to the hard constraint; in process only as well.
 """
 
 from __future__ import annotations
@@ -122,6 +128,9 @@ class LineFormat:
     successors: tuple[tuple[int, ...], ...] = ()
     # Codes that may follow any code when the graph constrains (the escape for new-context behaviour).
     free_codes: tuple[int, ...] = ()
+    # Soft graph-guided decoding: > 0 turns ``successors`` from a constraint into a preference, these
+    # many nats added to the logits of tokens whose code digits stay on the graph (``bonus``).
+    graph_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_codes < 1:
@@ -137,6 +146,14 @@ class LineFormat:
         codes = [c for row in self.successors for c in row] + list(self.free_codes)
         if any(not 0 <= c < self.n_codes for c in codes):
             raise ValueError("successors and free_codes must be codes of the table")
+        if not 0 <= self.graph_bonus < float("inf"):
+            raise ValueError("graph_bonus must be a finite number of nats >= 0")
+
+    def with_graph(
+        self, successors: tuple[tuple[int, ...], ...], free_codes: tuple[int, ...], bonus: float = 0.0
+    ) -> LineFormat:
+        """This format with graph-guided decoding: hard (``bonus`` 0) or soft (``bonus`` nats)."""
+        return replace(self, successors=successors, free_codes=free_codes, graph_bonus=bonus)
 
     @property
     def code_width(self) -> int:
@@ -238,13 +255,39 @@ class LineFormat:
             return None
         return frozenset(self.successors[prev]) | frozenset(self.free_codes)
 
+    def _on_graph(self, prev: int, digits: str) -> bool | None:
+        """Can code digits ``digits`` after code ``prev`` still become a code the graph allows there?
+        None where the graph does not constrain (line start, ``prev`` without successors)."""
+        allowed = self.allowed_codes(prev)
+        if allowed is None:
+            return None
+        return any(f"{c:0{self.code_width}d}".startswith(digits) for c in allowed)
+
+    def bonus(self, state: FormatState, text: str) -> float:
+        """Soft graph-guided decoding: the logit bonus of writing ``text`` in ``state`` (an allowed
+        token): ``graph_bonus`` if it writes code digits and all of them stay on the GSS graph where
+        it constrains, else 0."""
+        if not self.graph_bonus:
+            return 0.0
+        on_graph = False
+        current: FormatState | None = state
+        for ch in text:
+            if current is None:
+                return 0.0
+            if current.field == 4:
+                follows = self._on_graph(current.prev, current.digits + ch)
+                if follows is False:
+                    return 0.0
+                on_graph = on_graph or follows is True
+            current = self.step(current, ch)
+        return self.graph_bonus if on_graph else 0.0
+
     def _step_code(self, state: FormatState, ch: str) -> FormatState | None:
         digits = state.digits + ch
         if not ch.isdigit() or not _prefix_fits(digits, self.n_codes - 1, self.code_width):
             return None
-        allowed = self.allowed_codes(state.prev)
-        if allowed is not None and not any(f"{c:0{self.code_width}d}".startswith(digits) for c in allowed):
-            return None
+        if not self.graph_bonus and self._on_graph(state.prev, digits) is False:
+            return None  # the hard constraint; with a bonus the graph is only preferred
         if len(digits) == self.code_width:
             code = int(digits)
             # Carry the code only if it constrains the next one: fewer distinct states to cache.
@@ -274,6 +317,7 @@ class Transitions:
     token_ids: NDArray[np.int64]  # [k]
     next_states: tuple[FormatState, ...]  # [k]
     newlines: NDArray[np.int64]  # [k] lines each token completes (0 or 1)
+    bonus: NDArray[np.float32] | None = None  # [k] soft graph-guided decoding's logit bonus, or none
 
 
 class TokenAutomaton:
@@ -304,6 +348,7 @@ class TokenAutomaton:
         ids: list[int] = []
         nexts: list[FormatState] = []
         newlines: list[int] = []
+        bonus: list[float] = []
         for tid, text in self._pieces.items():
             # A token may finish at most one line: the decoder stops exactly at max_lines.
             if text.count("\n") > 1:
@@ -313,8 +358,12 @@ class TokenAutomaton:
                 ids.append(tid)
                 nexts.append(after)
                 newlines.append(text.count("\n"))
+                bonus.append(self.format.bonus(state, text))
         result = Transitions(
-            np.asarray(ids, dtype=np.int64), tuple(nexts), np.asarray(newlines, dtype=np.int64)
+            np.asarray(ids, dtype=np.int64),
+            tuple(nexts),
+            np.asarray(newlines, dtype=np.int64),
+            np.asarray(bonus, dtype=np.float32) if any(bonus) else None,
         )
         self._cache[state] = result
         return result

@@ -6,7 +6,9 @@ completions at once), so the event loop never blocks. Three ways to decode:
 * ``automaton`` (default): this module's own decoding loop. Each step reads the last logits, keeps
   only the tokens ``TokenAutomaton`` allows in the current state of ``LineFormat`` (a few dozen), and
   samples among them. The constraint costs a dict lookup per token instead of a grammar check of all
-  262k vocabulary entries, so constrained decoding runs at unconstrained speed;
+  262k vocabulary entries, so constrained decoding runs at unconstrained speed. Soft graph-guided
+  decoding (``LineFormat.graph_bonus``) adds its cached per-state bonus to those logits, as a
+  llama.cpp logits processor would (the stock paths below ignore it);
 * ``gbnf``: llama-cpp-python's ``create_completion`` with ``LlamaGrammar`` (the stock path; slow with
   Gemma's vocabulary, kept for comparison and as a cross-check of the grammar);
 * ``none``: unconstrained ``create_completion`` (benchmark baseline only).
@@ -300,7 +302,10 @@ def _choose(
     candidates = np.concatenate([ids, np.asarray(ends, dtype=np.int64)])  # [k' + e]
     if len(candidates) == 0:
         return None
-    index = sampler.pick(logits[candidates])
+    scores = logits[candidates]  # [k' + e]
+    if moves.bonus is not None:  # soft graph-guided decoding: GSS successors preferred, not forced
+        scores = scores + np.concatenate([moves.bonus[allowed], np.zeros(len(ends), dtype=np.float32)])
+    index = sampler.pick(scores)
     if index >= len(ids):
         return None
     position = int(np.flatnonzero(allowed)[index])
