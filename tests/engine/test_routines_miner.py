@@ -544,3 +544,27 @@ def test_a_routine_at_a_steady_offset_from_sunset_keeps_its_time_of_day() -> Non
     base = BaseContexts.from_samples(samples)
     (routine,) = RoutineMiner().fit(behaviours, base).predict()
     assert routine.triggers == {"time_of_day": "evening", "sun_phase": "after_sunset"}
+
+
+def test_independent_household_alarm_at_a_habitual_time_among_rearms_at_any_hour_keeps_its_moment() -> None:
+    """Independently designed household (households_indep, development seed 143).
+
+    On cloudy weekday mornings at about 08:20 the alarm is armed away and the dining speaker switched
+    off; the alarm is also armed again at any hour, hours after the routines that disarm it. All
+    those sessions together keep no habitual moment, so the routine was mined as "on weekdays" at any
+    hour. Those near its densest clock window fall there far more often than at any moment of their
+    context: a routine at a habitual moment, with its time of day.
+    """
+    household = generate_indep(143)
+    truth = routines_from_json(json.dumps(household.routines))
+    mined = mine_event_log(parse_events(household.events))
+    armed = next(
+        t for t in truth if set(t.actions) == {"alarm_control_panel.alarmo", "media_player.dining_speaker"}
+    )
+    assert armed.triggers == {
+        "time_of_day": "morning",
+        "day_of_week": "weekday",
+        "weather": "cloudy",
+        "sun_phase": "daylight",
+    }
+    assert any(exact(m, armed) for m in mined[: len(truth)])

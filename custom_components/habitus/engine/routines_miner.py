@@ -19,6 +19,9 @@ confidence (share of the days its trigger context occurred on which it happened)
    A routine done on one kind of day (weekend, weekday) and on the other far less often than
    ``min_confidence`` is the routine of its kind of day when two day rates beat one by a binomial
    likelihood ratio (penalty ``day_split_penalty * log(days)``); its other sessions are left over.
+   When a pattern's routine keeps no habitual moment, the occurrences around its densest clock time
+   are tried as a routine of their own (an alarm disarmed at 17:20 among disarms at any hour): taken
+   when they fall there far more often than at any moment their context held (:func:`_at_one_moment`).
 4. **Settings.** Categorical settings by mode, scalar ones by median, over the occurrences that match
    the triggers. Occurrences with a scalar setting more than ``scalar_split_steps`` user steps from
    where the pattern's values concentrate are another use of the device (not the routine's target):
@@ -70,7 +73,7 @@ from .routines_devices import Item, SessionLog, binomial_gain, item_of, needed, 
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 from .routines_metrics import SCALAR_TOLERANCE, actions_equal
 from .routines_rank import REACTIVE_FIELDS, ranked
-from .routines_triggers import infer_triggers, spread
+from .routines_triggers import at_habitual_moment, infer_triggers, spread
 
 __all__ = [
     "BaseContexts",
@@ -251,6 +254,8 @@ def _peel_by_context(
         seed = _most_enriched(remaining, base)
         subset = remaining if seed is None else [o for o in remaining if o.context.get(seed[0]) == seed[1]]
         candidate = _describe(items, subset, base, config)
+        if candidate is None or not at_habitual_moment([o.context for o in candidate.occurrences], config):
+            candidate = _at_one_moment(items, remaining, base, config) or candidate
         if candidate is None:
             break
         candidate = _by_kind_of_day(candidate, base, config)
@@ -258,6 +263,66 @@ def _peel_by_context(
         used = {o.session for o in candidate.occurrences}
         remaining = [o for o in remaining if o.session not in used]
     return out
+
+
+def _at_one_moment(
+    items: frozenset[Item], occurrences: Sequence[Occurrence], base: BaseContexts, config: MinerConfig
+) -> _Candidate | None:
+    """The routine done at one habitual moment, hidden among occurrences of its actions at any hour.
+
+    The same actions can be a routine at a habitual time and also happen at any hour for other reasons
+    (the alarm disarmed at 17:20 on cloudy weekday evenings, and again hours after every routine that
+    arms it), so the occurrences as a whole keep no moment and ``time_of_day`` is lost. The occurrences
+    within ``habit_spread_min`` of the centre of their densest clock window (``2 * habit_spread_min``
+    wide) are described as a routine; it is taken when it is done at a habitual moment with
+    ``time_of_day`` among its triggers, and when its context's occurrences fall into that window more
+    often than if they happened at any moment the context held that day (each occurrence's chance: the
+    share of its day's context hours within the window). Binomial likelihood ratio against that rate,
+    above the BIC penalty of two parameters (the window's centre and its rate, ``log(n)``) plus the log
+    of the number of windows the active hours hold (the window is the best of those).
+    """
+    half = config.habit_spread_min
+    clock = sorted(float(o.context["clock_min"]) for o in occurrences if "clock_min" in o.context)
+    if len(clock) < config.min_support:
+        return None
+    centre = statistics.median(_densest(clock + [c + 1440.0 for c in clock], 2.0 * half)) % 1440.0
+
+    def near(occurrence: Occurrence) -> bool:
+        apart = abs(float(occurrence.context.get("clock_min", centre + 720.0)) - centre) % 1440.0
+        return min(apart, 1440.0 - apart) <= half + 1e-9
+
+    cluster = [o for o in occurrences if near(o)]
+    if len(cluster) < config.min_support or len(cluster) == len(occurrences):
+        return None
+    moment = _describe(items, cluster, base, config)
+    if moment is None or "time_of_day" not in moment.routine.triggers:
+        return None
+    if not at_habitual_moment([o.context for o in moment.occurrences], config):
+        return None
+    context = {k: v for k, v in moment.routine.triggers.items() if k != "time_of_day"}
+    among = [o for o in occurrences if all(o.context.get(k) == v for k, v in context.items())]
+    held: dict[int, set[int]] = {}  # epoch day -> local hours the context held
+    for key, key_days in base.days.items():
+        if matches_triggers(key, context):
+            for day, hour in key_days:
+                held.setdefault(day, set()).add(hour)
+    rate = sum(_window_share(held.get(o.day, set()), centre, half) for o in among) / len(among)
+    active = {hour for key_days in base.days.values() for _, hour in key_days}
+    windows = max(1.0, 60.0 * len(active) / (2.0 * half))
+    gain = binomial_gain(sum(1 for o in among if near(o)), len(among), rate)
+    return moment if gain > math.log(len(among)) + math.log(windows) else None
+
+
+def _window_share(hours: set[int], centre: float, half: float) -> float:
+    """Share of the local ``hours`` (whole hours) within ``half`` minutes of the clock time ``centre``."""
+    if not hours:
+        return 0.0
+    covered = 0.0
+    for hour in hours:
+        for shift in (-1440.0, 0.0, 1440.0):
+            start, end = hour * 60.0 + shift, hour * 60.0 + 60.0 + shift
+            covered += max(0.0, min(end, centre + half) - max(start, centre - half))
+    return covered / (60.0 * len(hours))
 
 
 def _by_kind_of_day(candidate: _Candidate, base: BaseContexts, config: MinerConfig) -> _Candidate:
