@@ -259,3 +259,24 @@ def test_a_device_with_its_own_routine_at_another_moment_is_still_part_of_this_o
     assert nine.typical_time is not None and nine.typical_time.startswith("09:")
     eight = next(r for r in routines if set(r.actions) == {"switch.heater"})
     assert eight.typical_time is not None and eight.typical_time.startswith("08:")
+
+
+def test_partial_occurrences_of_the_routine_are_no_background() -> None:
+    """Sessions that did part of the routine (the TV already off) are the routine, not its background.
+
+    The alarm is armed in 24 of the routine's 30 sessions (lamp and TV off). In 15 more sessions only
+    the lamp was switched off, the TV being off already, and the alarm armed in 14: the same routine
+    done in part. Counted as sessions without the routine, they set the alarm as often as the
+    routine's own and hid it; the background is the 5 sessions that did none of the routine.
+    """
+    lamp, tv, alarm = ("light.lamp", "off"), ("media_player.tv", "off"), ("alarm.house", "armed_night")
+    sessions = [[lamp, tv, alarm] if i % 5 else [lamp, tv] for i in range(30)]
+    sessions += [[lamp, alarm] if i else [lamp] for i in range(15)]
+    sessions += [[("light.hall", "on")] for _ in range(5)]
+    before = [{"light.lamp": "on", "media_player.tv": "on", "alarm.house": "disarmed"}] * 30
+    before += [{"light.lamp": "on", "media_player.tv": "off", "alarm.house": "disarmed"}] * 20
+    log = _log(sessions, before)
+    routine = {"light.lamp": {"state": "off"}, "media_player.tv": {"state": "off"}}
+    added = partial_devices(routine, range(30), range(30, 50), log, MinerConfig())
+    assert list(added) == [("alarm.house", (("state", "armed_night"),))]
+    assert len(added[("alarm.house", (("state", "armed_night"),))]) == 24

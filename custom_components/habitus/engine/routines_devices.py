@@ -15,7 +15,12 @@ For a mined routine's occurrences (sessions) and a device outside its actions, e
 The device is part of the routine when it was set on at least half of the occasions it was needed
 (set + left) and far more often than in the *background*: the other sessions in the routine's context,
 at its usual hours, in which the routine was needed (one of its devices was not already set) and not
-done. Binomial likelihood ratio of the two rates with the BIC penalty ``0.5 * log(n)``, as for linked
+done: none of its actions was done in them. A session that did some of its actions (with their
+categorical settings) and not all is the routine done in part (its other devices already set, or
+skipped), so the device is as likely to be set there as in the routine's own sessions; counted as the
+household acting without the routine, those sessions would hide every device the routine shares with
+them (the alarm armed with the lamps off at night, in the sessions that found the TV already off).
+Binomial likelihood ratio of the two rates with the BIC penalty ``0.5 * log(n)``, as for linked
 parts. A device that the household sets as often without the routine is another routine of the same
 context, not a part of this one (two same-context routines that often share a session stay apart).
 
@@ -132,14 +137,16 @@ def partial_devices(
     """Devices outside ``actions`` that the routine done in ``sessions`` also sets (see module doc).
 
     ``others``: the other sessions in the routine's context at its usual hours. Those in which the
-    routine's ``actions`` were needed (a device did not already show its target) and not done are the
-    background: a device set as often there as in the routine's sessions is another routine of that
-    context, not a part of this one. ``elsewhere``: per device, sessions left out of its background
-    (other routines' sessions that say nothing about this one, see the module doc). Returns each added
-    device's item with the sessions that set it.
+    routine's ``actions`` were needed (a device did not already show its target) and none of them was
+    done are the background (a session that did some of them is the routine done in part, not the
+    household without it): a device set as often there as in the routine's sessions is another
+    routine of that context, not a part of this one. ``elsewhere``: per device, sessions left out of
+    its background (other routines' sessions that say nothing about this one, see the module doc).
+    Returns each added device's item with the sessions that set it.
     """
     steps = config.scalar_split_steps
-    background = [s for s in others if needed(actions, s, log, steps)]
+    done = {item_of(entity, target) for entity, target in actions.items()}
+    background = [s for s in others if needed(actions, s, log, steps) and not done & log.items[s]]
     counts = Counter(item for s in sessions for item in log.items[s] if item[0] not in actions)
     best: dict[str, tuple[int, Item]] = {}
     for item, n in sorted(counts.items()):

@@ -42,8 +42,8 @@ confidence (share of the days its trigger context occurred on which it happened)
 7. **Devices already set.** A device already in its target state leaves no event, so a routine's
    pattern can lack a device that only some of its occurrences set: a device set on at least half of
    the occurrences that needed it, far more often than in the routine's context without it, is added
-   (:mod:`.routines_devices`). The sessions of another routine that sets the device at another moment
-   of the day are no background for it.
+   (:mod:`.routines_devices`). Sessions that did part of the routine's actions, and the sessions of
+   another routine that sets the device at another moment of the day, are no background for it.
 8. **One routine per routine.** Two routines that step 7 completed to the same actions, with nested
    triggers (parts of one routine, each seen in the sessions where the other part was already set),
    are joined and described again on the sessions of both (:func:`distinct`).
