@@ -226,15 +226,12 @@ def guard(bundle: Any, held_out: list[list[Behaviour]], anomalies: list[Any]) ->
     return result
 
 
-def _guard_figures(key: str) -> Callable[[dict[str, Any]], tuple[float, float, float]]:
-    return lambda m: (m[key]["hr_at_10"], m[key]["false_alarm_rate"], m[key]["detection_rate"])
-
-
-def _all_copies(
-    figures: Callable[[dict[str, Any]], tuple[float, float, float]],
+def _guard_figures(
+    key: str, detection: str = "detection_rate"
 ) -> Callable[[dict[str, Any]], tuple[float, float, float]]:
-    """The rule of a743704: the detection rate over every anomalous copy, its source flagged or not."""
-    return lambda m: (*figures(m)[:2], m["guard"]["detection_rate_all_copies"])
+    """HR@10, false-alarm rate and detection rate of a model's ``key`` figures; ``detection``
+    "detection_rate_all_copies" is the rule of a743704 (every anomalous copy, its source flagged or not)."""
+    return lambda m: (m[key]["hr_at_10"], m[key]["false_alarm_rate"], m[key][detection])
 
 
 def _far_only(
@@ -257,7 +254,7 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any]) -> dict[str, An
 
     deployed, reason = judged(_guard_figures("guard"))
     far_only, _ = judged(_far_only(_guard_figures("guard")))
-    all_copies, _ = judged(_all_copies(_guard_figures("guard")))
+    all_copies, _ = judged(_guard_figures("guard", "detection_rate_all_copies"))
     result: dict[str, Any] = {
         "deployed": deployed,
         "reason": reason,
