@@ -163,6 +163,15 @@ def test_soft_graph_guided_decoding_puts_the_graph_and_its_bonus_into_the_format
         SynthesisConfig(SHIFT, graph_decoding=True, graph_bonus=2.0)
     with pytest.raises(ValueError, match="nats"):
         SynthesisConfig(SHIFT, graph_bonus=-1.0)
+    assert soft.successor_weights == ()  # flat by default
+    config = SynthesisConfig(SHIFT, graph_bonus=2.0, graph_bonus_form="no_self_loops")
+    no_self = prepare(behaviours, dictionary, config).prompts[0].format
+    assert no_self.successors == soft.successors and any(no_self.successors)
+    assert [[w == 0.0 for w in row] for row in no_self.successor_weights] == [
+        [s == c for s in row] for c, row in enumerate(no_self.successors)
+    ]  # no bonus on exactly the self-loops
+    with pytest.raises(ValueError, match="graph_bonus_form"):
+        SynthesisConfig(SHIFT, graph_bonus=2.0, graph_bonus_form="log")  # type: ignore[arg-type]
 
 
 def test_weeks_default_to_what_the_request_budget_allows() -> None:

@@ -259,3 +259,39 @@ def test_the_token_automaton_caches_the_bonus_with_the_allowed_tokens() -> None:
     assert TokenAutomaton(GRAPH, pieces, frozenset({99})).transitions(after_zero).bonus is None
     with pytest.raises(ValueError, match="graph_bonus"):
         LineFormat(n_codes=5, graph_bonus=-1.0)
+
+
+def test_successor_weights_scale_the_bonus_per_edge() -> None:
+    # code 0 -> {0, 1} (a self-loop and one other edge), 1 -> {0}; code 4 is free
+    graph = LineFormat(n_codes=5, successors=((0, 1), (0,), (), (), ()), free_codes=(4,))
+    flat = graph.with_graph(graph.successors, graph.free_codes, 2.0)
+    no_self = graph.with_graph(graph.successors, graph.free_codes, 2.0, ((0.0, 1.0), (1.0,), (), (), ()))
+    weighted = graph.with_graph(graph.successors, graph.free_codes, 2.0, ((1.0, 0.25), (1.0,), (), (), ()))
+    after_zero = flat.run(LINE_START, "0 07 0;0 08 ")
+    assert after_zero is not None and after_zero.prev == 0
+
+    def bonuses(fmt: LineFormat) -> list[float]:
+        return [fmt.bonus(after_zero, str(c)) for c in range(5)]
+
+    assert bonuses(flat) == [2.0, 2.0, 0.0, 0.0, 2.0]
+    assert bonuses(no_self) == [0.0, 2.0, 0.0, 0.0, 2.0]  # no bonus on the repeat, the escape keeps it
+    assert bonuses(weighted) == [2.0, 0.5, 0.0, 0.0, 2.0]  # proportional to the edge's weight
+    assert no_self.accepts("0 07 0;0 08 0\n")  # preferred less, never forbidden
+    after_one = no_self.run(LINE_START, "0 07 1;0 08 ")
+    assert after_one is not None and no_self.bonus(after_one, "0") == 2.0  # 1 -> 0 is no self-loop
+    with pytest.raises(ValueError, match="one weight per successor"):
+        graph.with_graph(graph.successors, graph.free_codes, 2.0, ((1.0,), (1.0,), (), (), ()))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        graph.with_graph(graph.successors, graph.free_codes, 2.0, ((1.0, 2.0), (1.0,), (), (), ()))
+
+
+def test_a_multi_digit_prefix_takes_its_best_edge_weight() -> None:
+    # code 10 -> {10 (self), 12}: the digit 1 may still become 12, so it keeps the bonus; 0 is off
+    successors = tuple((10, 12) if c == 10 else () for c in range(20))
+    weights = tuple((0.0, 1.0) if c == 10 else () for c in range(20))
+    wide = LineFormat(n_codes=20).with_graph(successors, (), 3.0, weights)
+    after_ten = wide.run(LINE_START, "0 07 10;0 08 ")
+    assert after_ten is not None
+    assert wide.bonus(after_ten, "1") == 3.0 and wide.bonus(after_ten, "0") == 0.0
+    one = wide.run(after_ten, "1")
+    assert one is not None and wide.bonus(one, "2") == 3.0 and wide.bonus(one, "0") == 0.0  # 10: the loop

@@ -20,9 +20,11 @@ from habitus_engine.prompt import (
     chunk_lines,
     estimate_tokens,
     gss_hints,
+    gss_successor_weights,
     gss_successors,
     successor_share,
     total_prompt_tokens,
+    transition_counts,
     trim_hints,
 )
 from habitus_engine.shifts import HouseholdProfile, paper_shift
@@ -141,14 +143,19 @@ def test_gss_hints_speak_the_code_tables_language() -> None:
     assert json.loads(gss_hints(seqs, table)) == {"0": ["1"], "1": ["0"]}
 
 
-def test_gss_successors_are_the_hints_graph_as_codes_with_unseen_pairs_free() -> None:
+def _light_fan_tv() -> tuple[CodeTable, DeviceAction, DeviceAction, DeviceAction, DeviceAction]:
+    """A four-code table: light on, light off, fan on, TV on."""
     on, off = DeviceAction("Light", "Light:switch on"), DeviceAction("Light", "Light:switch off")
     fan, tv = DeviceAction("Fan", "Fan:switch on"), DeviceAction("TV", "TV:switch on")
-    table = CodeTable((on, off, fan, tv))
+    return CodeTable((on, off, fan, tv)), on, off, fan, tv
 
-    def b(t: float, pair: DeviceAction) -> Behaviour:
-        return Behaviour(time=t, device=pair.device, action=pair.action)
 
+def b(t: float, pair: DeviceAction) -> Behaviour:
+    return Behaviour(time=t, device=pair.device, action=pair.action)
+
+
+def test_gss_successors_are_the_hints_graph_as_codes_with_unseen_pairs_free() -> None:
+    table, on, off, fan, tv = _light_fan_tv()
     seqs = [[b(1, on), b(2, off)], [b(1, on), b(2, fan)], [b(1, on), b(2, off), b(3, on)]]
     successors, free = gss_successors(seqs, table)
     assert successors == ((1, 2), (0,), (), ())  # on -> off (twice) then fan; fan and tv: none
@@ -157,6 +164,33 @@ def test_gss_successors_are_the_hints_graph_as_codes_with_unseen_pairs_free() ->
     assert successor_share(seqs, table, successors) == 1.0
     assert successor_share([[b(1, fan), b(2, tv), b(3, on), b(4, off)]], table, successors) == 1 / 3
     assert successor_share([[b(1, tv)]], table, successors) is None
+
+
+def test_graph_bonus_weights_leave_out_self_loops_or_follow_the_transition_probabilities() -> None:
+    table, on, off, fan, _tv = _light_fan_tv()
+    # on -> on three times, on -> off once, on -> fan twice; off -> on once
+    seqs = [
+        [b(1, on), b(2, on), b(3, on), b(4, on)],
+        [b(1, on), b(2, off), b(3, on)],
+        [b(1, on), b(2, fan)],
+        [b(1, on), b(2, fan)],
+    ]
+    successors, _free = gss_successors(seqs, table)
+    assert successors == ((0, 2, 1), (0,), (), ())  # the self-loop is on's top successor
+    assert gss_successor_weights(seqs, table, "flat") == ()
+    assert gss_successor_weights(seqs, table, "no_self_loops") == ((0.0, 1.0, 1.0), (1.0,), (), ())
+    assert gss_successor_weights(seqs, table, "weighted") == ((1.0, 2 / 3, 1 / 3), (1.0,), (), ())
+    with pytest.raises(ValueError, match="graph bonus form"):
+        gss_successor_weights(seqs, table, "log")  # type: ignore[arg-type]
+    counts = transition_counts(seqs, table, successors)
+    assert counts == {"pairs": 7, "on_graph": 7, "self_loops": 3, "self_loops_on_graph": 3}
+    synthetic = [[b(1, off), b(2, off), b(3, on), b(4, on)]]  # off -> off is off the graph
+    assert transition_counts(synthetic, table, successors) == {
+        "pairs": 3,
+        "on_graph": 2,
+        "self_loops": 2,
+        "self_loops_on_graph": 1,
+    }
 
 
 def test_a_schedule_shift_constrains_the_output_hours(fr_winter) -> None:  # type: ignore[no-untyped-def]

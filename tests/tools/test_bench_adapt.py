@@ -77,6 +77,9 @@ def test_the_graph_bonus_reaches_the_pipeline_and_a_server_refuses_it(
 ) -> None:
     assert AdaptConfig(FR, "spring").synthesis().graph_bonus == 0.0  # off by default
     assert AdaptConfig(FR, "spring", graph_bonus=2.0).synthesis().graph_bonus == 2.0
+    assert AdaptConfig(FR, "spring").synthesis().graph_bonus_form == "flat"
+    no_self = AdaptConfig(FR, "spring", graph_bonus=2.0, graph_bonus_form="no_self_loops").synthesis()
+    assert no_self.graph_bonus_form == "no_self_loops"
     server = ["--server", "http://127.0.0.1:1", "--graph-bonus", "2"]
     assert main(["bench", "adapt", "--dataset", str(FR), "--shift", "spring", *server]) == 2
     assert "in-process decoder only" in capsys.readouterr().err

@@ -79,6 +79,7 @@ from habitus_engine.datasets import (
 from habitus_engine.injection import inject
 from habitus_engine.llm.base import DEFAULT_TEMPERATURE
 from habitus_engine.models import FieldSizes
+from habitus_engine.prompt import GRAPH_BONUS_FORMS, GraphBonusForm
 from habitus_engine.shifts import paper_shift
 from habitus_engine.transae_sequences import SequenceModelConfig
 from habitus_tools.bench_denoise import SEED as INJECTION_SEED
@@ -125,6 +126,7 @@ class AdaptConfig:
     tof_utility: TOFUtility = "per_task"  # AD: reconstruction test, BP: next-action; or one set for both
     graph_decoding: bool = False  # GSS top-k successors as a decoding constraint (in process only)
     graph_bonus: float = 0.0  # ... or preferred by this many nats on the logits (soft; 0 = off)
+    graph_bonus_form: GraphBonusForm = "flat"  # the soft bonus per edge: flat, no_self_loops, weighted
 
     def synthesis(self) -> SynthesisConfig:
         """The engine pipeline's configuration for this run (the paper's shift, N_CTX, ...)."""
@@ -155,6 +157,7 @@ class AdaptConfig:
             tof_utility=self.tof_utility,
             graph_decoding=self.graph_decoding,
             graph_bonus=self.graph_bonus,
+            graph_bonus_form=self.graph_bonus_form,
         )
 
 
@@ -419,6 +422,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "logits instead of forced (default 0: off; not with --graph-decoding)",
     )
     parser.add_argument(
+        "--graph-bonus-form",
+        choices=GRAPH_BONUS_FORMS,
+        default="flat",
+        help="the --graph-bonus per GSS edge: flat (default, every edge alike), no_self_loops (none on a "
+        "code's edge to itself), weighted (the edge's transition probability over the top edge's)",
+    )
+    parser.add_argument(
         "--validation-ad",
         action="store_true",
         help="no test set: TransAE retrained on TOF's reconstruction / next-action set, on every parsed "
@@ -467,6 +477,7 @@ def _handle(args: argparse.Namespace) -> int:
         tof_utility=args.tof_utility,
         graph_decoding=args.graph_decoding,
         graph_bonus=args.graph_bonus,
+        graph_bonus_form=args.graph_bonus_form,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
     try:

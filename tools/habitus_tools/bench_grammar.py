@@ -4,7 +4,8 @@ Builds a real synthesis prompt (SmartGen Table 1, GSS hints, a dataset's origina
 the paper's shift), then decodes it with the in-process llama.cpp model in three modes, interleaved in
 one run: unconstrained (stock ``create_completion``), the stock GBNF grammar (``LlamaGrammar``), and
 Habitus' token automaton (``--graph-decoding``: with the GSS graph as a constraint too, or
-``--graph-bonus NATS``: the graph's edges preferred by a logit bonus; the options of ``bench adapt``;
+``--graph-bonus NATS``: the graph's edges preferred by a logit bonus, shaped per edge by
+``--graph-bonus-form``; the options of ``bench adapt``;
 the other modes ignore them). Prints tokens/s, the ratio to unconstrained (target
 >= 0.67x) and each mode's Pass@1.
 """
@@ -25,7 +26,15 @@ from habitus_engine.llm.base import GenerationRequest
 from habitus_engine.llm.bench import measure_decoding
 from habitus_engine.llm.local import LlamaCppConfig, cpu_has_amx
 from habitus_engine.llm.model_file import default_model_path
-from habitus_engine.prompt import PromptConfig, SynthesisPrompt, build_prompts, gss_successors
+from habitus_engine.prompt import (
+    GRAPH_BONUS_FORMS,
+    GraphBonusForm,
+    PromptConfig,
+    SynthesisPrompt,
+    build_prompts,
+    gss_successor_weights,
+    gss_successors,
+)
 from habitus_engine.shifts import paper_shift
 from habitus_engine.synth_parse import CodeTable, DeviceDictionary, build_code_table, usage_counts
 
@@ -59,6 +68,12 @@ def register(benchmarks: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NATS",
         help="the automaton prefers the GSS graph's top-k edges by NATS on the logits (bench adapt's option)",
     )
+    parser.add_argument(
+        "--graph-bonus-form",
+        choices=GRAPH_BONUS_FORMS,
+        default="flat",
+        help="the --graph-bonus per edge: flat, no_self_loops, weighted (bench adapt's option)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.set_defaults(func=run)
 
@@ -72,6 +87,7 @@ def _prompt(
     *,
     graph_decoding: bool = False,
     graph_bonus: float = 0.0,
+    graph_bonus_form: GraphBonusForm = "flat",
 ) -> tuple[SynthesisPrompt, CodeTable]:
     """The first prompt of a synthesis run on ``dataset`` for ``shift_name``, and its code table."""
     vocab = load_vocabulary(dataset)
@@ -90,7 +106,8 @@ def _prompt(
     prompt = build_prompts(behaviours, table, shift, hints, config=config)[0]
     if graph_decoding or graph_bonus:
         successors, free = gss_successors(behaviours, table)
-        prompt = replace(prompt, format=prompt.format.with_graph(successors, free, graph_bonus))
+        weights = gss_successor_weights(behaviours, table, graph_bonus_form) if graph_bonus else ()
+        prompt = replace(prompt, format=prompt.format.with_graph(successors, free, graph_bonus, weights))
     return prompt, table
 
 
@@ -110,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         args.tokens,
         graph_decoding=args.graph_decoding,
         graph_bonus=args.graph_bonus,
+        graph_bonus_form=args.graph_bonus_form,
     )
     request = GenerationRequest(prompt.text, prompt.format, max_tokens=args.tokens, temperature=0.7, seed=0)
     config = LlamaCppConfig(model, n_threads=args.threads, n_ctx=n_ctx)
@@ -128,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "graph_decoding": args.graph_decoding,
         "graph_bonus": args.graph_bonus,
+        "graph_bonus_form": args.graph_bonus_form,
         "prompt_tokens_estimate": prompt.n_tokens,
         "modes": {
             mode: {

@@ -60,6 +60,8 @@ from .outliers import (
     TwoStageOutlierFilter,
 )
 from .prompt import (
+    GRAPH_BONUS_FORMS,
+    GraphBonusForm,
     PromptBudgetError,
     PromptConfig,
     SynthesisPrompt,
@@ -67,10 +69,12 @@ from .prompt import (
     build_prompts,
     estimate_tokens,
     gss_hints,
+    gss_successor_weights,
     gss_successors,
     shown_lines,
     successor_share,
     total_prompt_tokens,
+    transition_counts,
 )
 from .segment import is_off_action, split_sequences
 from .shifts import ContextShift
@@ -171,6 +175,10 @@ class SynthesisConfig:
     # Soft graph-guided decoding: the same GSS edges preferred by this many nats on the logits instead
     # of forced (``LineFormat.graph_bonus``). 0 (default): off; in process only; off when GSS is ablated.
     graph_bonus: float = 0.0
+    # The soft bonus's shape per GSS edge (``prompt.gss_successor_weights``): "flat" (default, every
+    # edge alike), "no_self_loops" (none on a code's edge to itself), "weighted" (by the edge's
+    # transition probability over the top edge's). Ignored when graph_bonus is 0.
+    graph_bonus_form: GraphBonusForm = "flat"
 
     def __post_init__(self) -> None:
         if self.ssc_encoder not in ("transae", "bag") or self.tof_model not in ("transae", "markov"):
@@ -196,6 +204,8 @@ class SynthesisConfig:
             raise ValueError("graph_bonus must be a finite number of nats >= 0")
         if self.graph_decoding and self.graph_bonus:
             raise ValueError("graph_decoding (hard) and graph_bonus (soft) are alternatives: pick one")
+        if self.graph_bonus_form not in GRAPH_BONUS_FORMS:
+            raise ValueError(f"graph_bonus_form is one of {', '.join(GRAPH_BONUS_FORMS)}")
         if self.ssc_alpha is not None and not -1.0 <= self.ssc_alpha <= 1.0:
             raise ValueError("ssc_alpha is a cosine similarity in [-1, 1] (or None: the budget rule)")
 
@@ -329,7 +339,9 @@ def prepare(
     final = prompts(shown, weeks)
     if (config.graph_decoding or config.graph_bonus) and "gss" not in config.ablate:
         successors, free = gss_successors(split, table)
-        final = [replace(p, format=p.format.with_graph(successors, free, config.graph_bonus)) for p in final]
+        weights = gss_successor_weights(split, table, config.graph_bonus_form) if config.graph_bonus else ()
+        graph = [p.format.with_graph(successors, free, config.graph_bonus, weights) for p in final]
+        final = [replace(p, format=fmt) for p, fmt in zip(final, graph, strict=True)]
     clock.lap("prompts")
     return Prepared(split, shown, table, final, uncompressed, encoder, alpha, weeks, clock.seconds)
 
@@ -552,12 +564,16 @@ def _report(
         "ssc_grouping": config.ssc_grouping,
         "graph_decoding": config.graph_decoding and "gss" not in config.ablate,
         "graph_bonus": 0.0 if "gss" in config.ablate else config.graph_bonus,
+        "graph_bonus_form": config.graph_bonus_form,
         "degenerate_sequences": sum(len({b.action for b in seq}) == 1 for seq in synthetic),
     }
     # How closely the synthetic transitions follow the GSS graph (top-k edges), next to the real data's.
     successors, _free = gss_successors(prepared.behaviours, prepared.table)
     report["successor_share"] = successor_share(synthetic, prepared.table, successors)
     report["successor_share_real"] = successor_share(prepared.behaviours, prepared.table, successors)
+    # The pairs behind the share, and how many repeat the previous code (self-loops).
+    report["transitions"] = transition_counts(synthetic, prepared.table, successors)
+    report["transitions_real"] = transition_counts(prepared.behaviours, prepared.table, successors)
     if synthetic:
         report["jsd_action"] = fidelity_report(synthetic, prepared.behaviours).jsd_action
         shown_tokens = [behaviour_tokens(s) for s in prepared.shown]

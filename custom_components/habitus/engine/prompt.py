@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Literal
 
 from .behaviour import Sequence as BehaviourSequence
 from .graph import GSSConfig, TransitionGraph
@@ -166,13 +167,63 @@ def gss_successors(
     ``gss_hints`` writes: per code, its GSS top-k successor codes (() for a code with none), and the
     codes of pairs absent from ``sequences`` (the shift's new devices, unused pairs), free anywhere."""
     runs = _code_runs(sequences, table)
-    graph = TransitionGraph(config).fit(runs)
-    successors = tuple(
-        tuple(int(str(code)) for code, _n in graph.predict(table.code(pair))) for pair in table.entries
-    )
+    edges = _gss_edges(runs, table, config)
+    successors = tuple(tuple(code for code, _n in row) for row in edges)
     seen = {code for run in runs for code in run}
     free = tuple(i for i, pair in enumerate(table.entries) if table.code(pair) not in seen)
     return successors, free
+
+
+# The soft graph bonus's shape over a code's GSS top-k edges (``gss_successor_weights``).
+GraphBonusForm = Literal["flat", "no_self_loops", "weighted"]
+GRAPH_BONUS_FORMS: tuple[GraphBonusForm, ...] = ("flat", "no_self_loops", "weighted")
+
+
+def gss_successor_weights(
+    sequences: Sequence[BehaviourSequence],
+    table: CodeTable,
+    form: GraphBonusForm,
+    config: GSSConfig | None = None,
+) -> tuple[tuple[float, ...], ...]:
+    """Soft graph-guided decoding's per-edge bonus weights (``LineFormat.successor_weights``), aligned
+    with ``gss_successors``' top-k successors of each code: ``flat`` () (every edge weighs 1);
+    ``no_self_loops`` 0 on a code's edge to itself, 1 on the others (a flat bonus also raises the
+    repeat, which is most codes' GSS top successor); ``weighted`` the edge's transition probability
+    ``M[c, s] / sum M[c]`` over the top edge's (so the top edge keeps the whole bonus)."""
+    if form not in GRAPH_BONUS_FORMS:
+        raise ValueError(f"graph bonus form is one of {', '.join(GRAPH_BONUS_FORMS)}, not {form!r}")
+    if form == "flat":
+        return ()
+    edges = _gss_edges(_code_runs(sequences, table), table, config)
+    if form == "no_self_loops":
+        return tuple(tuple(0.0 if s == c else 1.0 for s, _n in row) for c, row in enumerate(edges))
+    return tuple(tuple(n / row[0][1] for _s, n in row) for row in edges)  # row[0]: the top edge
+
+
+def _gss_edges(
+    runs: list[list[str]], table: CodeTable, config: GSSConfig | None
+) -> list[list[tuple[int, int]]]:
+    """Per code of ``table``, its GSS top-k successor codes with their transition counts."""
+    graph = TransitionGraph(config).fit(runs)
+    return [[(int(str(code)), n) for code, n in graph.predict(table.code(pair))] for pair in table.entries]
+
+
+def transition_counts(
+    sequences: Sequence[BehaviourSequence], table: CodeTable, successors: Sequence[Sequence[int]]
+) -> dict[str, int]:
+    """Consecutive behaviour pairs inside ``sequences`` (within runs of behaviours in ``table``):
+    ``pairs`` in all, ``on_graph`` along a GSS top-k edge (``successors``), ``self_loops`` repeating
+    the previous code and ``self_loops_on_graph`` those of them on a top-k edge (a code among its own
+    top-k successors): what a graph bonus can move."""
+    counts = dict.fromkeys(("pairs", "on_graph", "self_loops", "self_loops_on_graph"), 0)
+    for run in _code_runs(sequences, table):
+        for prev, nxt in pairwise(int(code) for code in run):
+            on_graph = nxt in successors[prev]
+            counts["pairs"] += 1
+            counts["on_graph"] += on_graph
+            counts["self_loops"] += prev == nxt
+            counts["self_loops_on_graph"] += prev == nxt and on_graph
+    return counts
 
 
 def successor_share(
@@ -181,13 +232,8 @@ def successor_share(
     """Share of consecutive behaviour pairs inside ``sequences`` that follow a GSS top-k edge: the next
     code is among ``successors[previous code]`` (``gss_successors``). Pairs are counted within runs
     of behaviours in ``table``; None when there is no pair."""
-    on_graph = pairs = 0
-    for run in _code_runs(sequences, table):
-        codes = [int(code) for code in run]
-        for prev, nxt in pairwise(codes):
-            pairs += 1
-            on_graph += nxt in successors[prev]
-    return on_graph / pairs if pairs else None
+    counts = transition_counts(sequences, table, successors)
+    return counts["on_graph"] / counts["pairs"] if counts["pairs"] else None
 
 
 def _code_runs(sequences: Sequence[BehaviourSequence], table: CodeTable) -> list[list[str]]:

@@ -38,7 +38,10 @@ Soft graph-guided decoding (``LineFormat.graph_bonus`` > 0, also off by default)
 and escapes, but as a preference instead of a constraint. Nothing is forbidden; a token writing code
 digits that the hard constraint would allow gets ``graph_bonus`` nats added to its logit
 (``TokenAutomaton.transitions``' ``bonus``), as a llama.cpp logits processor would, before
-temperature. A large bonus tends to the hard constraint; in process only as well.
+temperature. A large bonus tends to the hard constraint; in process only as well. The bonus is flat
+(every edge alike) unless ``LineFormat.successor_weights`` scales it per edge (a weight in [0, 1] per
+top-k successor, e.g. 0 on a code's edge to itself, or its transition probability relative to the
+top edge: ``prompt.gss_successor_weights``); the escapes keep the full bonus.
 """
 
 from __future__ import annotations
@@ -131,6 +134,9 @@ class LineFormat:
     # Soft graph-guided decoding: > 0 turns ``successors`` from a constraint into a preference, these
     # many nats added to the logits of tokens whose code digits stay on the graph (``bonus``).
     graph_bonus: float = 0.0
+    # Soft only: successor_weights[c][i] scales the bonus of the edge c -> successors[c][i] (in [0, 1]);
+    # () = every edge weighs 1 (the flat bonus). Free codes always get the whole bonus.
+    successor_weights: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if self.n_codes < 1:
@@ -148,12 +154,25 @@ class LineFormat:
             raise ValueError("successors and free_codes must be codes of the table")
         if not 0 <= self.graph_bonus < float("inf"):
             raise ValueError("graph_bonus must be a finite number of nats >= 0")
+        if self.successor_weights and [len(w) for w in self.successor_weights] != [
+            len(s) for s in self.successors
+        ]:
+            raise ValueError("successor_weights needs one weight per successor (or none at all)")
+        if any(not 0 <= w <= 1 for row in self.successor_weights for w in row):
+            raise ValueError("successor_weights are in [0, 1]")
 
     def with_graph(
-        self, successors: tuple[tuple[int, ...], ...], free_codes: tuple[int, ...], bonus: float = 0.0
+        self,
+        successors: tuple[tuple[int, ...], ...],
+        free_codes: tuple[int, ...],
+        bonus: float = 0.0,
+        weights: tuple[tuple[float, ...], ...] = (),
     ) -> LineFormat:
-        """This format with graph-guided decoding: hard (``bonus`` 0) or soft (``bonus`` nats)."""
-        return replace(self, successors=successors, free_codes=free_codes, graph_bonus=bonus)
+        """This format with graph-guided decoding: hard (``bonus`` 0) or soft (``bonus`` nats, flat or
+        scaled per edge by ``weights``)."""
+        return replace(
+            self, successors=successors, free_codes=free_codes, graph_bonus=bonus, successor_weights=weights
+        )
 
     @property
     def code_width(self) -> int:
@@ -263,24 +282,35 @@ class LineFormat:
             return None
         return any(f"{c:0{self.code_width}d}".startswith(digits) for c in allowed)
 
+    def _edge_weight(self, prev: int, digits: str) -> float | None:
+        """The largest bonus weight of a code the graph allows after ``prev`` that starts with
+        ``digits`` (0: none does; free codes weigh 1); None where the graph does not constrain."""
+        if prev < 0 or not self.successors or not self.successors[prev]:
+            return None
+        weights = (
+            self.successor_weights[prev] if self.successor_weights else (1.0,) * len(self.successors[prev])
+        )
+        edges = [*zip(self.successors[prev], weights, strict=True), *((c, 1.0) for c in self.free_codes)]
+        return max((w for c, w in edges if f"{c:0{self.code_width}d}".startswith(digits)), default=0.0)
+
     def bonus(self, state: FormatState, text: str) -> float:
         """Soft graph-guided decoding: the logit bonus of writing ``text`` in ``state`` (an allowed
-        token): ``graph_bonus`` if it writes code digits and all of them stay on the GSS graph where
-        it constrains, else 0."""
+        token): ``graph_bonus`` times the smallest edge weight (``_edge_weight``) of the code digits
+        it writes where the graph constrains (1 for every edge without ``successor_weights``: flat);
+        0 if it writes none there or one leaves the graph."""
         if not self.graph_bonus:
             return 0.0
-        on_graph = False
+        weight: float | None = None
         current: FormatState | None = state
         for ch in text:
             if current is None:
                 return 0.0
             if current.field == 4:
-                follows = self._on_graph(current.prev, current.digits + ch)
-                if follows is False:
-                    return 0.0
-                on_graph = on_graph or follows is True
+                follows = self._edge_weight(current.prev, current.digits + ch)
+                if follows is not None:
+                    weight = follows if weight is None else min(weight, follows)
             current = self.step(current, ch)
-        return self.graph_bonus if on_graph else 0.0
+        return self.graph_bonus * weight if weight else 0.0
 
     def _step_code(self, state: FormatState, ch: str) -> FormatState | None:
         digits = state.digits + ch
