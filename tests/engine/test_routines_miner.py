@@ -568,3 +568,47 @@ def test_independent_household_alarm_at_a_habitual_time_among_rearms_at_any_hour
         "sun_phase": "daylight",
     }
     assert any(exact(m, armed) for m in mined[: len(truth)])
+
+
+def test_the_same_action_at_two_habitual_moments_is_two_routines() -> None:
+    """The bedroom light on at 06:30 on cold mornings and at 07:30 on very cold ones (56 days).
+
+    Half the days are very cold, so the occurrences of the light as a whole show no temperature, and
+    at one habitual moment (median about 07:00, spread 30 min) they were mined as one morning routine.
+    Their clock times leave an hour between 06:35 and 07:25 empty although the morning held there
+    every day: two routines at two moments, each described on its own occurrences.
+    """
+    start = datetime(2025, 2, 3, tzinfo=TZ)
+    samples: list[tuple[int, dict[str, str | float]]] = []
+    behaviours = []
+    for day in range(56):
+        temp = "very cold" if day % 2 else "cold"
+        for hour in range(6, 24):
+            minute = hour * 60.0 + 30.0
+            tod = "morning" if hour < 12 else "afternoon" if hour < 17 else "evening"
+            when = (start + timedelta(days=day, minutes=minute)).timestamp()
+            samples.append(
+                (
+                    math.floor(when / 86400.0),
+                    {"time_of_day": tod, "outdoor_temp": temp, "clock_min": minute},
+                )
+            )
+        minute = (450.0 if temp == "very cold" else 390.0) + (day * 7) % 9 - 4.0
+        context: dict[str, str | float] = {
+            "time_of_day": "morning",
+            "outdoor_temp": temp,
+            "clock_min": minute,
+        }
+        when_h = (start + timedelta(days=day, minutes=minute)).timestamp() / 3600.0
+        settings: dict[str, str | float] = {"state": "on"}
+        behaviours.append(Behaviour(when_h, "light.bedroom", "x", "user", context, settings))
+        noon = (start + timedelta(days=day, hours=12)).timestamp() / 3600.0
+        noon_context: dict[str, str | float] = dict(context, time_of_day="afternoon", clock_min=720.0)
+        behaviours.append(Behaviour(noon, "light.bedroom", "x", "device", noon_context, {"state": "off"}))
+    base = BaseContexts.from_samples(samples)
+    routines = RoutineMiner().fit(behaviours, base).predict()
+    assert sorted((r.typical_time, r.triggers.get("outdoor_temp")) for r in routines) == [
+        ("06:30", "cold"),
+        ("07:30", "very cold"),
+    ]
+    assert all(r.triggers["time_of_day"] == "morning" and r.support == 28 for r in routines)

@@ -22,6 +22,9 @@ confidence (share of the days its trigger context occurred on which it happened)
    When a pattern's routine keeps no habitual moment, the occurrences around its densest clock time
    are tried as a routine of their own (an alarm disarmed at 17:20 among disarms at any hour): taken
    when they fall there far more often than at any moment their context held (:func:`_at_one_moment`).
+   When a routine's occurrences keep a habitual moment but fall into two groups at two moments of the
+   day with an empty gap between them beyond chance, they are two routines of the same actions under
+   different contexts: each group is described on its own (:func:`_two_moments`).
 4. **Settings.** Categorical settings by mode, scalar ones by median, over the occurrences that match
    the triggers. Occurrences with a scalar setting more than ``scalar_split_steps`` user steps from
    where the pattern's values concentrate are another use of the device (not the routine's target):
@@ -73,7 +76,7 @@ from .routines_devices import Item, SessionLog, binomial_gain, item_of, needed, 
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 from .routines_metrics import SCALAR_TOLERANCE, actions_equal
 from .routines_rank import REACTIVE_FIELDS, ranked
-from .routines_triggers import at_habitual_moment, infer_triggers, spread
+from .routines_triggers import at_habitual_moment, habit_spread, infer_triggers, spread
 
 __all__ = [
     "BaseContexts",
@@ -254,6 +257,8 @@ def _peel_by_context(
         seed = _most_enriched(remaining, base)
         subset = remaining if seed is None else [o for o in remaining if o.context.get(seed[0]) == seed[1]]
         candidate = _describe(items, subset, base, config)
+        if candidate is not None:
+            candidate = _one_of_two_moments(items, candidate, base, config) or candidate
         if candidate is None or not at_habitual_moment([o.context for o in candidate.occurrences], config):
             candidate = _at_one_moment(items, remaining, base, config) or candidate
         if candidate is None:
@@ -263,6 +268,81 @@ def _peel_by_context(
         used = {o.session for o in candidate.occurrences}
         remaining = [o for o in remaining if o.session not in used]
     return out
+
+
+def _one_of_two_moments(
+    items: frozenset[Item], candidate: _Candidate, base: BaseContexts, config: MinerConfig
+) -> _Candidate | None:
+    """The routine at one of two habitual moments that ``candidate`` mixes, the one done more often.
+
+    The same actions can be two routines at two moments of the day under different contexts (the
+    blinds closed at 19:40 on warm evenings and at 21:40 on weekend nights): described as one, the
+    occurrences keep a habitual moment (the bigger routine's) while the fields that tell the two apart
+    cover neither ``min_value_share`` of them, so both routines lose them. When the occurrences fall
+    into two groups at two moments (:func:`_two_moments`), each group is described on its own; the
+    other stays for the next routine of the pattern. None when the candidate is at no habitual moment
+    (a routine done at any moment its context holds: :func:`_at_one_moment`) or shows one moment.
+    """
+    if not at_habitual_moment([o.context for o in candidate.occurrences], config):
+        return None
+    groups = _two_moments(candidate.occurrences, config)
+    if groups is None:
+        return None
+    described = [d for d in (_describe(items, g, base, config) for g in groups) if d is not None]
+    return max(described, key=lambda d: len(d.occurrences), default=None)
+
+
+def _two_moments(
+    occurrences: Sequence[Occurrence], config: MinerConfig
+) -> tuple[list[Occurrence], list[Occurrence]] | None:
+    """The occurrences split at a gap between two habitual moments, or None when they keep one.
+
+    A moment is the clock time, or the offset from sunrise or sunset when the occurrences follow the
+    sun (their tightest spread, :func:`.routines_triggers.habit_spread`: a routine at dusk jumps an hour
+    on the clock at the DST change, not on the sun). The moments, cut at the widest gap that leaves
+    ``min_support`` occurrences on each side, are two when each side is habitual (spread at most
+    ``habit_spread_min``), their typical moments are further apart than ``session_gap_min`` plus both
+    spreads (two routines at other moments of the day, as in :func:`_elsewhere`), and the empty gap is
+    beyond chance for one routine done at any moment of the span the occurrences cover: ``n`` moments
+    spread evenly over a span ``W`` leave some gap of width ``g`` with probability at most
+    ``(n - 1) * (1 - g / W) ** (n - 1)``, which must be below ``1 / n`` (the BIC penalty ``log n`` of
+    the cut and the second moment's rate).
+    """
+    n = len(occurrences)
+    if n < 2 * config.min_support or any("clock_min" not in o.context for o in occurrences):
+        return None
+    contexts = [o.context for o in occurrences]
+    offsets = [float(c["sun_offset_min"]) for c in contexts if "sun_offset_min" in c]
+    by_sun = len({c.get("sun_event") for c in contexts}) == 1 and len(offsets) == n
+    if by_sun and habit_spread(contexts) == spread(offsets):
+        timed = sorted((offset % 1440.0, k) for k, offset in enumerate(offsets))
+    else:
+        timed = sorted((float(c["clock_min"]) % 1440.0, k) for k, c in enumerate(contexts))
+    widest = max(range(n), key=lambda i: ((timed[(i + 1) % n][0] - timed[i][0]) % 1440.0, i))
+    start = (widest + 1) % n  # the widest gap on the clock face is where the two ends meet
+    ring = timed[start:] + [(m + 1440.0, k) for m, k in timed[:start]]
+    best: tuple[float, int] | None = None  # (gap, cut)
+    for cut in range(config.min_support, n - config.min_support + 1):
+        first, second = [m for m, _ in ring[:cut]], [m for m, _ in ring[cut:]]
+        spreads = spread(first), spread(second)
+        if max(spreads) > config.habit_spread_min:
+            continue
+        if statistics.median(second) - statistics.median(first) <= config.session_gap_min + sum(spreads):
+            continue
+        gap = ring[cut][0] - ring[cut - 1][0]
+        if best is None or gap > best[0]:
+            best = (gap, cut)
+    if best is None:
+        return None
+    width = ring[-1][0] - ring[0][0]
+    chance = math.log(n - 1) + (n - 1) * math.log(max(1.0 - best[0] / width, 1e-12))
+    if chance >= -math.log(n):
+        return None
+    earlier = {k for _, k in ring[: best[1]]}
+    return (
+        [o for k, o in enumerate(occurrences) if k in earlier],
+        [o for k, o in enumerate(occurrences) if k not in earlier],
+    )
 
 
 def _at_one_moment(
