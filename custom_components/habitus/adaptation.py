@@ -21,8 +21,10 @@ Champion and challenger are evaluated on the held-out real sequences in the exec
 
 The challenger is deployed only if it is no worse on HR@10 and on anomaly detection, scored as detection
 rate minus false-alarm rate (Youden's J: 0 for a model that flags nothing, and for one that flags at
-random; -1 for one that flags every held-out sequence, see ``evaluate``), and better on one; otherwise
-the champion keeps serving and the outcome says why. Judging TransAE on false alarms alone preferred
+random; -1 for one that flags every held-out sequence, see ``evaluate``), and better on one; against a
+champion trained on this home, better by more than one paired standard error of the gain (``is_better``:
+on a handful of held-out sequences a small lead is noise), except in a job judged since a detected shift.
+Otherwise the champion keeps serving and the outcome says why. Judging TransAE on false alarms alone preferred
 whichever model alerted less, whether or not it still caught anything. The bundle it replaced is kept
 for ``async_rollback``.
 """
@@ -39,10 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
+from numpy.typing import NDArray
 
 from .const import DOMAIN
 from .engine.behaviour import Behaviour, Sequence
@@ -65,6 +69,7 @@ INJECTED_PER_KIND = (
     250  # held-out sequences given an anomalous copy per kind (seeded sample): bounds the cost
 )
 INJECTION_SEED = 2024
+MARGIN_RESAMPLES = 200  # paired bootstrap resamples of the held-out set for the guard's standard errors
 ISSUE_WORKER_CRASHED = "worker_crashed"
 type Progress = Callable[[float, str], None]
 
@@ -75,6 +80,17 @@ class AdaptationState:
 
     previous: ModelBundle | None = None
     last_outcome: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """What one bundle did on each held-out sequence and each anomalous copy: the ``Evaluation`` figures
+    are shares of these, and the guard's paired standard errors resample them (``standard_errors``)."""
+
+    hits: tuple[bool | None, ...]  # per held-out sequence: next action in the top 10 (None: < 2 behaviours)
+    flagged: tuple[bool, ...]  # per held-out sequence: live scoring alerted on it
+    readable: tuple[bool, ...]  # per held-out sequence: some behaviour in the bundle's vocabulary
+    copies: tuple[tuple[int, bool], ...]  # per anomalous copy: (its source's index, flagged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +105,7 @@ class Evaluation:
     detection_by_kind: dict[str, float] = field(
         default_factory=dict
     )  # kind -> conditional rate (if any copy)
+    outcomes: Outcomes | None = field(default=None, repr=False)  # per sequence, for ``is_better``'s margin
 
     @property
     def detection(self) -> float:
@@ -217,18 +234,23 @@ def evaluate(
     hits = cases = 0
     sources: list[list[RawBehaviour | None]] = []  # [len(held_out)], aligned with it
     readable: list[bool] = []
+    hit_of: list[bool | None] = []  # per held-out sequence
     for seq in held_out:
         raw = encode(named(seq))
         sources.append(raw)
         readable.append(any(r is not None for r in raw))
         if len(seq) < 2:
+            hit_of.append(None)
             continue
         cases += 1
         prefix = [r for r in raw[:-1] if r is not None]
         target = raw[-1]
+        hit = False
         if prefix and target is not None:
             top = bundle.sasrec.recommend(prefix, 10, bundle.backend)
-            hits += any(action == target[3] for action, _score in top)
+            hit = any(action == target[3] for action, _score in top)
+        hits += hit
+        hit_of.append(hit)
     copies = injected_anomalies(held_out) if anomalies is None else anomalies
     highest = max_prefix_scores(  # [N] as live scoring alerts: any reading after a behaviour
         lambda reads: bundle.transae.score(reads, bundle.backend),
@@ -245,6 +267,12 @@ def evaluate(
         for c, hit in zip(copies, copy_flagged, strict=True)
         if not source_flagged[c.source]
     ]
+    outcomes = Outcomes(
+        tuple(hit_of),
+        tuple(bool(f) for f in source_flagged),
+        tuple(readable),
+        tuple((c.source, bool(hit)) for c, hit in zip(copies, copy_flagged, strict=True)),
+    )
     return Evaluation(
         round(hits / cases, 4) if cases else 0.0,
         round(float(false_alarms), 4),
@@ -252,6 +280,7 @@ def evaluate(
         len(unflagged),
         _rate([bool(hit) for hit in copy_flagged]),
         {k: _rate(of_kind) for k in KINDS if (of_kind := [hit for kind, hit in unflagged if kind == k])},
+        outcomes,
     )
 
 
@@ -270,11 +299,60 @@ def _encoder(bundle: ModelBundle) -> Callable[[NamedSequence], list[RawBehaviour
     return encode
 
 
-def is_better(challenger: Evaluation, champion: Evaluation) -> tuple[bool, str]:
+def _shares(
+    outcomes: Outcomes, weights: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """HR@10 and detection (Youden's J, as ``evaluate``) of ``outcomes`` with each held-out sequence
+    counted ``weights[b, i]`` times (its copies with it): one value per row ``b``."""
+    case = np.array([h is not None for h in outcomes.hits], dtype=float)
+    hit = np.array([bool(h) for h in outcomes.hits], dtype=float)
+    flagged = np.array(outcomes.flagged, dtype=bool)
+    readable = np.array(outcomes.readable, dtype=float)
+    source = np.array([s for s, _ in outcomes.copies], dtype=int)
+    copy_hit = np.array([h for _, h in outcomes.copies], dtype=bool)
+    counted = ~flagged[source] if len(source) else np.zeros(0, dtype=bool)  # copies of unflagged sources
+    n = len(outcomes.hits)
+    copies_of = np.bincount(source[counted], minlength=n).astype(float)
+    caught_of = np.bincount(source[counted & copy_hit], minlength=n).astype(float)
+
+    def share(
+        numerator: NDArray[np.float64], denominator: NDArray[np.float64], empty: float
+    ) -> NDArray[np.float64]:
+        top, bottom = weights @ numerator, weights @ denominator
+        return np.where(bottom > 0, top / np.maximum(bottom, 1), empty)
+
+    hr = share(hit, case, 0.0)
+    false_alarms = share(flagged * readable, readable, 1.0)
+    return hr, share(caught_of, copies_of, 0.0) - false_alarms
+
+
+def standard_errors(challenger: Outcomes, champion: Outcomes) -> tuple[float, float]:
+    """Paired standard errors of the challenger's HR@10 gain and detection gain over the champion: the
+    standard deviation of both gains over ``MARGIN_RESAMPLES`` seeded bootstrap resamples of the held-out
+    sequences (each drawn with its anomalous copies; both models on the same draw)."""
+    n = len(champion.hits)
+    if n == 0 or len(challenger.hits) != n:
+        return 0.0, 0.0
+    weights = np.random.default_rng(INJECTION_SEED).multinomial(n, [1 / n] * n, MARGIN_RESAMPLES)
+    (hr_new, j_new), (hr_old, j_old) = _shares(challenger, weights), _shares(champion, weights)
+    return float(np.std(hr_new - hr_old)), float(np.std(j_new - j_old))
+
+
+def is_better(challenger: Evaluation, champion: Evaluation, *, margin: bool = True) -> tuple[bool, str]:
     """Whether to deploy, and why: no worse on HR@10 and on anomaly detection (``Evaluation.detection``,
-    detection rate on copies of sequences it does not flag, minus false-alarm rate), strictly better on
-    one. A model that alerts less but also misses more injected anomalies than it saves false alarms is
-    not deployed; one that flags every held-out sequence scores -1 (``evaluate``)."""
+    detection rate on copies of sequences it does not flag, minus false-alarm rate), and better on one by
+    more than one paired standard error of its gain over the champion on the held-out sequences
+    (``standard_errors``; the one-standard-error rule: the incumbent is kept unless the other model is
+    better beyond the noise of the set it is judged on). A model that alerts less but also misses more
+    injected anomalies than it saves false alarms is not deployed; one that flags every held-out
+    sequence scores -1 (``evaluate``).
+
+    ``margin`` False, or evaluations without per-sequence ``outcomes``: strictly better on one is enough
+    (the rule until 2026-12-07). The guard passes False against the shipped base models, which never
+    saw this home (the cold-start job must be able to replace them), and in a job judged on the
+    sequences since a detected shift (its verdict acknowledges the shift, so a challenger kept for noise
+    would not be tried again; ``docs/BENCHMARKS.md``, "A one-standard-error margin in the guard").
+    """
     hr_gain = challenger.hr_at_10 - champion.hr_at_10
     detection_gain = challenger.detection - champion.detection
     if hr_gain < 0:
@@ -290,6 +368,14 @@ def is_better(challenger: Evaluation, champion: Evaluation) -> tuple[bool, str]:
         return False, f"worse at anomaly detection than the champion {rates}"
     if hr_gain == 0 and detection_gain == 0:
         return False, "no better than the champion on HR@10 or anomaly detection"
+    if margin and challenger.outcomes is not None and champion.outcomes is not None:
+        hr_se, detection_se = standard_errors(challenger.outcomes, champion.outcomes)
+        if hr_gain <= hr_se and detection_gain <= detection_se:
+            return False, (
+                f"better, but within the noise of {len(champion.outcomes.hits)} held-out sequences "
+                f"(HR@10 {hr_gain:+.3f}, standard error {hr_se:.3f}; anomaly detection "
+                f"{detection_gain:+.3f}, standard error {detection_se:.3f})"
+            )
     return True, "better than the champion on the held-out recent sequences"
 
 
@@ -387,11 +473,15 @@ async def async_train_and_judge(
     epochs: int | None = None,
     on_evaluate: Callable[[], None] | None = None,
     sasrec_sequences: list[Any] | None = None,
+    margin: bool = True,
 ) -> dict[str, Any]:
     """Train on ``data`` (raw sequences, devices, actions) in a scratch folder, judge, deploy if better.
 
     ``on_evaluate`` is called when training is done and the champion-vs-challenger evaluation starts.
     ``sasrec_sequences``: SASRec's own training set (TOF filtered per task), else ``data``'s.
+    ``margin``: hold the challenger to ``is_better``'s one-standard-error margin (against a champion
+    trained on this home only); a job judged on the sequences since a detected shift passes False (its
+    verdict acknowledges the shift: a challenger kept for noise would not be tried again).
     """
     worker = entry.runtime_data.worker
     if worker is None or entry.runtime_data.live is None:
@@ -411,6 +501,7 @@ async def async_train_and_judge(
             data=data,
             on_evaluate=on_evaluate,
             sasrec_sequences=sasrec_sequences,
+            margin=margin,
         )
     finally:
         await hass.async_add_executor_job(lambda: shutil.rmtree(workdir, ignore_errors=True))
@@ -441,6 +532,7 @@ async def _train_and_judge(
     data: tuple[list[Any], list[str], list[str]],
     on_evaluate: Callable[[], None] | None = None,
     sasrec_sequences: list[Any] | None = None,
+    margin: bool = True,
 ) -> dict[str, Any]:
     raw, devices, actions = data
     params: dict[str, Any] = {
@@ -480,7 +572,7 @@ async def _train_and_judge(
     version = "home-" + dt_util.utcnow().strftime("%Y%m%d%H%M%S")
     champion = live.scorer.bundle
 
-    def _judge() -> tuple[ModelBundle, Evaluation, Evaluation | None]:
+    def _judge() -> tuple[ModelBundle, Evaluation, Evaluation | None, tuple[bool, str]]:
         from .live_models import load_bundle  # noqa: PLC0415
 
         stamp_vocabulary(workdir, devices, actions, len(raw))
@@ -488,14 +580,14 @@ async def _train_and_judge(
             workdir / "transae.npz", workdir / "sasrec.npz", version=version, source="home"
         )
         anomalies = injected_anomalies(held_out)  # one set for both: the same anomalies judge both
-        return (
-            challenger,
-            evaluate(challenger, held_out, anomalies),
-            (evaluate(champion, held_out, anomalies) if champion is not None else None),
-        )
+        new = evaluate(challenger, held_out, anomalies)
+        if champion is None:
+            return challenger, new, None, (True, "no model was serving")
+        old = evaluate(champion, held_out, anomalies)
+        # the margin protects a champion trained on this home; shipped base models give way on any gain
+        return challenger, new, old, is_better(new, old, margin=margin and champion.info.source == "home")
 
-    challenger, new, old = await hass.async_add_executor_job(_judge)
-    deploy, reason = (True, "no model was serving") if old is None else is_better(new, old)
+    challenger, new, old, (deploy, reason) = await hass.async_add_executor_job(_judge)
     outcome: dict[str, Any] = {
         "deployed": deploy,
         "reason": reason,

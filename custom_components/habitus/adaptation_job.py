@@ -355,6 +355,7 @@ class AdaptationManager:
             epochs=request.epochs,
             on_evaluate=lambda: self._set(Phase.EVALUATING, 0.0, "champion vs challenger"),
             sasrec_sequences=training_bp,
+            margin=home.evaluated_on == "recent",  # a shift job's verdict acknowledges the shift
         )
 
     async def _async_synthesize(

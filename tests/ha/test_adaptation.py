@@ -40,6 +40,7 @@ from custom_components.habitus.adaptation import (
     shift_split,
     split_by_time,
     split_triples,
+    standard_errors,
 )
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
@@ -251,7 +252,7 @@ async def test_copies_flagged_only_because_their_source_is_do_not_count_as_detec
     noisy = evaluate(_served(levels[0] + 1e-4), held_out, anomalies)  # all but the lowest level
 
     def by_every_copy(e: Evaluation) -> Evaluation:
-        return replace(e, detection_rate=e.detection_rate_all_copies or 0.0)
+        return replace(e, detection_rate=e.detection_rate_all_copies or 0.0, outcomes=None)  # no margin
 
     assert (middling.false_alarm_rate, noisy.false_alarm_rate) == (0.55, 0.85)
     assert 0 < noisy.detection_copies < middling.detection_copies < len(anomalies)  # unflagged sources'
@@ -263,6 +264,31 @@ async def test_copies_flagged_only_because_their_source_is_do_not_count_as_detec
     assert noisy.detection_rate < noisy.false_alarm_rate  # of the copies of the 3 it does not flag
     deployed, reason = is_better(noisy, silent)
     assert not deployed and "worse at anomaly detection" in reason
+
+
+async def test_a_challenger_better_only_within_the_held_out_sets_noise_keeps_the_champion(
+    hass: HomeAssistant,  # HA's test time zone: the buckets, so the scores, depend on it
+) -> None:
+    """The one-standard-error rule: on 20 held-out sequences a challenger that alerts on 2 fewer of them
+    (J -0.18 vs -0.26) is better by less than the paired standard error of that gain and is kept (the
+    rule until 2026-12-07 deployed it); one that stops alerting on all 20 is deployed. Against the
+    shipped base models (``margin=False``) any gain still deploys."""
+    held_out = _fr_home(20)
+    anomalies = injected_anomalies(held_out)
+    # the sequences' highest readings: 0.4878 (3 of them), 0.4953 (2), 0.5208 (3), 0.9618 (3), lower (9)
+    champion = evaluate(_served((0.4878 + 0.4953) / 2), held_out, anomalies)  # alerts on 8 of 20
+    close = evaluate(_served((0.4953 + 0.5208) / 2), held_out, anomalies)  # on 6 of 20
+    assert (champion.false_alarm_rate, close.false_alarm_rate) == (0.4, 0.3)
+    assert close.detection > champion.detection and close.hr_at_10 == champion.hr_at_10
+    assert is_better(close, champion, margin=False) == (True, ANY)
+    deployed, reason = is_better(close, champion)
+    hr_se, detection_se = standard_errors(close.outcomes, champion.outcomes)  # type: ignore[arg-type]
+    assert not deployed and 0 < close.detection - champion.detection <= detection_se and hr_se == 0
+    assert "within the noise of 20 held-out sequences" in reason
+    silent, alarmist = (evaluate(_served(t), held_out, anomalies) for t in (1e9, -1e9))
+    assert standard_errors(silent.outcomes, alarmist.outcomes) == (0.0, 0.0)  # type: ignore[arg-type]
+    assert is_better(silent, alarmist) == (True, ANY)  # J 0 vs -1 on every resample
+    assert is_better(close, Evaluation.from_metrics(champion.as_metrics())) == (True, ANY)  # no outcomes
 
 
 def test_the_false_alarm_rate_counts_a_sequence_live_scoring_alerted_on_before_its_end() -> None:
