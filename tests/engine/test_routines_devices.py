@@ -159,38 +159,6 @@ def test_look_alikes_that_break_another_trigger_do_not_count_against_a_field() -
     assert triggers == {"time_of_day": "afternoon", "day_of_week": "weekend", "sun_phase": "daylight"}
 
 
-def _dusk_samples() -> BaseContexts:
-    """60 evenings sampled every 15 min from 17:00 to 22:00; sunset moves from 18:30 to 20:00."""
-    samples = []
-    for day in range(60):
-        sunset = 1110.0 + 1.5 * day
-        for minute in range(1020, 1321, 15):
-            sun = "after_sunset" if minute >= sunset else "daylight"
-            samples.append((day, {"time_of_day": "evening", "sun_phase": sun, "clock_min": float(minute)}))
-    return BaseContexts.from_samples(samples)
-
-
-def test_a_field_as_common_as_chance_at_the_routines_moment_is_dropped() -> None:
-    """A routine at 19:50, on days 0, 6, ... 54: after sunset on 9 of 10, as on 85 % of the household's
-    evenings at 19:45 although only about half of its 18-20 h are after sunset. Against the rate at
-    each occurrence's own time of day the nine are chance and the tenth (in daylight) counts against
-    the field: dropped. Done after sunset every time, it is kept: nine in ten was the difference."""
-    base = _dusk_samples()
-
-    def occurrence(day: int) -> dict[str, str | float]:
-        sun = "after_sunset" if 1110.0 + 1.5 * day <= 1190.0 else "daylight"
-        return {"time_of_day": "evening", "sun_phase": sun, "clock_min": 1190.0}
-
-    contexts = [occurrence(day) for day in range(0, 60, 6)]
-    assert sum(c["sun_phase"] == "daylight" for c in contexts) == 1
-    assert infer_triggers(contexts, base, MinerConfig()) == {"time_of_day": "evening"}
-    always = [occurrence(day) for day in range(0, 50, 5)]
-    assert infer_triggers(always, base, MinerConfig()) == {
-        "time_of_day": "evening",
-        "sun_phase": "after_sunset",
-    }
-
-
 def _dusk_and_tv_evenings() -> tuple[list[Behaviour], BaseContexts]:
     """Lamp and blinds at 19:30 after sunset (the 30 darker days); with the TV at 18:00 on weekdays in
     daylight (the 30 lighter days). The lamp-and-blinds pattern alone mixes both routines."""

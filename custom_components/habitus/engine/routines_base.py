@@ -8,16 +8,14 @@ the miner's configuration, :class:`MinerConfig`, shared by the miner and its tri
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .behaviour import Behaviour
 from .context import UNKNOWN
 from .routines import TRIGGER_FIELDS
 
 type ContextKey = tuple[str, ...]  # the TRIGGER_FIELDS values, in order
-type ClockRates = tuple[list[float], list[float]]  # per clock bin: context time with the value, all of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +24,6 @@ class BaseContexts:
 
     weights: Mapping[ContextKey, float]
     days: Mapping[ContextKey, frozenset[tuple[int, int]]]  # (epoch day, local hour) it occurred at
-    clock: Mapping[ContextKey, tuple[float, ...]] = field(default_factory=dict)  # its samples' local minutes
-    _by_clock: dict[tuple[str, str, tuple[tuple[str, str], ...], float], ClockRates] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
 
     @classmethod
     def from_samples(
@@ -45,7 +39,6 @@ class BaseContexts:
         """
         weights: dict[ContextKey, float] = {}
         days: dict[ContextKey, set[tuple[int, int]]] = {}
-        clock: dict[ContextKey, list[float]] = {}
         for day, context in samples:
             hour = int(float(context.get("clock_min", 0.0)) // 60) % 24
             weight = 1.0 if hour_weights is None else hour_weights[hour]
@@ -54,10 +47,7 @@ class BaseContexts:
             key = context_key(context)
             weights[key] = weights.get(key, 0.0) + weight
             days.setdefault(key, set()).add((day, hour))
-            clock.setdefault(key, []).append(float(context.get("clock_min", 0.0)))
-        return cls(
-            weights, {k: frozenset(v) for k, v in days.items()}, {k: tuple(v) for k, v in clock.items()}
-        )
+        return cls(weights, {k: frozenset(v) for k, v in days.items()})
 
     def rate(
         self, field_name: str, value: str, given: Mapping[str, str], hours: set[int] | None = None
@@ -75,25 +65,6 @@ class BaseContexts:
                 total += count
                 hits += count if key[index] == value else 0
         return hits / total if total else 1.0
-
-    def rate_by_clock(
-        self, field_name: str, value: str, given: Mapping[str, str], width: float
-    ) -> ClockRates:
-        """P(field = value | ``given``) at each time of day: per clock bin ``width`` minutes wide, the
-        context time (samples) with the value and all of it. Computed once per question."""
-        key = (field_name, value, tuple(sorted(given.items())), width)
-        if key not in self._by_clock:
-            index = TRIGGER_FIELDS.index(field_name)
-            bins = math.ceil(1440.0 / width)
-            hits, total = [0.0] * bins, [0.0] * bins
-            for context, minutes in self.clock.items():
-                if matches_triggers(context, given):
-                    for minute in minutes:
-                        b = int(minute // width) % bins
-                        total[b] += 1.0
-                        hits[b] += 1.0 if context[index] == value else 0.0
-            self._by_clock[key] = (hits, total)
-        return self._by_clock[key]
 
     def matching_days(self, triggers: Mapping[str, str], hours: set[int] | None = None) -> int:
         """Days on which the trigger context occurred at least once (within ``hours``, if given)."""

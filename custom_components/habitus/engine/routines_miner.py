@@ -15,8 +15,7 @@ confidence (share of the days its trigger context occurred on which it happened)
    candidate when one value covers at least ``min_value_share`` of the occurrences. A candidate is
    dropped when its agreement is plausibly chance: a likelihood ratio compares "the routine requires
    this value" against "the value is incidental" (it shows up as often as in the household's own
-   context time given the other trigger fields: the base rate from the log's sun/weather timeline, at
-   the routine's hours, or at a habitual clock time at each occurrence's own time of day).
+   context time given the other trigger fields: the base rate from the log's sun/weather timeline).
    A routine done on one kind of day (weekend, weekday) and on the other far less often than
    ``min_confidence`` is the routine of its kind of day when two day rates beat one by a binomial
    likelihood ratio (penalty ``day_split_penalty * log(days)``); its other sessions are left over.
@@ -77,7 +76,7 @@ from .routines_devices import Item, SessionLog, binomial_gain, item_of, needed, 
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 from .routines_metrics import SCALAR_TOLERANCE, actions_equal
 from .routines_rank import REACTIVE_FIELDS, ranked
-from .routines_triggers import at_habitual_moment, clock_moment, habit_spread, infer_triggers, spread
+from .routines_triggers import at_habitual_moment, habit_spread, infer_triggers, spread
 
 __all__ = [
     "BaseContexts",
@@ -650,7 +649,12 @@ def _elsewhere(chosen: list[_Candidate], k: int, config: MinerConfig) -> dict[st
 
 def _clock_moment(occurrences: Sequence[Occurrence]) -> tuple[float, float] | None:
     """Typical clock time (minutes, median) and its spread (MAD), unwrapped around midnight if tighter."""
-    return clock_moment([o.context for o in occurrences])
+    clock = [float(o.context["clock_min"]) for o in occurrences if "clock_min" in o.context]
+    if not clock:
+        return None
+    night = [c + 1440.0 if c < 720.0 else c for c in clock]
+    values = night if spread(night) < spread(clock) else clock
+    return statistics.median(values) % 1440.0, spread(values)
 
 
 def distinct(candidates: list[_Candidate], base: BaseContexts, config: MinerConfig) -> list[_Candidate]:

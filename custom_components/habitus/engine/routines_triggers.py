@@ -2,7 +2,7 @@
 
 A field is a candidate trigger when one value covers most occurrences; it is kept unless a likelihood
 ratio calls its agreement chance against the household's own context time (:class:`.BaseContexts`) at
-the times the routine is done, and ``time_of_day`` only when the routine is done at a habitual time.
+the hours the routine is done, and ``time_of_day`` only when the routine is done at a habitual time.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def infer_triggers(
         removable = {}
         for name, value in triggers.items():
             others = {k: v for k, v in triggers.items() if k != name}
-            if _base_rate(base, name, value, others, contexts=contexts, config=config) < config.implied_rate:
+            if base.rate(name, value, others, _hours_for(name, contexts)) < config.implied_rate:
                 score = _log_likelihood_ratio(contexts, name, triggers, base, config) + prior
                 if score <= config.min_evidence:
                     removable[name] = score
@@ -97,94 +97,15 @@ def _log_likelihood_ratio(
     P(value) = 1 - noise * (1 - r). A field that the context implies anyway (r near 1) scores ~0.
     Only the occurrences where the other trigger fields hold count: ``r`` is the base rate given them,
     and an occurrence that breaks another field is a look-alike already, no evidence on this one.
-    At a habitual clock time ``r`` is each occurrence's own: the rate at its time of day
-    (:func:`_rate_at`). A routine at 19:50 shows ``after_sunset`` by chance on most days of a season
-    whose sunset is at 18:30-20:00 although the hours 18-20 are after sunset half the time.
     """
     value = triggers[name]
     others = {k: v for k, v in triggers.items() if k != name}
+    rate = min(max(base.rate(name, value, others, _hours_for(name, contexts)), 1e-3), 1.0 - 1e-6)
     given = [c for c in contexts if all(c.get(k) == v for k, v in others.items())]
-    shown = [c for c in given if c.get(name) == value]
-    if name == "time_of_day" or clock_moment(contexts, config.habit_spread_min) is None:
-        rates = [base.rate(name, value, others, _hours_for(name, contexts))] * len(shown)
-    else:
-        rates = [
-            _rate_at(base, name, value, others, context=c, contexts=contexts, config=config) for c in shown
-        ]
+    hits = sum(1 for c in given if c.get(name) == value)
+    misses = len(given) - hits
     eps = config.noise
-    hits = sum(math.log((1.0 - eps * (1.0 - r)) / r) for r in (min(max(r, 1e-3), 1.0 - 1e-6) for r in rates))
-    return hits + (len(given) - len(shown)) * math.log(eps)
-
-
-def clock_moment(
-    contexts: Sequence[Mapping[str, str | float]], max_spread: float = math.inf
-) -> tuple[float, float] | None:
-    """Typical clock time (minutes, median) and its spread (MAD), unwrapped around midnight if tighter.
-
-    None without clock times, or when the spread is above ``max_spread`` (no habitual clock time).
-    """
-    clock = [float(c["clock_min"]) for c in contexts if "clock_min" in c]
-    if not clock:
-        return None
-    night = [m + 1440.0 if m < 720.0 else m for m in clock]
-    values = night if spread(night) < spread(clock) else clock
-    if spread(values) > max_spread:
-        return None
-    return statistics.median(values) % 1440.0, spread(values)
-
-
-def _base_rate(
-    base: BaseContexts,
-    name: str,
-    value: str,
-    others: Mapping[str, str],
-    *,
-    contexts: Sequence[Mapping[str, str | float]],
-    config: MinerConfig,
-) -> float:
-    """P(field = value | the other triggers) when the routine is done.
-
-    At a habitual clock time (spread at most ``habit_spread_min``): in the context time of its moment,
-    the median clock time +- its spread (at least the context time's own sampling step); otherwise at
-    its usual hours (:func:`_hours_for`).
-    """
-    moment = None if name == "time_of_day" else clock_moment(contexts, config.habit_spread_min)
-    if moment is None:
-        return base.rate(name, value, others, _hours_for(name, contexts))
-    centre, mad = moment
-    width = config.base_step_min
-    half = max(mad, width / 2.0)
-    hits, total = base.rate_by_clock(name, value, others, width)
-    bins = [
-        b % len(total)
-        for b in range(math.floor((centre - half) / width), math.floor((centre + half) / width) + 1)
-    ]
-    time = sum(total[b] for b in bins)
-    return sum(hits[b] for b in bins) / time if time else 1.0
-
-
-def _rate_at(
-    base: BaseContexts,
-    name: str,
-    value: str,
-    others: Mapping[str, str],
-    *,
-    context: Mapping[str, str | float],
-    contexts: Sequence[Mapping[str, str | float]],
-    config: MinerConfig,
-) -> float:
-    """P(field = value | the other triggers) at one occurrence's time of day: the context time of its
-    clock bin (``base_step_min`` wide), or of the nearest bin that has any; at the routine's moment
-    (:func:`_base_rate`) without a clock time."""
-    if "clock_min" not in context:
-        return _base_rate(base, name, value, others, contexts=contexts, config=config)
-    hits, total = base.rate_by_clock(name, value, others, config.base_step_min)
-    here = int(float(context["clock_min"]) // config.base_step_min)
-    for distance in range(len(total) // 2 + 1):
-        for b in {(here - distance) % len(total), (here + distance) % len(total)}:
-            if total[b]:
-                return hits[b] / total[b]
-    return 1.0
+    return hits * math.log((1.0 - eps * (1.0 - rate)) / rate) + misses * math.log(eps)
 
 
 def _hours_for(name: str, contexts: Sequence[Mapping[str, str | float]]) -> set[int] | None:
