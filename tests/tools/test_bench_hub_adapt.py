@@ -26,6 +26,7 @@ MODEL_KEYS = {"training", "guard", "guard_new_context", "truth"}
 DECISION_KEYS = {
     "deployed",
     "reason",
+    "deployed_no_margin",
     "deployed_far_only",
     "deployed_all_copies",
     "deployed_new_context",
@@ -96,9 +97,15 @@ def test_hub_adapt_decides_with_is_better_and_writes_the_documented_json(
     for name, decision in doc["decisions"].items():
         assert set(decision) == DECISION_KEYS, name
         challenger = doc["models"][name]
-        assert (decision["deployed"], decision["reason"]) == _is_better(
-            challenger["guard"], champion["guard"]
-        )
+        # without per-sequence outcomes is_better has no margin: the rule before aad6696
+        no_margin = _is_better(challenger["guard"], champion["guard"])
+        assert decision["deployed_no_margin"] == no_margin[0]
+        # judged on the recent 20 %, the product's margin can only keep a champion the old rule replaced
+        assert decision["deployed"] <= no_margin[0]
+        if decision["deployed"] == no_margin[0]:
+            assert decision["reason"] == no_margin[1]
+        else:
+            assert decision["reason"].startswith("better, but within the noise of 8 held-out sequences")
         assert (decision["deployed_new_context"], decision["reason_new_context"]) == _is_better(
             challenger["guard_new_context"], champion["guard_new_context"]
         )
@@ -217,3 +224,30 @@ def test_since_shift_split_is_the_products_rule_with_its_fallback(tiny_fr: Path)
     assert split.evaluated_on == "recent"
     assert (split.real, split.held_out) == hub_split(short + new[:10])  # 24 -> 19 / 5
     assert split.champion == short and split.real == short + new[:5]  # 5 post-shift pieces in the real data
+
+
+def _judged(hits: list[bool]) -> tuple[Any, dict[str, Any]]:
+    """An ``Evaluation`` with its per-sequence outcomes (HR@10 hits only: nothing flagged, no copy) and
+    the bench's model entry for it (guard figures; test-set figures equal for every model)."""
+    adaptation, _, _ = integration()
+    n = len(hits)
+    outcomes = adaptation.Outcomes(tuple(hits), (False,) * n, (True,) * n, ())
+    evaluation = adaptation.Evaluation(sum(hits) / n, 0.0, 0.0, 0, 0.0, outcomes=outcomes)
+    truth = {"ad": {"f1": 0.5, "recall": 0.5, "fpr": 0.1}, "bp": {"hr@10": 0.5, "ndcg@10": 0.3}}
+    return evaluation, {"guard": evaluation.as_metrics(), "truth": truth}
+
+
+def test_decide_holds_the_challenger_to_the_products_margin_when_given_the_outcomes() -> None:
+    """Judged on the recent 20 % the product keeps a champion the challenger beats within the noise:
+    +1 hit of 10 (2 sequences won, 1 lost; paired standard error about 0.17) replaces it without the
+    margin, not with it."""
+    from habitus_tools.bench_hub_adapt import decide  # noqa: PLC0415
+
+    champion, champion_entry = _judged([True] * 5 + [False] * 5)
+    challenger, challenger_entry = _judged([True] * 4 + [False] + [True] * 2 + [False] * 3)
+    without = decide(challenger_entry, champion_entry)
+    assert without["deployed"] and without["deployed_no_margin"]
+    held = decide(challenger_entry, champion_entry, (challenger, champion))
+    assert held["deployed_no_margin"] and not held["deployed"]
+    assert held["reason"].startswith("better, but within the noise of 10 held-out sequences")
+    assert held["right"] == (held["truth_better"] is False)  # right is judged on the margin's decision

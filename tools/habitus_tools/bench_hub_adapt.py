@@ -21,12 +21,16 @@ and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adap
    action; TransAE's false-alarm rate, the share of held-out sequences with a prefix reading above the
    threshold, and its detection rate, the same share of ``adaptation.injected_anomalies`` of them whose
    source it does not flag) of champion and challenger on the held-out old-context 20 %, then
-   ``adaptation.is_better``: deployed or not, and why. On the same models: ``deployed_far_only``, the
-   rule before the detection rate (HR@10 and false-alarm rate only; ``is_better`` with both detection
-   rates set to 1), and ``deployed_all_copies``, the rule of a743704 (the detection rate over every
-   copy, ``detection_rate_all_copies``, in place of the conditional one). The same calls on the
-   recent 20 % of the oracle pieces (new-context real data) give ``deployed_new_context``: what the
-   guard would decide if it judged on new-context data (a what-if, not the product);
+   ``adaptation.is_better``: deployed or not, and why, as the product decides: held to the
+   one-standard-error margin (paired bootstrap over the held-out sequences, aad6696) when judged on the
+   recent 20 % (the champion is home-trained), not when judged since the shift; ``deployed_no_margin``
+   is the rule without it (before aad6696; the same as ``deployed`` since the shift). On the same
+   models: ``deployed_far_only``, the rule before the detection rate (HR@10 and false-alarm rate
+   only; ``is_better`` with both detection rates set to 1), and ``deployed_all_copies``, the rule of
+   a743704 (the detection rate over every copy, ``detection_rate_all_copies``, in place of the
+   conditional one). The same calls on the recent 20 % of the oracle pieces (new-context real data)
+   give ``deployed_new_context``: what the guard would decide if it judged on new-context data (a
+   what-if, not the product);
 4. **truth** (reporting only): every model on the paper's new-context test sets, as ``bench models
    --hub-row`` scores them: AD flags as live scoring raises them (any prefix reading above the
    threshold) -> precision / recall / F1 and the false-alarm rate on the normal pieces; BP HR@10 /
@@ -56,12 +60,11 @@ only train on the pieces it is judged on. ``settings`` gains ``judge``, ``evalua
 
 JSON (``--json``): ``dataset``, ``shift``, ``settings``, ``models`` (per model: ``training``, ``guard``,
 ``guard_new_context``, ``truth``), ``decisions`` (per challenger: ``deployed``, ``reason``,
-``deployed_far_only``, ``deployed_all_copies``, ``deployed_new_context``, ``reason_new_context``,
-``truth_better``, ``truth_reason``, ``right``, ``truth_better_f1``, ``right_f1``, ``truth_better_balanced``,
-``right_balanced``, ``right_far_only``, ``right_f1_far_only``, ``right_balanced_far_only``,
-``right_all_copies``, ``right_f1_all_copies``, ``right_balanced_all_copies``, ``delta``), ``load``
-(``/proc/loadavg`` before and after),
-``machine``, ``date``.
+``deployed_no_margin``, ``deployed_far_only``, ``deployed_all_copies``, ``deployed_new_context``,
+``reason_new_context``, ``truth_better``, ``truth_reason``, ``right``, ``truth_better_f1``, ``right_f1``,
+``truth_better_balanced``, ``right_balanced``, ``right_far_only``, ``right_f1_far_only``,
+``right_balanced_far_only``, ``right_all_copies``, ``right_f1_all_copies``, ``right_balanced_all_copies``,
+``delta``), ``load`` (``/proc/loadavg`` before and after), ``machine``, ``date``.
 """
 
 from __future__ import annotations
@@ -217,13 +220,13 @@ def truth(bundle: Any, data: ShiftData) -> dict[str, Any]:
     return {"ad": ad, "bp": {k: bp[k] for k in ("hr@10", "ndcg@10", "n_test")}}
 
 
-def guard(bundle: Any, held_out: list[list[Behaviour]], anomalies: list[Any]) -> dict[str, float]:
+def guard(bundle: Any, held_out: list[list[Behaviour]], anomalies: list[Any]) -> Any:
     """The product's ``adaptation.evaluate`` of the bundle on ``held_out`` and ``anomalies`` (its
-    ``injected_anomalies``, made once per run): HR@10, false-alarm rate, detection rate (conditional,
-    with the copies it counts, the share of every copy and the rate per kind)."""
+    ``injected_anomalies``, made once per run): an ``Evaluation`` whose ``as_metrics()`` are HR@10,
+    false-alarm rate, detection rate (conditional, with the copies it counts, the share of every copy
+    and the rate per kind), with the per-sequence outcomes the guard's margin resamples."""
     adaptation, _, _ = integration()
-    result: dict[str, float] = adaptation.evaluate(bundle, held_out, anomalies).as_metrics()
-    return result
+    return adaptation.evaluate(bundle, held_out, anomalies)
 
 
 def _guard_figures(
@@ -242,9 +245,14 @@ def _far_only(
     return lambda m: (*figures(m)[:2], 1.0)
 
 
-def decide(challenger: dict[str, Any], champion: dict[str, Any]) -> dict[str, Any]:
+def decide(
+    challenger: dict[str, Any], champion: dict[str, Any], margin: tuple[Any, Any] | None = None
+) -> dict[str, Any]:
     """``adaptation.is_better`` on the guard's figures (old context, and the new-context what-if) and on
-    the new-context truth (HR@10, false-alarm rate on normals), and whether the decision was right."""
+    the new-context truth (HR@10, false-alarm rate on normals), and whether the decision was right.
+    ``margin``: the challenger's and champion's guard ``Evaluation``s (with their per-sequence outcomes)
+    when the product holds the challenger to the one-standard-error margin (judged on the recent 20 %);
+    ``deployed`` is then that decision and ``deployed_no_margin`` the rule without it."""
     adaptation, _, _ = integration()
 
     def judged(figures: Callable[[dict[str, Any]], tuple[float, float, float]]) -> tuple[bool, str]:
@@ -252,12 +260,18 @@ def decide(challenger: dict[str, Any], champion: dict[str, Any]) -> dict[str, An
         deployed, reason = adaptation.is_better(new, old)
         return bool(deployed), str(reason)
 
-    deployed, reason = judged(_guard_figures("guard"))
+    no_margin = judged(_guard_figures("guard"))
+    deployed, reason = no_margin
+    if margin is not None:
+        new, old = margin
+        decision = adaptation.is_better(new, old, margin=True)
+        deployed, reason = bool(decision[0]), str(decision[1])
     far_only, _ = judged(_far_only(_guard_figures("guard")))
     all_copies, _ = judged(_guard_figures("guard", "detection_rate_all_copies"))
     result: dict[str, Any] = {
         "deployed": deployed,
         "reason": reason,
+        "deployed_no_margin": no_margin[0],
         "deployed_far_only": far_only,
         "deployed_all_copies": all_copies,
     }
@@ -377,16 +391,27 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
         new_recent = [as_behaviours(s, vocab) for s in oracle_recent]
     new_anomalies = adaptation.injected_anomalies(new_recent)
     models: dict[str, dict[str, Any]] = {}
+    evaluations: dict[str, Any] = {}  # the guard's Evaluations, with the outcomes its margin resamples
     for name, (ad, bp, how) in sets.items():
         log(f"  {name}: train_models on {len(ad)} (TransAE) / {len(bp if bp is not None else ad)} (SASRec)")
         trained = train_bundle(name, ad, bp, vocab, config)
-        entry = {"training": {**how, **trained.training}, "guard": guard(trained.bundle, held_out, anomalies)}
+        evaluations[name] = guard(trained.bundle, held_out, anomalies)
+        entry = {"training": {**how, **trained.training}, "guard": evaluations[name].as_metrics()}
         if new_recent:
-            entry["guard_new_context"] = guard(trained.bundle, new_recent, new_anomalies)
+            entry["guard_new_context"] = guard(trained.bundle, new_recent, new_anomalies).as_metrics()
         entry["truth"] = truth(trained.bundle, data)
         models[name] = entry
         log(f"  {name}: trained in {trained.training['seconds']} s, guard {entry['guard']}")
-    decisions = {name: decide(models[name], models["champion"]) for name in models if name != "champion"}
+    with_margin = split.evaluated_on == "recent"  # as the product: not in a job judged since a shift
+    decisions = {
+        name: decide(
+            models[name],
+            models["champion"],
+            (evaluations[name], evaluations["champion"]) if with_margin else None,
+        )
+        for name in models
+        if name != "champion"
+    }
     return {
         "dataset": data.name,
         "shift": data.shift,
