@@ -11,13 +11,18 @@ import pytest
 
 from habitus_engine.adapt_pipeline import TOFUtility, tof_filter
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences, to_behaviours, to_raw
+from habitus_engine.models import FieldSizes
+from habitus_engine.models.encoding import ItemMode, item_sequence
 from habitus_engine.segment import split_sequences
 from habitus_tools.bench_adapt import (
     TOF_VARIANTS,
     AdaptConfig,
+    format_validation,
+    judge_bp_variants,
     judge_variants,
     tof_variants,
     validation_ad_set,
+    validation_pieces,
 )
 from habitus_tools.bench_models import evaluate, load_shift
 from habitus_tools.cli import main
@@ -184,3 +189,39 @@ def test_judge_variants_scores_each_set_on_the_validation_set() -> None:
             assert 0.0 <= entry[protocol]["auc"] <= 1.0 and 0.0 <= entry[protocol]["f1"] <= 1.0
             assert set(entry[protocol]["kinds"]) == {"device", "hour", "burst", "swap"}
     assert figures == judge_variants(sets, home, 95.0, "night", ["paper", "product"], scale=0.05)  # seeded
+
+
+def test_judge_bp_variants_scores_sasrec_on_the_validation_pieces_only() -> None:
+    vocab = load_vocabulary(FR)
+    sizes = FieldSizes(len(vocab.devices), len(vocab.actions))
+    pieces = validation_pieces(FR, "night", vocab)
+    assert pieces == validation_ad_set(FR, "night").normal  # the AD half's normal pieces
+    original = read_raw_sequences(FR / "paper" / "daytime" / "split_trn.jsonl")  # night's original
+    synthetic = read_raw_sequences(FR / "paper" / "gpt4o" / "night_behavior_prediction.jsonl")
+    sets = {"original": original, "next_action": synthetic[:20]}
+    figures = judge_bp_variants(sets, pieces, sizes, "night", ["paper", "product"], scale=0.05)
+    assert {name: entry["n_train"] for name, entry in figures.items()} == {
+        "original": len(original),
+        "next_action": 20,
+    }
+
+    def cases(mode: ItemMode) -> int:  # a piece is a case if it has a history and a target
+        return sum(len(item_sequence(p, mode, sizes)) >= 2 for p in pieces)
+
+    for entry in figures.values():
+        for protocol, mode in (("paper", "paper"), ("product", "action")):
+            bp = entry[protocol]
+            assert bp["n_test"] == cases(mode) > 0  # scored on the validation pieces, not a test set
+            for key in ("hr@10", "ndcg@10", "full_hr@10", "full_ndcg@10"):
+                assert 0.0 <= bp[key] <= 1.0, key
+            assert bp["full_hr@10"] <= bp["hr@10"]  # 100 sampled negatives rank it no lower than all
+    assert figures == judge_bp_variants(sets, pieces, sizes, "night", ["paper", "product"], scale=0.05)
+    doc = {
+        "dataset": "fr",
+        "shift": "night",
+        "validation_bp": {"pieces": len(pieces), "variants": figures},
+        "settings": {"seed": 2024},
+    }
+    table = format_validation(doc)
+    assert f"validation BP: {len(pieces)} vld pieces" in table and "validation AD" not in table
+    assert "no adaptation: original context's trn" in table

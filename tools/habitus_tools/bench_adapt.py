@@ -39,6 +39,14 @@ copy of each normal piece per ``bench denoise`` injection kind (device, hour, bu
 from the normal pieces themselves, seed 2024 whatever ``--seed``), not the paper's anomaly recipe.
 ROC AUC and F1 at the model's threshold, 1:1 per kind, averaged over kinds (``bench denoise``'s
 ``judge``). The JSON then has ``validation_ad`` instead of ``results``.
+
+``--validation-bp`` (alone or with ``--validation-ad``: one synthesis for both) judges TOF's BP half
+the same way: SASRec (each ``--protocol``, trained as ``bench models`` trains it) on the same four
+sets and on the original context's ``split_trn`` (``original``: no adaptation, the baseline), scored
+on the same normal validation pieces (their last item is the target, the rest its history; pieces
+of fewer than two items are skipped) with ``bench models``' metrics: HR@10 / NDCG@10 against 100
+sampled negatives (drawn with seed 2024 whatever ``--seed``) and with full ranking. The JSON then has
+``validation_bp``.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import argparse
 import json
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +94,9 @@ from habitus_engine.transae_sequences import SequenceModelConfig
 from habitus_tools.bench_denoise import SEED as INJECTION_SEED
 from habitus_tools.bench_denoise import Home, device_action_pairs, judge
 from habitus_tools.bench_models import (
+    DEFAULT_PAPER_PERCENTILE,
     SHIFTS,
+    ShiftData,
     evaluate,
     fit_ad_paper,
     fit_ad_product,
@@ -93,6 +104,8 @@ from habitus_tools.bench_models import (
     load_shift,
     oracle_pieces,
     paper_reference,
+    run_bp_paper,
+    run_bp_product,
 )
 
 N_CTX = 2048
@@ -205,18 +218,24 @@ def tof_variants(
     return sets, counts
 
 
-def validation_ad_set(dataset: Path, shift: str) -> Home:
-    """The validation AD set (no test set in it): the new context's ``vld`` TSS pieces minus the test
-    source's sequences and the paper's test pieces (normal), and ``bench denoise``'s injections into
-    one copy of each per kind (anomalies; statistics from those normal pieces)."""
-    vocab = load_vocabulary(dataset)
-    sizes = FieldSizes(len(vocab.devices), len(vocab.actions))
+def validation_pieces(dataset: Path, shift: str, vocab: Vocabulary) -> list[RawSequence]:
+    """The new context's ``vld`` TSS pieces minus the test source's sequences and the paper's test
+    pieces: the normal pieces both validation halves score on (no test set in them)."""
     pieces = oracle_pieces(dataset, shift, vocab, splits=("vld",)) or []
     test_pieces = read_raw_sequences(dataset / "paper" / shift / "split_test.jsonl", missing_ok=True)
     paper_test = {tuple(s) for s in test_pieces}
     normal = [p for p in pieces if tuple(p) not in paper_test]
     if len(normal) < 2:
         raise ValueError(f"{dataset}/context/{shift}/vld.jsonl: fewer than 2 pieces outside the test sets")
+    return normal
+
+
+def validation_ad_set(dataset: Path, shift: str) -> Home:
+    """The validation AD set (no test set in it): ``validation_pieces`` (normal), and ``bench
+    denoise``'s injections into one copy of each per kind (anomalies; statistics from those pieces)."""
+    vocab = load_vocabulary(dataset)
+    sizes = FieldSizes(len(vocab.devices), len(vocab.actions))
+    normal = validation_pieces(dataset, shift, vocab)
     anomalies = inject(normal, normal, device_action_pairs(dataset, normal), sizes, INJECTION_SEED)
     return Home(f"{dataset.name} {shift} vld", sizes, normal, normal, anomalies)
 
@@ -233,22 +252,68 @@ def judge_variants(
 ) -> dict[str, dict[str, Any]]:
     """TransAE retrained on each set as ``bench models`` trains it (``protocols``: paper, product),
     judged on ``home``'s normal and injected pieces (mean over kinds of AUC, F1 at its threshold)."""
+
+    def paper(train: list[RawSequence]) -> dict[str, Any]:
+        model = fit_ad_paper(train, home.sizes, shift, percentile=percentile, seed=seed, scale=scale)
+        figures: dict[str, Any] = judge(home, model)
+        return figures
+
+    def product(train: list[RawSequence]) -> dict[str, Any]:
+        figures: dict[str, Any] = judge(home, fit_ad_product(train, home.sizes, seed=seed, scale=scale)[0])
+        return figures
+
+    return _per_set(sets, protocols, paper, product)
+
+
+def _per_set(
+    sets: dict[str, list[RawSequence]],
+    protocols: list[str],
+    paper: Callable[[list[RawSequence]], dict[str, Any]],
+    product: Callable[[list[RawSequence]], dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """``{set: {"n_train", "paper"?, "product"?}}``: each protocol's figures for each training set."""
     out: dict[str, dict[str, Any]] = {}
     for name, train in sets.items():
         entry: dict[str, Any] = {"n_train": len(train)}
         if "paper" in protocols:
-            paper = fit_ad_paper(train, home.sizes, shift, percentile=percentile, seed=seed, scale=scale)
-            entry["paper"] = judge(home, paper)
+            entry["paper"] = paper(train)
         if "product" in protocols:
-            entry["product"] = judge(home, fit_ad_product(train, home.sizes, seed=seed, scale=scale)[0])
+            entry["product"] = product(train)
         out[name] = entry
     return out
 
 
-def run_validation(config: AdaptConfig, protocols: list[str], scale: float) -> dict[str, Any]:
-    """``--validation-ad``: one synthesis (stages 1-5), TOF's variants, TransAE judged on validation."""
-    home = validation_ad_set(config.dataset, config.shift)
+def judge_bp_variants(
+    sets: dict[str, list[RawSequence]],
+    pieces: list[RawSequence],
+    sizes: FieldSizes,
+    shift: str,
+    protocols: list[str],
+    *,
+    scale: float = 1.0,
+    seed: int = SEED,
+) -> dict[str, dict[str, Any]]:
+    """TOF's BP half on validation: SASRec retrained on each set as ``bench models`` trains it
+    (``protocols``: paper, product; ``seed``), scored on ``pieces`` (validation, no test set) with
+    ``bench models``' HR@10 / NDCG@10, 1+100 sampled negatives (fixed seed) and full ranking."""
+    # bench models' BP runs score ``test_normal``; here that field holds the validation pieces
+    data = ShiftData(f"{shift} vld", shift, sizes, pieces, [], {}, DEFAULT_PAPER_PERCENTILE)
+    return _per_set(
+        sets,
+        protocols,
+        lambda train: run_bp_paper(train, data, scale, seed=seed),
+        lambda train: run_bp_product(train, data, scale, seed=seed),
+    )
+
+
+def run_validation(
+    config: AdaptConfig, protocols: list[str], scale: float, tasks: tuple[str, ...] = ("ad",)
+) -> dict[str, Any]:
+    """``--validation-ad`` / ``--validation-bp`` (``tasks``: ad, bp): one synthesis (stages 1-5),
+    TOF's variants, TransAE and / or SASRec judged on the validation pieces."""
     vocab = load_vocabulary(config.dataset)
+    home = validation_ad_set(config.dataset, config.shift) if "ad" in tasks else None
+    pieces = home.normal if home else validation_pieces(config.dataset, config.shift, vocab)
     generated, _, report = synthesize(replace(config, ablate=config.ablate | {"tof"}), vocab)
     if len(generated) < 2:
         raise ValueError("the model wrote fewer than 2 valid sequences; nothing to filter")
@@ -260,16 +325,32 @@ def run_validation(config: AdaptConfig, protocols: list[str], scale: float) -> d
     percentile, _ = paper_reference(
         config.dataset.parent / "paper_results.json", config.dataset.name, config.shift
     )
-    return {
-        "dataset": config.dataset.name,
-        "shift": config.shift,
-        "validation_ad": {
+    doc: dict[str, Any] = {"dataset": config.dataset.name, "shift": config.shift}
+    if home:
+        doc["validation_ad"] = {
             "normal": len(home.normal),
             "anomalies_per_kind": {kind: len(v) for kind, v in home.anomalies.items()},
             "variants": judge_variants(
                 sets, home, percentile, config.shift, protocols, scale=scale, seed=config.seed
             ),
-        },
+        }
+    if "bp" in tasks:
+        original = SHIFTS[config.shift][0]
+        trn = read_raw_sequences(config.dataset / "paper" / original / "split_trn.jsonl")
+        sizes = FieldSizes(len(vocab.devices), len(vocab.actions))
+        doc["validation_bp"] = {
+            "pieces": len(pieces),
+            "variants": judge_bp_variants(
+                {"original": trn} | sets,
+                pieces,
+                sizes,
+                config.shift,
+                protocols,
+                scale=scale,
+                seed=config.seed,
+            ),
+        }
+    return doc | {
         "synthesis": report,
         "settings": {
             "protocols": protocols,
@@ -283,7 +364,31 @@ def run_validation(config: AdaptConfig, protocols: list[str], scale: float) -> d
 
 
 def format_validation(doc: dict[str, Any]) -> str:
-    """The ``--validation-ad`` table: AUC / F1 / FPR per TOF variant and protocol (means over kinds)."""
+    """The ``--validation-ad`` table: AUC / F1 / FPR per TOF variant and protocol (means over kinds);
+    and / or the ``--validation-bp`` one: HR@10 / NDCG@10 sampled (full ranking) per set and protocol."""
+    lines: list[str] = []
+    if "validation_ad" in doc:
+        lines += _format_validation_ad(doc)
+    if "validation_bp" in doc:
+        val = doc["validation_bp"]
+        lines += [
+            f"{doc['dataset'].upper()} {doc['shift']} validation BP: {val['pieces']} vld pieces, "
+            f"HR@10 / NDCG@10 vs 100 sampled negatives (full ranking); seed {doc['settings']['seed']}",
+            f"{'SASRec trained on':<44}{'n':>5}  {'paper':<28}{'product'}",
+        ]
+        for name, entry in val["variants"].items():
+            cells = [
+                f"{entry[p]['hr@10']:.3f} / {entry[p]['ndcg@10']:.3f} "
+                f"({entry[p]['full_hr@10']:.3f} / {entry[p]['full_ndcg@10']:.3f})"
+                if p in entry
+                else "-"
+                for p in ("paper", "product")
+            ]
+            lines.append(f"{VARIANT_LABELS[name]:<44}{entry['n_train']:>5}  {cells[0]:<28}{cells[1]}")
+    return "\n".join(lines)
+
+
+def _format_validation_ad(doc: dict[str, Any]) -> list[str]:
     val = doc["validation_ad"]
     lines = [
         f"{doc['dataset'].upper()} {doc['shift']} validation AD: {val['normal']} normal pieces, "
@@ -296,10 +401,11 @@ def format_validation(doc: dict[str, Any]) -> str:
             for p in ("paper", "product")
         ]
         lines.append(f"{VARIANT_LABELS[name]:<40}{entry['n_train']:>4}  {cells[0]:<24}{cells[1]}")
-    return "\n".join(lines)
+    return lines
 
 
 VARIANT_LABELS = {
+    "original": "no adaptation: original context's trn",
     "reconstruction": "TOF, reconstruction test (AD default)",
     "next_action": "TOF, next-action test (BP default)",
     "none": "no TOF (every parsed sequence)",
@@ -434,6 +540,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="no test set: TransAE retrained on TOF's reconstruction / next-action set, on every parsed "
         "sequence and on a random control, judged on the new context's vld with injected anomalies",
     )
+    parser.add_argument(
+        "--validation-bp",
+        action="store_true",
+        help="no test set: SASRec retrained on the same sets and on the original context, HR@10 / "
+        "NDCG@10 on the new context's vld pieces (with --validation-ad: one synthesis for both)",
+    )
     parser.set_defaults(func=_handle)
 
 
@@ -480,15 +592,16 @@ def _handle(args: argparse.Namespace) -> int:
         graph_bonus_form=args.graph_bonus_form,
     )
     protocols = ["paper", "product"] if args.protocol == "both" else [args.protocol]
+    tasks = tuple(t for t, on in (("ad", args.validation_ad), ("bp", args.validation_bp)) if on)
     try:
-        if args.validation_ad:
-            doc = run_validation(config, protocols, args.epoch_scale)
+        if tasks:
+            doc = run_validation(config, protocols, args.epoch_scale, tasks)
         else:
             doc = run(config, protocols, args.epoch_scale, args.sets)
     except (FileNotFoundError, ValueError) as err:
         print(f"habitus bench adapt: {err}", file=sys.stderr)
         return 2
-    print(format_validation(doc) if args.validation_ad else format_table(doc))
+    print(format_validation(doc) if tasks else format_table(doc))
     print(json.dumps(doc["synthesis"], indent=1))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
