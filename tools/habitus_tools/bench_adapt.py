@@ -371,10 +371,13 @@ def format_validation(doc: dict[str, Any]) -> str:
         lines += _format_validation_ad(doc)
     if "validation_bp" in doc:
         val = doc["validation_bp"]
+        first = next(iter(val["variants"].values()))
+        cases = ", ".join(f"{p} {first[p]['n_test']}" for p in ("paper", "product") if p in first)
         lines += [
-            f"{doc['dataset'].upper()} {doc['shift']} validation BP: {val['pieces']} vld pieces, "
-            f"HR@10 / NDCG@10 vs 100 sampled negatives (full ranking); seed {doc['settings']['seed']}",
-            f"{'SASRec trained on':<44}{'n':>5}  {'paper':<28}{'product'}",
+            f"{doc['dataset'].upper()} {doc['shift']} validation BP: {val['pieces']} vld pieces (scored, "
+            f"with >= 2 items: {cases}), HR@10 / NDCG@10 vs 100 sampled negatives (full ranking); "
+            f"seed {doc['settings']['seed']}",
+            f"{'SASRec trained on':<44}{'n':>5}  {'paper':<32}{'product'}",
         ]
         for name, entry in val["variants"].items():
             cells = [
@@ -384,7 +387,7 @@ def format_validation(doc: dict[str, Any]) -> str:
                 else "-"
                 for p in ("paper", "product")
             ]
-            lines.append(f"{VARIANT_LABELS[name]:<44}{entry['n_train']:>5}  {cells[0]:<28}{cells[1]}")
+            lines.append(f"{VARIANT_LABELS[name]:<44}{entry['n_train']:>5}  {cells[0]:<32}{cells[1]}")
     return "\n".join(lines)
 
 
