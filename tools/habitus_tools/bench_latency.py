@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +94,22 @@ def time_calls(
     return _percentiles(wall, cpu, switches)
 
 
+def _score(ae: TransAE, backend: Backend, prefix: RawSequence) -> Any:
+    return ae.score([prefix], backend=backend)
+
+
+def _recommend(rec: SASRec, backend: Backend, prefix: RawSequence) -> Any:
+    return rec.recommend(prefix, 10, backend=backend)
+
+
 def scoring_latency(ae: TransAE, rec: SASRec, tests: list[RawSequence]) -> dict[str, Any]:
     """Per-behaviour scoring p50/p99 for both models and both executors."""
     prefixes = [seq[: i + 1] for seq in tests for i in range(len(seq))]
     out: dict[str, Any] = {"prefixes": len(prefixes)}
     backends: tuple[Backend, ...] = ("onnxruntime", "numpy")
     for backend in backends:
-        out[f"transae_{backend}"] = time_calls(lambda p, b=backend: ae.score([p], backend=b), prefixes)
-        out[f"sasrec_{backend}"] = time_calls(lambda p, b=backend: rec.recommend(p, 10, backend=b), prefixes)
+        out[f"transae_{backend}"] = time_calls(partial(_score, ae, backend), prefixes)
+        out[f"sasrec_{backend}"] = time_calls(partial(_recommend, rec, backend), prefixes)
     for model in ("transae", "sasrec"):
         numpy, ort = out[f"{model}_numpy"], out[f"{model}_onnxruntime"]
         out[f"{model}_numpy_over_ort_p99"] = numpy["p99_ms"] / ort["p99_ms"]

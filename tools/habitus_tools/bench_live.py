@@ -100,7 +100,7 @@ def _time_scoring(
     made inside the done callback (already counted in its time). Also works on the executor-based
     scorer before the scoring thread (no throttled refresh there: every job rewrote the entities)."""
     module = sys.modules[type(scorer).__module__]
-    module.score_snapshots = _timed(module.score_snapshots, jobs)  # looked up per job
+    setattr(module, "score_snapshots", _timed(module.score_snapshots, jobs))  # noqa: B010 (looked up per job)
     done = _timed(scorer._done, *callbacks)
     applying = [False]
 

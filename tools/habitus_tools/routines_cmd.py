@@ -87,7 +87,7 @@ def _automation_text(routine: Routine, weather_entity: str | None) -> str:
     except RoutineError as err:
         return f"(no automation: {err})"
     try:
-        import yaml  # type: ignore[import-untyped]  # noqa: PLC0415  (PyYAML ships with Home Assistant)
+        import yaml  # noqa: PLC0415  (PyYAML ships with Home Assistant)
     except ImportError:
         return json.dumps([config], ensure_ascii=False, indent=2)
     return str(yaml.safe_dump([config], sort_keys=False, allow_unicode=True)).rstrip()
