@@ -268,9 +268,14 @@ class LineFormat:
         first = time if state.first < 0 else state.first
         return replace(state, field=3, digits="", first=first, last=time)
 
+    def _constrains(self, prev: int) -> bool:
+        """Whether the graph constrains the code after ``prev``: not at line start (-1), nor after a
+        code without GSS successors."""
+        return prev >= 0 and bool(self.successors) and bool(self.successors[prev])
+
     def allowed_codes(self, prev: int) -> frozenset[int] | None:
         """Codes graph-guided decoding allows after code ``prev`` (-1: line start); None = any."""
-        if prev < 0 or not self.successors or not self.successors[prev]:
+        if not self._constrains(prev):
             return None
         return frozenset(self.successors[prev]) | frozenset(self.free_codes)
 
@@ -285,7 +290,7 @@ class LineFormat:
     def _edge_weight(self, prev: int, digits: str) -> float | None:
         """The largest bonus weight of a code the graph allows after ``prev`` that starts with
         ``digits`` (0: none does; free codes weigh 1); None where the graph does not constrain."""
-        if prev < 0 or not self.successors or not self.successors[prev]:
+        if not self._constrains(prev):
             return None
         weights = (
             self.successor_weights[prev] if self.successor_weights else (1.0,) * len(self.successors[prev])
