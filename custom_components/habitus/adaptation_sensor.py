@@ -2,7 +2,9 @@
 
 State: idle / preparing / synthesizing / training / evaluating. Attributes: ``progress`` (0-100),
 ``trigger`` (service / shift / schedule), ``completed_jobs``, ``pending_shift`` (a detected shift waiting
-for the quiet window), ``last_outcome`` (deployed, reason, version, metrics; not recorded: it is large).
+for the quiet window), ``rejudge_after_sequences`` (a pending shift whose challenger was better only within
+the noise: how many more sequences it waits for before it is judged again; None otherwise),
+``last_outcome`` (deployed, reason, version, metrics; not recorded: it is large).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ def adaptation_sensors(entry: HabitusConfigEntry) -> list[SensorEntity]:
 class AdaptationSensor(HabitusEntity, SensorEntity):
     """The adaptation job's phase, progress and last outcome."""
 
-    _unrecorded_attributes = frozenset({"last_outcome", "message", "pending_shift"})
+    _unrecorded_attributes = frozenset(
+        {"last_outcome", "message", "pending_shift", "rejudge_after_sequences"}
+    )
 
     @property
     def manager(self) -> AdaptationManager:
@@ -57,6 +61,7 @@ class AdaptationSensor(HabitusEntity, SensorEntity):
             "trigger": manager.trigger.value if manager.trigger else None,
             "completed_jobs": manager.completed_jobs,
             "pending_shift": f"{pending.name}: {pending.before} -> {pending.after}" if pending else None,
+            "rejudge_after_sequences": manager.rejudge_after,
             "last_outcome": dict(manager.last_outcome),
         }
 
