@@ -612,3 +612,35 @@ def test_the_same_action_at_two_habitual_moments_is_two_routines() -> None:
         ("07:30", "very cold"),
     ]
     assert all(r.triggers["time_of_day"] == "morning" and r.support == 28 for r in routines)
+
+
+def test_independent_household_alarm_at_a_habitual_moment_is_not_joined_with_its_rearms_at_any_hour() -> None:
+    """Independently designed household (households_indep, development seed 1).
+
+    The alarm is armed for the night at about 08:00 on weekday mornings in daylight, and armed again at
+    any hour after the routine that disarms it. Step 3 finds the two apart (the same action pattern,
+    one routine at a habitual moment beyond chance, the rest at any hour); step 8 joined them back
+    because their actions are equal and their triggers nested, and the routine lost its time of day
+    and daylight (mined as "on weekdays" at any hour). Found as one pattern they are no parts of one
+    routine, and the moment is beyond chance among the occurrences of both: they stay apart.
+    """
+    household = generate_indep(1)
+    truth = routines_from_json(json.dumps(household.routines))
+    mined = mine_event_log(parse_events(household.events))
+    armed = next(t for t in truth if t.actions == {"alarm_control_panel.alarmo": {"state": "armed_night"}})
+    assert armed.triggers == {"time_of_day": "morning", "day_of_week": "weekday", "sun_phase": "daylight"}
+    assert any(exact(m, armed) for m in mined[: len(truth)])
+
+
+def test_a_routine_bunched_where_its_context_holds_is_joined_back_into_one() -> None:
+    """Generated household (variant b, development seed 72).
+
+    The living-room cover opened and the kitchen light switched off whenever it is very cold after
+    sunset, at any hour; that context holds mostly late in the evening, so step 3 finds a "moment" at
+    about 22:47 (24 of 39 occurrences) and the rest apart. Among the occurrences of both, the window
+    holds no more than the hours their context held there: one routine, without ``time_of_day``.
+    """
+    household = generate_household(72, HouseholdConfig.for_variant("b"))
+    mined = mine_event_log(parse_events(household.events))
+    cover = [m for m in mined if set(m.actions) == {"cover.living_room", "light.kitchen"}]
+    assert [m.triggers for m in cover] == [{"outdoor_temp": "very cold", "sun_phase": "after_sunset"}]

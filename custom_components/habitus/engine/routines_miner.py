@@ -49,7 +49,10 @@ confidence (share of the days its trigger context occurred on which it happened)
    another routine that sets the device at another moment of the day, are no background for it.
 8. **One routine per routine.** Two routines that step 7 completed to the same actions, with nested
    triggers (parts of one routine, each seen in the sessions where the other part was already set),
-   are joined and described again on the sessions of both (:func:`distinct`).
+   are joined and described again on the sessions of both (:func:`distinct`). Two routines the
+   greedy cover took as the same action pattern were told apart by step 3 and stay apart, unless
+   one is at a habitual moment and the other is not and the moment is no more than chance
+   (:func:`_apart`): then they are one routine, as before.
 9. **Order.** Habitual routines first; those done at no habitual moment (neither clock time nor sun
    offset, and no weather reaction: done more often under its weather or temperature trigger than
    without it, two day rates against one, BIC penalty) and fragments of a bigger routine after
@@ -138,7 +141,7 @@ class RoutineMiner:
             _complete(c, log, self.config, _elsewhere(routines, k, self.config))
             for k, c in enumerate(routines)
         ]
-        chosen = distinct(completed, base, self.config)
+        chosen = distinct(completed, base, self.config, [c.items for c in routines])
         contexts = [[o.context for o in c.occurrences] for c in chosen]
         reactions = [_reacts(c, base, log) for c in chosen]
         order = ranked([c.routine for c in chosen], contexts, self.config, reactions)
@@ -361,17 +364,10 @@ def _at_one_moment(
     above the BIC penalty of two parameters (the window's centre and its rate, ``log(n)``) plus the log
     of the number of windows the active hours hold (the window is the best of those).
     """
-    half = config.habit_spread_min
-    clock = sorted(float(o.context["clock_min"]) for o in occurrences if "clock_min" in o.context)
-    if len(clock) < config.min_support:
+    centre = _window_centre(occurrences, config)
+    if centre is None:
         return None
-    centre = statistics.median(_densest(clock + [c + 1440.0 for c in clock], 2.0 * half)) % 1440.0
-
-    def near(occurrence: Occurrence) -> bool:
-        apart = abs(float(occurrence.context.get("clock_min", centre + 720.0)) - centre) % 1440.0
-        return min(apart, 1440.0 - apart) <= half + 1e-9
-
-    cluster = [o for o in occurrences if near(o)]
+    cluster = [o for o in occurrences if _in_window(o, centre, config)]
     if len(cluster) < config.min_support or len(cluster) == len(occurrences):
         return None
     moment = _describe(items, cluster, base, config)
@@ -381,16 +377,52 @@ def _at_one_moment(
         return None
     context = {k: v for k, v in moment.routine.triggers.items() if k != "time_of_day"}
     among = [o for o in occurrences if all(o.context.get(k) == v for k, v in context.items())]
+    return moment if _beyond_chance(among, context, centre, base, config) else None
+
+
+def _window_centre(occurrences: Sequence[Occurrence], config: MinerConfig) -> float | None:
+    """Centre (clock minutes) of the occurrences' densest clock window ``2 * habit_spread_min`` wide."""
+    clock = sorted(float(o.context["clock_min"]) for o in occurrences if "clock_min" in o.context)
+    if len(clock) < config.min_support:
+        return None
+    width = 2.0 * config.habit_spread_min
+    return float(statistics.median(_densest(clock + [c + 1440.0 for c in clock], width)) % 1440.0)
+
+
+def _in_window(occurrence: Occurrence, centre: float, config: MinerConfig) -> bool:
+    """Whether the occurrence is within ``habit_spread_min`` of the clock time ``centre``."""
+    apart = abs(float(occurrence.context.get("clock_min", centre + 720.0)) - centre) % 1440.0
+    return min(apart, 1440.0 - apart) <= config.habit_spread_min + 1e-9
+
+
+def _beyond_chance(
+    among: Sequence[Occurrence],
+    context: Mapping[str, str],
+    centre: float,
+    base: BaseContexts,
+    config: MinerConfig,
+) -> bool:
+    """Whether ``among`` (occurrences in ``context``) fall into the window at ``centre`` beyond chance.
+
+    Chance for an occurrence: the share of the hours ``context`` held on its day that lie within
+    ``habit_spread_min`` of ``centre`` (done at any moment its context held). Binomial likelihood ratio
+    against that rate, above the BIC penalty of two parameters (the window's centre and its rate,
+    ``log(n)``) plus the log of the number of windows the active hours hold (the window is the best of
+    those).
+    """
+    if not among:
+        return False
     held: dict[int, set[int]] = {}  # epoch day -> local hours the context held
     for key, key_days in base.days.items():
         if matches_triggers(key, context):
             for day, hour in key_days:
                 held.setdefault(day, set()).add(hour)
+    half = config.habit_spread_min
     rate = sum(_window_share(held.get(o.day, set()), centre, half) for o in among) / len(among)
     active = {hour for key_days in base.days.values() for _, hour in key_days}
     windows = max(1.0, 60.0 * len(active) / (2.0 * half))
-    gain = binomial_gain(sum(1 for o in among if near(o)), len(among), rate)
-    return moment if gain > math.log(len(among)) + math.log(windows) else None
+    gain = binomial_gain(sum(1 for o in among if _in_window(o, centre, config)), len(among), rate)
+    return gain > math.log(len(among)) + math.log(windows)
 
 
 def _window_share(hours: set[int], centre: float, half: float) -> float:
@@ -657,7 +689,12 @@ def _clock_moment(occurrences: Sequence[Occurrence]) -> tuple[float, float] | No
     return statistics.median(values) % 1440.0, spread(values)
 
 
-def distinct(candidates: list[_Candidate], base: BaseContexts, config: MinerConfig) -> list[_Candidate]:
+def distinct(
+    candidates: list[_Candidate],
+    base: BaseContexts,
+    config: MinerConfig,
+    found: Sequence[frozenset[Item]] | None = None,
+) -> list[_Candidate]:
     """One routine per routine: routines with the same actions and nested triggers are joined (step 8).
 
     A routine whose devices are often already set shows a different part in different sessions; the
@@ -665,11 +702,30 @@ def distinct(candidates: list[_Candidate], base: BaseContexts, config: MinerConf
     routines then have equal actions and one's triggers are part of the other's, they are one routine
     done in the sessions of both: described again on all of them (triggers inferred anew when they
     differed), in the place of the first.
+
+    ``found`` (one per candidate): its action pattern before step 7. Two routines found as the same
+    pattern are no parts of one routine: step 3 told them apart (by their contexts, or at two habitual
+    moments), and they stay apart. When one is at a habitual moment and the other is not (the alarm
+    disarmed at 18:36 on cloudy weekday evenings, and at any hour after the routines that arm it), the
+    one at the moment stays a routine of its own only when :func:`_apart` finds its moment beyond
+    chance among the occurrences of both; it takes the place of the first, and the other, the same
+    actions at other hours, follows all the routines. Otherwise they are one routine, as before.
     """
     out: list[_Candidate] = []
-    for candidate in candidates:
+    origin: list[int] = []  # per routine of ``out``: the candidate it was first
+    rest: list[_Candidate] = []
+    for i, candidate in enumerate(candidates):
         k = next((k for k, kept in enumerate(out) if _same_routine(kept.routine, candidate.routine)), None)
+        if k is not None and found is not None and found[origin[k]] == found[i]:
+            moment = _apart(out[k], candidate, base, config)
+            if moment is not None:
+                rest.append(out[k] if moment is candidate else candidate)
+                out[k] = moment
+                continue
+            if _habitual(out[k], config) == _habitual(candidate, config):
+                k = None
         if k is None:
+            origin.append(i)
             out.append(candidate)
             continue
         kept = out[k]
@@ -679,7 +735,36 @@ def distinct(candidates: list[_Candidate], base: BaseContexts, config: MinerConf
         if joined is not None:
             joined.routine.actions = {e: _settings(joined.occurrences, e) for e in kept.routine.actions}
             out[k] = joined
-    return out
+    return out + rest
+
+
+def _habitual(candidate: _Candidate, config: MinerConfig) -> bool:
+    return at_habitual_moment([o.context for o in candidate.occurrences], config)
+
+
+def _apart(a: _Candidate, b: _Candidate, base: BaseContexts, config: MinerConfig) -> _Candidate | None:
+    """Of two routines of one action pattern, the one at a habitual moment when it is a routine of its own.
+
+    One at a habitual moment, the other not (the same actions also done at any hour, as the alarm re-armed
+    hours after every routine that disarms it): the moment is a routine of its own when the occurrences
+    of both, in the other routine's context (without ``time_of_day``, which would fix the hours by
+    itself), fall into the moment's densest clock window beyond chance (:func:`_beyond_chance`, the test
+    that found the moment in step 3, now against the occurrences of both). Otherwise the "moment" is
+    where the other routine's context happens to hold (a routine done whenever it is very cold after
+    sunset bunches late in the evening) and they are one routine: None.
+    """
+    habitual = _habitual(a, config), _habitual(b, config)
+    if habitual[0] == habitual[1]:
+        return None
+    moment, other = (a, b) if habitual[0] else (b, a)
+    centre = _window_centre(moment.occurrences, config)
+    if centre is None:
+        return None
+    sessions = {o.session for o in moment.occurrences}
+    both = moment.occurrences + [o for o in other.occurrences if o.session not in sessions]
+    context = {k: v for k, v in other.routine.triggers.items() if k != "time_of_day"}
+    among = [o for o in both if all(o.context.get(k) == v for k, v in context.items())]
+    return moment if _beyond_chance(among, context, centre, base, config) else None
 
 
 def _same_routine(a: Routine, b: Routine) -> bool:
