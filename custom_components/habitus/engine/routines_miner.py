@@ -34,7 +34,10 @@ confidence (share of the days its trigger context occurred on which it happened)
    (session, device) actions, while it still has ``min_support`` fresh occurrences. A pattern of more
    devices under a strictly narrower context is taken first when its added devices are done with the
    others in at least ``merge_share`` of their sessions in that context: the smaller pattern's sessions
-   are then a mixture of two routines.
+   are then a mixture of two routines. A later pattern that does part of a chosen routine's actions in
+   (a part of) its context is that routine done in part, unless it sets a shared device far from the
+   routine's setting (a scalar more than ``scalar_split_steps`` user steps away, step 4's rule): then
+   it is another use of the device, a routine of its own.
 6. **Parts.** Same-context routines are checked by how often their parts share a session: a chosen
    routine whose two parts were each done together with the other in less than ``merge_share`` of their
    sessions where the other was needed (not already in its target state) is split into two routines
@@ -866,7 +869,7 @@ def _select(
             break
         best = _narrower(best, candidates, log, config)
         explained |= {(o.session, e) for o in best.occurrences for e in o.settings}
-        if any(_is_partial(best, other) for other in chosen):
+        if any(_is_partial(best, other, config) for other in chosen):
             partials.append(best)
         else:
             chosen.append(best)
@@ -935,7 +938,7 @@ def split_joint(
     """
     joint = len(routine.occurrences)
     extra: dict[int, Occurrence] = {}
-    for part in (p for p in partials if _is_partial(p, routine)):
+    for part in (p for p in partials if _is_partial(p, routine, config)):
         halves = [
             (items, _in_context(items, patterns, routine.routine.triggers))
             for items in (part.items, routine.items - part.items)
@@ -1055,12 +1058,35 @@ def _gain(candidate: _Candidate) -> int:
     return len(candidate.occurrences) * len(candidate.items)
 
 
-def _is_partial(candidate: _Candidate, routine: _Candidate) -> bool:
-    """Sessions where the user did only part of a routine, in (a part of) its context, are that routine."""
+def _is_partial(candidate: _Candidate, routine: _Candidate, config: MinerConfig) -> bool:
+    """Sessions where the user did only part of a routine, in (a part of) its context, are that routine.
+
+    Only when they set the shared devices to the routine's settings: a scalar setting more than
+    ``scalar_split_steps`` user steps from the routine's is another use of the device (step 4's rule),
+    so those sessions are a routine of their own (the dining light at 112 alone at 09:20 on weekend
+    mornings, and at 89 with the blinds and the radio at 08:45).
+    """
     triggers = candidate.routine.triggers
-    return candidate.items < routine.items and all(
-        triggers.get(k) == v for k, v in routine.routine.triggers.items()
+    return (
+        candidate.items < routine.items
+        and all(triggers.get(k) == v for k, v in routine.routine.triggers.items())
+        and _same_targets(candidate.routine, routine.routine, config.scalar_split_steps)
     )
+
+
+def _same_targets(a: Routine, b: Routine, steps: float) -> bool:
+    """Whether every scalar setting ``a`` and ``b`` share lies within ``steps`` user steps."""
+    for entity in set(a.actions) & set(b.actions):
+        for name, value in a.actions[entity].items():
+            other = b.actions[entity].get(name)
+            if (
+                name in SCALAR_TOLERANCE
+                and isinstance(value, int | float)
+                and isinstance(other, int | float)
+                and abs(float(value) - float(other)) > steps * SCALAR_TOLERANCE[name] + 1e-9
+            ):
+                return False
+    return True
 
 
 def _touches(occurrence: Occurrence, explained: set[tuple[int, str]]) -> bool:
