@@ -16,7 +16,6 @@ from habitus_tools.bench_hub_adapt import (
     hub_split,
     integration,
     load,
-    retry_sizes,
     since_shift_split,
 )
 from habitus_tools.cli import main
@@ -190,27 +189,6 @@ def test_since_shift_holds_out_the_latest_post_shift_pieces_and_the_champion_tra
     assert set(doc["models"]) == {"champion", "augment", "replace"}
     training = {name: m["training"]["n_sequences"] for name, m in doc["models"].items()}
     assert training == {"champion": 40, "augment": 40 + 51 + 27, "replace": 27}
-    # the product's shift rule: the first verdict with the margin (pending when only it kept the champion),
-    # then the re-judgements emulated on the earliest 6, 12 and all 23 held-out pieces
-    assert retry_sizes(23) == [6, 12, 23]
-    for name, decision in doc["decisions"].items():
-        assert decision["deployed"] <= decision["deployed_no_margin"], name
-        assert decision["shift_pending"] == (decision["deployed_no_margin"] and not decision["deployed"])
-        steps = decision["retry"]
-        assert [step["n"] for step in steps] == [6, 12, 23][: len(steps)]
-        assert [step["margin"] for step in steps] == [True, True, False][: len(steps)]
-        assert all(step["within_noise"] for step in steps[:-1])  # it goes on only while within the noise
-        assert not steps[-1]["within_noise"] and decision["deployed_retry"] == steps[-1]["deployed"]
-        assert decision["right_retry"] == (decision["deployed_retry"] == decision["truth_better"])
-
-
-def test_a_shifts_re_judgements_double_the_held_out_prefix_up_to_all_of_it() -> None:
-    """The bench's emulation of adaptation_job's retry: a quarter of the held-out post-shift sequences (at
-    least MIN_HOLDOUT_SEQUENCES), twice as many, then all; never more than MAX_SHIFT_RETRIES + 1."""
-    assert retry_sizes(78) == [20, 40, 78]
-    assert retry_sizes(11) == [5, 10, 11]
-    assert retry_sizes(8) == [5, 8]
-    assert retry_sizes(5) == [5]
 
 
 def test_since_shift_split_is_the_products_rule_with_its_fallback(tiny_fr: Path) -> None:  # noqa: F811

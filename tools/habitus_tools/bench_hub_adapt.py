@@ -22,10 +22,9 @@ and 3-hour bucket), so **file order is the time proxy**: the hub's split (``adap
    threshold, and its detection rate, the same share of ``adaptation.injected_anomalies`` of them whose
    source it does not flag) of champion and challenger on the held-out old-context 20 %, then
    ``adaptation.is_better``: deployed or not, and why, as the product decides: held to the
-   one-standard-error margin (paired bootstrap over the held-out sequences, aad6696; the champion is
-   home-trained), since the shift too as a shift job's first verdict (``shift_pending``: better only
-   within the noise, kept for now, the shift re-judged later); ``deployed_no_margin`` is the rule
-   without it (before aad6696). On the same
+   one-standard-error margin (paired bootstrap over the held-out sequences, aad6696) when judged on the
+   recent 20 % (the champion is home-trained), not when judged since the shift; ``deployed_no_margin``
+   is the rule without it (before aad6696; the same as ``deployed`` since the shift). On the same
    models: ``deployed_far_only``, the rule before the detection rate (HR@10 and false-alarm rate
    only; ``is_better`` with both detection rates set to 1), and ``deployed_all_copies``, the rule of
    a743704 (the detection rate over every copy, ``detection_rate_all_copies``, in place of the
@@ -58,15 +57,6 @@ was trained before the shift: on the pre-shift sequences of the training side on
 train on the training side the product would use. No oracle challenger (as ``--post-shift``): it could
 only train on the pieces it is judged on. ``settings`` gains ``judge``, ``evaluated_on`` (``since_shift``
 / ``recent``, as the product's outcome says) and ``n_train_real`` (the challengers' real sequences).
-Each decision gains ``shift_pending`` and ``retry``: the product's re-judgement of a shift
-(``adaptation_job``: a challenger better only within the noise leaves the shift pending, judged again
-after as many more sequences as it was judged on, at most ``MAX_SHIFT_RETRIES`` times, the last without
-the margin) emulated on the same trained models: judged first on the earliest ``ceil(n / 4)`` (at least
-``MIN_HOLDOUT_SEQUENCES``) of the n held-out post-shift sequences, then on twice as many, then on all n
-(each prefix with its own ``injected_anomalies``). The product would train a new challenger for each
-re-judgement; the bench re-judges the one it trained. ``retry`` lists each judgement (``n``,
-``margin``, ``deployed``, ``within_noise``); ``deployed_retry`` is where the chain ends and
-``right_retry`` / ``right_f1_retry`` / ``right_balanced_retry`` score it against the three truths.
 
 JSON (``--json``): ``dataset``, ``shift``, ``settings``, ``models`` (per model: ``training``, ``guard``,
 ``guard_new_context``, ``truth``), ``decisions`` (per challenger: ``deployed``, ``reason``,
@@ -320,48 +310,6 @@ def decide(
     }
 
 
-def retry_sizes(n: int) -> list[int]:
-    """The held-out sizes of a shift's emulated judgements (``retry_chain``): the earliest quarter (at
-    least ``MIN_HOLDOUT_SEQUENCES``), twice as many, then all ``n`` (at most ``MAX_SHIFT_RETRIES`` + 1)."""
-    adaptation, adaptation_job, _ = integration()
-    first = min(n, max(adaptation.MIN_HOLDOUT_SEQUENCES, -(-n // 4)))
-    sizes = [first]
-    for _ in range(adaptation_job.MAX_SHIFT_RETRIES):
-        if sizes[-1] < n:
-            sizes.append(min(n, 2 * sizes[-1]))
-    return sizes
-
-
-def retry_chain(
-    challenger: Any, champion: Any, held_out: list[list[Behaviour]], decision: dict[str, Any]
-) -> dict[str, Any]:
-    """The product's re-judgement of a detected shift emulated on the same two bundles: judged on the
-    earliest ``retry_sizes(len(held_out))`` sequences in turn, with the margin while re-judgements are
-    left, the last without; the chain stops at the first verdict not within the noise. Where the data
-    ends before the last re-judgement with the shift still pending, ``deployed_retry`` is the kept
-    champion (the product would wait for more sequences)."""
-    adaptation, adaptation_job, _ = integration()
-    steps: list[dict[str, Any]] = []
-    deployed = False
-    for n in retry_sizes(len(held_out)):
-        margin = len(steps) < adaptation_job.MAX_SHIFT_RETRIES
-        part = held_out[:n]
-        anomalies = adaptation.injected_anomalies(part)
-        new, old = (adaptation.evaluate(bundle, part, anomalies) for bundle in (challenger, champion))
-        deployed = bool(adaptation.is_better(new, old, margin=margin)[0])
-        noise = bool(adaptation.within_noise(new, old, deployed, margin=margin))
-        steps.append({"n": n, "margin": margin, "deployed": deployed, "within_noise": noise})
-        if not noise:
-            break
-    return {
-        "retry": steps,
-        "deployed_retry": deployed,
-        "right_retry": deployed == decision["truth_better"],
-        "right_f1_retry": deployed == decision["truth_better_f1"],
-        "right_balanced_retry": deployed == decision["truth_better_balanced"],
-    }
-
-
 def synthetic_sets(
     config: HubAdaptConfig, data: ShiftData, real: list[RawSequence], vocab: Vocabulary
 ) -> tuple[list[RawSequence], list[RawSequence], dict[str, Any]]:
@@ -444,11 +392,9 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
     new_anomalies = adaptation.injected_anomalies(new_recent)
     models: dict[str, dict[str, Any]] = {}
     evaluations: dict[str, Any] = {}  # the guard's Evaluations, with the outcomes its margin resamples
-    bundles: dict[str, Any] = {}
     for name, (ad, bp, how) in sets.items():
         log(f"  {name}: train_models on {len(ad)} (TransAE) / {len(bp if bp is not None else ad)} (SASRec)")
         trained = train_bundle(name, ad, bp, vocab, config)
-        bundles[name] = trained.bundle
         evaluations[name] = guard(trained.bundle, held_out, anomalies)
         entry = {"training": {**how, **trained.training}, "guard": evaluations[name].as_metrics()}
         if new_recent:
@@ -456,17 +402,16 @@ def run(config: HubAdaptConfig, log: Callable[[str], None] = print) -> dict[str,
         entry["truth"] = truth(trained.bundle, data)
         models[name] = entry
         log(f"  {name}: trained in {trained.training['seconds']} s, guard {entry['guard']}")
-    with_margin = split.evaluated_on == "recent"  # else a shift job's verdict, which may be re-judged
+    with_margin = split.evaluated_on == "recent"  # as the product: not in a job judged since a shift
     decisions = {
-        name: decide(models[name], models["champion"], (evaluations[name], evaluations["champion"]))
+        name: decide(
+            models[name],
+            models["champion"],
+            (evaluations[name], evaluations["champion"]) if with_margin else None,
+        )
         for name in models
         if name != "champion"
     }
-    if not with_margin:  # judged since the shift: the first verdict, then the emulated re-judgements
-        for name, decision in decisions.items():
-            new, old = evaluations[name], evaluations["champion"]
-            decision["shift_pending"] = adaptation.within_noise(new, old, decision["deployed"], margin=True)
-            decision.update(retry_chain(bundles[name], bundles["champion"], held_out, decision))
     return {
         "dataset": data.name,
         "shift": data.shift,
@@ -591,16 +536,6 @@ def _decision_line(name: str, d: dict[str, Any]) -> str:
     )
     if "deployed_new_context" in d:
         line += f"; judged on new context: {'deploy' if d['deployed_new_context'] else 'keep'}"
-    if "retry" in d:  # judged since the shift: the first verdict may leave the shift pending
-        steps = " -> ".join(
-            f"{step['n']}{'' if step['margin'] else ' (no margin)'}: "
-            + ("pending" if step["within_noise"] else "deploy" if step["deployed"] else "keep")
-            for step in d["retry"]
-        )
-        line += (
-            f"; shift pending: {'yes' if d['shift_pending'] else 'no'}; re-judged on the earliest {steps}"
-            f", ends {'deploy' if d['deployed_retry'] else 'keep'}"
-        )
     return line
 
 
