@@ -23,9 +23,7 @@ The challenger is deployed only if it is no worse on HR@10 and on anomaly detect
 rate minus false-alarm rate (Youden's J: 0 for a model that flags nothing, and for one that flags at
 random; -1 for one that flags every held-out sequence, see ``evaluate``), and better on one; against a
 champion trained on this home, better by more than one paired standard error of the gain (``is_better``:
-on a handful of held-out sequences a small lead is noise). In a job judged since a detected shift a
-challenger kept only by that margin leaves the shift pending, to be judged again on more post-shift
-sequences (``adaptation_job``: at most ``MAX_SHIFT_RETRIES`` times, the last one without the margin).
+on a handful of held-out sequences a small lead is noise), except in a job judged since a detected shift.
 Otherwise the champion keeps serving and the outcome says why. Judging TransAE on false alarms alone preferred
 whichever model alerted less, whether or not it still caught anything. The bundle it replaced is kept
 for ``async_rollback``.
@@ -351,11 +349,9 @@ def is_better(challenger: Evaluation, champion: Evaluation, *, margin: bool = Tr
 
     ``margin`` False, or evaluations without per-sequence ``outcomes``: strictly better on one is enough
     (the rule until 2026-12-07). The guard passes False against the shipped base models, which never
-    saw this home (the cold-start job must be able to replace them), and in the last re-judgement of a
-    detected shift (a shift job's challenger kept within the noise leaves the shift pending, judged
-    again on more post-shift sequences, ``adaptation_job``; the last time the rule without the margin
-    decides, so the shift is settled; ``docs/BENCHMARKS.md``, "A one-standard-error margin in the guard"
-    and "The margin after a shift, with a retry").
+    saw this home (the cold-start job must be able to replace them), and in a job judged on the
+    sequences since a detected shift (its verdict acknowledges the shift, so a challenger kept for noise
+    would not be tried again; ``docs/BENCHMARKS.md``, "A one-standard-error margin in the guard").
     """
     hr_gain = challenger.hr_at_10 - champion.hr_at_10
     detection_gain = challenger.detection - champion.detection
@@ -381,14 +377,6 @@ def is_better(challenger: Evaluation, champion: Evaluation, *, margin: bool = Tr
                 f"{detection_gain:+.3f}, standard error {detection_se:.3f})"
             )
     return True, "better than the champion on the held-out recent sequences"
-
-
-def within_noise(challenger: Evaluation, champion: Evaluation, deployed: bool, *, margin: bool) -> bool:
-    """Whether a verdict kept the champion only because of ``is_better``'s margin: better, but by no
-    more than one standard error (the rule without the margin would deploy). A job adapting to a
-    detected shift then keeps the shift pending and judges again on more post-shift sequences
-    (``adaptation_job``)."""
-    return margin and not deployed and is_better(challenger, champion, margin=False)[0]
 
 
 def stamp_vocabulary(directory: Path, devices: list[str], actions: list[str], train: int) -> None:
@@ -492,8 +480,8 @@ async def async_train_and_judge(
     ``on_evaluate`` is called when training is done and the champion-vs-challenger evaluation starts.
     ``sasrec_sequences``: SASRec's own training set (TOF filtered per task), else ``data``'s.
     ``margin``: hold the challenger to ``is_better``'s one-standard-error margin (against a champion
-    trained on this home only); the last re-judgement of a detected shift passes False (see
-    ``adaptation_job``). The outcome's ``within_noise``: the margin alone kept the champion.
+    trained on this home only); a job judged on the sequences since a detected shift passes False (its
+    verdict acknowledges the shift: a challenger kept for noise would not be tried again).
     """
     worker = entry.runtime_data.worker
     if worker is None or entry.runtime_data.live is None:
@@ -584,7 +572,7 @@ async def _train_and_judge(
     version = "home-" + dt_util.utcnow().strftime("%Y%m%d%H%M%S")
     champion = live.scorer.bundle
 
-    def _judge() -> tuple[ModelBundle, Evaluation, Evaluation | None, tuple[bool, str], bool]:
+    def _judge() -> tuple[ModelBundle, Evaluation, Evaluation | None, tuple[bool, str]]:
         from .live_models import load_bundle  # noqa: PLC0415
 
         stamp_vocabulary(workdir, devices, actions, len(raw))
@@ -594,18 +582,15 @@ async def _train_and_judge(
         anomalies = injected_anomalies(held_out)  # one set for both: the same anomalies judge both
         new = evaluate(challenger, held_out, anomalies)
         if champion is None:
-            return challenger, new, None, (True, "no model was serving"), False
+            return challenger, new, None, (True, "no model was serving")
         old = evaluate(champion, held_out, anomalies)
         # the margin protects a champion trained on this home; shipped base models give way on any gain
-        with_margin = margin and champion.info.source == "home"
-        verdict = is_better(new, old, margin=with_margin)
-        return challenger, new, old, verdict, within_noise(new, old, verdict[0], margin=with_margin)
+        return challenger, new, old, is_better(new, old, margin=margin and champion.info.source == "home")
 
-    challenger, new, old, (deploy, reason), noise = await hass.async_add_executor_job(_judge)
+    challenger, new, old, (deploy, reason) = await hass.async_add_executor_job(_judge)
     outcome: dict[str, Any] = {
         "deployed": deploy,
         "reason": reason,
-        "within_noise": noise,  # kept only by the margin: the rule without it would have deployed
         "version": version if deploy else (champion.info.version if champion else None),
         "challenger": new.as_metrics(),
         "champion": old.as_metrics() if old else None,

@@ -19,17 +19,6 @@ background task of the entry that ends with the job:
    (``adaptation._train_and_judge``): the challenger is deployed only if better, otherwise the champion
    keeps serving and the outcome says why.
 
-A job for a detected shift holds the challenger to the guard's one-standard-error margin too (against a
-champion trained on this home; judged on the sequences since the shift, or on the recent 20 % when too
-few came since). A challenger better only within the noise of those few sequences is not final: the
-champion keeps serving *for now*, the shift stays pending (not acknowledged; kept in the live store
-with the detection, so it survives a restart) and is judged again by a new job in the first quiet
-window after as many more sequences have been stored as the verdict was judged on
-(the post-shift sample doubles while it is under the 20 % cap of ``adaptation.hold_out_since``), at
-most ``MAX_SHIFT_RETRIES`` times. The last re-judgement decides without the margin (the rule before it)
-and settles the shift whatever it decides: the champion was trained before the shift, and a shift
-that is never settled would stop the monitor from reporting the next one.
-
 Triggers: the ``adapt`` service (and ``retrain``: the same job without synthesis), and a shift the context
 monitor detects (checked hourly) when ``adapt_on_shift`` is on: it is then run in the next nightly quiet
 window (``quiet_hour``, local time), not at once. With no shift pending, the quiet window also trains the
@@ -45,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -80,12 +69,8 @@ MIN_SYNTHETIC_REPLACE = 10
 SHIFT_MAX_PROMPTS = 4
 SCHEDULED_EPOCHS: int | None = None  # None: the models' own epoch budget (early stopping ends sooner)
 N_CTX = 2048
-# a shift job's challenger kept within the noise: judged again at most this many times (the last one
-# without the margin), each after as many more stored sequences as the verdict was judged on
-MAX_SHIFT_RETRIES = 2
 _SHIFT_KINDS = {"ST": "seasonal", "TT": "schedule", "NT": "occupancy", "custom": "custom"}
 _PEOPLE = {"single": 1, "multiple": 3}
-_DETECTED = ("seasonal", "schedule", "occupancy")  # the monitor's ShiftDetection names
 # overall progress (0-100) each phase starts at, with and without synthesis
 _SPANS_SYNTH = {"preparing": (0, 5), "synthesizing": (5, 60), "training": (60, 95), "evaluating": (95, 100)}
 _SPANS_PLAIN = {"preparing": (0, 5), "training": (5, 90), "evaluating": (90, 100)}
@@ -120,17 +105,6 @@ class AdaptRequest:
     detection: ShiftDetection | None = None  # the detected shift this job adapts to
     epochs: int | None = None
     max_prompts: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShiftRetry:
-    """A detected shift kept pending after a challenger better only within the noise (see the module
-    docstring): the next job for it may run once the learner store's ``sequences_total`` reaches
-    ``rejudge_at``."""
-
-    retries: int  # re-judgements scheduled so far, 1..MAX_SHIFT_RETRIES
-    rejudge_at: int  # the store's sequences_total from which the shift is judged again
-    more: int  # how many more sequences the verdict asked for (the held-out count it was judged on)
 
 
 def signal_adaptation(entry_id: str) -> str:
@@ -238,13 +212,11 @@ class AdaptationManager:
         self.trigger: Trigger | None = None
         self.completed_jobs = 0  # jobs that ended with a verdict (deployed or kept the champion)
         self.pending_shift: ShiftDetection | None = None  # detected; runs in the next quiet window
-        self.shift_retry: ShiftRetry | None = None  # the pending shift waits for more sequences
         self.last_params: dict[str, Any] = {}  # the last synthesize job's parameters, sequences left out
         self._restore()
 
     def _restore(self) -> None:
-        """``completed_jobs``, ``last_outcome`` and a shift kept pending for a re-judgement as the live
-        store kept them (they survive restarts; the pending shift only while ``adapt_on_shift`` is on)."""
+        """``completed_jobs`` and ``last_outcome`` as the live store kept them (they survive restarts)."""
         live = self._entry.runtime_data.live
         saved = live.store.adaptation if live is not None else {}
         with contextlib.suppress(TypeError, ValueError):
@@ -253,22 +225,15 @@ class AdaptationManager:
         state = self._entry.runtime_data.adaptation
         if isinstance(outcome, dict) and not state.last_outcome:
             state.last_outcome = dict(outcome)
-        kept = saved.get("pending_shift")
-        if isinstance(kept, dict) and self._entry.runtime_data.settings.adapt_on_shift:
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                self.pending_shift, self.shift_retry = _retry_from_dict(kept)
 
     def _persist(self) -> None:
-        """Keep ``completed_jobs``, ``last_outcome`` and a shift kept pending for a re-judgement in the
-        live store (written within seconds)."""
+        """Keep ``completed_jobs`` and ``last_outcome`` in the live store (written within seconds)."""
         live = self._entry.runtime_data.live
         if live is not None:
             live.store.adaptation = {
                 "completed_jobs": self.completed_jobs,
                 "last_outcome": dict(self.last_outcome),
             }
-            if self.pending_shift is not None and self.shift_retry is not None:
-                live.store.adaptation["pending_shift"] = _retry_as_dict(self.pending_shift, self.shift_retry)
             live.store.schedule_save()
 
     # ------------------------------------------------------------------------------------ state
@@ -277,14 +242,6 @@ class AdaptationManager:
     def running(self) -> bool:
         """Whether a job is running."""
         return self._task is not None and not self._task.done()
-
-    @property
-    def rejudge_after(self) -> int | None:
-        """How many more stored sequences the pending shift waits for (None: it waits for none)."""
-        retry = self.shift_retry
-        if retry is None or self.pending_shift is None:
-            return None
-        return max(0, retry.rejudge_at - self._entry.runtime_data.learner.store.sequences_total)
 
     @property
     def last_outcome(self) -> dict[str, Any]:
@@ -359,10 +316,7 @@ class AdaptationManager:
         else:
             state.last_outcome = {**outcome, **extra}
             self.completed_jobs += 1
-            if request.detection is not None and outcome.get("within_noise"):  # (only with the margin)
-                self._keep_pending(request.detection, state.last_outcome)
-            else:
-                self._acknowledge(request.detection)
+            self._acknowledge(request.detection)
         finally:
             state.last_outcome["finished"] = dt_util.utcnow().isoformat()
             self._persist()
@@ -381,11 +335,6 @@ class AdaptationManager:
     async def _async_adapt(self, request: AdaptRequest, extra: dict[str, Any]) -> dict[str, Any]:
         home = await async_home_data(self._hass, self._entry, _since_hours(request.detection))
         extra["evaluated_on"] = home.evaluated_on
-        # the margin: in every job but a detected shift's last re-judgement (which settles the shift)
-        retries = self._retries(request.detection)
-        extra["margin"] = request.detection is None or retries < MAX_SHIFT_RETRIES
-        if retries:
-            extra["rejudgement"] = retries
         real, feedback, devices, actions = home.real, home.feedback, home.devices, home.actions
         check_enough_data(len(real) + len(feedback), len(home.held_out))
         training = real + feedback
@@ -406,7 +355,7 @@ class AdaptationManager:
             epochs=request.epochs,
             on_evaluate=lambda: self._set(Phase.EVALUATING, 0.0, "champion vs challenger"),
             sasrec_sequences=training_bp,
-            margin=extra["margin"],
+            margin=home.evaluated_on == "recent",  # a shift job's verdict acknowledges the shift
         )
 
     async def _async_synthesize(
@@ -483,37 +432,6 @@ class AdaptationManager:
         live.store.schedule_save()
         if self.pending_shift == detection:
             self.pending_shift = None
-            self.shift_retry = None
-
-    def _retries(self, detection: ShiftDetection | None) -> int:
-        """How many times a job for ``detection`` has been kept pending already (0: a first verdict)."""
-        retry = self.shift_retry
-        return retry.retries if retry is not None and detection == self.pending_shift else 0
-
-    @callback
-    def _keep_pending(self, detection: ShiftDetection, outcome: dict[str, Any]) -> None:
-        """A shift job's challenger is better only within the noise: the champion keeps serving for now,
-        and the shift stays pending until ``held_out_sequences`` more sequences are stored (the outcome
-        and the log say when)."""
-        retries = self._retries(detection) + 1
-        more = max(int(outcome.get("held_out_sequences") or 0), MIN_HOLDOUT_SEQUENCES)
-        total = self._entry.runtime_data.learner.store.sequences_total
-        self.pending_shift, self.shift_retry = detection, ShiftRetry(retries, total + more, more)
-        outcome["reason"] = (
-            f"{outcome['reason']}; kept for now: the {detection.name} shift stays pending and will be "
-            f"judged again after {more} more sequences (retry {retries} of {MAX_SHIFT_RETRIES})"
-        )
-        outcome |= {"shift_pending": True, "rejudge_after_sequences": more, "retry": retries}
-        _LOGGER.info(
-            "Habitus kept the current models for now: the %s shift (%s -> %s) stays pending and will be "
-            "judged again after %d more sequences (retry %d of %d)",
-            detection.name,
-            detection.before,
-            detection.after,
-            more,
-            retries,
-            MAX_SHIFT_RETRIES,
-        )
 
     # ---------------------------------------------------------------------------------- triggers
 
@@ -532,8 +450,6 @@ class AdaptationManager:
     def _check_shifts(self, _now: datetime | None = None) -> None:
         """Ask the context monitor for a shift; a new one waits for the quiet window (if adapt_on_shift)."""
         runtime = self._entry.runtime_data
-        if self.shift_retry is not None:  # the sensor's count of sequences still to come
-            async_dispatcher_send(self._hass, signal_adaptation(self._entry.entry_id))
         if not runtime.settings.adapt_on_shift or runtime.live is None or self.pending_shift is not None:
             return
         found = runtime.live.store.monitor.detect(dt_util.now().date(), runtime.live.context.latitude)
@@ -552,17 +468,13 @@ class AdaptationManager:
 
     @callback
     def _quiet_window(self, _now: datetime) -> None:
-        """The nightly quiet window: adapt to a pending detected shift (one kept pending for a
-        re-judgement once enough more sequences are stored), else train the home's own models while
-        the shipped base models still serve (cold start) and the home has enough data."""
+        """The nightly quiet window: adapt to a pending detected shift, else train the home's own models
+        while the shipped base models still serve (cold start) and the home has enough data."""
         self._check_shifts()
         if self.running:
             return
         runtime = self._entry.runtime_data
         if self.pending_shift is not None:
-            if self.rejudge_after:  # not yet: the shift waits for more post-shift sequences
-                _LOGGER.debug("Habitus shift re-judgement waits for %d more sequences", self.rejudge_after)
-                return
             self.async_start(
                 AdaptRequest(
                     trigger=Trigger.SHIFT,
@@ -586,35 +498,6 @@ class AdaptationManager:
         return runtime.learner.store.stored_sequences >= MIN_TRAIN_SEQUENCES + MIN_HOLDOUT_SEQUENCES
 
 
-def _retry_as_dict(detection: ShiftDetection, retry: ShiftRetry) -> dict[str, Any]:
-    """A pending shift and its re-judgement as the live store keeps them (JSON)."""
-    return {
-        "name": detection.name,
-        "before": detection.before,
-        "after": detection.after,
-        "evidence": detection.evidence,
-        "since": detection.since.isoformat() if detection.since is not None else None,
-        "retries": retry.retries,
-        "rejudge_at": retry.rejudge_at,
-        "more": retry.more,
-    }
-
-
-def _retry_from_dict(data: dict[str, Any]) -> tuple[ShiftDetection, ShiftRetry]:
-    """``_retry_as_dict`` read back (KeyError / TypeError / ValueError: unreadable)."""
-    if data["name"] not in _DETECTED:
-        raise ValueError(f"not a detected shift: {data['name']!r}")
-    since = data.get("since")
-    detection = ShiftDetection(
-        data["name"],
-        str(data["before"]),
-        str(data["after"]),
-        str(data["evidence"]),
-        date.fromisoformat(since) if since is not None else None,
-    )
-    return detection, ShiftRetry(int(data["retries"]), int(data["rejudge_at"]), int(data["more"]))
-
-
 def enough_data(entry: HabitusConfigEntry) -> None:
     """Cheap service-time check (stored counts only): ``too_little_data`` for a home without enough."""
     runtime = entry.runtime_data
@@ -628,4 +511,4 @@ def enough_data(entry: HabitusConfigEntry) -> None:
         )
 
 
-__all__ = ["AdaptRequest", "AdaptationManager", "Phase", "ShiftRetry", "Trigger", "signal_adaptation"]
+__all__ = ["AdaptRequest", "AdaptationManager", "Phase", "Trigger", "signal_adaptation"]

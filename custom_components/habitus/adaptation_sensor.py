@@ -2,9 +2,7 @@
 
 State: idle / preparing / synthesizing / training / evaluating. Attributes: ``progress`` (0-100),
 ``trigger`` (service / shift / schedule), ``completed_jobs``, ``pending_shift`` (a detected shift waiting
-for the quiet window), ``rejudge_after_sequences`` (a pending shift whose challenger was better only within
-the noise: how many more sequences it waits for before it is judged again; None otherwise),
-``last_outcome`` (deployed, reason, version, metrics; not recorded: it is large).
+for the quiet window), ``last_outcome`` (deployed, reason, version, metrics; not recorded: it is large).
 """
 
 from __future__ import annotations
@@ -34,9 +32,7 @@ def adaptation_sensors(entry: HabitusConfigEntry) -> list[SensorEntity]:
 class AdaptationSensor(HabitusEntity, SensorEntity):
     """The adaptation job's phase, progress and last outcome."""
 
-    _unrecorded_attributes = frozenset(
-        {"last_outcome", "message", "pending_shift", "rejudge_after_sequences"}
-    )
+    _unrecorded_attributes = frozenset({"last_outcome", "message", "pending_shift"})
 
     @property
     def manager(self) -> AdaptationManager:
@@ -61,7 +57,6 @@ class AdaptationSensor(HabitusEntity, SensorEntity):
             "trigger": manager.trigger.value if manager.trigger else None,
             "completed_jobs": manager.completed_jobs,
             "pending_shift": f"{pending.name}: {pending.before} -> {pending.after}" if pending else None,
-            "rejudge_after_sequences": manager.rejudge_after,
             "last_outcome": dict(manager.last_outcome),
         }
 

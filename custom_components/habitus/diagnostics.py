@@ -175,8 +175,6 @@ def _adaptation(runtime: HabitusRuntime) -> dict[str, Any]:
                 "after": getattr(pending, "after", None),
                 "since": str(since) if (since := getattr(pending, "since", None)) is not None else None,
             },
-            # a pending shift kept for a re-judgement: how many more sequences it waits for (else None)
-            "rejudge_after_sequences": getattr(jobs, "rejudge_after", None),
         }
     return data
 
