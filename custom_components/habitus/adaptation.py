@@ -376,7 +376,7 @@ def is_better(challenger: Evaluation, champion: Evaluation, *, margin: bool = Tr
                 f"(HR@10 {hr_gain:+.3f}, standard error {hr_se:.3f}; anomaly detection "
                 f"{detection_gain:+.3f}, standard error {detection_se:.3f})"
             )
-    return True, "better than the champion on the held-out recent sequences"
+    return True, "better than the champion on the held-out sequences"  # recent or since a shift
 
 
 def stamp_vocabulary(directory: Path, devices: list[str], actions: list[str], train: int) -> None:
