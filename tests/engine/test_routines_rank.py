@@ -129,3 +129,84 @@ def test_a_routine_under_other_triggers_is_no_fragment() -> None:
     assert fragment(part, [weekdays, part])  # the same evenings: the user doing part of it
     wider = Routine({"sun_phase": "after_sunset"}, blinds, support=16)
     assert fragment(wider, [weekdays, wider])  # no trigger says otherwise
+
+
+_ALARM = "alarm_control_panel.home"
+
+
+def _order(routines: list[Routine], at_a_moment: list[bool], reactions: list[bool]) -> list[int]:
+    """``ranked`` with each routine's occurrences at one clock time, or spread over the day."""
+    habit, anywhere = _clock([1080.0 + k for k in range(8)]), _clock([60.0, 330.0, 700.0, 1000.0, 1300.0])
+    return ranked(routines, [habit if m else anywhere for m in at_a_moment], MinerConfig(), reactions)
+
+
+def test_a_temperature_trigger_taken_from_the_habitual_routine_on_the_same_device_is_no_reaction() -> None:
+    """Independently designed household (households_indep, development seed 29), in brief.
+
+    On very cold weekday evenings at 18:00 the alarm is disarmed (habitual, a reaction to the cold);
+    on the same days it is armed again at any hour, so "armed on very cold weekdays" looks like a
+    reaction to the cold, but its device and its value are the habitual routine's: the cold is the
+    other routine's, and the re-arming at any hour follows the habitual weekend blinds. A rain routine
+    at any hour that also sets a device of its own (the speaker) stays a reaction, ahead of them.
+    """
+    cold = {"day_of_week": "weekday", "outdoor_temp": "very cold"}
+    disarm = Routine(cold | {"time_of_day": "evening"}, {_ALARM: {"state": "disarmed"}}, support=32)
+    rearm = Routine(cold, {_ALARM: {"state": "armed_away"}}, support=22)
+    blinds = Routine({"day_of_week": "weekend"}, {"cover.blinds": {"state": "closed"}}, support=16)
+    lamp = {"light.lamp": {"state": "on"}}
+    rainy = Routine({"weather": "rainy", "time_of_day": "evening"}, lamp, support=25)
+    rain = Routine({"weather": "rainy"}, lamp | {"media_player.speaker": {"state": "playing"}}, support=20)
+    routines = [disarm, rearm, rain, blinds, rainy]
+    assert _order(routines, [True, False, False, True, True], [True, True, True, False, True]) == [
+        0,
+        2,
+        3,
+        4,
+        1,
+    ]
+
+
+def test_a_part_of_a_routine_at_its_moment_comes_before_a_routine_at_no_moment() -> None:
+    """Independently designed household (households_indep, development seed 197), in brief.
+
+    The alarm armed with the kitchen light off on rainy weekday mornings (habitual) is all in a
+    pattern at any rainy hour that also switches off the lamps (no habitual moment, no reaction):
+    being part of what is no routine says nothing against it, it stays with the habitual routines.
+    The bedroom light alone at bedtime is part of the bedtime routine: it comes after the habitual
+    routines but, having a moment an automation could run at, before the alarm disarmed at any hour
+    before sunrise.
+    """
+    kitchen = {_ALARM: {"state": "armed_home"}, "light.kitchen": {"state": "off"}}
+    morning = Routine({"time_of_day": "morning", "weather": "rainy"}, kitchen, support=8)
+    rain = Routine({"weather": "rainy"}, kitchen | {"light.lamps": {"state": "off"}}, support=14)
+    night = Routine({"sun_phase": "before_sunrise"}, {_ALARM: {"state": "disarmed"}}, support=38)
+    bedroom = {"light.bedroom": {"state": "on"}}
+    bedtime = Routine({"time_of_day": "night"}, bedroom | {"light.lamps": {"state": "off"}}, support=38)
+    part = Routine({"time_of_day": "night"}, bedroom, support=12)
+    assert fragment(morning, [bedtime, night, morning, rain]) and fragment(part, [bedtime, part])
+    routines = [bedtime, night, part, morning, rain]
+    assert _order(routines, [True, False, True, True, False], [False, False, False, True, False]) == [
+        0,
+        3,
+        2,
+        1,
+        4,
+    ]
+
+
+def test_the_same_routine_under_a_narrower_context_done_less_often_is_a_fragment() -> None:
+    """Independently designed household (households_indep, development seed 105), in brief.
+
+    The coffee maker and the kitchen lights before sunrise on weekday nights (34 times) are found a
+    second time, with about the same settings, on the 4 of those nights that were sunny and mild: no
+    routine of its own, it follows the routines found otherwise.
+    """
+    coffee = {"switch.coffee": {"state": "on"}, "light.hallway": {"state": "on", "brightness": 112.0}}
+    nights = {"time_of_day": "night", "day_of_week": "weekday"}
+    routine = Routine(nights, coffee, support=34)
+    light = {"state": "on", "brightness": 114.0}
+    sunny = Routine(nights | {"weather": "sunny"}, coffee | {"light.hallway": light}, support=4)
+    assert fragment(sunny, [routine, sunny])
+    assert not fragment(routine, [routine, sunny])
+    other = Routine(nights | {"weather": "sunny"}, coffee | {"light.hallway": {"state": "off"}}, support=4)
+    assert not fragment(other, [routine, other])  # other settings: its own routine
