@@ -56,10 +56,9 @@ confidence (share of the days its trigger context occurred on which it happened)
    greedy cover took as the same action pattern were told apart by step 3 and stay apart, unless
    one is at a habitual moment and the other is not and the moment is no more than chance
    (:func:`_apart`): then they are one routine, as before.
-9. **Order.** Habitual routines first; fragments of a bigger habitual routine next; those done at no
-   habitual moment (neither clock time nor sun offset, and no weather reaction: done more often under
-   its weather or temperature trigger than without it, two day rates against one, BIC penalty; a
-   value every device of it shares with a habitual routine is that routine's, no reaction) last
+9. **Order.** Habitual routines first; those done at no habitual moment (neither clock time nor sun
+   offset, and no weather reaction: done more often under its weather or temperature trigger than
+   without it, two day rates against one, BIC penalty) and fragments of a bigger routine after
    (:mod:`.routines_rank`).
 
 The context time (base rates, active hours) and the configuration are :mod:`.routines_base`, trigger
