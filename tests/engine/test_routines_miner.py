@@ -661,39 +661,3 @@ def test_a_device_set_alone_to_other_settings_is_no_part_of_a_bigger_routine() -
     weekend = [t for t in truth if t.triggers.get("day_of_week") == "weekend" and "light.dining" in t.actions]
     assert sorted(len(t.actions) for t in weekend) == [1, 3]
     assert all(any(exact(m, t) for m in mined[: len(truth)]) for t in weekend)
-
-
-def test_a_routine_whose_context_holds_only_at_some_hours_gets_no_time_of_day() -> None:
-    """Generated household (variant c, development seed 242).
-
-    The bedroom cover opened and the porch light dimmed on warm weekday evenings after sunset, at any
-    moment that context holds; on those days it holds from 17:00 to 20:00 only, so the five occurrences
-    (17:42-19:40) keep a habitual clock spread and all show ``evening``. They fall within the densest
-    window no more often than the hours their context held there on their days: no habitual moment of
-    the routine's own, so no ``time_of_day`` (before, the routine was mined with ``evening``).
-    """
-    household = generate_household(242, HouseholdConfig.for_variant("c"))
-    truth = household.routines
-    mined = mine_event_log(parse_events(household.events))
-    porch = [t for t in truth if set(t.actions) == {"cover.bedroom", "light.porch"}]
-    assert [t.triggers for t in porch] == [
-        {"day_of_week": "weekday", "sun_phase": "after_sunset", "outdoor_temp": "warm"}
-    ]
-    assert any(exact(m, porch[0]) for m in mined[: len(truth)])
-
-
-def test_a_routine_kept_at_a_moment_by_the_sun_keeps_its_time_of_day() -> None:
-    """Independently designed household (households_indep, development seed 102).
-
-    The blinds and lamps at a steady offset from sunset on sunny evenings: on the clock the nine
-    occurrences spread over 17:32-20:01 with the season, so a clock window holds only five of them,
-    no more than the hours that context held there. By the sun they keep one moment, and the context's
-    hours at that offset on each day leave room for it: ``time_of_day`` stays (the window judged on
-    the clock alone dropped it).
-    """
-    household = generate_indep(102)
-    truth = routines_from_json(json.dumps(household.routines))
-    mined = mine_event_log(parse_events(household.events))
-    blinds = [t for t in truth if "cover.family_room_blinds" in t.actions]
-    assert [t.triggers.get("time_of_day") for t in blinds] == ["evening"]
-    assert any(exact(m, blinds[0]) for m in mined[: len(truth)])

@@ -16,9 +16,6 @@ confidence (share of the days its trigger context occurred on which it happened)
    dropped when its agreement is plausibly chance: a likelihood ratio compares "the routine requires
    this value" against "the value is incidental" (it shows up as often as in the household's own
    context time given the other trigger fields: the base rate from the log's sun/weather timeline).
-   ``time_of_day`` stays only when the occurrences gather at their moment more often than the hours
-   their context held there explain (:func:`_own_moment`): a routine done whenever a context holds
-   that holds only a few hours a day has no time of its own.
    A routine done on one kind of day (weekend, weekday) and on the other far less often than
    ``min_confidence`` is the routine of its kind of day when two day rates beat one by a binomial
    likelihood ratio (penalty ``day_split_penalty * log(days)``); its other sessions are left over.
@@ -418,23 +415,17 @@ def _beyond_chance(
     """
     if not among:
         return False
-    held = _held_hours(context, base)
+    held: dict[int, set[int]] = {}  # epoch day -> local hours the context held
+    for key, key_days in base.days.items():
+        if matches_triggers(key, context):
+            for day, hour in key_days:
+                held.setdefault(day, set()).add(hour)
     half = config.habit_spread_min
     rate = sum(_window_share(held.get(o.day, set()), centre, half) for o in among) / len(among)
     active = {hour for key_days in base.days.values() for _, hour in key_days}
     windows = max(1.0, 60.0 * len(active) / (2.0 * half))
     gain = binomial_gain(sum(1 for o in among if _in_window(o, centre, config)), len(among), rate)
     return gain > math.log(len(among)) + math.log(windows)
-
-
-def _held_hours(context: Mapping[str, str], base: BaseContexts) -> dict[int, set[int]]:
-    """Epoch day -> the local hours on which ``context`` held (the household's context time)."""
-    held: dict[int, set[int]] = {}
-    for key, key_days in base.days.items():
-        if matches_triggers(key, context):
-            for day, hour in key_days:
-                held.setdefault(day, set()).add(hour)
-    return held
 
 
 def _window_share(hours: set[int], centre: float, half: float) -> float:
@@ -585,9 +576,6 @@ def _describe(
     if len(core) >= config.min_support:
         occurrences = core
     triggers = infer_triggers([o.context for o in occurrences], base, config)
-    if not _own_moment(occurrences, triggers, base, config):
-        contexts = [{k: v for k, v in o.context.items() if k != "time_of_day"} for o in occurrences]
-        triggers = infer_triggers(contexts, base, config)
     matching = [o for o in occurrences if all(o.context.get(k) == v for k, v in triggers.items())]
     if len(matching) < config.min_support:
         return None
@@ -603,66 +591,6 @@ def _describe(
     )
     _timing(routine, matching)
     return _Candidate(items, matching, routine)
-
-
-def _own_moment(
-    occurrences: Sequence[Occurrence], triggers: Mapping[str, str], base: BaseContexts, config: MinerConfig
-) -> bool:
-    """Whether a routine's ``time_of_day`` is a habitual moment of its own, not the hours its context holds.
-
-    A routine done at any moment its context holds (the porch light on warm weekday evenings after
-    sunset) keeps a habitual clock spread when that context holds only a few hours on its days (17:00-
-    20:00): its few occurrences then all show one part of the day, and ``time_of_day`` is inferred
-    although nothing but the context puts them there. The occurrences where the other triggers hold
-    are counted in the densest window ``2 * habit_spread_min`` wide, against the share of the hours
-    their context held on each occurrence's day within that window (as in :func:`_beyond_chance`);
-    for occurrences that keep their moment by the sun (offsets from sunrise or sunset spread less
-    than clock times), the window is at that offset on each day. ``time_of_day`` stays when the
-    binomial likelihood ratio exceeds the BIC penalty of the window's rate (``0.5 * log(n)``), when
-    the other triggers imply it, or without enough clock times to judge.
-    """
-    if "time_of_day" not in triggers:
-        return True
-    context = {k: v for k, v in triggers.items() if k != "time_of_day"}
-    if base.rate("time_of_day", triggers["time_of_day"], context) >= config.implied_rate:
-        return True
-    among = [o for o in occurrences if all(o.context.get(k) == v for k, v in context.items())]
-    centre = _window_centre(among, config)
-    if centre is None:
-        return True
-    held = _held_hours(context, base)
-    half = config.habit_spread_min
-    offsets = _sun_offsets(among)
-    if offsets is None:
-        hits = sum(1 for o in among if _in_window(o, centre, config))
-        shares = [_window_share(held.get(o.day, set()), centre, half) for o in among]
-    else:
-        at = float(statistics.median(_densest(sorted(offsets), 2.0 * half)))
-        hits = sum(1 for offset in offsets if abs(offset - at) <= half + 1e-9)
-        shares = [
-            _window_share(
-                held.get(o.day, set()), (float(o.context["clock_min"]) - offset + at) % 1440.0, half
-            )
-            for o, offset in zip(among, offsets, strict=True)
-        ]
-    return binomial_gain(hits, len(among), sum(shares) / len(among)) > 0.5 * math.log(len(among))
-
-
-def _sun_offsets(occurrences: Sequence[Occurrence]) -> list[float] | None:
-    """The offsets from sunrise or sunset, when the occurrences keep their moment by the sun.
-
-    That is when every occurrence follows the same sun event and the offsets spread less than the
-    clock times, also unwrapped around midnight (:func:`.routines_triggers.habit_spread`).
-    """
-    contexts = [o.context for o in occurrences]
-    if any("clock_min" not in c or "sun_offset_min" not in c for c in contexts):
-        return None
-    if len({c.get("sun_event") for c in contexts}) != 1:
-        return None
-    clock = [float(c["clock_min"]) for c in contexts]
-    night = [m + 1440.0 if m < 720.0 else m for m in clock]
-    offsets = [float(c["sun_offset_min"]) for c in contexts]
-    return offsets if spread(offsets) < min(spread(clock), spread(night)) else None
 
 
 def _near_target(occurrences: list[Occurrence], steps: float) -> list[Occurrence]:
