@@ -56,7 +56,7 @@ from .engine.injection import KINDS, NamedCopy, NamedSequence, inject_named
 from .engine.models import SASRec, TransAE
 from .export import Triple, triples, triples_to_home_raw
 from .live_const import SCORING_WINDOW
-from .live_models import ModelBundle, day_bucket
+from .live_models import ModelBundle, day_bucket, next_actions
 from .runtime import HabitusConfigEntry
 from .worker import HabitusWorker, WorkerCrashedError
 
@@ -247,7 +247,7 @@ def evaluate(
         target = raw[-1]
         hit = False
         if prefix and target is not None:
-            top = bundle.sasrec.recommend(prefix, 10, bundle.backend)
+            top = next_actions(bundle, prefix, 10)
             hit = any(action == target[3] for action, _score in top)
         hits += hit
         hit_of.append(hit)

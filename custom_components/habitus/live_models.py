@@ -112,6 +112,7 @@ class Calibration:
     sequences: int  # the home's sequences scored (those with a behaviour in the vocabulary)
     threshold: float | None  # None: fewer than ``engine.calibration.MIN_CALIBRATION_SEQUENCES``
     revision: int  # the store's count of sequences ever closed it was computed at (stale once it moves)
+    actions: frozenset[int] = frozenset()  # the vocabulary's action ids those sequences hold
 
 
 @dataclass(slots=True)
@@ -229,7 +230,27 @@ def calibrate_base(bundle: ModelBundle, sequences: Iterable[BehaviourSequence], 
         bundle.transae.config.max_behaviours,
     )  # [N]
     threshold = home_threshold(scores, bundle.transae.config.threshold_percentile)
-    return Calibration(len(known), threshold, revision)
+    actions = frozenset(raw[3] for raws in known for raw in raws if raw is not None)
+    return Calibration(len(known), threshold, revision, actions)
+
+
+def allowed_actions(bundle: ModelBundle, history: RawSequence) -> frozenset[int] | None:
+    """The action ids SASRec may predict after ``history`` (None: its whole vocabulary).
+
+    The shipped base models know the actions of the household they were trained on (SmartThings FR), a
+    robot cleaner's or a location mode's among them. Once calibrated on this home, they predict only the
+    actions this home's stored sequences or ``history`` hold: an action never done here is no prediction.
+    A home-trained model's vocabulary is the home's own, so all of it may be predicted.
+    """
+    if bundle.info.source != "base" or bundle.calibration is None:
+        return None
+    return bundle.calibration.actions | {raw[3] for raw in history}
+
+
+def next_actions(bundle: ModelBundle, history: RawSequence, k: int) -> list[tuple[int, float]]:
+    """SASRec's top-k next actions after ``history`` as ``(action id, logit)``, best first, among
+    ``allowed_actions`` (executor only)."""
+    return bundle.sasrec.recommend(history, k, bundle.backend, allowed_actions(bundle, history))
 
 
 def load_base_bundle(backend: Backend = "auto") -> ModelBundle:
@@ -281,7 +302,7 @@ def score_open_sequence(
     raws: RawSequence = [raw for _, raw in window]
     score = float(bundle.transae.score([raws], bundle.backend)[0])
     history: RawSequence = [raw for _, raw in known]
-    top = bundle.sasrec.recommend(history, TOP_K, bundle.backend)
+    top = next_actions(bundle, history, TOP_K)
     probs = 1.0 / (1.0 + np.exp(-np.array([s for _, s in top], dtype=np.float64)))
     top_k = tuple((bundle.vocab.actions[i], round(float(p), 4)) for (i, _), p in zip(top, probs, strict=True))
     result = LiveScore(

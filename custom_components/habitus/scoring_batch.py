@@ -15,7 +15,8 @@ from numpy.typing import NDArray
 
 from .engine.behaviour import Behaviour
 from .engine.datasets import RawBehaviour, RawSequence
-from .live_models import TOP_K, LiveScore, ModelBundle, ThresholdSource
+from .engine.models.sasrec import top_actions
+from .live_models import TOP_K, LiveScore, ModelBundle, ThresholdSource, allowed_actions
 
 RAW_CACHE_SIZE = 1024  # mapped behaviours kept across jobs (one entry per recent behaviour)
 
@@ -76,7 +77,7 @@ def score_snapshots(
             float(scores[row]),
             threshold,
             unknown_of[i],
-            _top_k(bundle, items[row]),
+            _top_k(bundle, items[row], [raw for _, raw in known_of[i]]),
             behaviours=tuple((b.time, b.device, b.action) for b, _ in window),
             calibrating=calibrating,
         )
@@ -87,10 +88,12 @@ def score_snapshots(
     return results
 
 
-def _top_k(bundle: ModelBundle, scores: NDArray[np.float32]) -> tuple[tuple[str, float], ...]:
-    """SASRec's ``recommend``: the best ``TOP_K`` actions (stable order), as sigmoid probabilities."""
+def _top_k(
+    bundle: ModelBundle, scores: NDArray[np.float32], history: RawSequence
+) -> tuple[tuple[str, float], ...]:
+    """``live_models.next_actions``: the best ``TOP_K`` allowed actions, as sigmoid probabilities."""
     actions = scores[1:]  # column 0 is padding
-    top = np.argsort(-actions, kind="stable")[:TOP_K]
+    top = top_actions(actions, TOP_K, allowed_actions(bundle, history))
     probs = 1.0 / (1.0 + np.exp(-np.array([float(actions[i]) for i in top], dtype=np.float64)))
     return tuple((bundle.vocab.actions[int(i)], round(float(p), 4)) for i, p in zip(top, probs, strict=True))
 

@@ -279,6 +279,21 @@ def test_sasrec_recommends_top_k_actions_best_first() -> None:
     assert [s for _, s in top] == sorted((s for _, s in top), reverse=True)
 
 
+def test_sasrec_ranks_only_the_allowed_actions_in_the_same_order() -> None:
+    model = SASRec(SIZES, SASRecConfig(max_len=6, train=TINY_TRAIN)).fit(_sequences(40))
+    history = _sequences(1, seed=2)[0]
+    every = [a for a, _ in model.recommend(history, k=SIZES.n_actions, backend="numpy")]
+    allowed = {every[-1], every[2], every[0], -1, SIZES.n_actions}  # ids outside the vocabulary: ignored
+    top = model.recommend(history, k=2, backend="numpy", allowed=allowed)
+    assert [a for a, _ in top] == [every[0], every[2]]  # the full ranking, filtered
+    assert [a for a, _ in model.recommend(history, k=10, backend="numpy", allowed=allowed)] == [
+        every[0],
+        every[2],
+        every[-1],
+    ]  # fewer than k when fewer are allowed
+    assert model.recommend(history, k=3, backend="numpy", allowed=set()) == []
+
+
 def test_save_load_round_trip(tmp_path: Path) -> None:
     model = TransAE(SIZES, TransAEConfig(fields=("device", "action"), max_behaviours=5, train=TINY_TRAIN))
     model.fit(_sequences(30))

@@ -124,9 +124,18 @@ async def calibrate_on_regular_home(entry: HabitusConfigEntry) -> float:
     return bundle.threshold
 
 
+def calibrated_at(bundle: ModelBundle, threshold: float, revision: int = 0) -> ModelBundle:
+    """A base bundle calibrated at ``threshold`` on a home that has done every action it knows (so it
+    may predict any of them, as an uncalibrated one does)."""
+    every_action = frozenset(range(len(bundle.vocab.actions)))
+    return replace(
+        bundle, calibration=Calibration(MIN_CALIBRATION_SEQUENCES, threshold, revision, every_action)
+    )
+
+
 def calibrated_at_its_own_threshold(bundle: ModelBundle, revision: int = 0) -> ModelBundle:
     """A base bundle that alerts at its file's threshold (scoring tests that call the models directly)."""
-    return replace(bundle, calibration=Calibration(MIN_CALIBRATION_SEQUENCES, bundle.threshold, revision))
+    return calibrated_at(bundle, bundle.threshold, revision)
 
 
 def serve_calibrated_at_its_own_threshold(entry: HabitusConfigEntry) -> None:

@@ -44,12 +44,11 @@ from custom_components.habitus.adaptation import (
 )
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
-from custom_components.habitus.engine.calibration import MIN_CALIBRATION_SEQUENCES, max_prefix_scores
+from custom_components.habitus.engine.calibration import max_prefix_scores
 from custom_components.habitus.engine.injection import KINDS
 from custom_components.habitus.export import to_home_raw
 from custom_components.habitus.live_const import SCORING_WINDOW
 from custom_components.habitus.live_models import (
-    Calibration,
     ModelBundle,
     load_base_bundle,
     score_open_sequence,
@@ -58,6 +57,7 @@ from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
 from .home_helpers import store_regular_home
+from .live_helpers import calibrated_at
 
 STRINGS = json.loads((Path(__file__).parents[2] / "custom_components/habitus/strings.json").read_text())
 
@@ -199,7 +199,7 @@ def _fr_home(days: int) -> list[list[Behaviour]]:
 
 def _served(threshold: float) -> ModelBundle:
     """The shipped FR models, alerting above ``threshold``."""
-    return replace(load_base_bundle(), calibration=Calibration(MIN_CALIBRATION_SEQUENCES, threshold, 0))
+    return calibrated_at(load_base_bundle(), threshold)
 
 
 @pytest.mark.parametrize(
@@ -306,7 +306,7 @@ def test_the_false_alarm_rate_counts_a_sequence_live_scoring_alerted_on_before_i
     highest, last = max(r for r in readings if r is not None), readings[-1]
     assert last is not None and highest > last + 1e-3
     threshold = (highest + last) / 2  # the last reading is below it, an earlier one above: one alert
-    served = replace(base, calibration=Calibration(MIN_CALIBRATION_SEQUENCES, threshold, 0))
+    served = calibrated_at(base, threshold)
     assert evaluate(served, [day, [humid]]).false_alarm_rate == 1.0  # the humidifier alone is not scored
 
 

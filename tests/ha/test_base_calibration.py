@@ -26,6 +26,8 @@ from .conftest import SetupHabitus
 from .home_helpers import ROUTINES, store_regular_home
 from .live_helpers import CALIBRATION_DAYS, NORMAL, UNUSUAL, act, anomaly_notifications, start
 
+UNUSUAL_ACTIONS = ("WaterValve:valve open", "Siren:alarm both", "Siren:alarm off", "WaterValve:valve close")
+NORMAL_ACTIONS = ("AirConditioner:switch on", "AirConditioner:switch off")
 OPTIONS = {"max_gap_hours": 0.05}  # a 3-minute TSS gap: sequences close within a test
 SCORE = "sensor.habitus_anomaly_score"
 
@@ -96,6 +98,11 @@ async def test_no_anomaly_before_calibration_then_the_home_threshold_flags_only_
 
     await act(hass, freezer, NORMAL)  # an air conditioner switched on and off: normal
     assert float(hass.states.get(SCORE).state) < threshold  # type: ignore[union-attr]
+    # Next actions: only what this home has done (its stored sequences, the open one), none of FR's others.
+    done = {a for _, steps in ROUTINES for _, a in steps} | set(UNUSUAL_ACTIONS) | set(NORMAL_ACTIONS)
+    predicted = hass.states.get("sensor.habitus_next_action")
+    assert predicted is not None and predicted.attributes["top_k"]
+    assert {p["action"] for p in predicted.attributes["top_k"]} <= done
     assert hass.states.get("binary_sensor.habitus_anomaly").state == "off"  # type: ignore[union-attr]
     assert anomaly_notifications(hass) == {}
     await _close_sequence(hass, freezer)  # calibrated again with this sequence too

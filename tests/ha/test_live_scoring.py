@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,12 +23,14 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.live_models import (
     ModelBundle,
+    calibrate_base,
     load_base_bundle,
     score_open_sequence,
 )
 from custom_components.habitus.scoring import READING_REFRESH_SECONDS, Snapshot, score_snapshots
 
 from .conftest import SetupHabitus
+from .home_helpers import ROUTINES
 from .live_helpers import (
     NORMAL,
     UNUSUAL,
@@ -74,6 +77,30 @@ def _behaviours(changes: Iterable[tuple[str, str]], start_hour: float) -> list[B
         Behaviour(time=start_hour + i * 20 / 3600, device=entity, action=ACTIONS[entity, state])
         for i, (entity, state) in enumerate(changes)
     ]
+
+
+@pytest.mark.usefixtures("pacific")
+def test_base_models_predict_only_actions_this_home_has_done() -> None:
+    """Calibrated on the home's sequences, the FR base models predict none of FR's other actions."""
+    base = load_base_bundle()
+    home = [
+        [Behaviour(HOUR - 24 * d + hour + i / 60, dev, act, "user") for i, (dev, act) in enumerate(steps)]
+        for d in range(1, 4)
+        for hour, steps in ROUTINES
+    ]
+    home_actions = {act for _, steps in ROUTINES for _, act in steps} & set(base.vocab.actions)
+    calibration = calibrate_base(base, home, revision=1)
+    assert {base.vocab.actions[i] for i in calibration.actions} == home_actions
+    served = replace(base, calibration=calibration)
+    now = _behaviours(NORMAL, HOUR)  # the air conditioner: in FR's vocabulary, not in the home's past
+    uncalibrated = score_open_sequence(base, now[0].time, now, len(now))
+    assert {a for a, _ in uncalibrated.top_k} - home_actions - set(ACTIONS.values())  # FR's own actions
+    got = score_open_sequence(served, now[0].time, now, len(now))
+    assert got.top_k and {a for a, _ in got.top_k} <= home_actions | {b.action for b in now}
+    ranked = [a for a, _ in uncalibrated.top_k if a in home_actions | {b.action for b in now}]
+    assert [a for a, _ in got.top_k][: len(ranked)] == ranked  # the same ranking, filtered
+    batch = score_snapshots(served, [(now[0].time, now, len(now))], frozenset(), {})
+    assert batch[0].top_k == got.top_k  # the batched path filters alike
 
 
 @pytest.mark.usefixtures("pacific")

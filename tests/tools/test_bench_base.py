@@ -8,9 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from habitus_engine.datasets import RawSequence, load_vocabulary
-from habitus_engine.models import TransAE
-from habitus_tools.bench_base import ActionMap, calibrated, calibration_draws, flagged_any_prefix, retimed
+from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
+from habitus_engine.models import SASRec, TransAE
+from habitus_tools.bench_base import (
+    ActionMap,
+    calibrated,
+    calibration_draws,
+    flagged_any_prefix,
+    next_action,
+    retimed,
+)
 from habitus_tools.bench_denoise import load_home
 from habitus_tools.cli import main
 from tests.paths import PROJECT_ROOT, SMARTTHINGS
@@ -102,3 +109,31 @@ def test_calibrate_takes_the_percentile_of_the_homes_first_training_sequences(
     )
     assert main(["bench", "base", str(BASE), *flags, "--calibrate", "0"]) == 2
     assert main(["bench", "base", str(BASE), *flags, "--calibrate", "5000"]) == 2  # more than the home has
+
+
+def test_next_action_counts_hits_over_the_whole_vocabulary_and_over_the_actions_the_home_has_done(
+    tmp_path: Path,
+) -> None:
+    sasrec_file = BASE.with_name("sasrec_fr.npz")
+    sasrec = SASRec.load(sasrec_file)
+    figures = next_action(sasrec, SP, 80)
+    to_fr = ActionMap(sasrec, load_vocabulary(SP).actions)
+    done = {b[3] for s in to_fr(read_raw_sequences(SP / "raw" / "trn.jsonl", 80)) for b in s}
+    cases = [s for s in to_fr(read_raw_sequences(SP / "raw" / "vld.jsonl", 80)) if len(s) >= 2]
+    assert figures["cases"] == len(cases) and figures["actions_done"] == len(done)
+    hits = home_hits = foreign = 0
+    for seq in cases:  # by hand, through the model's own ranking
+        ranked = [a for a, _ in sasrec.recommend(seq[:-1], len(load_vocabulary(FR).actions), "numpy")]
+        allowed = done | {b[3] for b in seq[:-1]}
+        hits += seq[-1][3] in ranked[:5]
+        home_hits += seq[-1][3] in [a for a in ranked if a in allowed][:5]
+        foreign += sum(a not in allowed for a in ranked[:5])
+    assert figures["hr@5"] == pytest.approx(hits / len(cases))
+    assert figures["home_hr@5"] == pytest.approx(home_hits / len(cases))
+    assert figures["never_done_in_top5_mean"] == pytest.approx(foreign / len(cases)) and foreign > 0
+    assert figures["home_hr@10"] >= figures["home_hr@5"]
+
+    out = tmp_path / "next.json"
+    flags = ["--dataset", str(FR), "--homes", str(SP), "--limit", "30", "--json", str(out)]
+    assert main(["bench", "base", str(BASE), *flags, "--sasrec", str(sasrec_file)]) == 0
+    assert "next_action" in json.loads(out.read_text(encoding="utf-8"))[str(sasrec_file)]["sp"]

@@ -22,6 +22,12 @@ its own threshold:
   ``--normal held-out`` takes the normal sequences from a seeded 20 % of ``trn`` (calibration then
   draws from the other 80 %), for a home whose ``vld`` is another population (FR).
 
+With ``--sasrec FILE`` (the shipped ``sasrec_fr.npz``), also the base SASRec's next action on each other
+home (``next_action``): each mapped raw ``vld`` sequence's last action after the others, HR@5 (the next
+action sensor's five) and HR@10 over the whole vocabulary, and over the actions the home has done
+(those of its mapped raw ``trn``, as the hub's calibration collects them from its stored sequences, plus
+the sequence's own history: ``live_models.allowed_actions``).
+
 Nothing is trained; no paper test set is read for the calibration figures. Record runs in
 docs/BENCHMARKS.md ("## Models").
 """
@@ -43,7 +49,8 @@ from habitus_engine.calibration import home_threshold
 from habitus_engine.datasets import RawSequence, load_vocabulary, read_raw_sequences
 from habitus_engine.injection import KINDS
 from habitus_engine.jobs import live_max_scores
-from habitus_engine.models import TransAE
+from habitus_engine.models import NetworkModel, SASRec, TransAE
+from habitus_engine.models.sasrec import top_actions
 
 from .bench_denoise import SEED, Home, load_home
 from .denoise_select import roc_auc
@@ -77,7 +84,7 @@ def retimed(sequences: Sequence[RawSequence], day: int, bucket: int) -> list[Raw
 class ActionMap:
     """A home's action ids -> the model's (device, action) ids, by ``Type:control`` name."""
 
-    def __init__(self, model: TransAE, home_actions: Sequence[str]) -> None:
+    def __init__(self, model: NetworkModel, home_actions: Sequence[str]) -> None:
         vocab = model.vocabulary or {}
         devices, actions = list(map(str, vocab.get("devices", []))), list(map(str, vocab.get("actions", [])))
         device_id, action_id = {d: i for i, d in enumerate(devices)}, {a: i for i, a in enumerate(actions)}
@@ -199,6 +206,39 @@ def other_home(
     return out
 
 
+def next_action(sasrec: SASRec, home: Path, limit: int | None, ks: Sequence[int] = (5, 10)) -> dict[str, Any]:
+    """HR@k of the base SASRec's next action on another home: over its whole vocabulary, and over the
+    actions the home has done (its raw ``trn``) or the history holds, as the hub serves a calibrated
+    base model (``live_models.allowed_actions``); and how many of the unrestricted top ``ks[0]`` the home
+    has never done (what the next action sensor showed before)."""
+    to_model = ActionMap(sasrec, load_vocabulary(home).actions)
+    past = to_model(read_raw_sequences(home / "raw" / "trn.jsonl", limit, missing_ok=True))
+    done = {b[3] for s in past for b in s}
+    cases = [s for s in to_model(read_raw_sequences(home / "raw" / "vld.jsonl", limit)) if len(s) >= 2]
+    if not cases:
+        raise ValueError(f"{home}: no mapped raw vld sequence with two behaviours")
+    scores = sasrec.item_scores([sasrec.items(s[:-1]) for s in cases], "numpy")[:, 1:]  # [N, actions]
+    hits: dict[str, list[bool]] = {f"{rule}hr@{k}": [] for rule in ("", "home_") for k in ks}
+    allowed_sizes, never_done, target_not_done = [], [], []
+    for row, seq in zip(scores, cases, strict=True):
+        target, allowed = seq[-1][3], done | {b[3] for b in seq[:-1]}
+        allowed_sizes.append(len(allowed))
+        target_not_done.append(target not in allowed)
+        never_done.append(sum(a not in allowed for a in top_actions(row, ks[0])))
+        for k in ks:
+            hits[f"hr@{k}"].append(target in top_actions(row, k))
+            hits[f"home_hr@{k}"].append(target in top_actions(row, k, allowed))
+    return {
+        "cases": len(cases),
+        "actions_done": len(done),
+        "allowed_mean": float(np.mean(allowed_sizes)),
+        "target_not_done": float(np.mean(target_not_done)),
+        f"never_done_in_top{ks[0]}_mean": float(np.mean(never_done)),
+        f"cases_with_never_done_in_top{ks[0]}": float(np.mean([n > 0 for n in never_done])),
+        **{key: float(np.mean(values)) for key, values in hits.items()},
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class HomeOptions:
     """How other homes are read: where their normal sequences come from, the ``--calibrate`` sizes."""
@@ -206,6 +246,7 @@ class HomeOptions:
     normal_from: str = "vld"  # or "held-out": a seeded 20 % of trn
     calibrate: tuple[int, ...] = ()
     draws: int = 1
+    sasrec: Path | None = None  # also the base SASRec's next action on each home
 
 
 def run(
@@ -234,6 +275,11 @@ def run(
                 )
                 for home in homes
             },
+        }
+    if opts.sasrec is not None:
+        sasrec = SASRec.load(opts.sasrec)
+        doc[str(opts.sasrec)] = {
+            home.name: {"next_action": next_action(sasrec, home, limit)} for home in homes
         }
     return doc
 
@@ -267,6 +313,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--draws", type=int, default=1, help="--calibrate: draws of N sequences (first: file order)"
     )
+    parser.add_argument(
+        "--sasrec", type=Path, help="also this base SASRec's next action on each home (e.g. sasrec_fr.npz)"
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.set_defaults(func=_handle)
 
@@ -283,14 +332,14 @@ def _handle(args: argparse.Namespace) -> int:
     if args.draws < 1 or any(n < 1 for n in args.calibrate):
         print("habitus bench base: --calibrate and --draws need positive numbers", file=sys.stderr)
         return 2
-    options = HomeOptions(args.normal, tuple(args.calibrate), args.draws)
+    options = HomeOptions(args.normal, tuple(args.calibrate), args.draws, args.sasrec)
     try:
         doc = run(args.models, args.dataset, args.homes, args.limit, options)
     except (FileNotFoundError, ValueError) as err:
         print(f"habitus bench base: {err}", file=sys.stderr)
         return 2
     for path, figures in doc.items():
-        print(f"{path}: threshold {figures['threshold']:.4f}")
+        print(f"{path}: threshold {figures['threshold']:.4f}" if "threshold" in figures else f"{path}:")
         for name, values in figures.items():
             if isinstance(values, dict):
                 print(_line(name, values, "  "))

@@ -8,7 +8,7 @@ cross-entropy on the next item against one sampled negative per position, rankin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -31,6 +31,15 @@ from .training import (
     split_validation,
     train_config_from,
 )
+
+
+def top_actions(scores: NDArray[np.float32], k: int, allowed: Collection[int] | None = None) -> list[int]:
+    """The ``k`` action ids with the highest ``scores`` (one history's, padding column dropped), best
+    first, ties in id order; ``allowed``: only these ids (None: all)."""
+    n = scores.shape[0]
+    ids = range(n) if allowed is None else sorted(a for a in allowed if 0 <= a < n)
+    candidates: NDArray[np.int64] = np.fromiter(ids, dtype=np.int64)
+    return [int(i) for i in candidates[np.argsort(-scores[candidates], kind="stable")[:k]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +151,20 @@ class SASRec(NetworkModel):
         scores of one history are not a distribution over next items."""
         return self._run(left_pad(histories, self.config.max_len), backend)
 
-    def recommend(self, seq: RawSequence, k: int = 10, backend: Backend = "auto") -> list[tuple[int, float]]:
+    def recommend(
+        self,
+        seq: RawSequence,
+        k: int = 10,
+        backend: Backend = "auto",
+        allowed: Collection[int] | None = None,
+    ) -> list[tuple[int, float]]:
         """Top-k next actions after ``seq`` as ``(action id, score)``, best first ("action" mode);
-        scores are logits, see ``item_scores``."""
+        scores are logits, see ``item_scores``. ``allowed``: rank only these action ids (fewer than
+        ``k`` come back when fewer are allowed); None ranks the whole vocabulary."""
         if self.config.item_mode != "action":
             raise ValueError("recommend() needs item_mode='action'; use item_scores() for paper mode")
         scores = self.item_scores([self.items(seq)], backend)[0, 1:]  # drop padding column
-        top = np.argsort(-scores, kind="stable")[:k]
-        return [(int(i), float(scores[i])) for i in top]
+        return [(i, float(scores[i])) for i in top_actions(scores, k, allowed)]
 
     # --- NetworkModel hooks --------------------------------------------------------------------------
     def _graph(self) -> GraphFn:
