@@ -92,13 +92,19 @@ class SessionLog:
         ]
 
 
+def within_steps(name: str, a: float, b: float, steps: float) -> bool:
+    """Whether two values of the scalar setting ``name`` lie within ``steps`` user steps of each other
+    (a step: :data:`.routines_metrics.SCALAR_TOLERANCE`; a setting without one must be equal)."""
+    return abs(a - b) <= steps * SCALAR_TOLERANCE.get(name, 0.0) + 1e-9
+
+
 def shows(current: Mapping[str, str | float], target: Mapping[str, str | float], steps: float) -> bool:
     """Whether a device's settings already are ``target`` (scalars within ``steps`` user steps)."""
     for name, value in target.items():
         if name not in current:
             return False
         if is_scalar(name, value) and is_scalar(name, current[name]):
-            if abs(float(current[name]) - float(value)) > steps * SCALAR_TOLERANCE.get(name, 0.0) + 1e-9:
+            if not within_steps(name, float(current[name]), float(value), steps):
                 return False
         elif str(current[name]) != str(value):
             return False

@@ -78,7 +78,15 @@ from .behaviour import Behaviour
 from .context import UNKNOWN
 from .routines import SCALAR_RANGES, TRIGGER_FIELDS, Routine, Settings, is_scalar
 from .routines_base import BaseContexts, MinerConfig, activity_by_hour, matches_triggers
-from .routines_devices import Item, SessionLog, binomial_gain, item_of, needed, partial_devices
+from .routines_devices import (
+    Item,
+    SessionLog,
+    binomial_gain,
+    item_of,
+    needed,
+    partial_devices,
+    within_steps,
+)
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 from .routines_metrics import SCALAR_TOLERANCE, actions_equal
 from .routines_rank import REACTIVE_FIELDS, ranked
@@ -617,10 +625,7 @@ def _near_target(occurrences: list[Occurrence], steps: float) -> list[Occurrence
     def near(occurrence: Occurrence) -> bool:
         for (entity, name), value in target.items():
             setting = occurrence.settings.get(entity, {}).get(name)
-            if (
-                isinstance(setting, int | float)
-                and abs(setting - value) > steps * SCALAR_TOLERANCE[name] + 1e-9
-            ):
+            if isinstance(setting, int | float) and not within_steps(name, setting, value, steps):
                 return False
         return True
 
@@ -1083,7 +1088,7 @@ def _same_targets(a: Routine, b: Routine, steps: float) -> bool:
                 name in SCALAR_TOLERANCE
                 and isinstance(value, int | float)
                 and isinstance(other, int | float)
-                and abs(float(value) - float(other)) > steps * SCALAR_TOLERANCE[name] + 1e-9
+                and not within_steps(name, float(value), float(other), steps)
             ):
                 return False
     return True
