@@ -81,3 +81,31 @@ def test_bench_models_reports_a_missing_dataset(tmp_path: Path, capsys: pytest.C
     code = main(["bench", "models", "--dataset", str(tmp_path / "nowhere"), "--shift", "spring"])
     assert code == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_the_original_baseline_is_also_run_on_the_fixed_baseline_sets(tiny_fr: Path, tmp_path: Path) -> None:
+    """Where the dataset has the reference's fixed baseline sets, the original context's paper-protocol
+    TransAE is also trained and tested on them (row ``ad_fixed``: what the paper's TransAE column used)."""
+    kept = {"fixed/daytime/trn.jsonl": 20, "fixed/daytime/vld.jsonl": 6, "fixed/daytime/test.jsonl": 15}
+    kept["fixed/anomalies/night_time.jsonl"] = 12
+    for relative, keep in kept.items():
+        target = tiny_fr / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = (FR / relative).read_text(encoding="utf-8").splitlines()[:keep]
+        target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "fixed.json"
+    flags = ["--shift", "night", "--protocol", "paper", "--tasks", "ad", "--epoch-scale", "0.1"]
+    assert main(["bench", "models", "--dataset", str(tiny_fr), *flags, "--json", str(out)]) == 0
+    results = json.loads(out.read_text(encoding="utf-8"))["results"]
+    fixed = results["original"]["ad_fixed"]
+    assert fixed["n_test"] == 15 + 12  # the fixed test pieces, not split_test's 25 + 25
+    assert results["original"]["ad"]["n_test"] == 50
+    assert "fixed baseline sets" in fixed["protocol"] and 0.0 <= fixed["f1"] <= 1.0
+    assert "ad_fixed" not in results["paper_synthetic"] and "ad_fixed" not in results["oracle"]
+
+    (tiny_fr / "fixed" / "anomalies" / "night_time.jsonl").unlink()  # a dataset without them: no row
+    assert (
+        main(["bench", "models", "--dataset", str(tiny_fr), *flags, "--sets", "original", "--json", str(out)])
+        == 0
+    )
+    assert "ad_fixed" not in json.loads(out.read_text(encoding="utf-8"))["results"]["original"]

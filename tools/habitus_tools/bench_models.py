@@ -24,6 +24,13 @@ Two protocols are reported (``--protocol``):
 * **product** (``ad_product``/``bp_product`` keys): Habitus's defaults, one TransAE over all four
   fields, 95th percentile, and SASRec over actions, scored with sampled and full ranking.
 
+Where the dataset has the reference's fixed baseline sets (``fixed/<original>/{trn,vld,test}``,
+``fixed/anomalies/<shift>_<kind>``), the ``original`` set also gets the ``ad_fixed`` key (row "paper,
+fixed baseline sets"): the paper AD protocol's TransAE trained on ``fixed/<original>/trn``, threshold at
+the original baseline's percentile of its ``vld``, tested on its ``test`` (normal) + the fixed
+anomalies. The paper's no-adaptation TransAE column was measured there, not on ``split_test``
+(docs/BENCHMARKS.md, "Original-context baselines at full epochs"); its SASRec column fits ``split_test``.
+
 ``--hub-row`` adds the ``ad_hub`` key (row "product, as the hub"): TransAE fitted exactly as the hub's
 ``train_models`` fits it (``engine/jobs.py`` ``fit_transae``: each sequence's live windows, the product
 defaults, the threshold at the 95th percentile of the held-out sequences' highest prefix readings),
@@ -107,6 +114,31 @@ class ShiftData:
     training: dict[str, tuple[list[RawSequence], list[RawSequence]]]  # name -> (AD set, BP set)
     paper_percentile: float
     paper: dict[str, Any] = field(default_factory=dict)
+    fixed: FixedBaseline | None = None  # the reference's fixed baseline sets, where the dataset has them
+
+
+@dataclass(frozen=True, slots=True)
+class FixedBaseline:
+    """The reference's fixed baseline sets of a shift (``fixed/<original>/{trn,vld,test}`` and
+    ``fixed/anomalies/<shift>_<kind>``): what the paper's no-adaptation TransAE column was measured on
+    (docs/BENCHMARKS.md, "Original-context baselines at full epochs")."""
+
+    train: list[RawSequence]
+    validation: list[RawSequence]
+    test_normal: list[RawSequence]
+    test_anomalies: list[RawSequence]
+
+
+def load_fixed_baseline(dataset: Path, shift: str) -> FixedBaseline | None:
+    """The fixed baseline sets of ``shift``, or None where the dataset lacks one of the files."""
+    original, anomaly, _field, _code = SHIFTS[shift]
+    folder = dataset / "fixed"
+    paths = [folder / original / f"{split}.jsonl" for split in ("trn", "vld", "test")]
+    paths.append(folder / "anomalies" / f"{shift}_{anomaly}.jsonl")
+    if not all(p.exists() for p in paths):
+        return None
+    train, validation, normal, anomalies = (read_raw_sequences(p) for p in paths)
+    return FixedBaseline(train, validation, normal, anomalies)
 
 
 def oracle_pieces(
@@ -159,6 +191,7 @@ def load_shift(dataset: Path, shift: str) -> ShiftData:
         {k: (list(a), list(b)) for k, (a, b) in training.items()},
         percentile,
         paper,
+        load_fixed_baseline(dataset, shift),
     )
 
 
@@ -288,6 +321,30 @@ def run_ad_paper(
     }
 
 
+def run_ad_paper_fixed(
+    data: ShiftData,
+    scale: float,
+    denoise: Denoising = Denoising(),
+    *,
+    seed: int = SEED,
+    shape: PaperADShape = PaperADShape(),
+    reference_training: bool = False,
+) -> dict[str, Any]:
+    """The paper AD protocol's original-context TransAE as the reference's baseline runs it: trained on
+    ``fixed/<original>/trn``, threshold at the original baseline's percentile of ``fixed/<original>/vld``,
+    tested on ``fixed/<original>/test`` (normal) + ``fixed/anomalies`` (row ``ad_fixed``)."""
+    if data.fixed is None:
+        raise ValueError(f"{data.name} has no fixed baseline sets for {data.shift}")
+    fixed = data.fixed
+    config = paper_ad_config(
+        data.shift, ORIGINAL_BASELINE_PERCENTILE, seed, scale, denoise, shape, reference_training
+    )
+    model = TransAE(data.sizes, config).fit(fixed.train, fixed.validation)
+    on_fixed = replace(data, test_normal=fixed.test_normal, test_anomalies=fixed.test_anomalies)
+    protocol = _paper_ad_protocol(data, ORIGINAL_BASELINE_PERCENTILE, denoise, shape, reference_training)
+    return {**_ad_metrics(model, on_fixed), "protocol": protocol + ", fixed baseline sets"}
+
+
 def _paper_ad_protocol(
     data: ShiftData, percentile: float, denoise: Denoising, shape: PaperADShape, reference_training: bool
 ) -> str:
@@ -323,9 +380,25 @@ def fit_ad_paper(
     ``train_is_validation``) on ``shift``'s field, threshold at ``percentile`` of the validation scores;
     ``reference_training``: see ``paper_ad_train_config``. ``split_seed`` (default ``seed``) draws
     the split (a seed ensemble's members share one)."""
-    field_name = SHIFTS[shift][2]
-    config = TransAEConfig(
-        fields=(field_name,),
+    config = paper_ad_config(shift, percentile, seed, scale, denoise, shape, reference_training)
+    fit_part, validation = paper_ad_split(
+        train, seed if split_seed is None else split_seed, train_is_validation
+    )
+    return TransAE(sizes, config).fit(fit_part, validation)
+
+
+def paper_ad_config(  # noqa: PLR0917 - the paper protocol's knobs, two private call sites
+    shift: str,
+    percentile: float,
+    seed: int,
+    scale: float,
+    denoise: Denoising,
+    shape: PaperADShape,
+    reference_training: bool,
+) -> TransAEConfig:
+    """The paper AD protocol's TransAE: ``shift``'s one field, no positions, 2+2 layers, 15 epochs."""
+    return TransAEConfig(
+        fields=(SHIFTS[shift][2],),
         max_behaviours=10,
         d_model=shape.d_model,
         n_heads=shape.n_heads,
@@ -338,10 +411,6 @@ def fit_ad_paper(
         corruption_rate=denoise.rate,
         train=paper_ad_train_config(_epochs(15, scale), seed, reference_training),
     )
-    fit_part, validation = paper_ad_split(
-        train, seed if split_seed is None else split_seed, train_is_validation
-    )
-    return TransAE(sizes, config).fit(fit_part, validation)
 
 
 def paper_ad_split(
@@ -704,6 +773,18 @@ def evaluate(
                         reference_training=ad_reference_training,
                     )
                 )
+            if "ad" in tasks and set_name == "original" and data.fixed is not None:
+                entry["ad_fixed"] = _timed(
+                    partial(
+                        run_ad_paper_fixed,
+                        data,
+                        scale,
+                        denoise,
+                        seed=seed,
+                        shape=ad_shape,
+                        reference_training=ad_reference_training,
+                    )
+                )
             if "bp" in tasks:
                 entry["bp"] = _timed(partial(run_bp_paper, bp_train, data, scale, bp_reference, seed=seed))
         if "product" in protocols:
@@ -780,6 +861,7 @@ def format_table(doc: dict[str, Any]) -> str:
     for set_name, entry in doc["results"].items():
         for key, tag in (
             ("", "paper protocol"),
+            ("_fixed", "paper, fixed baseline sets"),
             ("_product", "product"),
             ("_product_max", "product, max"),
             ("_hub", "product, as the hub"),
