@@ -18,6 +18,7 @@ Malformed events are logged and dropped, never raised into HA.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -100,8 +101,8 @@ def behaviour_from_change(
 def outdoor_celsius(attributes: Mapping[str, object], default_unit: str) -> float | None:
     """A weather entity's temperature in °C (its ``temperature_unit``, else the system's unit)."""
     value = attributes.get("temperature")
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return None  # NaN/inf: no temperature (TSS re-segmenting would take its row as malformed)
     unit = str(attributes.get("temperature_unit") or default_unit)
     try:
         return round(TemperatureConverter.convert(float(value), unit, UnitOfTemperature.CELSIUS), 2)

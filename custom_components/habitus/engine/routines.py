@@ -38,6 +38,7 @@ security    alarm_control_panel     armed true/false -> state armed_away/disarme
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,7 +116,8 @@ def settings_from_snapshot(entity_id: str, state: str, attributes: Mapping[str, 
         if isinstance(value, bool) or value is None:
             continue
         if isinstance(value, int | float):
-            settings[name] = float(value)
+            if math.isfinite(value):  # NaN/inf are no setting (nor valid JSON: the store writes null)
+                settings[name] = float(value)
         elif isinstance(value, str):
             settings[name] = value
     return settings

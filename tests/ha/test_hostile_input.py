@@ -1,0 +1,92 @@
+"""Hostile input on a real HA bus: non-finite numbers, huge strings, control characters, values JSON
+cannot hold, entity ids no state machine would accept. HA keeps running, what is learned is what the
+store keeps, and nothing already learned is lost."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import Context, HomeAssistant
+
+from custom_components.habitus.engine.behaviour import Behaviour
+from custom_components.habitus.runtime import HabitusConfigEntry
+from custom_components.habitus.store import storage_key
+
+from .conftest import SetupHabitus
+
+USER = Context(user_id="0123456789abcdef0123456789abcdef")
+
+
+def everything(entry: HabitusConfigEntry) -> list[Behaviour]:
+    """Every behaviour kept, closed sequences first, then the open one."""
+    learner = entry.runtime_data.learner
+    return [b for seq in learner.store.sequences() for b in seq] + learner.open_sequence
+
+
+def shape(behaviours: list[Behaviour]) -> list[tuple[Any, ...]]:
+    """Every field of each behaviour, time as the store keeps it (to the microhour)."""
+    return [(b.device, b.action, round(b.time, 6), b.origin, b.context, b.settings) for b in behaviours]
+
+
+def _finite(value: object) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+async def _set_gap(hass: HomeAssistant, entry: HabitusConfigEntry, max_gap_hours: float) -> None:
+    """The real options flow's general step (it saves the options and reloads the entry)."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": "general"})
+    await hass.config_entries.options.async_configure(result["flow_id"], {"max_gap_hours": max_gap_hours})
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+async def test_non_finite_numbers_are_no_setting_nor_temperature_and_survive_the_store(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    bad: float,
+) -> None:
+    """A light reporting NaN/inf brightness and a weather entity reporting a NaN/inf temperature.
+
+    Before: the routine settings kept the number (``brightness: nan``), which HA's JSON writer stores
+    as ``null``, so the behaviour read back after a restart was not the one learned; the temperature
+    was kept as the context's ``outdoor_temp_c`` (banded "hot"), and re-segmenting after an options
+    change dropped every closed sequence holding one as malformed.
+    """
+    hass.states.async_set("light.desk", "off")
+    hass.states.async_set("weather.home", "sunny", {"temperature": bad})
+    entry = await setup_habitus({"max_gap_hours": 1.0})
+    for state in ("on", "off"):
+        hass.states.async_set(
+            "light.desk", state, {"brightness": bad, "color_temp_kelvin": bad}, context=USER
+        )
+    freezer.tick(timedelta(hours=2))
+    hass.states.async_set("light.desk", "on", {"brightness": 80}, context=USER)  # closes the first
+    await hass.async_block_till_done()
+
+    learned = everything(entry)
+    assert [b.action for b in learned] == ["Light:switch on", "Light:switch off", "Light:switch on"]
+    assert entry.runtime_data.learner.store.stored_sequences == 1
+    for behaviour in learned:
+        assert all(_finite(v) for v in [*behaviour.settings.values(), *behaviour.context.values()])
+        assert "outdoor_temp_c" not in behaviour.context
+        assert behaviour.context["outdoor_temp"] == "unknown"
+    assert learned[0].settings == {"state": "on"}
+
+    await entry.runtime_data.learner.store.async_flush()
+    json.dumps(hass_storage[storage_key(entry.entry_id)], allow_nan=False)  # standard JSON only
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert shape(everything(entry)) == shape(learned)  # what the store gives back is what was learned
+
+    await _set_gap(hass, entry, 3.0)  # TSS again over what is kept: one sequence now, none lost
+    assert [(b.device, b.action, b.settings) for b in everything(entry)] == [
+        (b.device, b.action, b.settings) for b in learned
+    ]
