@@ -20,6 +20,14 @@ from custom_components.habitus.store import storage_key
 from .conftest import SetupHabitus
 
 USER = Context(user_id="0123456789abcdef0123456789abcdef")
+CONTROL = "dim\x00\x07\x1b[31m\u202e\r\n\ud7ff"  # NUL, BEL, an ANSI escape, RTL override, CR LF
+
+
+class NotJson:
+    """An attribute value JSON cannot hold (an integration's own object)."""
+
+    def __str__(self) -> str:
+        return "not-json"
 
 
 def everything(entry: HabitusConfigEntry) -> list[Behaviour]:
@@ -90,3 +98,43 @@ async def test_non_finite_numbers_are_no_setting_nor_temperature_and_survive_the
     assert [(b.device, b.action, b.settings) for b in everything(entry)] == [
         (b.device, b.action, b.settings) for b in learned
     ]
+
+
+async def test_control_characters_and_values_json_cannot_hold_are_kept_as_text_through_a_restart(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, hass_storage: dict[str, Any]
+) -> None:
+    hass.states.async_set("light.desk", "off")
+    hass.states.async_set("media_player.tv", "off")
+    entry = await setup_habitus()
+    hass.states.async_set("light.desk", "on", {"effect": CONTROL, "junk": NotJson()}, context=USER)
+    hass.states.async_set("media_player.tv", "on", {"source": NotJson(), "volume_level": 0.5}, context=USER)
+    await hass.async_block_till_done()
+    learned = everything(entry)
+    assert [b.settings for b in learned] == [
+        {"state": "on", "effect": CONTROL},
+        {"state": "on", "volume_level": 0.5, "source": "not-json"},
+    ]
+    await entry.runtime_data.learner.store.async_flush()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert shape(everything(entry)) == shape(learned)
+
+
+async def test_a_huge_attribute_is_no_setting_and_never_bloats_the_store(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, hass_storage: dict[str, Any]
+) -> None:
+    """A light whose ``effect`` is 1 MB (a broken integration), changed a few times.
+
+    Before: every value was kept in the store's settings table and rewritten with each save (5 MB)."""
+    hass.states.async_set("light.desk", "off")
+    entry = await setup_habitus()
+    for i in range(5):
+        huge = f"{i}" + "x" * 1_000_000
+        hass.states.async_set("light.desk", "on", {"effect": huge, "brightness": 10 + i}, context=USER)
+        hass.states.async_set("light.desk", "off", context=USER)
+    await hass.async_block_till_done()
+    learned = everything(entry)
+    assert len(learned) == 10  # every change is still learned...
+    assert [b.settings for b in learned[:2]] == [{"state": "on", "brightness": 10.0}, {"state": "off"}]
+    await entry.runtime_data.learner.store.async_flush()
+    assert len(json.dumps(hass_storage[storage_key(entry.entry_id)])) < 10_000  # ...without the text

@@ -163,6 +163,9 @@ _SETTING_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 _SETTING_ATTRIBUTES["climate"] += ("humidity",)
 _SETTING_ATTRIBUTES["valve"] = ("current_position",)
 _STATE_AS_SETTING = {"climate": "hvac_mode", "water_heater": "operation_mode"}
+# A longer text is no setting anyone chose (a broken integration's dump): kept, it would be rewritten
+# with every save of the store. HA's own limit for a state.
+MAX_SETTING_CHARS = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +252,10 @@ def _setting_value(value: object) -> str | float | None:
     if isinstance(value, int | float):
         return float(value) if math.isfinite(value) else None  # NaN/inf are no setting (nor valid JSON)
     if isinstance(value, list | tuple):
-        return ",".join(str(round(float(v), 3)) if isinstance(v, int | float) else str(v) for v in value)
-    return str(value)
+        text = ",".join(str(round(float(v), 3)) if isinstance(v, int | float) else str(v) for v in value)
+    else:
+        text = str(value)
+    return text if len(text) <= MAX_SETTING_CHARS else None
 
 
 def _state_control(old: DeviceState, new: DeviceState, kind: str) -> str | None:

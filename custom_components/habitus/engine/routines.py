@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .context import DAYS_OF_WEEK, OUTDOOR_TEMPS, SUN_PHASES, TIMES_OF_DAY, WEATHERS
+from .devices import MAX_SETTING_CHARS
 
 type Setting = str | float
 type Settings = dict[str, Setting]
@@ -118,7 +119,7 @@ def settings_from_snapshot(entity_id: str, state: str, attributes: Mapping[str, 
         if isinstance(value, int | float):
             if math.isfinite(value):  # NaN/inf are no setting (nor valid JSON: the store writes null)
                 settings[name] = float(value)
-        elif isinstance(value, str):
+        elif isinstance(value, str) and len(value) <= MAX_SETTING_CHARS:
             settings[name] = value
     return settings
 
