@@ -1,0 +1,190 @@
+"""Damaged and full storage with the entry's stores on a real disk (``<config>/.storage``), not the test
+plugin's in-memory mock: a store file truncated before startup, a write that meets a full disk, a
+suggestions file whose JSON is valid but not Habitus's layout. HA keeps running, the entry loads, and
+what was stored survives (on disk, or learned again from the recorder)."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+from unittest.mock import patch
+
+import pytest
+from atomicwrites import AtomicWriter
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
+
+from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.runtime import HabitusConfigEntry
+from custom_components.habitus.store import storage_key
+
+ENTRY_ID = "01JROBUSTNESSDISKTESTENTRY"
+USER = Context(user_id="0123456789abcdef0123456789abcdef")
+# The Store methods as HA ships them, taken before the test plugin's storage mock replaces them.
+_REAL = {name: getattr(Store, name) for name in ("_async_load", "_async_write_data", "async_remove")}
+
+
+@pytest.fixture
+def on_disk(hass: HomeAssistant) -> Iterator[Path]:
+    """This entry's stores read and write ``<config>/.storage`` for real (every other store stays in
+    the plugin's memory mock); the files are removed afterwards (the test config folder is shared)."""
+    folder = Path(hass.config.path(".storage"))
+    mocked = {name: getattr(Store, name) for name in _REAL}
+
+    def route(name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+        async def method(store: Store[Any], *args: Any) -> Any:
+            implementation = _REAL[name] if store.key.startswith(storage_key(ENTRY_ID)) else mocked[name]
+            return await implementation(store, *args)
+
+        return method
+
+    with ExitStack() as stack:
+        for name in _REAL:
+            stack.enter_context(patch.object(Store, name, route(name)))
+        yield folder
+    for leftover in folder.glob(f"{storage_key(ENTRY_ID)}*"):
+        leftover.unlink()
+
+
+async def _setup(hass: HomeAssistant) -> HabitusConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN, entry_id=ENTRY_ID, data={}, options={"max_gap_hours": 1.0}, unique_id=DOMAIN
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return cast(HabitusConfigEntry, entry)
+
+
+async def _restart(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
+    """Unload (which flushes the stores to disk) and set up again."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def _learned(entry: HabitusConfigEntry) -> list[tuple[str, str]]:
+    learner = entry.runtime_data.learner
+    behaviours = [b for seq in learner.store.sequences() for b in seq] + learner.open_sequence
+    return [(b.device, b.action) for b in behaviours]
+
+
+def _play(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    for entity_id in ("light.desk", "switch.fan"):
+        for state in ("on", "off"):
+            hass.states.async_set(entity_id, state, context=USER)
+            freezer.tick(timedelta(minutes=5))
+    freezer.tick(timedelta(hours=2))
+
+
+async def test_a_store_truncated_on_disk_is_kept_aside_and_the_history_learned_again(
+    hass: HomeAssistant, on_disk: Path, freezer: FrozenDateTimeFactory
+) -> None:
+    """A power cut on a card without atomic renames, or a hand edit: the store file ends mid-JSON."""
+    hass.states.async_set("light.desk", "off")
+    hass.states.async_set("switch.fan", "off")
+    entry = await _setup(hass)
+    _play(hass, freezer)
+    _play(hass, freezer)
+    await hass.async_block_till_done()
+    before = _learned(entry)
+    assert len(before) == 8
+    await async_wait_recording_done(hass)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    path = on_disk / storage_key(ENTRY_ID)
+    damaged = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(damaged)
+
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED  # HA and the entry run on
+    [kept] = on_disk.glob(f"{storage_key(ENTRY_ID)}.corrupt.*")
+    assert kept.read_bytes() == damaged  # the damaged file is kept as it was, for the user
+    issues = ir.async_get(hass).issues.values()
+    assert any(
+        i.translation_key == "storage_corruption" and storage_key(ENTRY_ID) in i.issue_id for i in issues
+    )
+    assert _learned(entry) == before  # learned again from the recorder: nothing lost
+    hass.states.async_set("light.desk", "on", context=USER)
+    await hass.async_block_till_done()
+    assert _learned(entry) == [*before, ("light.desk", "Light:switch on")]
+
+
+class _FullDisk(io.RawIOBase):
+    """The temporary file of an atomic write on a disk that fills up: half the data goes in, then
+    ENOSPC. (The one thing simulated: a real full disk cannot be made in the test environment.)"""
+
+    def __init__(self, real: Any) -> None:
+        super().__init__()
+        self._real = real
+        self.name = real.name
+
+    def write(self, data: Any) -> int:
+        self._real.write(bytes(data)[: len(data) // 2])
+        self._real.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def fileno(self) -> int:
+        return int(self._real.fileno())
+
+    def close(self) -> None:
+        self._real.close()
+        super().close()
+
+
+@contextmanager
+def _full_disk(path: Path) -> Iterator[None]:
+    """Writes of ``path`` (HA's atomic writer) fail with ENOSPC halfway through the temporary file."""
+    original = AtomicWriter.get_fileobject
+
+    def get_fileobject(writer: AtomicWriter, **kwargs: Any) -> Any:
+        real = original(writer, **kwargs)
+        return _FullDisk(real) if writer._path == str(path) else real
+
+    with patch.object(AtomicWriter, "get_fileobject", get_fileobject):
+        yield
+
+
+async def test_a_full_disk_at_a_store_write_keeps_the_previous_file_and_loses_nothing_learned(
+    hass: HomeAssistant, on_disk: Path, freezer: FrozenDateTimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ENOSPC is simulated at the temporary file's write call (see ``_FullDisk``); the rest is real:
+    HA's atomic writer, its clean-up of the half-written temporary file, the file on disk."""
+    hass.states.async_set("light.desk", "off")
+    hass.states.async_set("switch.fan", "off")
+    entry = await _setup(hass)
+    _play(hass, freezer)
+    await hass.async_block_till_done()
+    store = entry.runtime_data.learner.store
+    await store.async_flush()
+    path = on_disk / storage_key(ENTRY_ID)
+    previous = path.read_bytes()
+
+    hass.states.async_set("light.desk", "on", context=USER)  # learned, not written yet
+    await hass.async_block_till_done()
+    learned = _learned(entry)
+    assert len(learned) == 5
+    with _full_disk(path):
+        await store.async_flush()
+    assert path.read_bytes() == previous  # the previous file is intact
+    assert sorted(p.name for p in on_disk.iterdir() if p.name.startswith("tmp")) == []  # no half file
+    assert f"Error writing config for {storage_key(ENTRY_ID)}" in caplog.text
+    assert "No space left on device" in caplog.text
+    assert entry.state is ConfigEntryState.LOADED
+    assert _learned(entry) == learned  # nothing learned is lost in memory
+
+    await _restart(hass, entry)  # space again: the unload's write keeps everything
+    assert _learned(entry) == learned
