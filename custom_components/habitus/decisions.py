@@ -6,6 +6,7 @@ routine stays dismissed across restarts; deleted with the entry.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -14,6 +15,8 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+
+_LOGGER = logging.getLogger(__name__)
 
 DECISIONS_VERSION = 1
 
@@ -50,16 +53,39 @@ class SuggestionDecisions:
         self.snoozed: dict[str, datetime] = {}
 
     async def async_load(self) -> None:
-        """Read the stored decisions (a malformed entry is skipped, never raised)."""
-        data = await self._store.async_load()
+        """Read the stored decisions (what is not in the layout is skipped with a warning, never raised:
+        the file is left as it is until the next decision is saved)."""
+        data: Any = await self._store.async_load()
         if not data:
             return
-        self.accepted = {str(i) for i in data.get("accepted", [])}
-        self.dismissed = {str(i) for i in data.get("dismissed", [])}
-        for routine_id, until in dict(data.get("snoozed", {})).items():
-            parsed = dt_util.parse_datetime(str(until))
-            if parsed is not None:
+        if not isinstance(data, dict):
+            self._skip("the document", data)
+            return
+        self.accepted, self.dismissed = self._ids(data, "accepted"), self._ids(data, "dismissed")
+        snoozed = data.get("snoozed")
+        if not isinstance(snoozed, dict):
+            if snoozed is not None:
+                self._skip("snoozed", snoozed)
+            return
+        for routine_id, until in snoozed.items():
+            parsed = dt_util.parse_datetime(until) if isinstance(until, str) else None
+            if parsed is None:
+                self._skip(f"snoozed {routine_id!r}", until)
+            else:
                 self.snoozed[str(routine_id)] = parsed
+
+    def _ids(self, data: dict[str, Any], name: str) -> set[str]:
+        value = data.get(name)
+        if isinstance(value, list):
+            return {str(i) for i in value}
+        if value is not None:
+            self._skip(name, value)
+        return set()
+
+    def _skip(self, what: str, value: object) -> None:
+        _LOGGER.warning(
+            "Skipping unreadable routine decisions in %s: %s is %.80r", self._store.path, what, value
+        )
 
     async def async_save(self) -> None:
         """Write now (decisions are rare)."""

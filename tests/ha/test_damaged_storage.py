@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,10 +23,12 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
 from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.decisions import decisions_key
 from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
 
@@ -188,3 +191,30 @@ async def test_a_full_disk_at_a_store_write_keeps_the_previous_file_and_loses_no
 
     await _restart(hass, entry)  # space again: the unload's write keeps everything
     assert _learned(entry) == learned
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"accepted": 5, "dismissed": ["r1"], "snoozed": ["r2"]},
+        {"accepted": ["r1"], "dismissed": None, "snoozed": {"r2": 7}},
+        ["r1"],
+    ],
+)
+async def test_a_suggestions_file_in_another_layout_never_stops_the_entry(
+    hass: HomeAssistant, on_disk: Path, caplog: pytest.LogCaptureFixture, data: Any
+) -> None:
+    """Valid JSON, but not the decisions' layout (a hand edit, another tool): the entry loads, what
+    can be read is kept (``r1`` stays hidden), the rest is skipped with a warning, the file untouched."""
+    path = on_disk / decisions_key(ENTRY_ID)
+    path.write_text(
+        json.dumps({"version": 1, "minor_version": 1, "key": decisions_key(ENTRY_ID), "data": data})
+    )
+    before = path.read_bytes()
+    entry = await _setup(hass)
+    assert entry.state is ConfigEntryState.LOADED
+    suggester = entry.runtime_data.suggester
+    assert suggester is not None
+    assert suggester.decisions.is_hidden("r1", dt_util.utcnow()) is isinstance(data, dict)
+    assert "Skipping unreadable routine decisions" in caplog.text
+    assert path.read_bytes() == before
