@@ -62,12 +62,12 @@ class LiveStore:
             self.feedback_normal = [
                 [[float(t), str(d), str(a)] for t, d, a in seq] for seq in data["feedback_normal"]
             ]
-            self.monitor = ContextMonitor.from_dict(data.get("monitor") or {})
             until = data.get("snoozed_until")
             self.snoozed_until = float(until) if until is not None else None
             adaptation = data.get("adaptation") or {}
             self.adaptation = dict(adaptation) if isinstance(adaptation, dict) else {}
-        except (KeyError, TypeError, ValueError) as err:
+            self.monitor = ContextMonitor.from_dict(data.get("monitor") or {})  # last: the least to lose
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
             _LOGGER.warning("Ignoring unreadable Habitus live data %s: %r", self._store.path, err)
 
     def add_feedback(self, behaviours: Sequence) -> None:

@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import asy
 
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.decisions import decisions_key
+from custom_components.habitus.live_store import live_storage_key
 from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
 
@@ -218,3 +219,28 @@ async def test_a_suggestions_file_in_another_layout_never_stops_the_entry(
     assert suggester.decisions.is_hidden("r1", dt_util.utcnow()) is isinstance(data, dict)
     assert "Skipping unreadable routine decisions" in caplog.text
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("monitor", [["not", "a", "monitor"], {"baseline": 5, "days": []}])
+async def test_a_live_file_in_another_layout_never_stops_the_entry(
+    hass: HomeAssistant, on_disk: Path, caplog: pytest.LogCaptureFixture, monitor: Any
+) -> None:
+    """The live store (feedback, adaptation record, context monitor) with a monitor that is not one:
+    the entry loads with a warning, the feedback and the adaptation record are kept."""
+    path = on_disk / live_storage_key(ENTRY_ID)
+    data = {
+        "feedback_normal": [[[1.0, "light.desk", "Light:switch on"]]],
+        "adaptation": {"completed_jobs": 3},
+        "monitor": monitor,
+    }
+    path.write_text(json.dumps({"version": 1, "minor_version": 1, "key": path.name, "data": data}))
+    entry = await _setup(hass)
+    assert entry.state is ConfigEntryState.LOADED
+    live = entry.runtime_data.live
+    assert live is not None
+    assert [[(b.device, b.action) for b in s] for s in live.store.feedback_sequences()] == [
+        [("light.desk", "Light:switch on")]
+    ]
+    assert entry.runtime_data.adaptation_jobs is not None
+    assert entry.runtime_data.adaptation_jobs.completed_jobs == 3
+    assert "Ignoring unreadable Habitus live data" in caplog.text
