@@ -298,8 +298,12 @@ class NativeState:
 async def _async_state(hass: HomeAssistant) -> NativeState:
     if (state := hass.data.get(_STATE)) is None:
         store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, STORAGE_KEY)
-        saved = await store.async_load() or {}
-        statuses = {str(k): str(v) for k, v in dict(saved.get("statuses") or {}).items()}
+        saved: Any = await store.async_load() or {}
+        found = saved.get("statuses") if isinstance(saved, dict) else saved
+        if not isinstance(found, dict | None):  # probed again, in a child, as at a first start
+            _LOGGER.warning("Ignoring unreadable Habitus native module verdicts %s: %.80r", store.path, found)
+            found = None
+        statuses = {str(k): str(v) for k, v in (found or {}).items()}
         state = hass.data.setdefault(_STATE, NativeState(store, statuses))
     return state
 

@@ -30,6 +30,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import asy
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.decisions import decisions_key
 from custom_components.habitus.live_store import live_storage_key
+from custom_components.habitus.native import STORAGE_KEY as NATIVE_STORAGE_KEY
 from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
 
@@ -244,3 +245,20 @@ async def test_a_live_file_in_another_layout_never_stops_the_entry(
     assert entry.runtime_data.adaptation_jobs is not None
     assert entry.runtime_data.adaptation_jobs.completed_jobs == 3
     assert "Ignoring unreadable Habitus live data" in caplog.text
+
+
+@pytest.mark.parametrize("data", [{"statuses": ["onnxruntime"]}, ["onnxruntime"]])
+async def test_a_native_verdicts_file_in_another_layout_never_stops_the_entry(
+    hass: HomeAssistant, hass_storage: dict[str, Any], caplog: pytest.LogCaptureFixture, data: Any
+) -> None:
+    """``.storage/habitus.native`` (which native modules crashed on import) unreadable: the entry loads
+    and the modules are probed again in a child process, as at a first start."""
+    hass_storage[NATIVE_STORAGE_KEY] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": NATIVE_STORAGE_KEY,
+        "data": data,
+    }
+    entry = await _setup(hass)
+    assert entry.state is ConfigEntryState.LOADED
+    assert "Ignoring unreadable Habitus native module verdicts" in caplog.text
