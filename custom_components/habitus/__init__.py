@@ -21,6 +21,7 @@ from homeassistant.util import dt as dt_util
 
 from .adaptation_job import AdaptationManager
 from .adaptation_services import async_setup_adaptation_services
+from .alerts import async_forget_alerts
 from .bootstrap import async_bootstrap, bootstrap_start
 from .const import DOMAIN, IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
 from .decisions import async_remove_decisions
@@ -164,3 +165,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     await async_remove_decisions(hass, entry.entry_id)
     await async_remove_live_store(hass, entry.entry_id)
     await async_remove_models(hass, entry.entry_id)  # <config>/habitus/<entry_id>
+    async_forget_alerts(hass, entry.entry_id)

@@ -5,15 +5,23 @@ unusual (TransAE's reconstruction score against its threshold, and the behaviour
 score most) and what to do ("that was me": the ``habitus.feedback`` action). After a notification,
 further anomalies within ``ALERT_COOLDOWN_SECONDS`` only fire the event entity; while snoozed (until a
 stored time) no notification is created either.
+
+Which notification is shown and when the last one was created are kept in ``hass.data`` per entry, not on
+the entry's runtime objects: a reload (saving the options reloads the entry) would otherwise forget the
+notification on screen (``habitus.dismiss_alert`` and "that was me" could no longer remove it) and restart
+the cool-down (the next anomaly stacked a second notification on the first). Persistent notifications
+end with Home Assistant, and so does this record.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from homeassistant.components import persistent_notification
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 from .live_const import ALERT_COOLDOWN_SECONDS
@@ -21,6 +29,17 @@ from .live_models import LiveScore
 from .live_store import LiveStore
 
 MAX_LISTED_BEHAVIOURS = 10
+
+
+@dataclass(slots=True)
+class _Shown:
+    """One entry's notification on screen and the start of its cool-down (survives reloads)."""
+
+    notification_id: str | None = None
+    last_notified: float | None = None  # epoch seconds
+
+
+_SHOWN: HassKey[dict[str, _Shown]] = HassKey("habitus_alerts_shown")
 
 
 def _local(time_hours: float) -> str:
@@ -53,6 +72,14 @@ def notification_message(result: LiveScore) -> str:
     )
 
 
+@callback
+def async_forget_alerts(hass: HomeAssistant, entry_id: str) -> None:
+    """The entry is deleted: remove its notification and its record."""
+    shown = hass.data.get(_SHOWN, {}).pop(entry_id, None)
+    if shown is not None and shown.notification_id is not None:
+        persistent_notification.async_dismiss(hass, shown.notification_id)
+
+
 class AnomalyAlerts:
     """Notifications of one entry, with cool-down and snooze (the snooze survives restarts)."""
 
@@ -60,15 +87,19 @@ class AnomalyAlerts:
         self._hass = hass
         self._entry_id = entry_id
         self._store = store
-        self._last_notified: float | None = None  # epoch seconds
-        self.notification_id: str | None = None  # the one currently shown
+        self._shown = hass.data.setdefault(_SHOWN, {}).setdefault(entry_id, _Shown())
         self.notified = 0
         self.suppressed = 0
 
     @property
     def last_notified(self) -> float | None:
         """Epoch seconds of the last notification (the cool-down runs from there; None: none yet)."""
-        return self._last_notified
+        return self._shown.last_notified
+
+    @property
+    def notification_id(self) -> str | None:
+        """The notification shown now (None: none)."""
+        return self._shown.notification_id
 
     @property
     def snoozed_until(self) -> float | None:
@@ -80,17 +111,18 @@ class AnomalyAlerts:
     def on_anomaly(self, result: LiveScore) -> bool:
         """A new anomaly: notify unless snoozed or cooling down; True if a notification was created."""
         now = dt_util.utcnow().timestamp()
-        cooling = self._last_notified is not None and now - self._last_notified < ALERT_COOLDOWN_SECONDS
+        last = self._shown.last_notified
+        cooling = last is not None and now - last < ALERT_COOLDOWN_SECONDS
         if self.snoozed_until is not None or cooling:
             self.suppressed += 1
             return False
-        self._last_notified = now
-        self.notification_id = f"{DOMAIN}_{self._entry_id}_anomaly_{int(result.key * 3600.0)}"
+        notification_id = f"{DOMAIN}_{self._entry_id}_anomaly_{int(result.key * 3600.0)}"
+        self._shown.last_notified, self._shown.notification_id = now, notification_id
         persistent_notification.async_create(
             self._hass,
             notification_message(result),
             title="Habitus: unusual activity",
-            notification_id=self.notification_id,
+            notification_id=notification_id,
         )
         self.notified += 1
         return True
@@ -98,10 +130,10 @@ class AnomalyAlerts:
     @callback
     def dismiss(self) -> bool:
         """Remove the notification shown now; False if there is none."""
-        if self.notification_id is None:
+        if self._shown.notification_id is None:
             return False
-        persistent_notification.async_dismiss(self._hass, self.notification_id)
-        self.notification_id = None
+        persistent_notification.async_dismiss(self._hass, self._shown.notification_id)
+        self._shown.notification_id = None
         return True
 
     @callback

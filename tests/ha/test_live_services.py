@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import voluptuous as vol
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 
@@ -92,6 +93,44 @@ async def test_dismiss_removes_the_notification_and_errors_when_none(
     await act(hass, freezer, UNUSUAL)
     assert len(anomaly_notifications(hass)) == 1
     await _call(hass, "dismiss_alert")
+    assert anomaly_notifications(hass) == {}
+
+
+async def _one_anomaly_notified(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> ConfigEntry:
+    """Habitus calibrated on a regular home, then one unusual sequence: one notification."""
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
+    await act(hass, freezer, UNUSUAL)
+    assert len(anomaly_notifications(hass)) == 1
+    return entry
+
+
+async def test_a_reload_keeps_the_shown_notification_and_the_cool_down(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """Saving the options reloads Habitus: its notification must stay dismissable, not be stacked on."""
+    entry = await _one_anomaly_notified(hass, setup_habitus, freezer)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await new_sequence(hass, freezer, minutes=5)
+    await act(hass, freezer, UNUSUAL)  # inside the cool-down that began before the reload
+    assert hass.states.get("event.habitus_anomaly").attributes["notified"] is False  # type: ignore[union-attr]
+    assert len(anomaly_notifications(hass)) == 1
+    await _call(hass, "dismiss_alert")  # the notification shown before the reload
+    assert anomaly_notifications(hass) == {}
+    with pytest.raises(ServiceValidationError):
+        await _call(hass, "dismiss_alert")
+
+
+async def test_removing_habitus_removes_its_notification(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await _one_anomaly_notified(hass, setup_habitus, freezer)
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
     assert anomaly_notifications(hass) == {}
 
 
