@@ -6,16 +6,18 @@ score most) and what to do ("that was me": the ``habitus.feedback`` action). Aft
 further anomalies within ``ALERT_COOLDOWN_SECONDS`` only fire the event entity; while snoozed (until a
 stored time) no notification is created either.
 
-Which notification is shown and when the last one was created are kept in ``hass.data`` per entry, not on
-the entry's runtime objects: a reload (saving the options reloads the entry) would otherwise forget the
-notification on screen (``habitus.dismiss_alert`` and "that was me" could no longer remove it) and restart
-the cool-down (the next anomaly stacked a second notification on the first). Persistent notifications
-end with Home Assistant, and so does this record.
+Which notification is shown, when the last one was created and which anomaly it was are kept in
+``hass.data`` per entry (``AlertMemory``), not on the entry's runtime objects: a reload (saving the
+options reloads the entry) would otherwise forget the notification on screen (``habitus.dismiss_alert``
+could no longer remove it, "that was me" answered that there was no anomaly), restart the cool-down and
+alert again on the open sequence read again (a second notification stacked on the first). Persistent
+notifications end with Home Assistant, and so does this record.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from homeassistant.components import persistent_notification
@@ -31,15 +33,27 @@ from .live_store import LiveStore
 MAX_LISTED_BEHAVIOURS = 10
 
 
+MAX_REMEMBERED_ANOMALIES = 100
+
+
+def _keys() -> deque[float]:
+    return deque(maxlen=MAX_REMEMBERED_ANOMALIES)
+
+
 @dataclass(slots=True)
-class _Shown:
-    """One entry's notification on screen and the start of its cool-down (survives reloads)."""
+class AlertMemory:
+    """What one entry's alerts remember across reloads: the notification on screen, the start of its
+    cool-down, the latest anomaly ("that was me" applies to it), the sequences already alerted on (a
+    sequence read again after a reload is no new anomaly) and those marked normal."""
 
     notification_id: str | None = None
     last_notified: float | None = None  # epoch seconds
+    last_anomaly: LiveScore | None = None
+    alerted: deque[float] = field(default_factory=_keys)  # sequence keys
+    normal_keys: deque[float] = field(default_factory=_keys)  # marked "that was me"
 
 
-_SHOWN: HassKey[dict[str, _Shown]] = HassKey("habitus_alerts_shown")
+_MEMORY: HassKey[dict[str, AlertMemory]] = HassKey("habitus_alert_memory")
 
 
 def _local(time_hours: float) -> str:
@@ -75,7 +89,7 @@ def notification_message(result: LiveScore) -> str:
 @callback
 def async_forget_alerts(hass: HomeAssistant, entry_id: str) -> None:
     """The entry is deleted: remove its notification and its record."""
-    shown = hass.data.get(_SHOWN, {}).pop(entry_id, None)
+    shown = hass.data.get(_MEMORY, {}).pop(entry_id, None)
     if shown is not None and shown.notification_id is not None:
         persistent_notification.async_dismiss(hass, shown.notification_id)
 
@@ -87,19 +101,19 @@ class AnomalyAlerts:
         self._hass = hass
         self._entry_id = entry_id
         self._store = store
-        self._shown = hass.data.setdefault(_SHOWN, {}).setdefault(entry_id, _Shown())
+        self.memory = hass.data.setdefault(_MEMORY, {}).setdefault(entry_id, AlertMemory())
         self.notified = 0
         self.suppressed = 0
 
     @property
     def last_notified(self) -> float | None:
         """Epoch seconds of the last notification (the cool-down runs from there; None: none yet)."""
-        return self._shown.last_notified
+        return self.memory.last_notified
 
     @property
     def notification_id(self) -> str | None:
         """The notification shown now (None: none)."""
-        return self._shown.notification_id
+        return self.memory.notification_id
 
     @property
     def snoozed_until(self) -> float | None:
@@ -111,13 +125,13 @@ class AnomalyAlerts:
     def on_anomaly(self, result: LiveScore) -> bool:
         """A new anomaly: notify unless snoozed or cooling down; True if a notification was created."""
         now = dt_util.utcnow().timestamp()
-        last = self._shown.last_notified
+        last = self.memory.last_notified
         cooling = last is not None and now - last < ALERT_COOLDOWN_SECONDS
         if self.snoozed_until is not None or cooling:
             self.suppressed += 1
             return False
         notification_id = f"{DOMAIN}_{self._entry_id}_anomaly_{int(result.key * 3600.0)}"
-        self._shown.last_notified, self._shown.notification_id = now, notification_id
+        self.memory.last_notified, self.memory.notification_id = now, notification_id
         persistent_notification.async_create(
             self._hass,
             notification_message(result),
@@ -130,10 +144,10 @@ class AnomalyAlerts:
     @callback
     def dismiss(self) -> bool:
         """Remove the notification shown now; False if there is none."""
-        if self._shown.notification_id is None:
+        if self.memory.notification_id is None:
             return False
-        persistent_notification.async_dismiss(self._hass, self._shown.notification_id)
-        self._shown.notification_id = None
+        persistent_notification.async_dismiss(self._hass, self.memory.notification_id)
+        self.memory.notification_id = None
         return True
 
     @callback

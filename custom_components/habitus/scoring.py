@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
@@ -58,7 +57,6 @@ from .scoring_thread import ScoringThread
 __all__ = ["LiveScorer", "Snapshot", "event_data", "score_snapshots"]
 
 _LOGGER = logging.getLogger(__name__)
-MAX_REMEMBERED_ANOMALIES = 100
 READING_REFRESH_SECONDS: Final = 0.5  # the reading entities are rewritten at most this often
 # What a bad model pair or input raises (a warning); anything else is a bug, logged with its traceback.
 SCORING_ERRORS = (EncodingError, ModelFileError, NotFittedError, ValueError, RuntimeError)
@@ -77,9 +75,8 @@ class LiveScorer:
         self.bundle: ModelBundle | None = None
         self.result: LiveScore | None = None
         self.anomaly_active = False
-        self.last_anomaly: LiveScore | None = None
-        self.normal_keys: deque[float] = deque(maxlen=MAX_REMEMBERED_ANOMALIES)  # marked "that was me"
-        self._alerted: deque[float] = deque(maxlen=MAX_REMEMBERED_ANOMALIES)
+        self.normal_keys = alerts.memory.normal_keys  # marked "that was me" (kept across reloads)
+        self._alerted = alerts.memory.alerted
         self._pending: list[Snapshot] = []
         self._running = False
         self._closed = False
@@ -243,6 +240,15 @@ class LiveScorer:
         self.bundle = replace(bundle, calibration=calibration)  # same vocabulary: the raw cache stays
         async_dispatcher_send(self._hass, signal_live(self._entry.entry_id))
         return True
+
+    @property
+    def last_anomaly(self) -> LiveScore | None:
+        """The latest anomaly (kept across reloads with the notification that names it)."""
+        return self._alerts.memory.last_anomaly
+
+    @last_anomaly.setter
+    def last_anomaly(self, anomaly: LiveScore | None) -> None:
+        self._alerts.memory.last_anomaly = anomaly
 
     @callback
     def mark_normal(self) -> Sequence | None:

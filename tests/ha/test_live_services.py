@@ -125,6 +125,21 @@ async def test_a_reload_keeps_the_shown_notification_and_the_cool_down(
         await _call(hass, "dismiss_alert")
 
 
+async def test_after_a_reload_that_was_me_still_applies_to_the_anomaly_shown(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """The notification asks for habitus.feedback; a reload must not make it answer "no anomaly"."""
+    entry = await _one_anomaly_notified(hass, setup_habitus, freezer)
+    fired = _event_time(hass)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert _event_time(hass) == fired  # the open sequence, read again, is not a new anomaly
+    await _call(hass, "feedback")
+    await hass.async_block_till_done()
+    assert anomaly_notifications(hass) == {}
+    assert hass.states.get("binary_sensor.habitus_anomaly").state == "off"  # type: ignore[union-attr]
+
+
 async def test_removing_habitus_removes_its_notification(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
