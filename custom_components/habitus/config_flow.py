@@ -86,7 +86,12 @@ def selection_schema(values: Mapping[str, Any]) -> vol.Schema:
             vol.Optional(
                 CONF_INCLUDE_DOMAINS, default=list(values.get(CONF_INCLUDE_DOMAINS, DEFAULT_DOMAINS))
             ): selector.SelectSelector(
-                selector.SelectSelectorConfig(options=list(SUPPORTED_DOMAINS), multiple=True, sort=True)
+                selector.SelectSelectorConfig(
+                    options=list(SUPPORTED_DOMAINS),
+                    multiple=True,
+                    sort=True,
+                    translation_key=CONF_INCLUDE_DOMAINS,  # names, not domain ids
+                )
             ),
             vol.Optional(
                 CONF_INCLUDE_AREAS, default=list(values.get(CONF_INCLUDE_AREAS, []))

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import voluptuous_serialize
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers import area_registry as ar
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import translation
 
 from custom_components.habitus.const import DEFAULT_DOMAINS, DOMAIN, AdaptMode
+from custom_components.habitus.engine.devices import SUPPORTED_DOMAINS
 
 from .conftest import SetupHabitus
 
@@ -205,3 +209,25 @@ async def test_options_flow_adaptation_step(hass: HomeAssistant, setup_habitus: 
         await hass.config_entries.options.async_configure(result["flow_id"], {"quiet_hour": 24})
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(result["flow_id"], {"adapt_mode": "forget"})
+
+
+async def test_device_domains_are_shown_by_name_not_by_domain_id(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """The set-up and options forms showed raw ids ("media_player", "alarm_control_panel") as the choices."""
+    entry = await setup_habitus()
+    forms = [await _options(hass, entry.entry_id)]
+    await hass.config_entries.async_remove(entry.entry_id)
+    forms.append(await _start(hass))
+    labels = await translation.async_get_translations(hass, "en", "selector", [DOMAIN])
+    for form in forms:
+        fields = voluptuous_serialize.convert(form["data_schema"], custom_serializer=cv.custom_serializer)
+        (domains,) = (field for field in fields if field["name"] == "include_domains")
+        config = domains["selector"]["select"]
+        key = config["translation_key"]
+        shown = {
+            option: labels.get(f"component.{DOMAIN}.selector.{key}.options.{option}")
+            for option in config["options"]
+        }
+        assert set(shown) == set(SUPPORTED_DOMAINS)
+        assert all(label and "_" not in label for label in shown.values()), shown
