@@ -7,6 +7,8 @@ last deploy replaced (``adaptation.rollback``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import voluptuous as vol
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
 from homeassistant.exceptions import ServiceValidationError
@@ -26,14 +28,25 @@ ATTR_CONTEXT = "context"
 ATTR_MODE = "mode"
 ATTR_MAX_PROMPTS = "max_prompts"
 MAX_CONTEXT_LENGTH = 500
-_EPOCHS = vol.All(vol.Coerce(int), vol.Range(min=1, max=500))
+
+
+def _whole(value: Any) -> int:
+    """``vol.Coerce(int)`` that also refuses infinity (``int(inf)`` raises OverflowError, which
+    voluptuous lets through: the call then failed with an unexpected error, not an invalid value)."""
+    try:
+        return int(value)
+    except (OverflowError, TypeError, ValueError) as err:
+        raise vol.Invalid("expected int") from err
+
+
+_EPOCHS = vol.All(_whole, vol.Range(min=1, max=500))
 _RETRAIN_SCHEMA = vol.Schema({vol.Optional(ATTR_EPOCHS): _EPOCHS})
 _ADAPT_SCHEMA = vol.Schema(
     {
         vol.Optional(ATTR_CONTEXT): vol.All(cv.string, vol.Strip, vol.Length(max=MAX_CONTEXT_LENGTH)),
         vol.Optional(ATTR_MODE): vol.In([mode.value for mode in AdaptMode]),
         vol.Optional(ATTR_EPOCHS): _EPOCHS,
-        vol.Optional(ATTR_MAX_PROMPTS): vol.All(vol.Coerce(int), vol.Range(min=1, max=64)),
+        vol.Optional(ATTR_MAX_PROMPTS): vol.All(_whole, vol.Range(min=1, max=64)),
     }
 )
 

@@ -10,9 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import voluptuous as vol
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 
+from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
@@ -138,3 +141,46 @@ async def test_a_huge_attribute_is_no_setting_and_never_bloats_the_store(
     assert [b.settings for b in learned[:2]] == [{"state": "on", "brightness": 10.0}, {"state": "off"}]
     await entry.runtime_data.learner.store.async_flush()
     assert len(json.dumps(hass_storage[storage_key(entry.entry_id)])) < 10_000  # ...without the text
+
+
+@pytest.mark.parametrize(
+    ("service", "data"),
+    [
+        ("snooze_routine", {"routine_id": "r", "days": math.nan}),
+        ("snooze_routine", {"routine_id": "r", "days": math.inf}),
+        ("snooze_routine", {"routine_id": "r", "days": "soon"}),
+        ("snooze_routine", {"routine_id": "r", "days": -1}),
+        ("dismiss_routine", {"routine_id": ["r"]}),
+        ("dismiss_routine", {"routine_id": "r", "extra": 1}),
+        ("snooze_alerts", {"minutes": math.nan}),
+        ("snooze_alerts", {"minutes": math.inf}),
+        ("export_dataset", {"path": None}),
+        ("retrain", {"epochs": math.nan}),
+        ("retrain", {"epochs": math.inf}),
+        ("retrain", {"epochs": 10**9}),
+        ("adapt", {"context": "x" * 501}),
+        ("adapt", {"mode": "everything"}),
+        ("adapt", {"max_prompts": 0}),
+        ("adapt", {"max_prompts": math.inf}),
+        ("adapt", {"epochs": -math.inf}),
+    ],
+)
+async def test_service_input_out_of_range_or_of_the_wrong_type_is_refused_before_anything_runs(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, service: str, data: dict[str, Any]
+) -> None:
+    entry = await setup_habitus()
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(DOMAIN, service, data, blocking=True)
+    manager = entry.runtime_data.adaptation_jobs
+    assert manager is not None and not manager.running
+    assert entry.runtime_data.suggester is not None and not entry.runtime_data.suggester.decisions.snoozed
+
+
+async def test_a_hostile_routine_id_is_a_translated_error(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    await setup_habitus()
+    hostile = CONTROL * 100_000
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(DOMAIN, "dismiss_routine", {"routine_id": hostile}, blocking=True)
+    assert caught.value.translation_key == "unknown_routine"
