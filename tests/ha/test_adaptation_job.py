@@ -277,7 +277,8 @@ async def test_a_worker_crash_during_synthesis_keeps_the_champion_and_raises_a_r
     await _wait_for_phase(entry, Phase.SYNTHESIZING)
     worker = entry.runtime_data.worker
     assert worker is not None and worker.pid is not None
-    os.kill(worker.pid, signal.SIGKILL)
+    killed = worker.pid
+    os.kill(killed, signal.SIGKILL)
     await hass.async_block_till_done(wait_background_tasks=True)
     manager = _manager(entry)
     outcome = manager.last_outcome
@@ -286,6 +287,12 @@ async def test_a_worker_crash_during_synthesis_keeps_the_champion_and_raises_a_r
     assert "synthesis failed" in outcome["reason"] and "SIGKILL" in outcome["reason"]
     assert live.scorer.bundle is champion and manager.completed_jobs == 0
     assert ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_WORKER_CRASHED) is not None
+    # HA and the entry run on: the next job gets a fresh worker, completes, and clears the issue
+    await hass.services.async_call(DOMAIN, "retrain", {"epochs": 1}, blocking=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert manager.completed_jobs == 1 and not manager.last_outcome.get("failed"), manager.last_outcome
+    assert worker.pid != killed  # a fresh child (or none left running)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_WORKER_CRASHED) is None
 
 
 async def test_an_unreachable_llm_server_is_a_failed_outcome_with_a_reason(
