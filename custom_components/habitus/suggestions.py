@@ -24,6 +24,7 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.components.automation.config import async_validate_config_item
+from homeassistant.const import ATTR_FRIENDLY_NAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
@@ -197,9 +198,21 @@ class RoutineSuggester:
         except RoutineError as err:
             _LOGGER.debug("Routine %s cannot become an automation: %s", routine.describe(), err)
             return None
+        text = routine.describe(self._names(routine), self._hass.config.units.temperature_unit)
+        config["alias"] = f"Habitus: {text}"[:255]
         if not await async_automation_is_valid(self._hass, config):
             return None
-        return Suggestion(config["id"], routine, config, routine.describe(), dump(config))
+        return Suggestion(config["id"], routine, config, text, dump(config))
+
+    def _names(self, routine: Routine) -> dict[str, str]:
+        """The friendly names of the routine's entities (one without a name is shown by its id)."""
+        names: dict[str, str] = {}
+        for entity_id in routine.actions:
+            state = self._hass.states.get(entity_id)
+            name = state.attributes.get(ATTR_FRIENDLY_NAME) if state is not None else None
+            if isinstance(name, str) and name.strip():
+                names[entity_id] = name.strip()
+        return names
 
     def _is_hidden(self, suggestion: Suggestion) -> bool:
         """Decided on by the user, or already done by an existing automation."""

@@ -47,6 +47,20 @@ def test_describe_reads_like_the_issue_example() -> None:
     )
 
 
+def test_describe_shows_names_and_the_homes_temperature_unit() -> None:
+    """A Fahrenheit home saw "heat to 70 °C"; entities show by name where one is given."""
+    fahrenheit = Routine(
+        triggers=EVENING.triggers,
+        actions={**EVENING.actions, "climate.living_room": {"hvac_mode": "heat", "temperature": 70.0}},
+        support=12,
+        confidence=0.75,
+    )
+    assert fahrenheit.describe({"light.living_room": "Sofa lamp"}, "°F") == (
+        "On weekday evenings after sunset, when it is cold: "
+        "Sofa lamp on 40 % warm (2700 K), climate.living_room heat to 70 °F"
+    )
+
+
 @pytest.mark.parametrize(
     ("triggers", "text"),
     [

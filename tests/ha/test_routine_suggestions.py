@@ -20,6 +20,7 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import translation
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed, async_mock_service
@@ -32,6 +33,7 @@ from custom_components.habitus.runtime import HabitusConfigEntry
 from .conftest import SetupHabitus
 
 LIGHT = "light.kitchen"
+NAMED = {"friendly_name": "Kitchen ceiling"}
 FIRST_MONDAY = (2026, 2, 2)  # no DST change in the weeks used
 
 
@@ -53,10 +55,10 @@ async def _weekday_mornings(hass: HomeAssistant, freezer: FrozenDateTimeFactory,
     """Five weekday mornings: the light goes on at about 07:00 (brightness 180), off by itself at 08:00."""
     for day in range(5):
         freezer.move_to(_local(day, 7, 2 * day % 6))
-        hass.states.async_set(LIGHT, "on", {"brightness": 180}, context=context())
+        hass.states.async_set(LIGHT, "on", {"brightness": 180, **NAMED}, context=context())
         await hass.async_block_till_done()
         freezer.move_to(_local(day, 8, 0))
-        hass.states.async_set(LIGHT, "off", {}, context=Context())
+        hass.states.async_set(LIGHT, "off", NAMED, context=Context())
         await hass.async_block_till_done()
 
 
@@ -143,6 +145,25 @@ async def test_user_routine_is_suggested_and_accepting_creates_an_automation_tha
     await hass.services.async_call(
         "automation", "turn_off", {"entity_id": automation_state.entity_id}, blocking=True
     )
+
+
+async def test_a_suggestion_names_its_devices_and_its_routine_in_the_repairs_list(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """Every suggestion's repair was titled "Habitus suggests an automation", and it read
+    "light.kitchen on 71 %": the list did not say which routine, nor the text which device."""
+    assert await async_setup_component(hass, "repairs", {})
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+    assert suggestion["description"] == "On weekday mornings: Kitchen ceiling on 71 %"
+    assert suggestion["automation"]["alias"] == "Habitus: On weekday mornings: Kitchen ceiling on 71 %"
+    assert suggestion["automation"]["actions"][0]["target"] == {"entity_id": LIGHT}
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"])
+    assert issue is not None and issue.translation_key is not None and issue.translation_placeholders
+    titles = await translation.async_get_translations(hass, "en", "issues", [DOMAIN])
+    title = titles[f"component.{DOMAIN}.issues.{issue.translation_key}.title"]
+    assert title.format(**issue.translation_placeholders).endswith(suggestion["description"])
 
 
 async def test_dismissed_stays_dismissed_across_a_restart_of_the_entry(

@@ -191,9 +191,14 @@ class Routine:
             sun_offset_min=None if offset is None else float(offset),
         ).validate()
 
-    def describe(self) -> str:
-        """Readable sentence, e.g. "On weekday evenings after sunset, when it is cold: ..."."""
-        return f"{describe_triggers(self.triggers)}: {describe_actions(self.actions)}"
+    def describe(self, names: Mapping[str, str] | None = None, temperature_unit: str = "°C") -> str:
+        """Readable sentence, e.g. "On weekday evenings after sunset, when it is cold: ...".
+
+        ``names``: entity id -> the name to show (Home Assistant's friendly names; an entity without one
+        is shown by its id); ``temperature_unit``: the unit target temperatures are stored in.
+        """
+        actions = describe_actions(self.actions, names, temperature_unit)
+        return f"{describe_triggers(self.triggers)}: {actions}"
 
 
 def _setting(value: Any) -> Setting:
@@ -242,20 +247,23 @@ def describe_triggers(triggers: Mapping[str, str]) -> str:
     return phrase or "Any time"
 
 
-def describe_actions(actions: Mapping[str, Settings]) -> str:
-    """ "light.living_room on 40 % 2700 K, climate.living_room heat to 21 °C"."""
-    return ", ".join(_describe_action(e, s) for e, s in actions.items())
+def describe_actions(
+    actions: Mapping[str, Settings], names: Mapping[str, str] | None = None, temperature_unit: str = "°C"
+) -> str:
+    """ "light.living_room on 40 % 2700 K, climate.living_room heat to 21 °C" (or by ``names``)."""
+    names = names or {}
+    return ", ".join(_describe_action(names.get(e) or e, s, temperature_unit) for e, s in actions.items())
 
 
 _DESCRIBE_ORDER = ("state", "hvac_mode", "brightness", "color_temp_kelvin", "temperature", "fan_mode")
 
 
-def _describe_action(entity_id: str, settings: Settings) -> str:
+def _describe_action(shown: str, settings: Settings, temperature_unit: str) -> str:
     ordered = sorted(settings, key=lambda n: (_DESCRIBE_ORDER.index(n) if n in _DESCRIBE_ORDER else 99, n))
-    return f"{entity_id} {' '.join(_describe_setting(n, settings[n]) for n in ordered)}"
+    return f"{shown} {' '.join(_describe_setting(n, settings[n], temperature_unit) for n in ordered)}"
 
 
-def _describe_setting(name: str, value: Setting) -> str:
+def _describe_setting(name: str, value: Setting, temperature_unit: str) -> str:
     if name == "brightness":
         return f"{round(float(value) / 2.55)} %"
     if name == "color_temp_kelvin":
@@ -263,7 +271,7 @@ def _describe_setting(name: str, value: Setting) -> str:
         tone = "warm" if kelvin <= 3300 else "neutral" if kelvin <= 4800 else "cool"
         return f"{tone} ({round(kelvin)} K)"
     if name == "temperature":
-        return f"to {float(value):g} °C"
+        return f"to {float(value):g} {temperature_unit}"
     if name == "volume_level":
         return f"volume {round(float(value) * 100)} %"
     if name in ("percentage", "current_position"):
