@@ -215,6 +215,34 @@ class RequirementOutcome:
     probe: NativeProbe
     error: str | None = None  # why the installation failed
 
+    @property
+    def detail(self) -> str | None:
+        """The error message, or the probe's detail or signal (None: nothing more to say)."""
+        probe = self.probe
+        return self.error or probe.detail or (f"signal {probe.signal}" if probe.signal else None)
+
+    def reason(self) -> str:
+        """Why the module is not used, in words for the repair issue (not the enums' raw values)."""
+        parts = [_STATUS_WORDS.get(self.probe.status, self.probe.status.value)]
+        if self.action is RequirementAction.INSTALL and self.error:
+            parts.append("installing it failed")
+        elif words := _ACTION_WORDS.get(self.action):
+            parts.append(words)
+        detail = self.detail
+        return "; ".join(parts) + (f" ({detail})" if detail else "")
+
+
+_STATUS_WORDS = {
+    NativeStatus.MISSING: "it is not installed",
+    NativeStatus.BROKEN: "it is installed, but importing it fails",
+    NativeStatus.CRASHED: "importing it crashed or did not finish",
+}
+_ACTION_WORDS = {
+    RequirementAction.SKIP_PIP: "Home Assistant runs with --skip-pip, so it is not installed for you",
+    RequirementAction.NO_WHEEL: "no ready-made package (wheel) exists for this platform",
+    RequirementAction.UNUSABLE: "installing it again would not help",
+}
+
 
 async def async_ensure_requirement(
     hass: HomeAssistant,
@@ -433,7 +461,7 @@ def _apply(hass: HomeAssistant, item: NativeRequirement, outcome: RequirementOut
     if not wanted:
         return
     probe = outcome.probe
-    detail = outcome.error or probe.detail or (f"signal {probe.signal}" if probe.signal else "-")
+    detail = outcome.detail or "-"
     _LOGGER.warning(
         "Habitus cannot use %s (%s, %s: %s); falling back to %s",
         item.module,
@@ -454,5 +482,6 @@ def _apply(hass: HomeAssistant, item: NativeRequirement, outcome: RequirementOut
             "status": probe.status.value,
             "action": outcome.action.value,
             "detail": detail,
+            "reason": outcome.reason(),
         },
     )

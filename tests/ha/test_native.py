@@ -16,6 +16,7 @@ import pytest
 from homeassistant import requirements
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import translation
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.habitus.const import DOMAIN, LlmBackendKind
@@ -174,7 +175,16 @@ async def test_a_missing_module_falls_back_with_a_repair_issue_until_it_works(
             "status": "missing",
             "action": "no_wheel",
             "detail": "-",
+            "reason": "it is not installed; no ready-made package (wheel) exists for this platform",
         }
+        # What the user reads in Repairs: words, not "missing, - (step: no_wheel)".
+        strings = await translation.async_get_translations(hass, "en", "issues", [DOMAIN])
+        template = strings[f"component.{DOMAIN}.issues.onnxruntime_unavailable.description"]
+        shown = template.format(**issue.translation_placeholders)
+        assert shown.startswith(
+            "Habitus could not use ONNX Runtime (habitus-probe-absent==1.0): it is not installed; no "
+            "ready-made package (wheel) exists for this platform. Anomaly detection"
+        ), shown
         assert module_usable(hass, name) is False
         with pytest.raises(ImportError):  # the fallback: HA never imports it
             importlib.import_module(name)
@@ -229,6 +239,10 @@ async def test_a_crashing_module_is_blocked_before_the_models_load(
         issue = _issue(hass, name)
         assert issue is not None and issue.translation_placeholders["status"] == "crashed"
         assert issue.translation_placeholders["detail"] == f"signal {signal.SIGABRT}"
+        assert issue.translation_placeholders["reason"] == (
+            "importing it crashed or did not finish; installing it again would not help "
+            f"(signal {signal.SIGABRT})"
+        )
     finally:
         unblock_import(name)
 
