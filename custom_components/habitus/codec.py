@@ -11,6 +11,7 @@ HA's JSON writer indents nested lists one item per line; one string per sequence
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypedDict, cast
 
 from .engine.behaviour import ORIGINS, Behaviour, Sequence
@@ -111,7 +112,8 @@ class SequenceCodec:
         if not 0 <= int(origin) < len(ORIGINS):
             raise CodecError(f"origin index {origin} out of range")
         context = dict(self._contexts.get(int(context_i)))
-        if temp is not None:
+        # NaN/inf: in rows stored before ingest refused them; no temperature, like ingest now
+        if temp is not None and math.isfinite(temp):
             context[_TEMP_KEY] = float(temp)
         return Behaviour(
             time=float(time),

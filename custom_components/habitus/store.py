@@ -437,7 +437,7 @@ def _checked_rows(encoded: str, tables: CodecTables) -> list[list[Any]]:
                 and 0 <= origin < n_origins
                 and 0 <= context < n_contexts
                 and -1 <= settings < n_settings
-                and (temp is None or temp == temp + 0.0)
+                and (temp is None or isinstance(temp + 0.0, float))  # NaN too: decoded as none
                 and time_h == time_h + 0.0
             ):
                 raise CodecError(f"index out of range in {encoded[:80]}")

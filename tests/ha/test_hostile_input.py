@@ -7,18 +7,21 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import voluptuous as vol
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.habitus.codec import SequenceCodec
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.runtime import HabitusConfigEntry
-from custom_components.habitus.store import storage_key
+from custom_components.habitus.store import STORAGE_MINOR_VERSION, STORAGE_VERSION, storage_key
 
 from .conftest import SetupHabitus
 
@@ -184,3 +187,48 @@ async def test_a_hostile_routine_id_is_a_translated_error(
     with pytest.raises(ServiceValidationError) as caught:
         await hass.services.async_call(DOMAIN, "dismiss_routine", {"routine_id": hostile}, blocking=True)
     assert caught.value.translation_key == "unknown_routine"
+
+
+async def test_nan_temperatures_an_earlier_version_stored_are_dropped_not_the_sequences_holding_them(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """A store written before ingest refused NaN temperatures (its rows hold ``NaN``), cut with other
+    TSS thresholds than the options now give: re-segmenting at setup keeps every behaviour.
+
+    Before: each closed sequence holding a NaN was skipped as malformed, so all of them were lost."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, options={"max_gap_hours": 3.0, "max_span_hours": 6.0}, unique_id=DOMAIN
+    )
+    now = dt_util.utcnow().timestamp() / 3600.0
+    codec = SequenceCodec()
+    pieces = [
+        [
+            Behaviour(
+                start + 0.5 * i, "switch.a", action, "user", {"outdoor_temp": "hot", "outdoor_temp_c": temp}
+            )
+            for i, (action, temp) in enumerate([("Switch:switch on", math.nan), ("Switch:switch off", 4.0)])
+        ]
+        for start in (now - 30.0, now - 20.0)
+    ]
+    hass_storage[storage_key(entry.entry_id)] = {
+        "version": STORAGE_VERSION,
+        "minor_version": STORAGE_MINOR_VERSION,
+        "key": storage_key(entry.entry_id),
+        "data": {
+            "sequences": [[seq[-1].time, len(seq), codec.encode(seq)] for seq in pieces],
+            "tables": codec.tables(),
+            "open": "[]",
+            "counters": {"behaviours": 4, "sequences": 2},
+            "bootstrapped": True,
+            "tss": {"max_gap_hours": 9.0, "max_span_hours": 24.0, "link_hours": None},
+        },
+    }
+    assert "NaN" in hass_storage[storage_key(entry.entry_id)]["data"]["sequences"][0][2]
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    kept = everything(cast(HabitusConfigEntry, entry))
+    assert [(b.action, round(b.time, 6)) for b in kept] == [
+        (b.action, round(b.time, 6)) for seq in pieces for b in seq
+    ]
+    assert [b.context.get("outdoor_temp_c") for b in kept] == [None, 4.0, None, 4.0]
