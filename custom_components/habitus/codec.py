@@ -121,7 +121,10 @@ class SequenceCodec:
             action=self._actions.get(int(action)),
             origin=ORIGINS[int(origin)],
             context=context,
-            settings=dict(self._settings.get(int(settings_i))) if settings_i >= 0 else {},
+            # null: a NaN/inf setting HA's JSON writer stored before ingest refused them
+            settings={k: v for k, v in self._settings.get(int(settings_i)).items() if v is not None}
+            if settings_i >= 0
+            else {},
         )
 
 

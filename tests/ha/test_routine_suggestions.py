@@ -29,6 +29,7 @@ from custom_components.habitus import suggestions as suggestions_module
 from custom_components.habitus.const import DOMAIN, SUGGESTIONS_INTERVAL
 from custom_components.habitus.decisions import decisions_key
 from custom_components.habitus.runtime import HabitusConfigEntry
+from custom_components.habitus.store import storage_key
 
 from .conftest import SetupHabitus
 
@@ -336,3 +337,30 @@ async def test_routine_mining_runs_in_the_executor_not_on_the_event_loop(
     assert len(await _suggestions(hass)) == 1  # the real miner still ran, through the wrapper
     assert threads
     assert loop_thread not in threads
+
+
+async def test_null_settings_an_earlier_version_stored_are_left_out_and_mining_works(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Before ingest refused NaN settings (7725550), a light reporting brightness NaN was stored as
+    ``brightness: null`` (HA's JSON writer): such a store must still be mined.
+
+    Before: mining took the null for a brightness and raised TypeError (float(None)) at every refresh,
+    so no suggestion ever came and the service call failed."""
+    entry = await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    assert await hass.config_entries.async_unload(entry.entry_id)  # (writes the store)
+    stored = hass_storage[storage_key(entry.entry_id)]["data"]
+    for settings in stored["tables"]["settings"]:
+        if "brightness" in settings:
+            settings["brightness"] = None
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    suggestions = await _suggestions(hass)
+    assert [s["automation"]["actions"] for s in suggestions] == [
+        [{"action": "light.turn_on", "target": {"entity_id": LIGHT}}]
+    ]
