@@ -5,19 +5,15 @@ what was stored survives (on disk, or learned again from the recorder)."""
 
 from __future__ import annotations
 
-import errno
-import io
 import json
-import os
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 from unittest.mock import patch
 
 import pytest
-from atomicwrites import AtomicWriter
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
@@ -33,6 +29,8 @@ from custom_components.habitus.live_store import live_storage_key
 from custom_components.habitus.native import STORAGE_KEY as NATIVE_STORAGE_KEY
 from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
+
+from .disk_helpers import full_disk
 
 ENTRY_ID = "01JROBUSTNESSDISKTESTENTRY"
 USER = Context(user_id="0123456789abcdef0123456789abcdef")
@@ -128,46 +126,11 @@ async def test_a_store_truncated_on_disk_is_kept_aside_and_the_history_learned_a
     assert _learned(entry) == [*before, ("light.desk", "Light:switch on")]
 
 
-class _FullDisk(io.RawIOBase):
-    """The temporary file of an atomic write on a disk that fills up: half the data goes in, then
-    ENOSPC. (The one thing simulated: a real full disk cannot be made in the test environment.)"""
-
-    def __init__(self, real: Any) -> None:
-        super().__init__()
-        self._real = real
-        self.name = real.name
-
-    def write(self, data: Any) -> int:
-        self._real.write(bytes(data)[: len(data) // 2])
-        self._real.flush()
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def fileno(self) -> int:
-        return int(self._real.fileno())
-
-    def close(self) -> None:
-        self._real.close()
-        super().close()
-
-
-@contextmanager
-def _full_disk(path: Path) -> Iterator[None]:
-    """Writes of ``path`` (HA's atomic writer) fail with ENOSPC halfway through the temporary file."""
-    original = AtomicWriter.get_fileobject
-
-    def get_fileobject(writer: AtomicWriter, **kwargs: Any) -> Any:
-        real = original(writer, **kwargs)
-        return _FullDisk(real) if writer._path == str(path) else real
-
-    with patch.object(AtomicWriter, "get_fileobject", get_fileobject):
-        yield
-
-
 async def test_a_full_disk_at_a_store_write_keeps_the_previous_file_and_loses_nothing_learned(
     hass: HomeAssistant, on_disk: Path, freezer: FrozenDateTimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """ENOSPC is simulated at the temporary file's write call (see ``_FullDisk``); the rest is real:
-    HA's atomic writer, its clean-up of the half-written temporary file, the file on disk."""
+    """ENOSPC is simulated at the temporary file's write call (``disk_helpers.full_disk``); the rest
+    is real: HA's atomic writer, its clean-up of the half-written temporary file, the file on disk."""
     hass.states.async_set("light.desk", "off")
     hass.states.async_set("switch.fan", "off")
     entry = await _setup(hass)
@@ -182,7 +145,7 @@ async def test_a_full_disk_at_a_store_write_keeps_the_previous_file_and_loses_no
     await hass.async_block_till_done()
     learned = _learned(entry)
     assert len(learned) == 5
-    with _full_disk(path):
+    with full_disk(path):
         await store.async_flush()
     assert path.read_bytes() == previous  # the previous file is intact
     assert sorted(p.name for p in on_disk.iterdir() if p.name.startswith("tmp")) == []  # no half file

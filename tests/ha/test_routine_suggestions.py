@@ -32,6 +32,7 @@ from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
 
 from .conftest import SetupHabitus
+from .disk_helpers import full_disk
 
 LIGHT = "light.kitchen"
 NAMED = {"friendly_name": "Kitchen ceiling"}
@@ -364,3 +365,39 @@ async def test_null_settings_an_earlier_version_stored_are_left_out_and_mining_w
     assert [s["automation"]["actions"] for s in suggestions] == [
         [{"action": "light.turn_on", "target": {"entity_id": LIGHT}}]
     ]
+
+
+async def test_accept_on_a_full_disk_keeps_automations_yaml_and_the_suggestion(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    config_dir: Path,
+    hass_storage: dict[str, Any],
+) -> None:
+    """ENOSPC at the write call of automations.yaml (``disk_helpers.full_disk``, the one thing
+    simulated): the file is left as it was, the call fails with the OS's reason, the suggestion is
+    still offered and not recorded as accepted; with space again, accepting works."""
+    assert await async_setup_component(hass, "automation", {})
+    entry = await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+    path = config_dir / "automations.yaml"
+    path.write_text("[]\n")
+    with full_disk(path), pytest.raises(HomeAssistantError, match="No space left on device"):
+        await hass.services.async_call(
+            DOMAIN, "accept_routine", {"routine_id": suggestion["id"]}, blocking=True
+        )
+    assert path.read_text() == "[]\n"
+    assert [p.name for p in config_dir.iterdir() if p.name.startswith("tmp")] == []
+    assert [s["id"] for s in await _suggestions(hass)] == [suggestion["id"]]
+    assert decisions_key(entry.entry_id) not in hass_storage  # nothing recorded as accepted
+
+    await hass.services.async_call(DOMAIN, "accept_routine", {"routine_id": suggestion["id"]}, blocking=True)
+    assert suggestion["id"] in path.read_text()
+    assert await _suggestions(hass) == []
+    automation = next(
+        s for s in hass.states.async_all("automation") if s.attributes.get("id") == suggestion["id"]
+    )
+    await hass.services.async_call(
+        "automation", "turn_off", {"entity_id": automation.entity_id}, blocking=True
+    )
