@@ -1,10 +1,11 @@
 """Where events enter: HA's ``state_changed`` bus -> behaviours ``(time, device, action)`` -> TSS.
 
-For each state change of a *selected* entity (``selection.py``; excluded entities are rejected by the
-bus's event filter, before this module sees them) the device dictionary (``engine/devices.py``) names
-the action, or says it is none: ``unavailable``/``unknown``, transitional states, unchanged states and
-attribute-only churn are dropped; a user-chosen setting changed while the device is active (brightness,
-setpoint, volume, source... see ``SETTING_CONTROLS``) is a behaviour. Then:
+For each state change of a *selected* entity (``selection.py``; excluded entities, and entity ids no
+state can have (a forged event), are rejected by the bus's event filter, before this module sees them)
+the device dictionary (``engine/devices.py``) names the action, or says it is none:
+``unavailable``/``unknown``, transitional states, unchanged states and attribute-only churn are dropped;
+a user-chosen setting changed while the device is active (brightness, setpoint, volume, source... see
+``SETTING_CONTROLS``) is a behaviour. Then:
 
 * origin, from HA's ``Context``: ``user_id`` set -> ``"user"``; else ``parent_id`` set (an automation or
   script acting) -> ``"automation"``; else ``"device"`` (the device changed by itself, or a remote);
@@ -22,7 +23,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from homeassistant.const import EVENT_STATE_CHANGED, UnitOfTemperature
+from homeassistant.const import EVENT_STATE_CHANGED, MAX_LENGTH_STATE_ENTITY_ID, UnitOfTemperature
 from homeassistant.core import (
     CALLBACK_TYPE,
     Context,
@@ -31,6 +32,7 @@ from homeassistant.core import (
     HomeAssistant,
     State,
     callback,
+    valid_entity_id,
 )
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import TemperatureConverter
@@ -154,7 +156,12 @@ class Ingest:
     def _is_selected(self, data: EventStateChangedData) -> bool:
         """Bus-level filter: excluded and unselected entities never reach ``_handle``."""
         entity_id = data.get("entity_id")
-        return isinstance(entity_id, str) and self._selector.describe(entity_id) is not None
+        return (
+            isinstance(entity_id, str)
+            and len(entity_id) <= MAX_LENGTH_STATE_ENTITY_ID  # first: valid_entity_id caches its answers
+            and valid_entity_id(entity_id)  # an id no state can have: a forged event, never learned
+            and self._selector.describe(entity_id) is not None
+        )
 
     @callback
     def _handle(self, event: Event[EventStateChangedData]) -> None:

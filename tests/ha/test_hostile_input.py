@@ -12,7 +12,8 @@ from typing import Any, cast
 import pytest
 import voluptuous as vol
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.core import Context, HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import Context, HomeAssistant, State
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -232,3 +233,36 @@ async def test_nan_temperatures_an_earlier_version_stored_are_dropped_not_the_se
         (b.action, round(b.time, 6)) for seq in pieces for b in seq
     ]
     assert [b.context.get("outdoor_temp_c") for b in kept] == [None, 4.0, None, 4.0]
+
+
+@pytest.mark.parametrize(
+    "entity_id",
+    [
+        "light." + "x" * 1_000_000,
+        "light.desk\x00\x1b[2J",
+        "light.Desk Lamp",
+        "light.",
+        "light.desk.2",
+        "x" * 300,
+    ],
+    ids=["huge", "control", "spaces", "empty_object", "two_dots", "no_domain"],
+)
+async def test_a_raw_event_naming_an_entity_id_no_state_can_have_is_dropped(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, hass_storage: dict[str, Any], entity_id: str
+) -> None:
+    """Any code can fire ``state_changed`` itself, with states copied from a real entity but an entity id
+    HA's state machine would refuse (it checks the format and 255 characters).
+
+    Before: the change was learned as a behaviour of that id, which the store then kept for good (a
+    1 MB device name with the control characters in it)."""
+    hass.states.async_set("light.desk", "off")
+    entry = await setup_habitus()
+    old, new = State("light.desk", "off"), State("light.desk", "on", context=USER)
+    hass.bus.async_fire(EVENT_STATE_CHANGED, {"entity_id": entity_id, "old_state": old, "new_state": new})
+    await hass.async_block_till_done()
+    assert everything(entry) == []
+    await entry.runtime_data.learner.store.async_flush()
+    assert hass_storage[storage_key(entry.entry_id)]["data"]["tables"]["devices"] == []
+    hass.states.async_set("light.desk", "on", context=USER)  # learning goes on
+    await hass.async_block_till_done()
+    assert [(b.device, b.action) for b in everything(entry)] == [("light.desk", "Light:switch on")]
