@@ -266,3 +266,21 @@ async def test_a_raw_event_naming_an_entity_id_no_state_can_have_is_dropped(
     hass.states.async_set("light.desk", "on", context=USER)  # learning goes on
     await hass.async_block_till_done()
     assert [(b.device, b.action) for b in everything(entry)] == [("light.desk", "Light:switch on")]
+
+
+@pytest.mark.parametrize("state", ["banana", "ON", "\x00\x1b[2J", "x" * 255, "on ", ""])
+async def test_a_state_the_device_dictionary_does_not_know_is_no_behaviour(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, state: str
+) -> None:
+    # (not media_player: leaving off is a switch on whatever the new state, as the dictionary says)
+    entities = ("light.desk", "switch.fan", "cover.blind", "lock.door", "fan.ceiling")
+    for entity_id in entities:
+        hass.states.async_set(entity_id, "off" if not entity_id.startswith(("cover", "lock")) else "closed")
+    entry = await setup_habitus()
+    for entity_id in entities:
+        hass.states.async_set(entity_id, state, context=USER)
+    await hass.async_block_till_done()
+    assert everything(entry) == []
+    hass.states.async_set("light.desk", "on", context=USER)  # from an unknown state: a switch on
+    await hass.async_block_till_done()
+    assert [(b.device, b.action) for b in everything(entry)] == [("light.desk", "Light:switch on")]
