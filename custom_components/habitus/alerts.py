@@ -17,11 +17,14 @@ notifications end with Home Assistant, and so does this record.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from homeassistant.components import persistent_notification
+from homeassistant.const import ATTR_FRIENDLY_NAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -61,18 +64,41 @@ def _local(time_hours: float) -> str:
     return dt_util.as_local(dt_util.utc_from_timestamp(time_hours * 3600.0)).strftime("%a %H:%M")
 
 
-def notification_message(result: LiveScore) -> str:
-    """The notification's Markdown: the behaviours, the score against the threshold, the worst one."""
+def device_names(hass: HomeAssistant, result: LiveScore) -> dict[str, str]:
+    """The names the user knows the behaviours' entities by (friendly name, else the registry's name)."""
+    registry = er.async_get(hass)
+    names: dict[str, str] = {}
+    for _t, device, _action in result.behaviours:
+        state = hass.states.get(device)
+        name = state.attributes.get(ATTR_FRIENDLY_NAME) if state is not None else None
+        if not name and (entry := registry.async_get(device)) is not None:
+            name = entry.name or entry.original_name
+        if isinstance(name, str) and name.strip():
+            names[device] = name.strip()
+    return names
+
+
+def notification_message(result: LiveScore, names: Mapping[str, str] | None = None) -> str:
+    """The notification's Markdown: the behaviours, the score against the threshold, the worst one.
+
+    ``names``: entity id -> the name shown (an entity without one is shown by its id).
+    """
+    names = names or {}
     lines = [
-        f"- {_local(t)}: {action} ({device})"
+        f"- {_local(t)}: {action} ({names.get(device, device)})"
         for t, device, action in result.behaviours[-MAX_LISTED_BEHAVIOURS:]
     ]
+    most_surprising = result.most_surprising
+    for _t, device, action in result.behaviours:
+        if most_surprising == f"{action} ({device})" and device in names:
+            most_surprising = f"{action} ({names[device]})"
+            break
     score = result.score if result.score is not None else float("nan")
     why = (
         f"Its anomaly score is {score:.2f}, above the threshold {result.threshold:.2f} the model learned "
         f"from normal days."
     )
-    worst = f" The most surprising behaviour: {result.most_surprising}." if result.most_surprising else ""
+    worst = f" The most surprising behaviour: {most_surprising}." if most_surprising else ""
     unknown = (
         f" {len(result.unknown)} behaviour(s) were not in the model's vocabulary and were left out."
         if result.unknown
@@ -134,7 +160,7 @@ class AnomalyAlerts:
         self.memory.last_notified, self.memory.notification_id = now, notification_id
         persistent_notification.async_create(
             self._hass,
-            notification_message(result),
+            notification_message(result, device_names(self._hass, result)),
             title="Habitus: unusual activity",
             notification_id=notification_id,
         )

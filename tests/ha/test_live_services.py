@@ -11,6 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.live_const import ALERT_COOLDOWN_SECONDS
@@ -147,6 +148,24 @@ async def test_removing_habitus_removes_its_notification(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert anomaly_notifications(hass) == {}
+
+
+async def test_the_notification_names_the_devices(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """It listed "valve open (valve.main)": entity ids, where the user named the devices."""
+    registry = er.async_get(hass)
+    assert (
+        registry.async_get_or_create("valve", "demo", "main", suggested_object_id="main").entity_id
+        == "valve.main"
+    )
+    registry.async_update_entity("valve.main", name="Main water valve")
+    await _one_anomaly_notified(hass, setup_habitus, freezer)
+    [notification] = anomaly_notifications(hass).values()
+    message = notification["message"]
+    assert "valve open (Main water valve)" in message and "valve.main" not in message
+    event = hass.states.get("event.habitus_anomaly")
+    assert event is not None and "valve.main" in event.attributes["devices"]  # ids stay for automations
 
 
 async def test_feedback_marks_the_sequence_normal_and_stores_it(
