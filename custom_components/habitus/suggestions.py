@@ -51,6 +51,7 @@ _LOGGER = logging.getLogger(__name__)
 
 ISSUE_TRANSLATION_KEY = "routine_suggestion"
 SENSOR_LIST_LIMIT = 10  # suggestions listed in the sensor's attributes
+SHOWN_ID_LENGTH = 60  # characters of an unknown routine id repeated in the error message
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +243,7 @@ class RoutineSuggester:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_routine",
-                translation_placeholders={"routine_id": suggestion_id},
+                translation_placeholders={"routine_id": _shown_id(suggestion_id)},
             )
         return suggestion
 
@@ -281,6 +282,13 @@ async def async_automation_is_valid(hass: HomeAssistant, config: dict[str, Any])
         _LOGGER.warning("Habitus produced an automation HA rejects: %s", config)
         return False
     return True
+
+
+def _shown_id(suggestion_id: str) -> str:
+    """An unknown id as the error message repeats it: its first ``SHOWN_ID_LENGTH`` characters."""
+    if len(suggestion_id) <= SHOWN_ID_LENGTH:
+        return suggestion_id
+    return suggestion_id[:SHOWN_ID_LENGTH] + "…"
 
 
 def _create_issue(hass: HomeAssistant, suggestion: Suggestion) -> None:

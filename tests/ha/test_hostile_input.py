@@ -190,6 +190,23 @@ async def test_a_hostile_routine_id_is_a_translated_error(
     assert caught.value.translation_key == "unknown_routine"
 
 
+async def test_an_unknown_routine_id_is_repeated_in_the_error_only_in_its_first_characters(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """Before: a 1.2 MB id gave a 1.2 MB error message."""
+    await setup_habitus()
+    huge = "r" * 1_200_000
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(DOMAIN, "accept_routine", {"routine_id": huge}, blocking=True)
+    assert caught.value.translation_placeholders == {"routine_id": "r" * 60 + "…"}
+    assert "r" * 60 + "…" in str(caught.value)
+    assert len(str(caught.value)) < 300
+    short = "not_a_routine"
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(DOMAIN, "dismiss_routine", {"routine_id": short}, blocking=True)
+    assert caught.value.translation_placeholders == {"routine_id": short}
+
+
 async def test_nan_temperatures_an_earlier_version_stored_are_dropped_not_the_sequences_holding_them(
     hass: HomeAssistant, hass_storage: dict[str, Any]
 ) -> None:
