@@ -122,6 +122,15 @@ def _number(
     )
 
 
+def _whole_counts(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the day and sequence counts as ints (the number selector gives floats, and
+    options saved before were stored so)."""
+    for key in (CONF_RETENTION_DAYS, CONF_MAX_SEQUENCES):
+        if key in values:
+            values[key] = int(values[key])
+    return values
+
+
 def options_schema(values: Mapping[str, Any]) -> vol.Schema:
     """Selection plus TSS thresholds, store bounds and the weather entity."""
     weather = values.get(CONF_WEATHER_ENTITY)
@@ -245,7 +254,7 @@ class HabitusOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         placeholders = {"entities": "-"}
         if user_input is not None:
-            merged = {**current, **user_input}
+            merged = _whole_counts({**current, **user_input})
             errors, placeholders = validate(self.hass, merged)
             if not errors:
                 return self.async_create_entry(data=merged)

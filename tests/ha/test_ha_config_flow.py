@@ -151,6 +151,28 @@ async def test_options_flow_changes_settings_and_reloads(
     assert settings.tss.max_gap_hours == 0.0005
 
 
+async def test_options_flow_stores_day_and_sequence_counts_as_ints(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """Before: the number selector's 20000.0 was stored as it came; options stored so still load."""
+    entry = await setup_habitus({"retention_days": 30.0, "max_sequences": 20000.0})
+    settings = entry.runtime_data.settings
+    assert (settings.retention_days, settings.max_sequences) == (30, 20000)
+    result = await _options(hass, entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"retention_days": 7.0, "max_sequences": 500.0}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    for key, value in (("retention_days", 7), ("max_sequences", 500)):
+        assert entry.options[key] == value
+        assert type(entry.options[key]) is int
+    result = await _options(hass, entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"max_gap_hours": 3.0})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert type(entry.options["retention_days"]) is int  # a value kept from before stays an int
+
+
 @pytest.mark.parametrize(
     ("user_input", "errors"),
     [
