@@ -3,6 +3,7 @@
 State: idle / preparing / synthesizing / training / evaluating. Attributes: ``progress`` (0-100),
 ``trigger`` (service / shift / schedule), ``completed_jobs``, ``pending_shift`` (a detected shift waiting
 for the quiet window), ``last_outcome`` (deployed, reason, version, metrics; not recorded: it is large).
+``message``, ``trigger``, ``pending_shift`` and ``last_outcome`` are left out while they are empty.
 """
 
 from __future__ import annotations
@@ -48,16 +49,20 @@ class AdaptationSensor(HabitusEntity, SensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """Progress, trigger, counts and the last outcome."""
+        """Progress and counts; the message, trigger, pending shift and last outcome only when there is
+        one (an idle sensor showed "Last outcome: {}" and "Trigger: Unknown")."""
         manager = self.manager
         pending = manager.pending_shift
-        return {
-            "progress": manager.progress,
+        optional: dict[str, Any] = {
             "message": manager.message,
             "trigger": manager.trigger.value if manager.trigger else None,
-            "completed_jobs": manager.completed_jobs,
             "pending_shift": f"{pending.name}: {pending.before} -> {pending.after}" if pending else None,
             "last_outcome": dict(manager.last_outcome),
+        }
+        return {
+            "progress": manager.progress,
+            "completed_jobs": manager.completed_jobs,
+            **{key: value for key, value in optional.items() if value},
         }
 
     async def async_added_to_hass(self) -> None:

@@ -20,6 +20,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -31,7 +32,7 @@ from custom_components.habitus.adaptation import (
     Evaluation,
     is_better,
 )
-from custom_components.habitus.adaptation_job import AdaptationManager, Phase, training_set
+from custom_components.habitus.adaptation_job import AdaptationManager, Phase, signal_adaptation, training_set
 from custom_components.habitus.const import (
     CONF_ADAPT_MODE,
     CONF_ADAPT_ON_SHIFT,
@@ -164,6 +165,24 @@ async def test_adapt_synthesizes_with_gemma_trains_evaluates_and_reports_on_the_
     state = hass.states.get(SENSOR)
     assert state is not None and state.attributes["completed_jobs"] == 1
     assert state.attributes["last_outcome"]["deployed"] is verdict
+
+
+async def test_an_idle_sensor_shows_no_empty_attributes(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """Before: a fresh idle sensor showed "Last outcome: {}" and "Trigger / Pending shift: Unknown"."""
+    entry = await setup_habitus()
+    state = hass.states.get(SENSOR)
+    assert state is not None and state.state == "idle"
+    assert state.attributes["progress"] == 0 and state.attributes["completed_jobs"] == 0
+    for key in ("message", "trigger", "pending_shift", "last_outcome"):
+        assert key not in state.attributes
+    manager = _manager(entry)
+    manager.pending_shift = ShiftDetection("seasonal", "winter", "summer", "the date")
+    async_dispatcher_send(hass, signal_adaptation(entry.entry_id))
+    await hass.async_block_till_done()
+    state = hass.states.get(SENSOR)
+    assert state is not None and state.attributes["pending_shift"] == "seasonal: winter -> summer"
 
 
 def test_replace_with_too_few_synthetic_sequences_falls_back_to_augment_and_says_why() -> None:
