@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from awesomeversion import AwesomeVersion
 
 from custom_components.habitus.adaptation_job import Phase
@@ -118,6 +119,26 @@ def test_strings_and_english_translation_are_identical() -> None:
     strings = json.loads((PACKAGE / "strings.json").read_text())
     english = json.loads((PACKAGE / "translations" / "en.json").read_text())
     assert strings == english
+
+
+def test_service_field_descriptions_name_select_options_as_the_selector_shows_them() -> None:
+    """Before: habitus.adapt's mode read "augment: ...; replace: ..." beside the options "Augment" and
+    "Replace"."""
+    strings = json.loads((PACKAGE / "strings.json").read_text())
+    services = yaml.safe_load((PACKAGE / "services.yaml").read_text())
+    checked = 0
+    for service, declared in services.items():
+        for field, spec in ((declared or {}).get("fields") or {}).items():
+            select = spec.get("selector", {}).get("select")
+            if not select or "translation_key" not in select:
+                continue
+            labels = strings["selector"][select["translation_key"]]["options"]
+            description = strings["services"][service]["fields"][field]["description"]
+            for option in select["options"]:
+                for named in re.findall(rf"\b{re.escape(option)}:", description, flags=re.IGNORECASE):
+                    assert named == f"{labels[option]}:", (service, field, named)
+                    checked += 1
+    assert checked  # the adapt service's mode names its options
 
 
 def test_icons_name_existing_sensors_and_states() -> None:
