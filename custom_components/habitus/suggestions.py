@@ -87,11 +87,16 @@ def with_clock(behaviour: Behaviour, zone: tzinfo) -> Behaviour:
 def mine_routines(
     sequences: list[Sequence], zone: tzinfo, config: MinerConfig, sun: SunClock | None = None
 ) -> list[Routine]:
-    """Routines of the user's own behaviours (automation and device changes are not routines)."""
+    """Routines of the user's own behaviours (automation and device changes are not routines).
+
+    The miner's second tier (routines under its confidence floor, ``extras["tier"] == 2``) is left out:
+    suggestions are the routines the household does on most of their days.
+    """
     user = [with_clock(b, zone) for sequence in sequences for b in sequence if b.origin == "user"]
     if sun is not None:
         user = [with_sun_offset(b, sun) for b in user]
-    return RoutineMiner(config).fit(user).predict()
+    routines = RoutineMiner(config).fit(user).predict()
+    return [r for r in routines if r.extras.get("tier") != 2]  # the second tier is not suggested
 
 
 class RoutineSuggester:

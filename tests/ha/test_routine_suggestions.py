@@ -28,6 +28,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.habitus import suggestions as suggestions_module
 from custom_components.habitus.const import DOMAIN, SUGGESTIONS_INTERVAL
 from custom_components.habitus.decisions import decisions_key
+from custom_components.habitus.engine.routines import Routine
 from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
 
@@ -401,3 +402,24 @@ async def test_accept_on_a_full_disk_keeps_automations_yaml_and_the_suggestion(
     await hass.services.async_call(
         "automation", "turn_off", {"entity_id": automation.entity_id}, blocking=True
     )
+
+
+def test_second_tier_routines_are_not_suggested(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The miner's second tier (under its confidence floor, ``extras["tier"] == 2``) stays out of HA."""
+    first = Routine({"time_of_day": "morning"}, {"light.kitchen": {"state": "on"}}, 9, 0.6)
+    second = Routine({"weather": "rainy"}, {"cover.bedroom": {"state": "closed"}}, 5, 0.15)
+    second.extras["tier"] = 2
+
+    class Miner:
+        def __init__(self, config: Any) -> None:
+            pass
+
+        def fit(self, behaviours: Any) -> Miner:
+            return self
+
+        def predict(self) -> list[Routine]:
+            return [first, second]
+
+    monkeypatch.setattr(suggestions_module, "RoutineMiner", Miner)
+    found = suggestions_module.mine_routines([], dt_util.UTC, suggestions_module.MinerConfig())
+    assert found == [first]

@@ -4,8 +4,10 @@
 "attributes", "origin"}`` (the ``events.jsonl`` element), or an ``events.jsonl`` file, one household per
 line (``--household`` picks the line). Context comes from the log's ``sun.sun`` and ``weather.*``
 snapshots; only ``origin: "user"`` actions count. Each routine is printed as a sentence with its
-support and confidence, followed by its suggested automation (YAML). ``--json OUT`` writes the routines
-as a JSON array in the ``routines.jsonl`` schema, each with its support and confidence.
+support and confidence, followed by its suggested automation (YAML); the miner's second tier (routines
+under its confidence floor, listed last) is marked. ``--json OUT`` writes the routines as a JSON array in
+the ``routines.jsonl`` schema, each with its support and confidence (and ``"tier": 2`` on the second
+tier's).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     for index, routine in enumerate(routines, start=1):
         print(f"\n{index}. {routine.describe()}")
         stats = f"support {routine.support}, confidence {routine.confidence:.0%}"
+        if routine.extras.get("tier") == 2:
+            stats += " (second tier: under the confidence floor)"
         print(f"   {stats}, typical time {routine.typical_time or 'unknown'}")
         print(_indent(_automation_text(routine, weather_entity)))
     if args.json is not None:

@@ -165,6 +165,8 @@ class Routine:
             out["typical_time"] = self.typical_time
         if self.sun_offset_min is not None:
             out["sun_offset_min"] = round(self.sun_offset_min, 1)
+        if self.extras.get("tier") == 2:
+            out["tier"] = 2  # below the miner's confidence floor (its second tier)
         return out
 
     @classmethod
@@ -189,6 +191,7 @@ class Routine:
             confidence=float(data.get("confidence", 0.0)),
             typical_time=data.get("typical_time"),
             sun_offset_min=None if offset is None else float(offset),
+            extras={"tier": 2} if data.get("tier") == 2 else {},
         ).validate()
 
     def describe(self, names: Mapping[str, str] | None = None, temperature_unit: str = "°C") -> str:

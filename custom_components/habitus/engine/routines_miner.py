@@ -60,6 +60,10 @@ confidence (share of the days its trigger context occurred on which it happened)
    offset, and no weather reaction: done more often under its weather or temperature trigger than
    without it, two day rates against one, BIC penalty) and fragments of a bigger routine after
    (:mod:`.routines_rank`).
+10. **Second tier.** Routines done on fewer than ``min_confidence`` of their context's days, found
+   once the routines above explain what they can (:func:`second_tier`), follow all of them, marked
+   ``extras["tier"] = 2`` (lower confidence): each is done on its context's days far more often than
+   its actions are done on all the other days.
 
 The context time (base rates, active hours) and the configuration are :mod:`.routines_base`, trigger
 inference (step 3) is :mod:`.routines_triggers`.
@@ -67,6 +71,7 @@ inference (step 3) is :mod:`.routines_triggers`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections import Counter
@@ -89,7 +94,7 @@ from .routines_devices import (
 )
 from .routines_events import ContextTimeline, Event, behaviours_from_events, split_sessions
 from .routines_metrics import SCALAR_TOLERANCE, actions_equal
-from .routines_rank import REACTIVE_FIELDS, ranked
+from .routines_rank import REACTIVE_FIELDS, fragment, ranked
 from .routines_triggers import at_habitual_moment, habit_spread, infer_triggers, spread
 
 __all__ = [
@@ -102,6 +107,7 @@ __all__ = [
     "infer_triggers",
     "merge_parts",
     "mine_event_log",
+    "second_tier",
     "split_by_scalars",
     "split_joint",
 ]
@@ -157,10 +163,16 @@ class RoutineMiner:
         reactions = [_reacts(c, base, log) for c in chosen]
         order = ranked([c.routine for c in chosen], contexts, self.config, reactions)
         self.routines_ = [chosen[k].routine for k in order]
+        second = second_tier(patterns, chosen, base, self.config)
+        contexts = [[o.context for o in c.occurrences] for c in second]
+        reactions = [_reacts(c, base, log) for c in second]
+        for k in ranked([c.routine for c in second], contexts, self.config, reactions):
+            second[k].routine.extras["tier"] = 2
+            self.routines_.append(second[k].routine)
         return self
 
     def predict(self) -> list[Routine]:
-        """The routines found by :meth:`fit`, habitual ones first (step 9)."""
+        """The routines found by :meth:`fit`, habitual ones first (step 9), the second tier last (step 10)."""
         return list(self.routines_)
 
     def _patterns(
@@ -1092,6 +1104,71 @@ def _same_targets(a: Routine, b: Routine, steps: float) -> bool:
             ):
                 return False
     return True
+
+
+def second_tier(
+    patterns: list[tuple[frozenset[Item], list[Occurrence]]],
+    chosen: Sequence[_Candidate],
+    base: BaseContexts,
+    config: MinerConfig,
+) -> list[_Candidate]:
+    """Routines under the confidence floor whose days are no chance, in the order they are taken (step 10).
+
+    The action patterns are described again on their fresh occurrences (sessions none of whose devices
+    a ``chosen`` routine explains) as step 3 does, without ``min_confidence``; the routines it alone
+    rejects are the candidates. One is taken, most actions explained first, when it keeps
+    ``min_support`` occurrences that match its triggers and no routine taken before explains, its
+    actions are no chosen or taken routine's nor a fragment of one (:func:`.routines_rank.fragment`),
+    and the days its context held on which it was done (:func:`_context_gain`) beat the rate at which
+    its action pattern was done on all the other days by a binomial likelihood ratio above the log of
+    the number of candidates (the best of that many tests).
+    """
+    explained = {(o.session, e) for c in chosen for o in c.occurrences for e in o.settings}
+    unfloored = dataclasses.replace(config, min_confidence=0.0)
+    pool: list[tuple[_Candidate, list[Occurrence]]] = []
+    for items, occurrences in patterns:
+        fresh = [o for o in occurrences if not _touches(o, explained)]
+        if len(fresh) < config.min_support:
+            continue
+        for candidate in _peel_by_context(items, fresh, base, unfloored):
+            if candidate.routine.confidence < config.min_confidence:
+                pool.append((candidate, occurrences))
+    taken: list[_Candidate] = []
+    routines = [c.routine for c in chosen]
+    used: set[tuple[int, str]] = set()
+    for candidate, occurrences in sorted(pool, key=lambda p: -_gain(p[0])):
+        routine = candidate.routine
+        if sum(1 for o in candidate.occurrences if not _touches(o, used)) < config.min_support:
+            continue
+        if any(actions_equal(routine.actions, r.actions) for r in routines) or fragment(routine, routines):
+            continue
+        if _context_gain(candidate, occurrences, base) <= math.log(len(pool)):
+            continue
+        taken.append(candidate)
+        routines.append(routine)
+        used |= {(o.session, e) for o in candidate.occurrences for e in o.settings}
+    return taken
+
+
+def _context_gain(candidate: _Candidate, occurrences: Sequence[Occurrence], base: BaseContexts) -> float:
+    """Binomial likelihood ratio of the routine's days in its context against its pattern's other days.
+
+    The days its context held at its usual hours on which it was done, against the share of all the
+    other days of the log on which its action pattern (``occurrences``, at any hour) was done.
+    """
+    hours = _usual_hours(candidate.occurrences)
+    context: set[int] = set()
+    every: set[int] = set()
+    for key, key_days in base.days.items():
+        every |= {day for day, _ in key_days}
+        if matches_triggers(key, candidate.routine.triggers):
+            context |= {day for day, hour in key_days if hours is None or hour in hours}
+    other = every - context
+    if not context or not other:
+        return 0.0
+    done = len({o.day for o in candidate.occurrences} & context)
+    other_done = len({o.day for o in occurrences} & other)
+    return binomial_gain(done, len(context), other_done / len(other))
 
 
 def _touches(occurrence: Occurrence, explained: set[tuple[int, str]]) -> bool:
