@@ -67,7 +67,10 @@ def test_describe_shows_names_and_the_homes_temperature_unit() -> None:
         ({}, "Any time"),
         ({"weather": "rainy"}, "When it is rainy"),
         ({"sun_phase": "before_sunrise"}, "Before sunrise"),
-        ({"day_of_week": "weekend"}, "On weekend days"),
+        ({"day_of_week": "weekend"}, "On weekends"),
+        ({"day_of_week": "weekday", "sun_phase": "after_sunset"}, "On weekdays after sunset"),
+        ({"day_of_week": "weekday", "time_of_day": "morning"}, "On weekday mornings"),
+        ({"time_of_day": "evening", "sun_phase": "after_sunset"}, "On evenings after sunset"),
         (
             {"time_of_day": "night", "weather": "snowy", "outdoor_temp": "very cold"},
             "On nights, when it is snowy and very cold",

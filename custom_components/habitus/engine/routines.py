@@ -237,8 +237,8 @@ _SUN_WORDS = {"before_sunrise": "before sunrise", "daylight": "in daylight", "af
 def describe_triggers(triggers: Mapping[str, str]) -> str:
     """ "On weekday evenings after sunset, when it is rainy and cold" (or "Any time")."""
     days = triggers.get("day_of_week")
-    when = _TIME_WORDS.get(triggers.get("time_of_day", ""), "days" if days else "")
-    head = " ".join(w for w in (days, when) if w)
+    when = _TIME_WORDS.get(triggers.get("time_of_day", ""))
+    head = f"{days} {when}" if days and when else when or (f"{days}s" if days else "")  # "On weekdays"
     phrase = f"On {head}" if head else ""
     if "sun_phase" in triggers:
         sun = _SUN_WORDS[triggers["sun_phase"]]
