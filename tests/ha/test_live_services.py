@@ -45,15 +45,23 @@ async def _call(hass: HomeAssistant, service: str, data: dict[str, Any] | None =
     )
 
 
-async def test_cool_down_suppresses_a_repeat_but_the_event_still_fires(
+async def _one_anomaly_notified(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
-) -> None:
+) -> ConfigEntry:
+    """Habitus calibrated on a regular home, then one unusual sequence: one notification."""
     start(hass, freezer)
     entry = await setup_habitus(OPTIONS)
     await calibrate_on_regular_home(entry)  # the base threshold is this home's
     await act(hass, freezer, UNUSUAL)
-    first_event = _event_time(hass)
     assert len(anomaly_notifications(hass)) == 1
+    return entry
+
+
+async def test_cool_down_suppresses_a_repeat_but_the_event_still_fires(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    await _one_anomaly_notified(hass, setup_habitus, freezer)
+    first_event = _event_time(hass)
     await new_sequence(hass, freezer, minutes=5)
     await act(hass, freezer, UNUSUAL)  # a second anomalous sequence inside the cool-down
     assert _event_time(hass) != first_event
@@ -95,18 +103,6 @@ async def test_dismiss_removes_the_notification_and_errors_when_none(
     assert len(anomaly_notifications(hass)) == 1
     await _call(hass, "dismiss_alert")
     assert anomaly_notifications(hass) == {}
-
-
-async def _one_anomaly_notified(
-    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
-) -> ConfigEntry:
-    """Habitus calibrated on a regular home, then one unusual sequence: one notification."""
-    start(hass, freezer)
-    entry = await setup_habitus(OPTIONS)
-    await calibrate_on_regular_home(entry)  # the base threshold is this home's
-    await act(hass, freezer, UNUSUAL)
-    assert len(anomaly_notifications(hass)) == 1
-    return entry
 
 
 async def test_a_reload_keeps_the_shown_notification_and_the_cool_down(
