@@ -159,17 +159,18 @@ class RoutineMiner:
             for k, c in enumerate(routines)
         ]
         chosen = distinct(completed, base, self.config, [c.items for c in routines])
-        contexts = [[o.context for o in c.occurrences] for c in chosen]
-        reactions = [_reacts(c, base, log) for c in chosen]
-        order = ranked([c.routine for c in chosen], contexts, self.config, reactions)
-        self.routines_ = [chosen[k].routine for k in order]
-        second = second_tier(patterns, chosen, base, self.config)
-        contexts = [[o.context for o in c.occurrences] for c in second]
-        reactions = [_reacts(c, base, log) for c in second]
-        for k in ranked([c.routine for c in second], contexts, self.config, reactions):
-            second[k].routine.extras["tier"] = 2
-            self.routines_.append(second[k].routine)
+        self.routines_ = self._ranked(chosen, base, log)
+        for routine in self._ranked(second_tier(patterns, chosen, base, self.config), base, log):
+            routine.extras["tier"] = 2
+            self.routines_.append(routine)
         return self
+
+    def _ranked(self, candidates: Sequence[_Candidate], base: BaseContexts, log: SessionLog) -> list[Routine]:
+        """The candidates' routines in the order to present them (step 9, :func:`.routines_rank.ranked`)."""
+        contexts = [[o.context for o in c.occurrences] for c in candidates]
+        reactions = [_reacts(c, base, log) for c in candidates]
+        order = ranked([c.routine for c in candidates], contexts, self.config, reactions)
+        return [candidates[k].routine for k in order]
 
     def predict(self) -> list[Routine]:
         """The routines found by :meth:`fit`, habitual ones first (step 9), the second tier last (step 10)."""
