@@ -64,17 +64,21 @@ def _local(time_hours: float) -> str:
     return dt_util.as_local(dt_util.utc_from_timestamp(time_hours * 3600.0)).strftime("%a %H:%M")
 
 
+def entity_name(hass: HomeAssistant, entity_id: str) -> str | None:
+    """The name the user knows an entity by (friendly name, else the registry's name; None: none)."""
+    state = hass.states.get(entity_id)
+    name = state.attributes.get(ATTR_FRIENDLY_NAME) if state is not None else None
+    if not name and (entry := er.async_get(hass).async_get(entity_id)) is not None:
+        name = entry.name or entry.original_name
+    return name.strip() if isinstance(name, str) and name.strip() else None
+
+
 def device_names(hass: HomeAssistant, result: LiveScore) -> dict[str, str]:
-    """The names the user knows the behaviours' entities by (friendly name, else the registry's name)."""
-    registry = er.async_get(hass)
+    """The names the user knows the behaviours' entities by (``entity_name``; those without are left out)."""
     names: dict[str, str] = {}
     for _t, device, _action in result.behaviours:
-        state = hass.states.get(device)
-        name = state.attributes.get(ATTR_FRIENDLY_NAME) if state is not None else None
-        if not name and (entry := registry.async_get(device)) is not None:
-            name = entry.name or entry.original_name
-        if isinstance(name, str) and name.strip():
-            names[device] = name.strip()
+        if (name := entity_name(hass, device)) is not None:
+            names[device] = name
     return names
 
 

@@ -24,6 +24,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
+from .action_names import ActionDevices
 from .alerts import AnomalyAlerts
 from .base_calibration import BaseCalibrator
 from .const import signal_updated
@@ -53,6 +54,7 @@ class LiveRuntime:
     context: ContextTracker
     models: ModelStore  # the deployed models on disk (model_store.py)
     calibrator: BaseCalibrator  # the base models' threshold on this home (base_calibration.py)
+    actions: ActionDevices  # the entities that did each action: the next-action sensor's words
 
     async def async_deploy(
         self,
@@ -109,7 +111,8 @@ async def async_setup_live(
     bundle = await _async_stored_bundle(hass, entry, models)
     if bundle is not None:
         scorer.swap_models(bundle)
-    for observer in (scorer.observe, context.observe):
+    actions = ActionDevices(hass, entry, learner)
+    for observer in (scorer.observe, context.observe, actions.observe):
         learner.observers.append(observer)
         entry.async_on_unload(_remover(learner, observer))
     scorer.start()  # its thread; stopped on unload and when HA stops (entries are not unloaded then)
@@ -124,6 +127,8 @@ async def async_setup_live(
     for signal in (signal_updated(entry.entry_id), signal_live(entry.entry_id)):  # closed sequences, swaps
         entry.async_on_unload(async_dispatcher_connect(hass, signal, calibrator.check))
     calibrator.check()  # from the stored sequences: the calibration survives restarts
+    entry.async_on_unload(async_dispatcher_connect(hass, signal_updated(entry.entry_id), actions.check))
+    actions.check()  # at once, or when the history has been read
     return LiveRuntime(
         hass=hass,
         entry=entry,
@@ -133,6 +138,7 @@ async def async_setup_live(
         context=context,
         models=models,
         calibrator=calibrator,
+        actions=actions,
     )
 
 

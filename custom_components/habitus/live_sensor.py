@@ -50,14 +50,20 @@ def _score_attributes(_rt: HabitusRuntime, live: LiveRuntime) -> dict[str, Any]:
 
 
 def _next_action(_rt: HabitusRuntime, live: LiveRuntime) -> str | None:
+    """The most likely next action in words ("Kitchen light: switch on"; ``action_names.py``)."""
     result = live.scorer.result
-    return result.top_k[0][0] if result is not None and result.top_k else None
+    return live.actions.describe(result.top_k[0][0])["name"] if result is not None and result.top_k else None
 
 
 def _top_k(_rt: HabitusRuntime, live: LiveRuntime) -> dict[str, Any]:
+    """The raw action and its entities (for automations), and the top five, each named too."""
     result = live.scorer.result
-    top = result.top_k if result is not None else ()
-    return {"top_k": [{"action": action, "probability": p} for action, p in top]}
+    top = [
+        {"action": action, **live.actions.describe(action), "probability": p}
+        for action, p in (result.top_k if result is not None else ())
+    ]
+    best = top[0] if top else {}
+    return {"action": best.get("action"), "entities": best.get("entities", []), "top_k": top}
 
 
 def _context_attributes(_rt: HabitusRuntime, live: LiveRuntime) -> dict[str, Any]:

@@ -87,7 +87,7 @@ async def test_diagnostics_show_the_live_side_and_redact_what_identifies_the_hou
     assert worker["running"] is True and worker["pid_alive"] is True and worker["busy"] is False
     assert worker["pid"] == runtime.worker.pid
     assert set(data["loop_lag"]) == {"running", "samples", "p50_ms", "p99_ms", "max_ms"}
-    assert data["learner_observers"] == 2
+    assert data["learner_observers"] == 3  # scorer, context tracker, action names
 
     text = json.dumps(data)
     for private in (*DEVICES, "light.private_bedroom", FREE_TEXT, "a couple", "secret", "nas.local"):

@@ -84,7 +84,8 @@ async def test_a_normal_sequence_is_scored_below_the_threshold_with_top_k_next_a
     assert _state(hass, "binary_sensor.habitus_anomaly") == "off"
     top_k = _attrs(hass, "sensor.habitus_next_action")["top_k"]
     assert isinstance(top_k, list) and len(top_k) == 5
-    assert _state(hass, "sensor.habitus_next_action") == top_k[0]["action"]
+    assert _state(hass, "sensor.habitus_next_action") == top_k[0]["name"]  # in words (test_next_action)
+    assert _attrs(hass, "sensor.habitus_next_action")["action"] == top_k[0]["action"]  # the raw one
     probabilities = [item["probability"] for item in top_k]
     assert probabilities == sorted(probabilities, reverse=True)
     assert all(0 < p < 1 and ":" in item["action"] for p, item in zip(probabilities, top_k, strict=True))
@@ -223,7 +224,7 @@ async def test_unload_during_scoring_and_reloads_leave_nothing_behind(
     listeners = []
     for _ in range(3):
         learner = entry.runtime_data.learner
-        assert len(learner.observers) == 2  # the scorer and the context tracker
+        assert len(learner.observers) == 3  # the scorer, the context tracker, the action names
         hass.states.async_set("valve.main", "open", context=USER)  # a scoring job starts...
         assert await hass.config_entries.async_reload(entry.entry_id)  # ...and the entry reloads
         await hass.async_block_till_done(wait_background_tasks=True)

@@ -86,7 +86,7 @@ async def test_100_reloads_leak_nothing_and_keep_what_was_learned(
             pid = worker.pid
             assert pid in _children()
         learner = entry.runtime_data.learner
-        assert len(learner.observers) == 2  # the scorer and the context tracker, never more
+        assert len(learner.observers) == 3  # the scorer, the context tracker, the action names; never more
         assert await hass.config_entries.async_reload(entry.entry_id)
         await hass.async_block_till_done(wait_background_tasks=True)
         assert entry.state is ConfigEntryState.LOADED

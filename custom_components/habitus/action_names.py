@@ -1,0 +1,115 @@
+"""The next-action sensor's words: a predicted action named the way the user knows it.
+
+SASRec predicts an *action* of the device dictionary (``engine/devices.py``), a device type and a
+control such as ``"Light:switch on"``, never an entity: its items are actions
+(``SASRecConfig.item_mode = "action"``), and the base models' vocabulary is another household's. The
+sensor names the action after the one entity of this home that has done it ("Kitchen light: switch
+on", by the name the alerts use). When several have done it (three lights) the model cannot tell which,
+and when none has (a base model's action this home never did, possible only before the base models'
+first calibration on the home) there is no entity to name: both name the device type ("Light: switch
+on", "Robot cleaner: set robot cleaner movement charging"). The raw action and the entities stay in the
+attributes, for automations.
+
+``ActionDevices`` keeps, per action, the entities that did it: read once from the stored sequences (in
+the executor, after any history read) and updated with every live behaviour.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import MAX_LENGTH_STATE_STATE
+from homeassistant.core import HomeAssistant, callback
+
+from .alerts import entity_name
+from .const import LearningState
+from .engine.behaviour import Behaviour, Sequence
+from .learner import HabitusLearner
+
+_CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+NO_DEVICE_TYPE: Final = "None"  # SmartThings' hub-level actions ("None:location", "None:scene")
+
+
+def _words(text: str) -> str:
+    """camelCase as lower-case words ("setRobotCleanerMovement" -> "set robot cleaner movement")."""
+    return _CAMEL.sub(" ", text).lower()
+
+
+def action_label(action: str, name: str | None = None) -> str:
+    """``"Light:switch on"`` as a person reads it: ``name`` (the entity doing it) or the device type,
+    then the control ("Kitchen light: switch on", "Air conditioner: switch off"); at most HA's 255
+    characters for a state."""
+    kind, _, control = action.partition(":")
+    control = _words(control)
+    if name is None and kind == NO_DEVICE_TYPE:
+        label = control.capitalize()
+    else:
+        subject = name or _words(kind).capitalize()
+        label = f"{subject}: {control}" if control else subject
+    if len(label) > MAX_LENGTH_STATE_STATE:
+        label = label[: MAX_LENGTH_STATE_STATE - 1] + "…"
+    return label
+
+
+def devices_by_action(sequences: Iterable[Sequence]) -> dict[str, dict[str, None]]:
+    """The entities that did each action in ``sequences`` (an ordered set each; executor)."""
+    found: dict[str, dict[str, None]] = {}
+    for sequence in sequences:
+        for behaviour in sequence:
+            found.setdefault(behaviour.action, {})[behaviour.device] = None
+    return found
+
+
+class ActionDevices:
+    """Which of one entry's entities have done each action, and the sensor's words for an action."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry[Any], learner: HabitusLearner) -> None:
+        self._hass = hass
+        self._entry = entry
+        self._learner = learner
+        self._by_action: dict[str, dict[str, None]] = {}
+        self._read = False  # the stored sequences were read (once per setup)
+        self._reading = False
+
+    @callback
+    def observe(self, behaviour: Behaviour) -> None:
+        """A live behaviour: its entity has done its action (O(1), on the loop)."""
+        self._by_action.setdefault(behaviour.action, {})[behaviour.device] = None
+
+    @callback
+    def check(self) -> None:
+        """Read the stored sequences in the background, once, and not while the history is read (its
+        behaviours reach no observer: they are in the store when it ends)."""
+        if self._read or self._reading or self._learner.state is LearningState.BOOTSTRAPPING:
+            return
+        self._reading = True
+        self._entry.async_create_background_task(self._hass, self._async_read(), "habitus action devices")
+
+    async def _async_read(self) -> None:
+        read = self._learner.store.sequences_reader()
+        open_sequence = list(self._learner.open_sequence)  # restored from the store: never observed
+        try:
+            found = await self._hass.async_add_executor_job(
+                lambda: devices_by_action(chain(read(), [open_sequence]))
+            )
+        finally:
+            self._reading = False
+        for action, devices in found.items():
+            self._by_action.setdefault(action, {}).update(devices)
+        self._read = True
+
+    def devices(self, action: str) -> list[str]:
+        """The entities of this home that have done ``action``, first seen first."""
+        return list(self._by_action.get(action, ()))
+
+    def describe(self, action: str) -> dict[str, Any]:
+        """``name`` (the sensor's words for ``action``) and ``entities`` (those that have done it)."""
+        devices = self.devices(action)
+        name = None
+        if len(devices) == 1:  # several: which one, the model cannot tell
+            name = entity_name(self._hass, devices[0]) or devices[0]
+        return {"name": action_label(action, name), "entities": devices}
