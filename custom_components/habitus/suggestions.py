@@ -71,6 +71,8 @@ class Suggestion:
             "description": self.text,
             "support": self.routine.support,
             "confidence": round(self.routine.confidence, 3),
+            "triggers": dict(self.routine.triggers),  # the routine in the schema (engine/routines.py)
+            "actions": {entity: dict(settings) for entity, settings in self.routine.actions.items()},
             "automation": self.automation,
         }
 

@@ -160,6 +160,9 @@ async def test_a_suggestion_names_its_devices_and_its_routine_in_the_repairs_lis
     await _weekday_mornings(hass, freezer, _user)
     [suggestion] = await _suggestions(hass)
     assert suggestion["description"] == "On weekday mornings: Kitchen ceiling on 71 %"
+    # The routine itself, in the schema (so a caller can compare it with other routines).
+    assert suggestion["triggers"] == {"time_of_day": "morning", "day_of_week": "weekday"}
+    assert suggestion["actions"] == {LIGHT: {"state": "on", "brightness": 180.0}}
     assert suggestion["automation"]["alias"] == "Habitus: On weekday mornings: Kitchen ceiling on 71 %"
     assert suggestion["automation"]["actions"][0]["target"] == {"entity_id": LIGHT}
     issue = ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"])
