@@ -3,7 +3,8 @@
 Set up after the learner: the live store is read, the models the home last deployed are loaded from
 ``model_store.py`` (else the shipped base models; both in the executor, where ONNX Runtime sessions are
 created too; numpy where onnxruntime does not import), the scorer's thread starts, and the learner's
-behaviour observers get the scorer and the context tracker. While the base models serve, their anomaly
+behaviour observers get the scorer, the context tracker and the action names (which entities did each
+action: the next-action sensor's words, ``action_names.py``). While the base models serve, their anomaly
 threshold is calibrated on the home's own stored sequences (``base_calibration.py``; no anomaly before
 that). If no models can be loaded Habitus keeps learning and the model sensors say "none". The base
 models are loaded once per HA run (``hass.data``): a reload reuses them.
