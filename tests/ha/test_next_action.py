@@ -105,17 +105,21 @@ def test_action_labels(action: str, name: str | None, label: str) -> None:
 
 async def _logbook(
     hass: HomeAssistant, hass_ws_client: WebSocketGenerator, freezer: FrozenDateTimeFactory, issued: datetime
-) -> list[dict[str, Any]]:
-    """The logbook of the last hour, as the frontend's logbook page asks for it. ``issued``: when the
-    test's access token was made (the clock goes back there, or the token is not valid)."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The logbook of the last hour as the Logbook page asks for it (everything), and as an entity's or
+    device's page does (the next-action sensor's entries). ``issued``: when the test's access token was
+    made (the clock goes back there, or the token is not valid)."""
     await async_wait_recording_done(hass)
     since = (dt_util.utcnow() - timedelta(hours=1)).isoformat()
     freezer.move_to(issued)
     client = await hass_ws_client(hass)
-    await client.send_json_auto_id({"type": "logbook/get_events", "start_time": since})
-    response = await client.receive_json()
-    assert response["success"], response
-    return list(response["result"])
+    results = []
+    for only in ({}, {"entity_ids": [NEXT]}):
+        await client.send_json_auto_id({"type": "logbook/get_events", "start_time": since, **only})
+        response = await client.receive_json()
+        assert response["success"], response
+        results.append(list(response["result"]))
+    return results[0], results[1]
 
 
 @pytest.mark.parametrize(
@@ -135,13 +139,14 @@ async def test_what_the_logbook_lists(
     issued = dt_util.utcnow()  # before the test's clock is moved back to its Wednesday
     assert await async_setup_component(hass, "logbook", {"logbook": config})
     await _regular_home(hass, setup_habitus, freezer)
-    entries = await _logbook(hass, hass_ws_client, freezer, issued)
+    entries, of_the_sensor = await _logbook(hass, hass_ws_client, freezer, issued)
     by_entity: dict[str, list[str]] = {}
     for entry in entries:
         if "entity_id" in entry and "state" in entry:
             by_entity.setdefault(entry["entity_id"], []).append(entry["state"])
     assert by_entity["climate.living"] == ["cool", "off"]  # the logbook works
     assert "sensor.habitus_anomaly_score" not in by_entity  # a measurement: HA leaves it out
+    assert of_the_sensor  # the sensor's and its device's pages list it whatever the configuration
     if not listed:
         assert NEXT not in by_entity
         return
