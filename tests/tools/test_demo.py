@@ -3,7 +3,8 @@
 The last test runs the whole demo headless against a real ``hass`` server (a subprocess on 127.0.0.1)
 and checks what Habitus really learned (the home's past, then the live replay), the
 anomalies it flagged (injected ones included), its predictions, one adaptation with the embedded
-Gemma 3 270M, HA's loop lag and memory, and, where Chromium is installed, what the UI shows. The others
+Gemma 3 270M, the routines it suggests (against the routine household's true ones), HA's loop lag and
+memory, and, where Chromium is installed, what the UI shows. The others
 are fast unit tests; service calls are checked against Home Assistant's own ``services.yaml`` files, not
 a hand-made list.
 """
@@ -16,16 +17,22 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from homeassistant.core import Context
 
+from custom_components.habitus.ingest import origin_of
 from habitus_engine.behaviour import Behaviour
 from habitus_engine.datasets import RawSequence, Vocabulary, iter_sequences, load_vocabulary, smartgen_hours
+from habitus_engine.households import Household
 from habitus_engine.models import TransAE
+from habitus_engine.routines import Routine
 from habitus_engine.segment import TSSConfig, split_sequences
 from habitus_tools.demo.browser import BrowserCheck, check_frontend, chromium_command, find_chromium
 from habitus_tools.demo.controls import Command, Intent, parse_control, split_action
@@ -51,8 +58,25 @@ from habitus_tools.demo.observe import (
 from habitus_tools.demo.past import PAST_END_MARGIN_S, split_past
 from habitus_tools.demo.paths import HABITUS_INTEGRATION_DIR
 from habitus_tools.demo.replay import ReplayStats
+from habitus_tools.demo.routines_past import (
+    END_MARGIN_DAYS,
+    HOUSEHOLD_DEVICES,
+    HouseholdPast,
+    batches,
+    epoch_at,
+    household_devices,
+    matches,
+    plan_household_past,
+    routine_household,
+    routines_figures,
+    service_calls,
+    suggested_routine,
+    virtual_entity,
+    week_shift,
+)
 from habitus_tools.demo.summary import DemoSummary, find_habitus_sensors
 from habitus_tools.demo.timeline import ReplayStep, dataset_offsets, replay_steps, wall_seconds
+from habitus_tools.demo.virtual_home.probe import origin_context
 from habitus_tools.demo.watch import StateChange, parse_change
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -473,6 +497,132 @@ def test_browser_check_skips_cleanly_without_chromium(
 # --- the real thing -------------------------------------------------------------------------------
 
 
+# --- the routine household ----------------------------------------------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@cache
+def _household_past() -> tuple[Household, HouseholdPast]:
+    household = routine_household(days=21)
+    return household, plan_household_past(household, PARIS, datetime(2026, 11, 2, 12, 0, tzinfo=UTC))
+
+
+def test_routine_household_keeps_clock_times_and_weekdays_and_ends_before_home_assistant_started() -> None:
+    household, past = _household_past()
+    end = datetime(2026, 11, 2, 12, 0, tzinfo=UTC).timestamp()
+    margin = END_MARGIN_DAYS * 86400.0
+    assert end - margin - 7 * 86400.0 - 3600.0 <= past.last_epoch <= end - margin + 3600.0
+    shift = week_shift(datetime(2026, 10, 1, 20, 0), datetime(2026, 11, 2, 12, 0), timedelta(days=1))
+    assert shift == timedelta(weeks=4)
+    # Across the DST change (25 Oct 2026): the same local clock time and weekday in HA's time zone.
+    for when in (datetime(2026, 10, 20, 19, 30, tzinfo=UTC), datetime(2026, 10, 30, 7, 5, tzinfo=UTC)):
+        moved = datetime.fromtimestamp(epoch_at(when, timedelta(weeks=2), PARIS), PARIS)
+        assert (moved.hour, moved.minute, moved.weekday()) == (when.hour, when.minute, when.weekday())
+    events = [e for e in household.events if e["entity_id"].split(".")[0] not in ("sun", "weather")]
+    assert {e["entity_id"] for e in events} <= set(HOUSEHOLD_DEVICES)
+    first = min(events, key=lambda e: e["time"])
+    at = min(c["at"] for c in past.calls)
+    local = datetime.fromtimestamp(at, PARIS)
+    original = datetime.fromisoformat(first["time"])
+    assert (local.hour, local.minute, local.weekday()) == (original.hour, original.minute, original.weekday())
+
+
+def test_routine_household_calls_are_real_services_with_their_origin_and_the_world_goes_along() -> None:
+    household, past = _household_past()
+    keys = {d.entity_id for d in household_devices()}
+    for call in past.calls:
+        assert call["data"]["entity_id"] in keys
+        if call["domain"] != "homeassistant":  # homeassistant.turn_on/off: any domain
+            assert_valid_call(ServiceCall(call["domain"], call["service"], call["data"]))
+    origins = {c["origin"] for c in past.calls}
+    assert origins == {"user", "automation"}  # its existing automations are no user behaviour
+    automated = {c["data"]["entity_id"] for c in past.calls if c["origin"] == "automation"}
+    assert automated == {virtual_entity(e) for e in household.automation_entities}
+    assert {s["entity_id"] for s in past.states} == {"sun.sun", "weather.home"}
+    assert all("temperature" in s["attributes"] for s in past.states if s["entity_id"] == "weather.home")
+    assert [set(r.actions) <= keys for r in past.truth] == [True] * len(household.routines)
+    assert [r.triggers for r in past.truth] == [r.triggers for r in household.routines]
+
+
+def test_every_past_call_sees_the_household_sun_and_weather_of_its_batch() -> None:
+    _household, past = _household_past()
+    requests = list(batches(past, size=50))
+    assert sum(len(r["calls"]) for r in requests) == len(past.calls)
+    for request in requests[1:]:
+        first_call = min(c["at"] for c in request["calls"]) if request["calls"] else float("inf")
+        earlier = {s["entity_id"] for s in request["states"] if s["at"] <= first_call}
+        assert earlier == {"sun.sun", "weather.home"}  # the real sun is back between requests
+
+
+def test_service_calls_reach_each_setting() -> None:
+    climate = service_calls("climate.x", {"hvac_mode": "heat", "temperature": 21.0, "fan_mode": "low"})
+    assert climate == [
+        {
+            "domain": "climate",
+            "service": "set_temperature",
+            "data": {"entity_id": "climate.x", "temperature": 21.0, "hvac_mode": "heat"},
+        },
+        {
+            "domain": "climate",
+            "service": "set_fan_mode",
+            "data": {"entity_id": "climate.x", "fan_mode": "low"},
+        },
+    ]
+    assert service_calls("cover.x", {"state": "open", "current_position": 40.0})[0]["data"]["position"] == 40
+    assert service_calls("cover.x", {"state": "closed"})[0]["service"] == "close_cover"
+    light = service_calls("light.x", {"state": "on", "brightness": 120.0, "effect": "none"})
+    assert light == [
+        {
+            "domain": "light",
+            "service": "turn_on",
+            "data": {"entity_id": "light.x", "brightness": 120, "effect": "none"},
+        }
+    ]
+    radio = service_calls("media_player.x", {"state": "on", "volume_level": 0.4, "source": "FM"})
+    assert [c["service"] for c in radio] == ["turn_on", "volume_set", "select_source"]
+    assert service_calls("fan.x", {"state": "off"})[0]["service"] == "turn_off"
+    assert service_calls("switch.x", {"state": "on"}) == [
+        {"domain": "homeassistant", "service": "turn_on", "data": {"entity_id": "switch.x"}}
+    ]
+
+
+def test_suggestions_are_compared_with_the_true_routines() -> None:
+    truth = [
+        Routine({"time_of_day": "evening"}, {"light.a": {"state": "on", "brightness": 200.0}}),
+        Routine({"day_of_week": "weekday"}, {"fan.b": {"state": "on", "percentage": 70.0}}),
+    ]
+    suggestions: list[dict[str, Any]] = [
+        {
+            "description": "a",
+            "triggers": {"time_of_day": "evening"},
+            "actions": {"light.a": {"state": "on", "brightness": 204.0}},
+        },
+        {
+            "description": "b",
+            "triggers": {"time_of_day": "evening"},
+            "actions": {"fan.b": {"state": "on", "percentage": 70.0}},
+        },
+        {"description": "c"},  # an older Habitus: no routine in the answer
+    ]
+    found = matches([suggested_routine(s) for s in suggestions], truth)
+    assert found == [0, None, None]  # a brightness one user step off is the routine; other triggers are not
+    assert routines_figures(suggestions, found, truth) == {
+        "routine_true": 2,
+        "routine_suggestions": 3,
+        "routine_suggestions_true": 1,
+        "routine_true_recovered": 1,
+        "routine_suggestion_texts": "= a | ? b | ? c",
+    }
+
+
+def test_past_calls_keep_their_origin_as_habitus_reads_it() -> None:
+    caller = Context(user_id="demo-user")
+    assert origin_of(origin_context(caller, "user")) == "user"
+    assert origin_of(origin_context(caller, "automation")) == "automation"
+    assert origin_of(origin_context(caller, "device")) == "device"
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -512,9 +662,11 @@ def test_headless_demo_runs_real_home_assistant_and_habitus_learns(tmp_path: Pat
     assert re.search(r"Login: user 'demo', password '\S+'", out), out
     summary = json.loads(summary_path.read_text())
     assert summary["events_replayed"] > 0
-    # Learned: the past, the live replay and the injections (4 calls each); no call is two behaviours.
+    # Learned: the past (the routine household's and SmartThings'), the live replay and the injections
+    # (4 calls each); no call is two behaviours.
     assert summary["behaviours"] > summary["events_replayed"]  # the past was learned too
-    calls = summary["history_calls"] + summary["events_replayed"] + 4 * summary["injected_anomalies"]
+    past = summary["routine_calls"] + summary["history_calls"]
+    calls = past + summary["events_replayed"] + 4 * summary["injected_anomalies"]
     assert summary["behaviours"] <= calls
     assert summary["sequences"] >= 25 and summary["learning_state"] == "ready"
     assert summary["call_errors"] == 0
@@ -532,12 +684,22 @@ def test_headless_demo_runs_real_home_assistant_and_habitus_learns(tmp_path: Pat
         summary["loop_lag_worst_during"], str
     )
     assert summary["rss_mb"] > 50
+    # Routines: mined in HA from the household's weeks; at least one suggestion is a true routine.
+    assert summary["routine_true"] >= 1
+    assert summary["routine_suggestions"] >= summary["routine_suggestions_true"] >= 1, out
+    assert 1 <= summary["routine_true_recovered"] <= summary["routine_true"]
+    assert "Habitus suggests" in out and "\n  = " in out
+    # One accepted through its repair's fix flow (REST): a real automation now exists.
+    assert summary["routine_accepted_automation"].startswith("automation.habitus_"), out
     if find_chromium() is None:
         assert summary["ui_check"] == "skipped"
     else:
         assert summary["ui_check"] == "ok", out
         assert summary["ui_entities_rendered"] == 3
         assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        # Settings > System > Repairs lists the suggestions left after the demo accepted one.
+        assert summary["ui_repairs_suggestions"] == summary["routine_suggestions"] - 1, out
+        assert (tmp_path / "ui-repairs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # HA and everything it started are gone, and so is the throwaway config dir.
     match = re.search(r"Starting Home Assistant \(pid (\d+)\) in (\S+) \.\.\.", out)
     assert match, out

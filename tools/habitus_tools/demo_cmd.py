@@ -73,6 +73,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--screenshot", type=Path, metavar="FILE", help="save the headless Chromium screenshot (PNG) here"
     )
+    parser.add_argument(
+        "--no-routines", action="store_true",
+        help="skip the routine household's past and Habitus's routine suggestions",
+    )  # fmt: skip
     parser.set_defaults(func=_run)
 
 
@@ -101,5 +105,6 @@ def _run(args: argparse.Namespace) -> int:
         adaptation=AdaptationSettings(timeout_s=args.adapt_timeout),
         browser=not args.no_browser,
         screenshot_path=args.screenshot,
+        routines=not args.no_routines,
     )
     return run_demo(options)

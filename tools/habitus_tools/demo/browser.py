@@ -4,7 +4,9 @@ Chromium (Debian's ``chromium``, found on ``PATH``) starts headless with a DevTo
 client (aiohttp websocket, no extra dependency) puts the demo user's tokens into the frontend's
 ``localStorage["hassTokens"]`` before the page's scripts run (the frontend then skips its login page),
 opens ``/config/devices/device/<Habitus device>``, waits until the page's text (shadow DOMs included)
-names the anomaly, prediction and adaptation entities, and saves a screenshot when asked to.
+names the anomaly, prediction and adaptation entities, and saves a screenshot when asked to. With the
+routine household, it then opens Settings > System > Repairs (``/config/repairs``), counts Habitus's
+routine suggestions there by their title, and saves that page too (``<screenshot>-repairs.png``).
 
 Equivalent by hand: log in at the printed URL and open Settings > Devices > Habitus.
 """
@@ -42,6 +44,8 @@ EXPECTED_ENTITIES = (
     "sensor.habitus_next_action",
     "sensor.habitus_adaptation",
 )
+REPAIRS_PATH = "/config/repairs"
+REPAIR_TITLE = "Habitus suggests an automation"  # issues.routine_suggestion.title, up to its routine
 _DEEP_TEXT_JS = """(() => {
   const out = [];
   const walk = (node) => {
@@ -65,13 +69,24 @@ class BrowserCheck:
     found: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     screenshot: Path | None = None
+    repairs_shown: int | None = None  # routine suggestions on the Repairs page (None: not looked at)
+    repairs_screenshot: Path | None = None
 
     def figures(self) -> dict[str, Figure]:
         """The summary's part."""
         figures: dict[str, Figure] = {"ui_check": self.status, "ui_entities_rendered": len(self.found)}
         if self.screenshot is not None:
             figures["ui_screenshot"] = str(self.screenshot)
+        if self.repairs_shown is not None:
+            figures["ui_repairs_suggestions"] = self.repairs_shown
+        if self.repairs_screenshot is not None:
+            figures["ui_repairs_screenshot"] = str(self.repairs_screenshot)
         return figures
+
+
+def repairs_screenshot_path(screenshot: Path) -> Path:
+    """Where the Repairs page's screenshot goes: ``ui.png`` -> ``ui-repairs.png``."""
+    return screenshot.with_name(f"{screenshot.stem}-repairs{screenshot.suffix or '.png'}")
 
 
 def find_chromium() -> str | None:
@@ -119,8 +134,11 @@ def habitus_device_id(client: RestClient) -> str:
     return device.strip()
 
 
-def check_frontend(client: RestClient, auth: HassAuth, screenshot: Path | None) -> BrowserCheck:
-    """Run the check; never raises (a failure is a ``failed`` result with the reason)."""
+def check_frontend(
+    client: RestClient, auth: HassAuth, screenshot: Path | None, repairs: bool = False
+) -> BrowserCheck:
+    """Run the check (and look at the Repairs page when ``repairs``); never raises (a failure is a
+    ``failed`` result with the reason)."""
     executable = find_chromium()
     if executable is None:
         return BrowserCheck("skipped", "skipped: no chromium on PATH (Debian: apt-get install chromium)")
@@ -130,9 +148,10 @@ def check_frontend(client: RestClient, auth: HassAuth, screenshot: Path | None) 
         tokens = auth.frontend_tokens(client.base_url)
         profiles = tempfile.TemporaryDirectory(prefix="habitus-demo-chromium-", ignore_cleanup_errors=True)
         with profiles as profile:
-            return asyncio.run(_check(executable, Path(profile), url, tokens, names, screenshot))
+            result = asyncio.run(_check(executable, Path(profile), url, tokens, names, screenshot, repairs))
     except (DemoError, OSError, aiohttp.ClientError, TimeoutError) as err:
         return BrowserCheck("failed", f"failed: {err}")
+    return result
 
 
 async def _check(  # noqa: PLR0917 - one private call site
@@ -142,6 +161,7 @@ async def _check(  # noqa: PLR0917 - one private call site
     tokens: dict[str, object],
     names: dict[str, str],
     screenshot: Path | None,
+    repairs: bool,
 ) -> BrowserCheck:
     proc = subprocess.Popen(
         chromium_command(executable, profile),
@@ -167,13 +187,23 @@ async def _check(  # noqa: PLR0917 - one private call site
                 await cdp.call("Page.navigate", {"url": url})
                 found, missing = await _wait_for_names(cdp, names)
                 saved = await _screenshot(cdp, screenshot) if screenshot is not None else None
+                shown, repairs_saved = None, None
+                if repairs:
+                    await cdp.call("Page.navigate", {"url": origin + REPAIRS_PATH})
+                    await _wait_for_names(cdp, {"repairs": REPAIR_TITLE})
+                    shown = (await _page_text(cdp)).count(REPAIR_TITLE)
+                    if screenshot is not None:
+                        repairs_saved = await _screenshot(cdp, repairs_screenshot_path(screenshot))
     finally:
         _stop(proc)
     if missing:
         message = f"failed: {', '.join(missing)} not shown on {url}"
-        return BrowserCheck("failed", message, found, missing, saved)
+        return BrowserCheck("failed", message, found, missing, saved, shown, repairs_saved)
     where = f"; screenshot {saved}" if saved else ""
-    return BrowserCheck("ok", f"ok: {', '.join(found)} shown on {url}{where}", found, missing, saved)
+    if shown is not None:
+        where += f"; {shown} routine suggestions on {REPAIRS_PATH}"
+    message = f"ok: {', '.join(found)} shown on {url}{where}"
+    return BrowserCheck("ok", message, found, missing, saved, shown, repairs_saved)
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:

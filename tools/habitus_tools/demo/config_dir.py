@@ -21,6 +21,7 @@ from .paths import HABITUS_INTEGRATION_DIR, VIRTUAL_HOME_DIR
 
 HOST = "127.0.0.1"
 FRONTEND_REQUIREMENT = "home-assistant-frontend==20250411.0"  # what HA 2025.4.4's frontend manifest pins
+AUTOMATIONS_FILE = "automations.yaml"
 
 
 def frontend_available() -> bool:
@@ -52,6 +53,7 @@ def configuration(port: int, devices: Iterable[VirtualDevice]) -> dict[str, Any]
         "recorder": {"purge_keep_days": 2, "commit_interval": 1},
         "history": {},
         "logbook": {},
+        "repairs": {},  # Settings > System > Repairs: where Habitus's routine suggestions are
         "sun": {},
         "logger": {
             "default": "warning",
@@ -70,7 +72,12 @@ def prepare_config_dir(config_dir: Path, port: int, devices: Iterable[VirtualDev
         raise DemoError(f"the Habitus integration is missing: no manifest.json in {HABITUS_INTEGRATION_DIR}")
     config_dir.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(configuration(port, devices), sort_keys=False, allow_unicode=True)
+    # HA's default line (a YAML tag safe_dump cannot write): accepted routine suggestions go there.
+    text += f"automation: !include {AUTOMATIONS_FILE}\n"
     (config_dir / "configuration.yaml").write_text(text, encoding="utf-8")
+    automations = config_dir / AUTOMATIONS_FILE
+    if not automations.exists():
+        automations.write_text("[]\n", encoding="utf-8")
     custom = config_dir / "custom_components"
     custom.mkdir(exist_ok=True)
     for source in (HABITUS_INTEGRATION_DIR, VIRTUAL_HOME_DIR):

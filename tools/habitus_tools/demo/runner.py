@@ -13,13 +13,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from habitus_engine.datasets import DatasetError, RawSequence, Vocabulary, iter_sequences, load_vocabulary
 
-from .browser import BrowserCheck, check_frontend
+from .browser import check_frontend
 from .client import DemoError, RestClient, wait_until
 from .config_dir import FRONTEND_REQUIREMENT, HOST, frontend_available, prepare_config_dir
 from .habitus_setup import add_habitus, habitus_entry_id
@@ -48,6 +50,19 @@ from .onboarding import (
 from .past import split_past, write_past
 from .paths import DEFAULT_DATASET_DIR, default_sequence_file
 from .replay import Replayer, ReplayStats
+from .routines_past import (
+    ROUTINES_DAYS,
+    HouseholdPast,
+    accept_through_repairs,
+    fetch_suggestions,
+    household_devices,
+    matches,
+    plan_household_past,
+    routine_household,
+    routines_figures,
+    suggested_routine,
+    write_household_past,
+)
 from .summary import DemoSummary, Figure, habitus_learning_figures, probe_figures
 from .timeline import ReplayStep, replay_steps
 from .watch import StateWatcher
@@ -89,6 +104,7 @@ class DemoOptions:
     adaptation: AdaptationSettings = field(default_factory=AdaptationSettings)
     browser: bool = True  # headless Chromium check of the UI at the end of a --for run
     screenshot_path: Path | None = None
+    routines: bool = True  # the routine household's past and Habitus's routine suggestions
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +114,12 @@ class DemoPlan:
     vocab: Vocabulary
     sequences_file: Path
     mapper: ActionMapper
+    household: list[VirtualDevice] = field(default_factory=list)  # the routine household's devices
 
     @property
     def devices(self) -> list[VirtualDevice]:
         """The virtual home's devices."""
-        return list(self.mapper.home.values())
+        return [*self.mapper.home.values(), *self.household]
 
     def sequences(self) -> Iterator[RawSequence]:
         """The replayed file's sequences, streamed."""
@@ -135,7 +152,7 @@ def plan_demo(options: DemoOptions) -> DemoPlan:
     mapper = ActionMapper(vocab)
     if not mapper.home:
         raise DemoError(f"no device of {vocab.name} maps onto a Home Assistant entity")
-    return DemoPlan(vocab, sequences_file, mapper)
+    return DemoPlan(vocab, sequences_file, mapper, household_devices() if options.routines else [])
 
 
 def habitus_values(devices: list[VirtualDevice], speed: float) -> dict[str, Any]:
@@ -175,6 +192,7 @@ class DemoSession:
         self.adaptation = Adaptation(options.adaptation)
         self.lag_reset_epoch = time.time()
         self.phase_at_reset = "unknown"
+        self.routines_seconds = 0.0
 
     def run(self) -> int:
         """The whole demo; returns the exit code."""
@@ -197,13 +215,59 @@ class DemoSession:
         self._wait_bootstrap()
         remove_failed_onboarding_extras(self.client)
         if not had_habitus:
+            household = self._write_household_past(started_epoch)
             steps = self._write_past(steps, started_epoch)
+            if household is not None:
+                self._routine_suggestions(household)
         self.watcher = start_watcher(self.client)
         probe(self.client, reset=True)  # loop lag from here on: the run, not HA's start
         self.lag_reset_epoch = time.time()
         self.phase_at_reset = str((adaptation_state(self.client) or {}).get("state", "unknown"))
         stats = self._replay(steps)
         return self._finish(stats)
+
+    def _write_household_past(self, started_epoch: float) -> HouseholdPast | None:
+        """The routine household's weeks, before the SmartThings past (``routines_past.py``)."""
+        if not self.options.routines:
+            return None
+        began = time.monotonic()
+        zone = ZoneInfo(str(self.client.get("/api/config").get("time_zone") or "UTC"))
+        past = plan_household_past(routine_household(), zone, datetime.fromtimestamp(started_epoch, UTC))
+        write_household_past(self.client, past)
+        first, last = (datetime.fromtimestamp(t, zone).date() for t in (past.first_epoch, past.last_epoch))
+        say(
+            f"Routine household's past: {ROUTINES_DAYS} days ({first} to {last}), {len(past.calls)} "
+            f"service calls and {len(past.states)} sun and weather states written at their times; "
+            f"{len(past.truth)} true routines"
+        )
+        self.summary.update({"routine_calls": len(past.calls)})
+        self.routines_seconds = time.monotonic() - began
+        return past
+
+    def _routine_suggestions(self, past: HouseholdPast) -> None:
+        """Ask Habitus for its routine suggestions (mined now) and compare them with the true routines."""
+        began = time.monotonic()
+        suggestions = fetch_suggestions(self.client)
+        found = matches([suggested_routine(s) for s in suggestions], past.truth)
+        figures = routines_figures(suggestions, found, past.truth)
+        self.summary.update(
+            {**figures, "routines_seconds": round(self.routines_seconds + time.monotonic() - began, 1)}
+        )
+        say(
+            f"Habitus suggests {figures['routine_suggestions']} routines; they recover "
+            f"{figures['routine_true_recovered']} of the household's {figures['routine_true']} true routines:"
+        )
+        for suggestion, match in zip(suggestions, found, strict=True):
+            say(f"  {'=' if match is not None else '?'} {suggestion.get('description')}")
+        say("  (=: a true routine, same triggers and actions; ?: none)")
+        accepted = next((s for s, m in zip(suggestions, found, strict=True) if m is not None), None)
+        if accepted is not None:
+            automation = accept_through_repairs(self.client, str(accepted.get("id")))
+            self.summary.update({"routine_accepted_automation": automation or "none"})
+            say(
+                f"Accepted through its repair's fix flow: {accepted.get('description')} -> "
+                f"{automation or 'no automation appeared'}"
+            )
 
     def _write_past(self, steps: Iterator[ReplayStep], started_epoch: float) -> Iterator[ReplayStep]:
         """Give the virtual home its past and wait until Habitus learned it; the live replay's steps."""
@@ -390,7 +454,8 @@ class DemoSession:
         """The headless Chromium check of what a user sees (``browser.py``)."""
         if not self.options.browser or self.auth is None:
             return {}
-        result: BrowserCheck = check_frontend(self.client, self.auth, self.options.screenshot_path)
+        repairs = "routine_suggestions" in self.summary.figures  # this run suggested routines
+        result = check_frontend(self.client, self.auth, self.options.screenshot_path, repairs)
         say(f"UI check: {result.message}")
         return result.figures()
 

@@ -1,4 +1,5 @@
-"""Virtual climate devices: heaters (heat/auto) and air conditioners (cool/dry/fan only/auto)."""
+"""Virtual climate devices: heaters (heat/auto), air conditioners (cool/dry/fan only/auto) and thermostats
+(heat/cool/auto)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .entity import VirtualEntity, specs_for
 MODES_BY_KIND: dict[str, list[HVACMode]] = {
     "heater": [HVACMode.OFF, HVACMode.HEAT, HVACMode.AUTO],
     "air_conditioner": [HVACMode.OFF, HVACMode.COOL, HVACMode.DRY, HVACMode.FAN_ONLY, HVACMode.AUTO],
+    "thermostat": [HVACMode.OFF, HVACMode.HEAT, HVACMode.COOL, HVACMode.AUTO],
 }
 
 
@@ -44,7 +46,7 @@ class VirtualClimate(VirtualEntity, ClimateEntity):
         super().__init__(spec)
         self._attr_fan_modes = ["auto", "low", "medium", "high"]
         self._attr_hvac_modes = MODES_BY_KIND.get(spec["kind"], MODES_BY_KIND["heater"])
-        self._attr_target_temperature = 20.0 if spec["kind"] == "heater" else 24.0
+        self._attr_target_temperature = 24.0 if spec["kind"] == "air_conditioner" else 20.0
 
     async def async_set_hvac_mode(self, hvac_mode: HVACMode) -> None:
         """Switch mode (``off`` switches off)."""

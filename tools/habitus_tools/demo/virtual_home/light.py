@@ -1,4 +1,6 @@
-"""Virtual lights: brightness, colour, colour temperature and effects."""
+"""Virtual lights: brightness, colour, colour temperature and effects (kind ``light``); colour lights with
+the routine household's effects (kind ``color``: ``none``/``colorloop``); dimmers (kind ``dimmer``:
+brightness only)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import DeviceSpec
 from .entity import VirtualEntity, specs_for
+
+EFFECTS_BY_KIND = {"light": ["Relax", "Read", "Party"], "color": ["none", "colorloop"]}
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry, add: AddEntitiesCallback) -> None:
@@ -39,10 +43,15 @@ class VirtualLight(VirtualEntity, LightEntity):
     _attr_effect = None
 
     def __init__(self, spec: DeviceSpec) -> None:
-        """Colour and colour-temperature modes, three effects."""
+        """Colour and colour-temperature modes with effects; a dimmer has brightness only."""
         super().__init__(spec)
+        if spec["kind"] == "dimmer":
+            self._attr_color_mode = ColorMode.BRIGHTNESS
+            self._attr_supported_color_modes = {ColorMode.BRIGHTNESS}
+            self._attr_supported_features = LightEntityFeature(0)
+            return
         self._attr_supported_color_modes = {ColorMode.COLOR_TEMP, ColorMode.HS}
-        self._attr_effect_list = ["Relax", "Read", "Party"]
+        self._attr_effect_list = EFFECTS_BY_KIND.get(spec["kind"], EFFECTS_BY_KIND["light"])
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Switch on, applying whatever settings the call carries."""

@@ -1,4 +1,5 @@
-"""Virtual media players: televisions (device class tv), projectors and speakers."""
+"""Virtual media players: televisions (device class tv), projectors, speakers and radios (FM/DAB/Spotify,
+no sound mode)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .const import DeviceSpec
 from .entity import VirtualEntity, specs_for
 
-DEVICE_CLASS_BY_KIND = {"tv": MediaPlayerDeviceClass.TV, "speaker": MediaPlayerDeviceClass.SPEAKER}
+DEVICE_CLASS_BY_KIND = {
+    "tv": MediaPlayerDeviceClass.TV,
+    "speaker": MediaPlayerDeviceClass.SPEAKER,
+    "radio": MediaPlayerDeviceClass.SPEAKER,
+}
+RADIO_SOURCES = ["FM", "DAB", "Spotify"]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry, add: AddEntitiesCallback) -> None:
@@ -39,7 +45,7 @@ class VirtualMediaPlayer(VirtualEntity, MediaPlayerEntity):
     _attr_volume_level = 0.3
     _attr_is_volume_muted = False
     _attr_source = "TV"
-    _attr_sound_mode = "Standard"
+    _attr_sound_mode: str | None = "Standard"
 
     def __init__(self, spec: DeviceSpec) -> None:
         """Device class from the kind (tv, speaker; none for a projector)."""
@@ -47,6 +53,11 @@ class VirtualMediaPlayer(VirtualEntity, MediaPlayerEntity):
         self._attr_source_list = ["HDMI 1", "HDMI 2", "TV", "Streaming"]
         self._attr_sound_mode_list = ["Standard", "Movie", "Music"]
         self._attr_device_class = DEVICE_CLASS_BY_KIND.get(spec["kind"])
+        if spec["kind"] == "radio":
+            self._attr_source_list, self._attr_source = RADIO_SOURCES, RADIO_SOURCES[0]
+            self._attr_sound_mode_list = None
+            self._attr_sound_mode = None
+            self._attr_supported_features &= ~MediaPlayerEntityFeature.SELECT_SOUND_MODE
 
     def _set(self, state: MediaPlayerState | None = None) -> None:
         """Write the state; ``None`` wakes a player that is off and leaves others as they are."""

@@ -9,7 +9,13 @@ Demo tooling only (``virtual_home`` is never shipped). Two services:
   outcome when its entry exposes one (the demo's fallback when no adaptation sensor exists).
 * ``virtual_home.replay_past``: runs a list of real service calls on the virtual entities, each one's
   state written with a given *past* time, so the recorder holds a history the home never lived
-  through in real time (the demo's past, learned by Habitus's bootstrap).
+  through in real time (the demo's past, learned by Habitus's bootstrap). A call's ``origin`` says who
+  made it, as Habitus reads HA's ``Context``: ``user`` (the caller's context, the demo user), an
+  ``automation`` (a context whose parent is the caller's) or the ``device`` itself (a bare context).
+  ``states`` are the household's world at those times (``sun.sun``, a ``weather.*`` entity): each is
+  written, stamped at its past time, and held until the next one of its entity, so a call's
+  behaviour sees the sun and the weather of its own past moment. Once the batch is done, an entity
+  another integration owns (``sun.sun``) gets its real state back.
 """
 
 from __future__ import annotations
@@ -21,7 +27,15 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import Event, HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
+from homeassistant.core import (
+    Context,
+    Event,
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    State,
+    SupportsResponse,
+)
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity as entity_helper
 
@@ -30,10 +44,12 @@ from custom_components.habitus.looplag import LoopLagProbe
 from .const import DOMAIN
 
 DATA_PROBE = f"{DOMAIN}_loop_lag"
+DATA_PAST_WORLD = f"{DOMAIN}_past_world"  # entity ids only the past writes (no integration owns them)
 DATA_BACKDATE = f"{DOMAIN}_backdate"  # the past time the next virtual entity write gets, while replaying
 LOOP_LAG_CAPACITY = 72_000  # one hour at the probe's 20 samples per second
 SERVICE_PROBE = "probe"
 SERVICE_REPLAY_PAST = "replay_past"
+ORIGINS = ("user", "automation", "device")
 
 PROBE_SCHEMA = vol.Schema({vol.Optional("reset", default=False): cv.boolean})
 PAST_CALL = vol.Schema(
@@ -42,9 +58,20 @@ PAST_CALL = vol.Schema(
         vol.Required("domain"): cv.string,
         vol.Required("service"): cv.string,
         vol.Optional("data", default=dict): dict,
+        vol.Optional("origin", default="user"): vol.In(ORIGINS),
     }
 )
-REPLAY_PAST_SCHEMA = vol.Schema({vol.Required("calls"): [PAST_CALL]})
+PAST_STATE = vol.Schema(
+    {
+        vol.Required("at"): vol.Coerce(float),
+        vol.Required("entity_id"): cv.entity_id,
+        vol.Required("state"): cv.string,
+        vol.Optional("attributes", default=dict): dict,
+    }
+)
+REPLAY_PAST_SCHEMA = vol.Schema(
+    {vol.Required("calls"): [PAST_CALL], vol.Optional("states", default=list): [PAST_STATE]}
+)
 
 
 def start_probe(hass: HomeAssistant) -> None:
@@ -76,11 +103,27 @@ def register_services(hass: HomeAssistant) -> None:
         }
 
     async def _replay_past(call: ServiceCall) -> None:
-        for past in sorted(call.data["calls"], key=lambda c: c["at"]):
-            with backdated(hass, past["at"]):
-                await hass.services.async_call(
-                    past["domain"], past["service"], past["data"], blocking=True, context=call.context
-                )
+        world = PastWorld(hass)
+        items = [
+            *((s["at"], 0, s) for s in call.data["states"]),
+            *((c["at"], 1, c) for c in call.data["calls"]),
+        ]
+        try:
+            for _at, is_call, past in sorted(items, key=lambda item: (item[0], item[1])):
+                if not is_call:
+                    world.set(past)
+                    continue
+                world.hold()
+                with backdated(hass, past["at"]):
+                    await hass.services.async_call(
+                        past["domain"],
+                        past["service"],
+                        past["data"],
+                        blocking=True,
+                        context=origin_context(call.context, past["origin"]),
+                    )
+        finally:
+            world.restore()
 
     hass.services.async_register(
         DOMAIN, SERVICE_PROBE, _probe, schema=PROBE_SCHEMA, supports_response=SupportsResponse.ONLY
@@ -99,6 +142,59 @@ def habitus_last_outcome(hass: HomeAssistant) -> dict[str, Any] | None:
                 for k, v in outcome.items()
             }
     return None
+
+
+def origin_context(caller: Context, origin: str) -> Context:
+    """The context a past call runs with, so Habitus reads its ``origin`` back (``ingest.origin_of``)."""
+    if origin == "automation":
+        return Context(parent_id=caller.id)
+    if origin == "device":
+        return Context()
+    return caller
+
+
+class PastWorld:
+    """The household's past sun and weather, written as states at their past times while a batch runs.
+
+    An entity another integration owns (``sun.sun``) gets its real state back at the end; the
+    ones only the past writes (the household's ``weather.*``) keep their last past state.
+    """
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self._hass = hass
+        self._current: dict[str, dict[str, Any]] = {}
+        self._real: dict[str, State] = {}
+
+    def set(self, past: dict[str, Any]) -> None:
+        """Write one past state (stamped at its time) and hold it until the next one of its entity."""
+        entity_id = past["entity_id"]
+        state = self._hass.states.get(entity_id)
+        owned = self._hass.data.setdefault(DATA_PAST_WORLD, set())
+        if entity_id not in owned and entity_id not in self._real and state is not None:
+            self._real[entity_id] = state
+        if state is None and entity_id not in self._real:
+            owned.add(entity_id)
+        self._current[entity_id] = past
+        self._write(past)
+
+    def hold(self) -> None:
+        """Before a call: write again any past state the real integration has overwritten meanwhile."""
+        for entity_id, past in self._current.items():
+            state = self._hass.states.get(entity_id)
+            if state is None or state.state != past["state"] or dict(state.attributes) != past["attributes"]:
+                self._write(past)
+
+    def restore(self) -> None:
+        """Give the entities other integrations own their real states back."""
+        for entity_id, state in self._real.items():
+            self._hass.states.async_set(entity_id, state.state, state.attributes, force_update=True)
+        self._real.clear()
+        self._current.clear()
+
+    def _write(self, past: dict[str, Any]) -> None:
+        self._hass.states.async_set(
+            past["entity_id"], past["state"], past["attributes"], force_update=True, timestamp=past["at"]
+        )
 
 
 @contextlib.contextmanager
