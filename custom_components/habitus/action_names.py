@@ -7,7 +7,8 @@ sensor names the action after the one entity of this home that has done it ("Kit
 on", by the name the alerts use). When several have done it (three lights) the model cannot tell which,
 and when none has (a base model's action this home never did, possible only before the base models'
 first calibration on the home) there is no entity to name: both name the device type ("Light: switch
-on", "Robot cleaner: set robot cleaner movement charging"). The raw action and the entities stay in the
+on", "Robot cleaner: dock"). A control is said as what the device does ("Blind: open", not its
+SmartThings capability "windowShade open"; ``CONTROL_WORDS``). The raw action and the entities stay in the
 attributes, for automations.
 
 ``ActionDevices`` keeps, per action, the entities that did it: read once from the stored sequences (in
@@ -34,6 +35,50 @@ _CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 NO_DEVICE_TYPE: Final = "None"  # SmartThings' hub-level actions ("None:location", "None:scene")
 
 
+# The controls Habitus records from Home Assistant's devices (``engine/devices.py``) whose SmartThings
+# capability name says nothing to a person ("windowShade open", "setRobotCleanerMovement homing"): what
+# the device does instead. Any other control is read as words ("setCoolingSetpoint": "set cooling
+# setpoint"); "switch on" stays as it is.
+CONTROL_WORDS: Final[dict[str, str]] = {
+    "windowShade open": "open",
+    "windowShade close": "close",
+    "windowShadeLevel setShadeLevel": "set position",
+    "windowShadeTiltLevel setShadeTiltLevel": "set tilt",
+    "doorControl open": "open",
+    "doorControl close": "close",
+    "mediaPlayback play": "play",
+    "mediaPlayback pause": "pause",
+    "mediaPlayback stop": "stop",
+    "setRobotCleanerMovement cleaning": "start cleaning",
+    "setRobotCleanerMovement homing": "return to base",
+    "setRobotCleanerMovement charging": "dock",
+    "setRobotCleanerMovement pause": "pause",
+    "setRobotCleanerMovement idle": "stop",
+    "lock lock": "lock",
+    "lock unlock": "unlock",
+    "lock open": "open",
+    "valve open": "open",
+    "valve close": "close",
+    "alarm both": "sound",
+    "alarm off": "silence",
+    "securitySystem armAway": "arm away",
+    "securitySystem armStay": "arm home",
+    "securitySystem armNight": "arm night",
+    "securitySystem armVacation": "arm vacation",
+    "securitySystem armCustomBypass": "arm custom bypass",
+    "securitySystem disarm": "disarm",
+    "videoCapture capture": "record",
+    "audioMute mute": "mute",
+    "audioMute unmute": "unmute",
+    "fanSpeed setFanSpeed": "set speed",
+    "fanOscillationMode setFanOscillationMode": "set oscillation",
+    "setLevel": "set brightness",
+    "setColor": "set colour",
+    "setColorTemperature": "set colour temperature",
+    "setLightingMode": "set effect",
+}
+
+
 def _words(text: str) -> str:
     """camelCase as lower-case words ("setRobotCleanerMovement" -> "set robot cleaner movement")."""
     return _CAMEL.sub(" ", text).lower()
@@ -44,7 +89,7 @@ def action_label(action: str, name: str | None = None) -> str:
     then the control ("Kitchen light: switch on", "Air conditioner: switch off"); at most HA's 255
     characters for a state."""
     kind, _, control = action.partition(":")
-    control = _words(control)
+    control = CONTROL_WORDS.get(control) or _words(control)
     if name is None and kind == NO_DEVICE_TYPE:
         label = control.capitalize()
     else:

@@ -15,7 +15,8 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.habitus.action_names import action_label
+from custom_components.habitus.action_names import CONTROL_WORDS, action_label
+from custom_components.habitus.engine import devices
 from custom_components.habitus.runtime import HabitusConfigEntry
 
 from .conftest import SetupHabitus
@@ -80,7 +81,7 @@ async def test_an_action_no_entity_of_this_home_did_is_named_by_its_device_type(
     assert live is not None
     # FR's actions an uncalibrated base model may predict: no entity here has done them.
     assert live.actions.describe("RobotCleaner:setRobotCleanerMovement charging") == {
-        "name": "Robot cleaner: set robot cleaner movement charging",
+        "name": "Robot cleaner: dock",
         "entities": [],
     }
     assert live.actions.describe("None:location") == {"name": "Location", "entities": []}
@@ -94,13 +95,27 @@ async def test_an_action_no_entity_of_this_home_did_is_named_by_its_device_type(
     [
         ("Light:switch on", "Kitchen light", "Kitchen light: switch on"),
         ("AirConditioner:setCoolingSetpoint", None, "Air conditioner: set cooling setpoint"),
-        ("Blind:windowShade open", None, "Blind: window shade open"),
         ("None:scene", None, "Scene"),
+        # What the device does, not the SmartThings capability: the sensor read "Blind: window shade
+        # open", "Robot cleaner: set robot cleaner movement cleaning" in the demo.
+        ("Blind:windowShade open", "Living room blind", "Living room blind: open"),
+        ("RobotCleaner:setRobotCleanerMovement cleaning", None, "Robot cleaner: start cleaning"),
+        ("Light:setLevel", "Kitchen light", "Kitchen light: set brightness"),
+        ("Television:mediaPlayback pause", None, "Television: pause"),
     ],
-    ids=["named", "device-type", "camel-case-control", "hub-action"],
+    ids=["named", "camel-case-control", "hub-action", "blind", "vacuum", "dimmer", "media"],
 )
 def test_action_labels(action: str, name: str | None, label: str) -> None:
     assert action_label(action, name) == label
+
+
+def test_every_control_habitus_records_has_words() -> None:
+    """Every control Habitus records from Home Assistant as "<capability> <value>" (a blind's, a
+    vacuum's, a media player's ...) has words of its own; "switch on" and "switch off" stay."""
+    recorded = {c for controls in devices._STATE_CONTROLS.values() for c in controls.values()}
+    recorded |= {control for pairs in devices.SETTING_CONTROLS.values() for _, control in pairs}
+    assert {"windowShade open", "mediaPlayback play", "setRobotCleanerMovement homing"} <= set(CONTROL_WORDS)
+    assert {c for c in recorded if " " in c and not c.startswith("switch ")} <= set(CONTROL_WORDS)
 
 
 async def _logbook(
