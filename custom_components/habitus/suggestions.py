@@ -38,7 +38,7 @@ from homeassistant.util.yaml import dump
 from .automation_file import async_add_automation, equivalent_automation_exists
 from .const import DOMAIN, SUGGESTIONS_INTERVAL, signal_updated
 from .decisions import SuggestionDecisions
-from .engine.automations import routine_to_automation
+from .engine.automations import routine_to_automation, trigger_moment
 from .engine.behaviour import Behaviour, Sequence
 from .engine.routines import Routine, RoutineError
 from .engine.routines_miner import MinerConfig, RoutineMiner
@@ -206,7 +206,8 @@ class RoutineSuggester:
         except RoutineError as err:
             _LOGGER.debug("Routine %s cannot become an automation: %s", routine.describe(), err)
             return None
-        text = routine.describe(self._names(routine), self._hass.config.units.temperature_unit)
+        moment = trigger_moment(config["triggers"])
+        text = routine.describe(self._names(routine), self._hass.config.units.temperature_unit, moment)
         config["alias"] = f"Habitus: {text}"[:255]
         if not await async_automation_is_valid(self._hass, config):
             return None

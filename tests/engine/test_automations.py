@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from habitus_engine.automations import (
@@ -11,6 +13,7 @@ from habitus_engine.automations import (
     routine_automation_id,
     routine_to_automation,
     service_calls,
+    trigger_moment,
 )
 from habitus_engine.context import OUTDOOR_TEMPS, WEATHERS, outdoor_temp_band, weather_category
 from habitus_engine.routines import Routine, RoutineError
@@ -158,3 +161,28 @@ def test_automation_id_is_stable_and_depends_on_the_routine() -> None:
     assert routine_automation_id(same) == routine_automation_id(EVENING)
     other = Routine({"time_of_day": "morning"}, EVENING.actions)
     assert routine_automation_id(other) != routine_automation_id(EVENING)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "words"),
+    [
+        ({"trigger": "time", "at": "16:10:00"}, "at 16:10"),
+        ({"trigger": "sun", "event": "sunset", "offset": "+00:15:00"}, "15 min after sunset"),
+        ({"trigger": "sun", "event": "sunrise", "offset": "-01:05:00"}, "1 h 5 min before sunrise"),
+        ({"trigger": "sun", "event": "sunset", "offset": "+00:00:00"}, "at sunset"),
+        ({"trigger": "state", "entity_id": "weather.home", "to": ["rainy"]}, None),
+    ],
+)
+def test_trigger_moment_says_when_the_automation_fires(trigger: dict[str, Any], words: str | None) -> None:
+    assert trigger_moment([trigger]) == words
+
+
+def test_the_moment_of_a_sun_routine_is_its_sun_trigger() -> None:
+    routine = Routine(
+        {"sun_phase": "after_sunset"},
+        {"light.x": {"state": "on"}},
+        typical_time="19:30",
+        sun_offset_min=20.0,
+        extras={"sun_event": "sunset"},
+    )
+    assert trigger_moment(routine_to_automation(routine)["triggers"]) == "20 min after sunset"

@@ -61,6 +61,29 @@ def test_describe_shows_names_and_the_homes_temperature_unit() -> None:
     )
 
 
+def test_describe_says_each_device_in_a_sentence() -> None:
+    """The demo's repairs read "Bedroom thermostat auto to 23 °C fan mode medium, Living room blind open
+    current position 20 %" and "Bedroom fan on percentage 70 %": setting names, run together."""
+    routine = Routine(
+        {"time_of_day": "afternoon"},
+        {
+            "climate.bedroom": {"hvac_mode": "auto", "temperature": 23.0, "fan_mode": "medium"},
+            "cover.living_room": {"state": "open", "current_position": 20.0},
+            "fan.bedroom": {"state": "on", "percentage": 70.0},
+            "media_player.radio": {"state": "on", "volume_level": 0.3, "source": "FM"},
+        },
+    )
+    names = {"climate.bedroom": "Bedroom thermostat", "cover.living_room": "Living room blind"}
+    assert routine.describe(names, moment="at 16:10") == (
+        "On afternoons, at 16:10: Bedroom thermostat auto to 23 °C with fan mode medium, "
+        "Living room blind open to 20 %, fan.bedroom on 70 %, "
+        "media_player.radio on with source FM and volume 30 %"
+    )
+    assert Routine({}, {"fan.bedroom": {"state": "off"}}).describe(moment="15 min after sunset") == (
+        "15 min after sunset: fan.bedroom off"
+    )
+
+
 @pytest.mark.parametrize(
     ("triggers", "text"),
     [

@@ -154,16 +154,19 @@ async def test_a_suggestion_names_its_devices_and_its_routine_in_the_repairs_lis
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
     """Every suggestion's repair was titled "Habitus suggests an automation", and it read
-    "light.kitchen on 71 %": the list did not say which routine, nor the text which device."""
+    "light.kitchen on 71 %": the list did not say which routine, nor the text which device. Nor when
+    its automation fires: the demo's "On weekdays: Bedroom fan on percentage 70 %" fired at 16:10."""
     assert await async_setup_component(hass, "repairs", {})
     await _setup(hass, setup_habitus, freezer)
     await _weekday_mornings(hass, freezer, _user)
     [suggestion] = await _suggestions(hass)
-    assert suggestion["description"] == "On weekday mornings: Kitchen ceiling on 71 %"
+    at = suggestion["automation"]["triggers"][0]["at"]
+    assert at.startswith("07:0")
+    assert suggestion["description"] == f"On weekday mornings, at {at[:5]}: Kitchen ceiling on 71 %"
     # The routine itself, in the schema (so a caller can compare it with other routines).
     assert suggestion["triggers"] == {"time_of_day": "morning", "day_of_week": "weekday"}
     assert suggestion["actions"] == {LIGHT: {"state": "on", "brightness": 180.0}}
-    assert suggestion["automation"]["alias"] == "Habitus: On weekday mornings: Kitchen ceiling on 71 %"
+    assert suggestion["automation"]["alias"] == f"Habitus: {suggestion['description']}"
     assert suggestion["automation"]["actions"][0]["target"] == {"entity_id": LIGHT}
     issue = ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"])
     assert issue is not None and issue.translation_key is not None and issue.translation_placeholders

@@ -106,6 +106,26 @@ def routine_to_automation(routine: Routine, weather_entity: str | None = None) -
     }
 
 
+def trigger_moment(triggers: list[dict[str, Any]]) -> str | None:
+    """When an automation of :func:`routine_to_automation` fires, in words: "at 07:02" (its time
+    trigger), "15 min after sunset", "at sunrise" (its sun trigger); ``None`` for a weather state
+    trigger (the routine's own words already say "when it is rainy")."""
+    if len(triggers) != 1:
+        return None
+    trigger = triggers[0]
+    if trigger.get("trigger") == "time" and isinstance(trigger.get("at"), str):
+        return f"at {trigger['at'][:5]}"
+    if trigger.get("trigger") == "sun" and trigger.get("event") in ("sunrise", "sunset"):
+        offset = str(trigger.get("offset") or "+00:00:00")
+        hours, minutes = (int(part) for part in offset.lstrip("+-").split(":")[:2])
+        total = hours * 60 + minutes
+        if total == 0:
+            return f"at {trigger['event']}"
+        span = f"{total // 60} h {total % 60} min" if total >= 60 else f"{total} min"
+        return f"{span} {'before' if offset.startswith('-') else 'after'} {trigger['event']}"
+    return None
+
+
 def _triggers(routine: Routine, weather_entity: str | None) -> list[dict[str, Any]]:
     sun_event = routine.extras.get("sun_event")
     if routine.sun_offset_min is not None and sun_event in ("sunrise", "sunset"):

@@ -194,14 +194,21 @@ class Routine:
             extras={"tier": 2} if data.get("tier") == 2 else {},
         ).validate()
 
-    def describe(self, names: Mapping[str, str] | None = None, temperature_unit: str = "°C") -> str:
+    def describe(
+        self, names: Mapping[str, str] | None = None, temperature_unit: str = "°C", moment: str | None = None
+    ) -> str:
         """Readable sentence, e.g. "On weekday evenings after sunset, when it is cold: ...".
 
         ``names``: entity id -> the name to show (Home Assistant's friendly names; an entity without one
-        is shown by its id); ``temperature_unit``: the unit target temperatures are stored in.
+        is shown by its id); ``temperature_unit``: the unit target temperatures are stored in;
+        ``moment``: when its automation fires ("at 07:02", "15 min after sunset"), said after the
+        triggers ("On weekdays, at 07:02: ...").
         """
         actions = describe_actions(self.actions, names, temperature_unit)
-        return f"{describe_triggers(self.triggers)}: {actions}"
+        when = describe_triggers(self.triggers)
+        if moment:
+            when = moment[0].upper() + moment[1:] if when == _ANY_TIME else f"{when}, {moment}"
+        return f"{when}: {actions}"
 
 
 def _setting(value: Any) -> Setting:
@@ -231,6 +238,7 @@ def routines_from_json(text: str) -> list[Routine]:
 
 
 _TIME_WORDS = {"morning": "mornings", "afternoon": "afternoons", "evening": "evenings", "night": "nights"}
+_ANY_TIME = "Any time"
 _SUN_WORDS = {"before_sunrise": "before sunrise", "daylight": "in daylight", "after_sunset": "after sunset"}
 
 
@@ -247,7 +255,7 @@ def describe_triggers(triggers: Mapping[str, str]) -> str:
     if conditions:
         tail = f"when it is {' and '.join(conditions)}"
         phrase = f"{phrase}, {tail}" if phrase else tail[0].upper() + tail[1:]
-    return phrase or "Any time"
+    return phrase or _ANY_TIME
 
 
 def describe_actions(
@@ -258,12 +266,28 @@ def describe_actions(
     return ", ".join(_describe_action(names.get(e) or e, s, temperature_unit) for e, s in actions.items())
 
 
-_DESCRIBE_ORDER = ("state", "hvac_mode", "brightness", "color_temp_kelvin", "temperature", "fan_mode")
+# What the device does, in this order ("Living room blind open to 20 %", "Sofa lamp on 40 % warm"); any
+# other setting follows after "with" ("Bedroom thermostat auto to 23 °C with fan mode medium").
+_DESCRIBE_ORDER = (
+    "state",
+    "hvac_mode",
+    "brightness",
+    "color_temp_kelvin",
+    "temperature",
+    "percentage",
+    "current_position",
+)
 
 
 def _describe_action(shown: str, settings: Settings, temperature_unit: str) -> str:
-    ordered = sorted(settings, key=lambda n: (_DESCRIBE_ORDER.index(n) if n in _DESCRIBE_ORDER else 99, n))
-    return f"{shown} {' '.join(_describe_setting(n, settings[n], temperature_unit) for n in ordered)}"
+    main = [_describe_setting(n, settings[n], temperature_unit) for n in _DESCRIBE_ORDER if n in settings]
+    rest = [
+        _describe_setting(n, settings[n], temperature_unit)
+        for n in sorted(settings)
+        if n not in _DESCRIBE_ORDER
+    ]
+    text = " ".join([shown, *main])
+    return f"{text} with {' and '.join(rest)}" if rest else text
 
 
 def _describe_setting(name: str, value: Setting, temperature_unit: str) -> str:
@@ -277,8 +301,10 @@ def _describe_setting(name: str, value: Setting, temperature_unit: str) -> str:
         return f"to {float(value):g} {temperature_unit}"
     if name == "volume_level":
         return f"volume {round(float(value) * 100)} %"
-    if name in ("percentage", "current_position"):
-        return f"{name.replace('_', ' ')} {round(float(value))} %"
+    if name == "percentage":
+        return f"{round(float(value))} %"
+    if name == "current_position":
+        return f"to {round(float(value))} %"
     if name in ("state", "hvac_mode"):
         return str(value)
     return f"{name.replace('_', ' ')} {value}"
