@@ -62,7 +62,7 @@ def test_actions_set_the_learned_settings() -> None:
         {
             "action": "light.turn_on",
             "target": {"entity_id": "light.living_room"},
-            "data": {"brightness": 102, "color_temp_kelvin": 2700},
+            "data": {"brightness_pct": 40, "color_temp_kelvin": 2700},
         },
         {
             "action": "climate.set_temperature",
@@ -186,3 +186,12 @@ def test_the_moment_of_a_sun_routine_is_its_sun_trigger() -> None:
         extras={"sun_event": "sunset"},
     )
     assert trigger_moment(routine_to_automation(routine)["triggers"]) == "20 min after sunset"
+
+
+def test_a_light_is_set_in_percent_as_the_editor_shows_it() -> None:
+    """The demo's "Kitchen light on 78 %" became ``brightness: 200``: HA's automation editor showed its
+    Brightness (%) unset, the value hidden under Advanced options. The dimmest light stays on (1 %)."""
+    [call] = service_calls("light.x", {"state": "on", "brightness": 200.0})
+    assert call["data"] == {"brightness_pct": 78}
+    [dim] = service_calls("light.x", {"state": "on", "brightness": 1.0})
+    assert dim["data"] == {"brightness_pct": 1}

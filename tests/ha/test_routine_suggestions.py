@@ -114,7 +114,7 @@ async def test_user_routine_is_suggested_and_accepting_creates_an_automation_tha
     suggestion = suggestions[0]
     automation = suggestion["automation"]
     assert automation["actions"] == [
-        {"action": "light.turn_on", "target": {"entity_id": LIGHT}, "data": {"brightness": 180}}
+        {"action": "light.turn_on", "target": {"entity_id": LIGHT}, "data": {"brightness_pct": 71}}
     ]
     assert automation["triggers"][0]["trigger"] == "time"
     assert automation["triggers"][0]["at"].startswith("07:0")
@@ -142,7 +142,7 @@ async def test_user_routine_is_suggested_and_accepting_creates_an_automation_tha
     freezer.move_to(fire_at)
     async_fire_time_changed(hass, fire_at)
     await hass.async_block_till_done()
-    assert [call.data for call in calls] == [{"entity_id": [LIGHT], "brightness": 180}]
+    assert [call.data for call in calls] == [{"entity_id": [LIGHT], "brightness_pct": 71}]
     assert await _suggestions(hass) == []  # accepted: not suggested again
     # Detach its time trigger (a live timer otherwise outlives the test).
     await hass.services.async_call(

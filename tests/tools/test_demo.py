@@ -576,7 +576,7 @@ def test_service_calls_reach_each_setting() -> None:
         {
             "domain": "light",
             "service": "turn_on",
-            "data": {"entity_id": "light.x", "brightness": 120, "effect": "none"},
+            "data": {"entity_id": "light.x", "brightness_pct": 47, "effect": "none"},
         }
     ]
     radio = service_calls("media_player.x", {"state": "on", "volume_level": 0.4, "source": "FM"})

@@ -188,8 +188,8 @@ def _light(domain: str, s: Settings) -> _Calls:
     if s.get("state") == "off":
         return [("light.turn_off", {})]
     data: dict[str, Any] = {}
-    if "brightness" in s:
-        data["brightness"] = round(float(s["brightness"]))
+    if "brightness" in s:  # in %, as the routine's words say it and the automation editor shows it
+        data["brightness_pct"] = max(1, round(float(s["brightness"]) / 2.55))
     if "color_temp_kelvin" in s:
         data["color_temp_kelvin"] = round(float(s["color_temp_kelvin"]))
     if "effect" in s:
