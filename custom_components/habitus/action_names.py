@@ -23,10 +23,10 @@ from itertools import chain
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import MAX_LENGTH_STATE_STATE
+from homeassistant.const import ATTR_FRIENDLY_NAME, MAX_LENGTH_STATE_STATE
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 
-from .alerts import entity_name
 from .const import LearningState
 from .engine.behaviour import Behaviour, Sequence
 from .learner import HabitusLearner
@@ -98,6 +98,15 @@ def action_label(action: str, name: str | None = None) -> str:
     if len(label) > MAX_LENGTH_STATE_STATE:
         label = label[: MAX_LENGTH_STATE_STATE - 1] + "…"
     return label
+
+
+def entity_name(hass: HomeAssistant, entity_id: str) -> str | None:
+    """The name the user knows an entity by (friendly name, else the registry's name; None: none)."""
+    state = hass.states.get(entity_id)
+    name = state.attributes.get(ATTR_FRIENDLY_NAME) if state is not None else None
+    if not name and (entry := er.async_get(hass).async_get(entity_id)) is not None:
+        name = entry.name or entry.original_name
+    return name.strip() if isinstance(name, str) and name.strip() else None
 
 
 def devices_by_action(sequences: Iterable[Sequence]) -> dict[str, dict[str, None]]:

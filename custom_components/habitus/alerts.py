@@ -1,6 +1,7 @@
 """Anomaly alerts a user can live with: one persistent notification per anomaly, cool-down, snooze, dismiss.
 
-The notification says what happened (the open TSS sequence's behaviours, local times), why it looks
+The notification says what happened (the open TSS sequence's behaviours, local times, in the
+next-action sensor's words: "Main water valve: open"), why it looks
 unusual (TransAE's reconstruction score against its threshold, and the behaviour whose removal lowers the
 score most) and what to do ("that was me": the ``habitus.feedback`` action). After a notification,
 further anomalies within ``ALERT_COOLDOWN_SECONDS`` only fire the event entity; while snoozed (until a
@@ -22,12 +23,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from homeassistant.components import persistent_notification
-from homeassistant.const import ATTR_FRIENDLY_NAME
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
+from .action_names import action_label, entity_name
 from .const import DOMAIN
 from .live_const import ALERT_COOLDOWN_SECONDS
 from .live_models import LiveScore
@@ -64,15 +64,6 @@ def _local(time_hours: float) -> str:
     return dt_util.as_local(dt_util.utc_from_timestamp(time_hours * 3600.0)).strftime("%a %H:%M")
 
 
-def entity_name(hass: HomeAssistant, entity_id: str) -> str | None:
-    """The name the user knows an entity by (friendly name, else the registry's name; None: none)."""
-    state = hass.states.get(entity_id)
-    name = state.attributes.get(ATTR_FRIENDLY_NAME) if state is not None else None
-    if not name and (entry := er.async_get(hass).async_get(entity_id)) is not None:
-        name = entry.name or entry.original_name
-    return name.strip() if isinstance(name, str) and name.strip() else None
-
-
 def device_names(hass: HomeAssistant, result: LiveScore) -> dict[str, str]:
     """The names the user knows the behaviours' entities by (``entity_name``; those without are left out)."""
     names: dict[str, str] = {}
@@ -89,13 +80,13 @@ def notification_message(result: LiveScore, names: Mapping[str, str] | None = No
     """
     names = names or {}
     lines = [
-        f"- {_local(t)}: {action} ({names.get(device, device)})"
+        f"- {_local(t)}: {action_label(action, names.get(device, device))}"
         for t, device, action in result.behaviours[-MAX_LISTED_BEHAVIOURS:]
     ]
     most_surprising = result.most_surprising
     for _t, device, action in result.behaviours:
-        if most_surprising == f"{action} ({device})" and device in names:
-            most_surprising = f"{action} ({names[device]})"
+        if most_surprising == f"{action} ({device})":  # live_models' form: in the list's words
+            most_surprising = action_label(action, names.get(device, device))
             break
     score = result.score if result.score is not None else float("nan")
     why = (

@@ -149,7 +149,9 @@ async def test_removing_habitus_removes_its_notification(
 async def test_the_notification_names_the_devices(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
-    """It listed "valve open (valve.main)": entity ids, where the user named the devices."""
+    """It listed "valve open (valve.main)": entity ids, where the user named the devices; then
+    "WaterValve:valve open (Main water valve)" (the demo's "Switch:switch on (Other)"): SmartThings'
+    action names, where the next-action sensor says "Main water valve: open"."""
     registry = er.async_get(hass)
     assert (
         registry.async_get_or_create("valve", "demo", "main", suggested_object_id="main").entity_id
@@ -159,7 +161,8 @@ async def test_the_notification_names_the_devices(
     await _one_anomaly_notified(hass, setup_habitus, freezer)
     [notification] = anomaly_notifications(hass).values()
     message = notification["message"]
-    assert "valve open (Main water valve)" in message and "valve.main" not in message
+    assert ": Main water valve: open" in message and "valve.main" not in message
+    assert "WaterValve:" not in message and "Siren:" not in message  # the most surprising one too
     event = hass.states.get("event.habitus_anomaly")
     assert event is not None and "valve.main" in event.attributes["devices"]  # ids stay for automations
 
