@@ -62,8 +62,9 @@ def _top_k(_rt: HabitusRuntime, live: LiveRuntime) -> dict[str, Any]:
         {"action": action, **live.actions.describe(action), "probability": p}
         for action, p in (result.top_k if result is not None else ())
     ]
-    best = top[0] if top else {}
-    return {"action": best.get("action"), "entities": best.get("entities", []), "top_k": top}
+    if not top:  # no open sequence: no prediction, and no empty attributes ("Action: Unknown")
+        return {}
+    return {"action": top[0]["action"], "entities": top[0]["entities"], "top_k": top}
 
 
 def _context_attributes(_rt: HabitusRuntime, live: LiveRuntime) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
@@ -71,6 +72,23 @@ async def test_the_state_names_the_entity_doing_the_action_and_the_attributes_ke
     assert state.state == top_k[0]["name"]
     assert state.attributes["action"] == top_k[0]["action"]  # for automations: the raw action
     assert state.attributes["entities"] == top_k[0]["entities"]
+
+
+async def test_without_a_prediction_the_sensor_has_no_empty_attributes(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """Between sequences the demo's more-info dialog read "Unknown" with the attributes "Action: Unknown",
+    "Entities" and "Most likely next actions" left blank."""
+    await _regular_home(hass, setup_habitus, freezer)
+    assert hass.states.get(NEXT).attributes["top_k"]  # type: ignore[union-attr]
+    freezer.tick(timedelta(minutes=10))
+    async_fire_time_changed(hass, dt_util.utcnow())  # the idle check closes the sequence
+    await hass.async_block_till_done(wait_background_tasks=True)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=2))  # the throttled refresh
+    await hass.async_block_till_done(wait_background_tasks=True)
+    state = hass.states.get(NEXT)
+    assert state is not None and state.state == "unknown"
+    assert not {"action", "entities", "top_k"} & set(state.attributes)
 
 
 async def test_an_action_no_entity_of_this_home_did_is_named_by_its_device_type(
