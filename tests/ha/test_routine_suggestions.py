@@ -175,6 +175,29 @@ async def test_a_suggestion_names_its_devices_and_its_routine_in_the_repairs_lis
     assert title.format(**issue.translation_placeholders).endswith(suggestion["description"])
 
 
+async def test_the_repair_dialog_says_where_the_automation_goes(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """After "Create this automation" HA's repair dialog says only "The issue is repaired!" (its text for
+    every fix flow that ends), so the dialog tells before: where the automation goes, and what the other
+    choices do. Before, it showed the routine and its YAML only."""
+    assert await async_setup_component(hass, "repairs", {})
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+    manager = hass.data["repairs"]["flow_manager"]
+    step = await manager.async_init(DOMAIN, data={"issue_id": suggestion["id"]})
+    texts = await translation.async_get_translations(hass, "en", "issues", [DOMAIN])
+    prefix = f"component.{DOMAIN}.issues.routine_suggestion.fix_flow.step"
+    shown = texts[f"{prefix}.init.description"].format(**step["description_placeholders"])
+    assert suggestion["description"] in shown and suggestion["id"] in shown  # the routine, its YAML
+    assert "Settings → Automations & scenes" in shown
+    for option in ("accept", "dismiss", "snooze"):
+        assert f"**{texts[f'{prefix}.init.menu_options.{option}']}**" in shown
+    assert "days" in texts[f"{prefix}.snooze.description"]
+    manager.async_abort(step["flow_id"])
+
+
 async def test_dismissed_stays_dismissed_across_a_restart_of_the_entry(
     hass: HomeAssistant,
     setup_habitus: SetupHabitus,
