@@ -37,8 +37,8 @@ NO_DEVICE_TYPE: Final = "None"  # SmartThings' hub-level actions ("None:location
 
 # The controls Habitus records from Home Assistant's devices (``engine/devices.py``) whose SmartThings
 # capability name says nothing to a person ("windowShade open", "setRobotCleanerMovement homing"): what
-# the device does instead. Any other control is read as words ("setCoolingSetpoint": "set cooling
-# setpoint"); "switch on" stays as it is.
+# the device does instead, and those that repeat the device type ("Air conditioner: set air conditioner
+# mode"). Any other control is read as words ("setVolume": "set volume"); "switch on" stays as it is.
 CONTROL_WORDS: Final[dict[str, str]] = {
     "windowShade open": "open",
     "windowShade close": "close",
@@ -76,6 +76,18 @@ CONTROL_WORDS: Final[dict[str, str]] = {
     "setColor": "set colour",
     "setColorTemperature": "set colour temperature",
     "setLightingMode": "set effect",
+    "setAirConditionerMode": "set mode",
+    "setHeaterMode": "set mode",
+    "setWaterHeaterMode": "set mode",
+    "setHumidifierMode": "set mode",
+    "setCoolingSetpoint": "set target temperature",
+    "setHeatingSetpoint": "set target temperature",
+    "setHeaterFanMode": "set fan mode",
+    "setMode": "set preset",
+    "setFanOscillationMode": "set swing mode",
+    "setRobotCleanerTurboMode": "set fan speed",
+    "setInputSource": "set source",
+    "setFanDirection": "set direction",
 }
 
 

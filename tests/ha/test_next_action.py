@@ -112,7 +112,7 @@ async def test_an_action_no_entity_of_this_home_did_is_named_by_its_device_type(
     ("action", "name", "label"),
     [
         ("Light:switch on", "Kitchen light", "Kitchen light: switch on"),
-        ("AirConditioner:setCoolingSetpoint", None, "Air conditioner: set cooling setpoint"),
+        ("AirConditioner:setAcOptionalMode", None, "Air conditioner: set ac optional mode"),
         ("None:scene", None, "Scene"),
         # What the device does, not the SmartThings capability: the sensor read "Blind: window shade
         # open", "Robot cleaner: set robot cleaner movement cleaning" in the demo.
@@ -120,8 +120,10 @@ async def test_an_action_no_entity_of_this_home_did_is_named_by_its_device_type(
         ("RobotCleaner:setRobotCleanerMovement cleaning", None, "Robot cleaner: start cleaning"),
         ("Light:setLevel", "Kitchen light", "Kitchen light: set brightness"),
         ("Television:mediaPlayback pause", None, "Television: pause"),
+        ("AirConditioner:setAirConditionerMode", None, "Air conditioner: set mode"),
+        ("Heater:setHeatingSetpoint", "Bedroom radiator", "Bedroom radiator: set target temperature"),
     ],
-    ids=["named", "camel-case-control", "hub-action", "blind", "vacuum", "dimmer", "media"],
+    ids=["named", "unmapped-control", "hub-action", "blind", "vacuum", "dimmer", "media", "mode", "setpoint"],
 )
 def test_action_labels(action: str, name: str | None, label: str) -> None:
     assert action_label(action, name) == label
