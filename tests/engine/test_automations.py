@@ -195,3 +195,65 @@ def test_a_light_is_set_in_percent_as_the_editor_shows_it() -> None:
     assert call["data"] == {"brightness_pct": 78}
     [dim] = service_calls("light.x", {"state": "on", "brightness": 1.0})
     assert dim["data"] == {"brightness_pct": 1}
+
+
+@pytest.mark.parametrize(
+    ("entity", "settings", "calls"),
+    [
+        (
+            "climate.living",
+            {"hvac_mode": "heat_cool", "target_temp_low": 19.0, "target_temp_high": 24.0, "swing_mode": "on"},
+            [
+                (
+                    "climate.set_temperature",
+                    {"target_temp_low": 19.0, "target_temp_high": 24.0, "hvac_mode": "heat_cool"},
+                ),
+                ("climate.set_swing_mode", {"swing_mode": "on"}),
+            ],
+        ),
+        (
+            "climate.living",
+            {"hvac_mode": "cool", "humidity": 45.0},
+            [("climate.set_hvac_mode", {"hvac_mode": "cool"}), ("climate.set_humidity", {"humidity": 45})],
+        ),
+        (
+            "light.sofa",
+            {"state": "on", "hs_color": "30.0,50.0"},
+            [("light.turn_on", {"hs_color": [30.0, 50.0]})],
+        ),
+        (
+            "light.sofa",
+            {"state": "on", "color_temp_kelvin": 2700.0, "hs_color": "30.0,50.0"},
+            [("light.turn_on", {"color_temp_kelvin": 2700})],  # HA takes one of the two
+        ),
+        (
+            "media_player.tv",
+            {"state": "on", "is_volume_muted": "true"},
+            [("media_player.turn_on", {}), ("media_player.volume_mute", {"is_volume_muted": True})],
+        ),
+        (
+            "fan.desk",
+            {"state": "on", "oscillating": "false", "direction": "reverse"},
+            [
+                ("fan.turn_on", {}),
+                ("fan.oscillate", {"oscillating": False}),
+                ("fan.set_direction", {"direction": "reverse"}),
+            ],
+        ),
+        (
+            "cover.blind",
+            {"state": "open", "current_position": 80.0, "current_tilt_position": 40.0},
+            [
+                ("cover.set_cover_position", {"position": 80}),
+                ("cover.set_cover_tilt_position", {"tilt_position": 40}),
+            ],
+        ),
+    ],
+    ids=["heat-cool-swing", "humidity", "colour", "white", "mute", "oscillation-direction", "tilt"],
+)
+def test_every_recorded_setting_its_words_say_is_set(
+    entity: str, settings: dict[str, str | float], calls: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """The routine's words say each setting Habitus records (``devices.settings_of``); its automation
+    left these out (a suggestion read "with swing mode on", its automation did not set it)."""
+    assert [(call["action"], call.get("data", {})) for call in service_calls(entity, settings)] == calls

@@ -303,3 +303,47 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         ["light.l45", "light.l50"],
         ["light.l200"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("entity", "settings", "words"),
+    [
+        ("alarm_control_panel.home", {"state": "armed_away"}, "armed away"),
+        ("climate.living", {"hvac_mode": "fan_only", "fan_mode": "high"}, "fan only with fan mode high"),
+        (
+            "climate.living",
+            {"hvac_mode": "heat_cool", "target_temp_low": 19.0, "target_temp_high": 24.5, "humidity": 45.0},
+            "heat/cool from 19 °C to 24.5 °C with humidity 45 %",
+        ),
+        ("light.sofa", {"state": "on", "brightness": 1.0}, "on 1 %"),  # its automation: 1 %, not off
+        ("light.sofa", {"state": "on", "hs_color": "30.0,50.0"}, "on with colour hue 30° saturation 50 %"),
+        (
+            "light.sofa",
+            {"state": "on", "color_temp_kelvin": 2700.0, "hs_color": "30.0,50.0"},
+            "on warm (2700 K)",
+        ),
+        ("media_player.tv", {"state": "on", "is_volume_muted": "true"}, "on with sound muted"),
+        ("fan.desk", {"state": "on", "oscillating": "false"}, "on with oscillation off"),
+        ("cover.blind", {"state": "open", "current_tilt_position": 40.0}, "open with tilt 40 %"),
+        ("fan.desk", {"state": "on", "speed_count": 3.0}, "on with speed count 3"),
+    ],
+    ids=[
+        "alarm",
+        "hvac-mode",
+        "heat-cool",
+        "dimmest",
+        "colour",
+        "white",
+        "mute",
+        "oscillation",
+        "tilt",
+        "other",
+    ],
+)
+def test_describe_says_every_setting_kind_in_words(
+    entity: str, settings: dict[str, str | float], words: str
+) -> None:
+    """Settings Habitus records (``devices.settings_of``) read as HA's raw values: "armed_away",
+    "is volume muted true", "hs color 30.0,50.0", "target temp low 19.0" (no unit), "0 %" for the
+    dimmest light its automation sets to 1 %."""
+    assert Routine({}, {entity: settings}).describe() == f"Any time: {entity} {words}"

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .context import weather_category
-from .routines import Routine, RoutineError, Settings, domain_of
+from .routines import Routine, RoutineError, Setting, Settings, brightness_percent, domain_of
 
 # Every HA weather condition (homeassistant.components.weather ATTR_CONDITION_*).
 HA_WEATHER_CONDITIONS: tuple[str, ...] = (
@@ -61,6 +61,7 @@ _SUN_CONDITIONS: dict[str, dict[str, str]] = {
     "daylight": {"after": "sunrise", "before": "sunset"},
     "after_sunset": {"after": "sunset"},
 }
+_COVER_SERVICES = {"open": "open_cover", "closed": "close_cover"}
 _ALARM_SERVICES = {
     "armed_away": "alarm_arm_away",
     "armed_home": "alarm_arm_home",
@@ -189,9 +190,11 @@ def _light(domain: str, s: Settings) -> _Calls:
         return [("light.turn_off", {})]
     data: dict[str, Any] = {}
     if "brightness" in s:  # in %, as the routine's words say it and the automation editor shows it
-        data["brightness_pct"] = max(1, round(float(s["brightness"]) / 2.55))
+        data["brightness_pct"] = brightness_percent(s["brightness"])
     if "color_temp_kelvin" in s:
         data["color_temp_kelvin"] = round(float(s["color_temp_kelvin"]))
+    elif (hs := _hs_color(s.get("hs_color"))) is not None:  # HA takes one of the two
+        data["hs_color"] = hs
     if "effect" in s:
         data["effect"] = str(s["effect"])
     return [("light.turn_on", data)]
@@ -201,18 +204,28 @@ def _climate(domain: str, s: Settings) -> _Calls:
     mode = str(s.get("hvac_mode", s.get("state", "")))
     if mode == "off":
         return [("climate.set_hvac_mode", {"hvac_mode": "off"})]
-    calls: _Calls = []
+    target: dict[str, Any] = {}
     if "temperature" in s:
-        data: dict[str, Any] = {"temperature": float(s["temperature"])}
-        if mode:
-            data["hvac_mode"] = mode
-        calls.append(("climate.set_temperature", data))
+        target["temperature"] = float(s["temperature"])
+    elif "target_temp_low" in s and "target_temp_high" in s:  # heat/cool: between the two
+        target = {name: float(s[name]) for name in ("target_temp_low", "target_temp_high")}
+    calls: _Calls = []
+    if target:
+        calls.append(("climate.set_temperature", {**target, **({"hvac_mode": mode} if mode else {})}))
     elif mode:
         calls.append(("climate.set_hvac_mode", {"hvac_mode": mode}))
-    if "fan_mode" in s:
-        calls.append(("climate.set_fan_mode", {"fan_mode": str(s["fan_mode"])}))
-    if "preset_mode" in s:
-        calls.append(("climate.set_preset_mode", {"preset_mode": str(s["preset_mode"])}))
+    return calls + _climate_options(s)
+
+
+def _climate_options(s: Settings) -> _Calls:
+    """A climate's fan, preset and swing modes and target humidity."""
+    calls: _Calls = [
+        (f"climate.set_{name}", {name: str(s[name])})
+        for name in ("fan_mode", "preset_mode", "swing_mode")
+        if name in s
+    ]
+    if "humidity" in s:
+        calls.append(("climate.set_humidity", {"humidity": round(float(s["humidity"]))}))
     return calls
 
 
@@ -226,6 +239,8 @@ def _media_player(domain: str, s: Settings) -> _Calls:
         calls.append(("media_player.select_source", {"source": str(s["source"])}))
     if "sound_mode" in s:
         calls.append(("media_player.select_sound_mode", {"sound_mode": str(s["sound_mode"])}))
+    if s.get("is_volume_muted") in ("true", "false"):  # devices.settings_of's form of a yes/no
+        calls.append(("media_player.volume_mute", {"is_volume_muted": s["is_volume_muted"] == "true"}))
     return calls
 
 
@@ -235,16 +250,15 @@ def _alarm(domain: str, s: Settings) -> _Calls:
 
 
 def _cover(domain: str, s: Settings) -> _Calls:
-    if "current_position" in s:
-        return [("cover.set_cover_position", {"position": round(float(s["current_position"]))})]
     state = s.get("state")
-    return (
-        [("cover.open_cover", {})]
-        if state == "open"
-        else [("cover.close_cover", {})]
-        if state == "closed"
-        else []
-    )
+    if "current_position" in s:
+        calls = [("cover.set_cover_position", {"position": round(float(s["current_position"]))})]
+    else:
+        calls = [(f"cover.{_COVER_SERVICES[state]}", {})] if state in _COVER_SERVICES else []
+    if "current_tilt_position" in s and state != "closed":
+        tilt = round(float(s["current_tilt_position"]))
+        calls.append(("cover.set_cover_tilt_position", {"tilt_position": tilt}))
+    return calls
 
 
 def _fan(domain: str, s: Settings) -> _Calls:
@@ -254,7 +268,21 @@ def _fan(domain: str, s: Settings) -> _Calls:
     calls: _Calls = [("fan.turn_on", data)]
     if "preset_mode" in s:
         calls.append(("fan.set_preset_mode", {"preset_mode": str(s["preset_mode"])}))
+    if s.get("oscillating") in ("true", "false"):  # devices.settings_of's form of a yes/no
+        calls.append(("fan.oscillate", {"oscillating": s["oscillating"] == "true"}))
+    if "direction" in s:
+        calls.append(("fan.set_direction", {"direction": str(s["direction"])}))
     return calls
+
+
+def _hs_color(value: Setting | None) -> list[float] | None:
+    """``"30.0,50.0"`` (``devices.settings_of``'s hue, saturation) as HA's ``hs_color``."""
+    parts = str(value).split(",") if value is not None else []
+    try:
+        hue, saturation = (float(part) for part in parts)
+    except ValueError:
+        return None
+    return [hue, saturation]
 
 
 def _lock(domain: str, s: Settings) -> _Calls:

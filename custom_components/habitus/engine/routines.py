@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,6 +274,8 @@ _DESCRIBE_ORDER = (
     "brightness",
     "color_temp_kelvin",
     "temperature",
+    "target_temp_low",
+    "target_temp_high",
     "percentage",
     "current_position",
 )
@@ -284,30 +286,65 @@ def _describe_action(shown: str, settings: Settings, temperature_unit: str) -> s
     rest = [
         _describe_setting(n, settings[n], temperature_unit)
         for n in sorted(settings)
-        if n not in _DESCRIBE_ORDER
-    ]
+        if n not in _DESCRIBE_ORDER and not (n == "hs_color" and "color_temp_kelvin" in settings)
+    ]  # a white light reports its colour too: its automation sets the colour temperature only
     text = " ".join([shown, *main])
     return f"{text} with {' and '.join(rest)}" if rest else text
 
 
+def brightness_percent(brightness: Setting) -> int:
+    """A light's ``brightness`` (0-255) in %, as HA's automation editor shows it; the dimmest light on is
+    1 %, never 0 (which HA reads as off)."""
+    return max(1, round(float(brightness) / 2.55))
+
+
+def _tone(kelvin: float) -> str:
+    tone = "warm" if kelvin <= 3300 else "neutral" if kelvin <= 4800 else "cool"
+    return f"{tone} ({round(kelvin)} K)"
+
+
+def _hs_colour(value: Setting) -> str:
+    """``"30.0,50.0"`` (``devices.settings_of``'s hue, saturation) as "colour hue 30° saturation 50 %"."""
+    try:
+        hue, saturation = (float(part) for part in str(value).split(","))
+    except ValueError:
+        return f"colour {value}"
+    return f"colour hue {hue:.0f}° saturation {saturation:.0f} %"
+
+
+# Scalar settings in words (``_describe_setting``): (number, temperature unit) -> words.
+_NUMBER_WORDS: dict[str, Callable[[float, str], str]] = {
+    "brightness": lambda v, _unit: f"{brightness_percent(v)} %",
+    "color_temp_kelvin": lambda v, _unit: _tone(v),
+    "temperature": lambda v, unit: f"to {v:g} {unit}",
+    "target_temp_low": lambda v, unit: f"from {v:g} {unit}",
+    "target_temp_high": lambda v, unit: f"to {v:g} {unit}",
+    "volume_level": lambda v, _unit: f"volume {round(v * 100)} %",
+    "percentage": lambda v, _unit: f"{round(v)} %",
+    "current_position": lambda v, _unit: f"to {round(v)} %",
+    "current_tilt_position": lambda v, _unit: f"tilt {round(v)} %",
+    "humidity": lambda v, _unit: f"humidity {round(v)} %",
+}
+# Yes/no settings (``devices.settings_of`` writes them "true"/"false"): the words for each.
+_FLAG_WORDS: dict[str, tuple[str, str]] = {
+    "is_volume_muted": ("sound muted", "sound on"),
+    "oscillating": ("oscillation on", "oscillation off"),
+}
+_MODE_WORDS = {"heat_cool": "heat/cool"}  # as HA's climate card says it; others: "_" -> " "
+
+
 def _describe_setting(name: str, value: Setting, temperature_unit: str) -> str:
-    if name == "brightness":
-        return f"{round(float(value) / 2.55)} %"
-    if name == "color_temp_kelvin":
-        kelvin = float(value)
-        tone = "warm" if kelvin <= 3300 else "neutral" if kelvin <= 4800 else "cool"
-        return f"{tone} ({round(kelvin)} K)"
-    if name == "temperature":
-        return f"to {float(value):g} {temperature_unit}"
-    if name == "volume_level":
-        return f"volume {round(float(value) * 100)} %"
-    if name == "percentage":
-        return f"{round(float(value))} %"
-    if name == "current_position":
-        return f"to {round(float(value))} %"
+    """One setting in words ("71 %", "to 21 °C", "armed away", "fan mode medium", "muted")."""
+    if name in _NUMBER_WORDS and isinstance(value, int | float):
+        return _NUMBER_WORDS[name](float(value), temperature_unit)
+    if name in _FLAG_WORDS and str(value) in ("true", "false"):
+        return _FLAG_WORDS[name][str(value) != "true"]
     if name in ("state", "hvac_mode"):
-        return str(value)
-    return f"{name.replace('_', ' ')} {value}"
+        return _MODE_WORDS.get(str(value)) or str(value).replace("_", " ")  # "armed away", "fan only"
+    if name == "hs_color":
+        return _hs_colour(value)
+    shown = f"{value:g}" if isinstance(value, int | float) else str(value)
+    return f"{name.replace('_', ' ')} {shown}"
 
 
 # EdgeWisePersona -> HA (see module docstring).
