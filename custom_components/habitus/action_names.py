@@ -89,6 +89,9 @@ CONTROL_WORDS: Final[dict[str, str]] = {
     "setInputSource": "set source",
     "setFanDirection": "set direction",
 }
+# Where the same control means another setting on a device type: a fan's "setFanMode" is its preset
+# mode (``devices.SETTING_CONTROLS``), an air conditioner's its fan mode.
+ACTION_WORDS: Final[dict[str, str]] = {"Fan:setFanMode": "set preset"}
 
 
 def _words(text: str) -> str:
@@ -96,16 +99,21 @@ def _words(text: str) -> str:
     return _CAMEL.sub(" ", text).lower()
 
 
+def _device_type_words(kind: str) -> str:
+    """A device type as a subject: "RobotCleaner" -> "Robot cleaner"; "TV", "LED" stay as they are."""
+    return kind if kind.isupper() else _words(kind).capitalize()
+
+
 def action_label(action: str, name: str | None = None) -> str:
     """``"Light:switch on"`` as a person reads it: ``name`` (the entity doing it) or the device type,
     then the control ("Kitchen light: switch on", "Air conditioner: switch off"); at most HA's 255
     characters for a state."""
     kind, _, control = action.partition(":")
-    control = CONTROL_WORDS.get(control) or _words(control)
+    control = ACTION_WORDS.get(action) or CONTROL_WORDS.get(control) or _words(control)
     if name is None and kind == NO_DEVICE_TYPE:
         label = control.capitalize()
     else:
-        subject = name or _words(kind).capitalize()
+        subject = name or _device_type_words(kind)
         label = f"{subject}: {control}" if control else subject
     if len(label) > MAX_LENGTH_STATE_STATE:
         label = label[: MAX_LENGTH_STATE_STATE - 1] + "…"
@@ -116,8 +124,8 @@ def entity_name(hass: HomeAssistant, entity_id: str) -> str | None:
     """The name the user knows an entity by (friendly name, else the registry's name; None: none)."""
     state = hass.states.get(entity_id)
     name = state.attributes.get(ATTR_FRIENDLY_NAME) if state is not None else None
-    if not name and (entry := er.async_get(hass).async_get(entity_id)) is not None:
-        name = entry.name or entry.original_name
+    if not (isinstance(name, str) and name.strip()) and (entry := er.async_get(hass).async_get(entity_id)):
+        name = entry.name or entry.original_name  # a friendly name that is no text is none
     return name.strip() if isinstance(name, str) and name.strip() else None
 
 

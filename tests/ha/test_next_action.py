@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.habitus.action_names import CONTROL_WORDS, action_label
+from custom_components.habitus.action_names import CONTROL_WORDS, action_label, entity_name
 from custom_components.habitus.engine import devices
 from custom_components.habitus.runtime import HabitusConfigEntry
 
@@ -122,11 +122,37 @@ async def test_an_action_no_entity_of_this_home_did_is_named_by_its_device_type(
         ("Television:mediaPlayback pause", None, "Television: pause"),
         ("AirConditioner:setAirConditionerMode", None, "Air conditioner: set mode"),
         ("Heater:setHeatingSetpoint", "Bedroom radiator", "Bedroom radiator: set target temperature"),
+        # A fan's "setFanMode" is its preset (devices.SETTING_CONTROLS): it read "Fan: set fan mode".
+        ("Fan:setFanMode", None, "Fan: set preset"),
+        ("AirConditioner:setFanMode", None, "Air conditioner: set fan mode"),
+        ("TV:switch on", None, "TV: switch on"),  # SmartThings' acronyms read "Tv", "Led"
     ],
-    ids=["named", "unmapped-control", "hub-action", "blind", "vacuum", "dimmer", "media", "mode", "setpoint"],
+    ids=[
+        "named",
+        "unmapped-control",
+        "hub-action",
+        "blind",
+        "vacuum",
+        "dimmer",
+        "media",
+        "mode",
+        "setpoint",
+        "fan-preset",
+        "ac-fan-mode",
+        "acronym",
+    ],
 )
 def test_action_labels(action: str, name: str | None, label: str) -> None:
     assert action_label(action, name) == label
+
+
+async def test_a_friendly_name_that_is_no_text_gives_way_to_the_registry_name(hass: HomeAssistant) -> None:
+    """An integration's non-text friendly name (a number) hid the registry's name: the entity had none."""
+    er.async_get(hass).async_get_or_create(
+        "switch", "demo", "kettle", suggested_object_id="kettle", original_name="Kettle"
+    )
+    hass.states.async_set("switch.kettle", "on", {"friendly_name": 42})
+    assert entity_name(hass, "switch.kettle") == "Kettle"
 
 
 def test_every_control_habitus_records_has_words() -> None:
