@@ -24,7 +24,6 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.components.automation.config import async_validate_config_item
-from homeassistant.const import ATTR_FRIENDLY_NAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
@@ -35,6 +34,7 @@ from homeassistant.helpers.sun import get_astral_location
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import dump
 
+from .action_names import entity_name
 from .automation_file import async_add_automation, equivalent_automation_exists
 from .const import DOMAIN, SUGGESTIONS_INTERVAL, signal_updated
 from .decisions import SuggestionDecisions
@@ -214,14 +214,8 @@ class RoutineSuggester:
         return Suggestion(config["id"], routine, config, text, dump(config))
 
     def _names(self, routine: Routine) -> dict[str, str]:
-        """The friendly names of the routine's entities (one without a name is shown by its id)."""
-        names: dict[str, str] = {}
-        for entity_id in routine.actions:
-            state = self._hass.states.get(entity_id)
-            name = state.attributes.get(ATTR_FRIENDLY_NAME) if state is not None else None
-            if isinstance(name, str) and name.strip():
-                names[entity_id] = name.strip()
-        return names
+        """The names of the routine's entities (``entity_name``; one without a name is shown by its id)."""
+        return {e: name for e in routine.actions if (name := entity_name(self._hass, e)) is not None}
 
     def _is_hidden(self, suggestion: Suggestion) -> bool:
         """Decided on by the user, or already done by an existing automation."""

@@ -257,3 +257,11 @@ def test_every_recorded_setting_its_words_say_is_set(
     """The routine's words say each setting Habitus records (``devices.settings_of``); its automation
     left these out (a suggestion read "with swing mode on", its automation did not set it)."""
     assert [(call["action"], call.get("data", {})) for call in service_calls(entity, settings)] == calls
+
+
+def test_a_number_setting_that_is_text_is_a_routine_error() -> None:
+    """A ``ValueError`` from ``float("max")`` escaped the suggester, which expects :class:`RoutineError`
+    for a routine that cannot become an automation (every other suggestion was lost with it)."""
+    routine = Routine({"time_of_day": "evening"}, {"light.x": {"state": "on", "brightness": "max"}})
+    with pytest.raises(RoutineError, match="no number"):
+        routine_to_automation(routine)

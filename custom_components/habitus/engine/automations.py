@@ -88,9 +88,12 @@ def routine_to_automation(routine: Routine, weather_entity: str | None = None) -
     """The automation config of ``routine`` (raises :class:`RoutineError` if it cannot be expressed)."""
     if ("weather" in routine.triggers or "outdoor_temp" in routine.triggers) and not weather_entity:
         raise RoutineError("a weather or outdoor temperature routine needs a weather entity")
-    actions = [
-        call for entity, settings in routine.actions.items() for call in service_calls(entity, settings)
-    ]
+    try:
+        actions = [
+            call for entity, settings in routine.actions.items() for call in service_calls(entity, settings)
+        ]
+    except ValueError as err:  # a number setting that is text ("brightness": "max")
+        raise RoutineError(f"a setting is no number: {err}") from err
     if not actions:
         raise RoutineError("none of the routine's actions maps onto a service call")
     return {
