@@ -177,8 +177,14 @@ class ActionDevices:
         self._read = True
 
     def devices(self, action: str) -> list[str]:
-        """The entities of this home that have done ``action``, first seen first."""
-        return list(self._by_action.get(action, ()))
+        """The entities of this home that have done ``action``, first seen first; an entity no longer in
+        the home (removed, or renamed: no state and no registry entry) is left out."""
+        registry = er.async_get(self._hass)
+        return [
+            entity_id
+            for entity_id in self._by_action.get(action, ())
+            if self._hass.states.get(entity_id) is not None or registry.async_get(entity_id) is not None
+        ]
 
     def describe(self, action: str) -> dict[str, Any]:
         """``name`` (the sensor's words for ``action``) and ``entities`` (those that have done it)."""

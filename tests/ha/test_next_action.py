@@ -47,6 +47,8 @@ async def _regular_home(
     conditioner switched on and off."""
     start(hass, freezer)
     hass.states.async_set("media_player.tv", "off", {"friendly_name": "Living room TV"})
+    for light in ("light.kitchen", "light.living", "light.hall"):  # in the home (without a name)
+        hass.states.async_set(light, "off")
     er.async_get(hass).async_get_or_create(
         "switch", "demo", "coffee", suggested_object_id="coffee", original_name="Coffee machine"
     )
@@ -106,6 +108,23 @@ async def test_an_action_no_entity_of_this_home_did_is_named_by_its_device_type(
     hass.states.async_set("climate.living", "off", {"friendly_name": "A" * 300})
     named = live.actions.describe("AirConditioner:switch on")["name"]
     assert len(named) == 255 and named.endswith("…")  # HA's limit for a state
+
+
+async def test_an_entity_no_longer_in_the_home_is_not_named(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """A removed (or renamed) entity stayed among those that did an action: the sensor named a device
+    the home no longer has, or the device type where one light of two is left."""
+    entry = await _regular_home(hass, setup_habitus, freezer)
+    live = entry.runtime_data.live
+    assert live is not None
+    hass.states.async_remove("media_player.tv")
+    hass.states.async_remove("light.living")
+    assert live.actions.describe("Television:switch on") == {"name": "Television: switch on", "entities": []}
+    assert live.actions.describe("Light:switch on") == {
+        "name": "light.kitchen: switch on",
+        "entities": ["light.kitchen"],
+    }
 
 
 @pytest.mark.parametrize(
