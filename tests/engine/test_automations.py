@@ -231,6 +231,11 @@ def test_a_light_is_set_in_percent_as_the_editor_shows_it() -> None:
             {"state": "on", "is_volume_muted": "true"},
             [("media_player.turn_on", {}), ("media_player.volume_mute", {"is_volume_muted": True})],
         ),
+        (  # a player plays unmuted: no call (a player may report it without supporting mute)
+            "media_player.tv",
+            {"state": "on", "is_volume_muted": "false"},
+            [("media_player.turn_on", {})],
+        ),
         (
             "fan.desk",
             {"state": "on", "oscillating": "false", "direction": "reverse"},
@@ -249,7 +254,16 @@ def test_a_light_is_set_in_percent_as_the_editor_shows_it() -> None:
             ],
         ),
     ],
-    ids=["heat-cool-swing", "humidity", "colour", "white", "mute", "oscillation-direction", "tilt"],
+    ids=[
+        "heat-cool-swing",
+        "humidity",
+        "colour",
+        "white",
+        "mute",
+        "unmuted",
+        "oscillation-direction",
+        "tilt",
+    ],
 )
 def test_every_recorded_setting_its_words_say_is_set(
     entity: str, settings: dict[str, str | float], calls: list[tuple[str, dict[str, Any]]]

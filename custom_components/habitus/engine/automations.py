@@ -242,8 +242,8 @@ def _media_player(domain: str, s: Settings) -> _Calls:
         calls.append(("media_player.select_source", {"source": str(s["source"])}))
     if "sound_mode" in s:
         calls.append(("media_player.select_sound_mode", {"sound_mode": str(s["sound_mode"])}))
-    if s.get("is_volume_muted") in ("true", "false"):  # devices.settings_of's form of a yes/no
-        calls.append(("media_player.volume_mute", {"is_volume_muted": s["is_volume_muted"] == "true"}))
+    if s.get("is_volume_muted") == "true":  # (not "false": a player reports it without supporting mute)
+        calls.append(("media_player.volume_mute", {"is_volume_muted": True}))
     return calls
 
 

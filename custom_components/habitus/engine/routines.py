@@ -288,6 +288,7 @@ def _describe_action(shown: str, settings: Settings, temperature_unit: str) -> s
         for n in sorted(settings)
         if n not in _DESCRIBE_ORDER and not (n == "hs_color" and "color_temp_kelvin" in settings)
     ]  # a white light reports its colour too: its automation sets the colour temperature only
+    rest = [words for words in rest if words]
     text = " ".join([shown, *main])
     return f"{text} with {' and '.join(rest)}" if rest else text
 
@@ -327,7 +328,7 @@ _NUMBER_WORDS: dict[str, Callable[[float, str], str]] = {
 }
 # Yes/no settings (``devices.settings_of`` writes them "true"/"false"): the words for each.
 _FLAG_WORDS: dict[str, tuple[str, str]] = {
-    "is_volume_muted": ("sound muted", "sound on"),
+    "is_volume_muted": ("sound muted", ""),  # unmuted: as a player plays, nothing said nor set
     "oscillating": ("oscillation on", "oscillation off"),
 }
 _MODE_WORDS = {"heat_cool": "heat/cool"}  # as HA's climate card says it; others: "_" -> " "
