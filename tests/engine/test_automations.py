@@ -170,6 +170,10 @@ def test_automation_id_is_stable_and_depends_on_the_routine() -> None:
         ({"trigger": "sun", "event": "sunset", "offset": "+00:15:00"}, "15 min after sunset"),
         ({"trigger": "sun", "event": "sunrise", "offset": "-01:05:00"}, "1 h 5 min before sunrise"),
         ({"trigger": "sun", "event": "sunset", "offset": "+00:00:00"}, "at sunset"),
+        (
+            {"trigger": "sun", "event": "sunrise", "offset": "+02:00:00"},
+            "2 h after sunrise",
+        ),  # not "2 h 0 min"
         ({"trigger": "state", "entity_id": "weather.home", "to": ["rainy"]}, None),
     ],
 )

@@ -122,10 +122,9 @@ def trigger_moment(triggers: list[dict[str, Any]]) -> str | None:
     if trigger.get("trigger") == "sun" and trigger.get("event") in ("sunrise", "sunset"):
         offset = str(trigger.get("offset") or "+00:00:00")
         hours, minutes = (int(part) for part in offset.lstrip("+-").split(":")[:2])
-        total = hours * 60 + minutes
-        if total == 0:
+        if hours == minutes == 0:
             return f"at {trigger['event']}"
-        span = f"{total // 60} h {total % 60} min" if total >= 60 else f"{total} min"
+        span = " ".join(f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min")) if n)  # "1 h 5 min"
         return f"{span} {'before' if offset.startswith('-') else 'after'} {trigger['event']}"
     return None
 
