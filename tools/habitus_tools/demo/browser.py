@@ -187,13 +187,9 @@ async def _check(  # noqa: PLR0917 - one private call site
                 await cdp.call("Page.navigate", {"url": url})
                 found, missing = await _wait_for_names(cdp, names)
                 saved = await _screenshot(cdp, screenshot) if screenshot is not None else None
-                shown, repairs_saved = None, None
-                if repairs:
-                    await cdp.call("Page.navigate", {"url": origin + REPAIRS_PATH})
-                    await _wait_for_names(cdp, {"repairs": REPAIR_TITLE})
-                    shown = (await _page_text(cdp)).count(REPAIR_TITLE)
-                    if screenshot is not None:
-                        repairs_saved = await _screenshot(cdp, repairs_screenshot_path(screenshot))
+                shown, repairs_saved = (
+                    await _repairs_page(cdp, origin, screenshot) if repairs else (None, None)
+                )
     finally:
         _stop(proc)
     if missing:
@@ -204,6 +200,15 @@ async def _check(  # noqa: PLR0917 - one private call site
         where += f"; {shown} routine suggestions on {REPAIRS_PATH}"
     message = f"ok: {', '.join(found)} shown on {url}{where}"
     return BrowserCheck("ok", message, found, missing, saved, shown, repairs_saved)
+
+
+async def _repairs_page(cdp: _Cdp, origin: str, screenshot: Path | None) -> tuple[int, Path | None]:
+    """Open Settings > System > Repairs: how many routine suggestions it lists, and its screenshot."""
+    await cdp.call("Page.navigate", {"url": origin + REPAIRS_PATH})
+    await _wait_for_names(cdp, {"repairs": REPAIR_TITLE})
+    shown = (await _page_text(cdp)).count(REPAIR_TITLE)
+    saved = await _screenshot(cdp, repairs_screenshot_path(screenshot)) if screenshot is not None else None
+    return shown, saved
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import voluptuous as vol
@@ -102,33 +103,38 @@ def register_services(hass: HomeAssistant) -> None:
             "habitus_last_outcome": habitus_last_outcome(hass),
         }
 
-    async def _replay_past(call: ServiceCall) -> None:
-        world = PastWorld(hass)
-        items = [
-            *((s["at"], 0, s) for s in call.data["states"]),
-            *((c["at"], 1, c) for c in call.data["calls"]),
-        ]
-        try:
-            for _at, is_call, past in sorted(items, key=lambda item: (item[0], item[1])):
-                if not is_call:
-                    world.set(past)
-                    continue
-                world.hold()
-                with backdated(hass, past["at"]):
-                    await hass.services.async_call(
-                        past["domain"],
-                        past["service"],
-                        past["data"],
-                        blocking=True,
-                        context=origin_context(call.context, past["origin"]),
-                    )
-        finally:
-            world.restore()
-
     hass.services.async_register(
         DOMAIN, SERVICE_PROBE, _probe, schema=PROBE_SCHEMA, supports_response=SupportsResponse.ONLY
     )
-    hass.services.async_register(DOMAIN, SERVICE_REPLAY_PAST, _replay_past, schema=REPLAY_PAST_SCHEMA)
+    hass.services.async_register(
+        DOMAIN, SERVICE_REPLAY_PAST, partial(replay_past, hass), schema=REPLAY_PAST_SCHEMA
+    )
+
+
+async def replay_past(hass: HomeAssistant, call: ServiceCall) -> None:
+    """``virtual_home.replay_past``: the past states and calls in time order (a state before a call at
+    the same time), each call backdated and run with its origin's context."""
+    world = PastWorld(hass)
+    items = [
+        *((s["at"], 0, s) for s in call.data["states"]),
+        *((c["at"], 1, c) for c in call.data["calls"]),
+    ]
+    try:
+        for _at, is_call, past in sorted(items, key=lambda item: (item[0], item[1])):
+            if not is_call:
+                world.set(past)
+                continue
+            world.hold()
+            with backdated(hass, past["at"]):
+                await hass.services.async_call(
+                    past["domain"],
+                    past["service"],
+                    past["data"],
+                    blocking=True,
+                    context=origin_context(call.context, past["origin"]),
+                )
+    finally:
+        world.restore()
 
 
 def habitus_last_outcome(hass: HomeAssistant) -> dict[str, Any] | None:
