@@ -331,6 +331,11 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         ("fan.desk", {"state": "on", "oscillating": "false"}, "on with oscillation off"),
         ("cover.blind", {"state": "open", "current_tilt_position": 40.0}, "open with tilt 40 %"),
         ("fan.desk", {"state": "on", "speed_count": 3.0}, "on with speed count 3"),
+        # Switched off, a thermostat still reports its setpoint and fan mode, a fan its speed: its
+        # automation only switches it off ("Bedroom thermostat off to 20 °C with fan mode auto").
+        ("climate.bedroom", {"hvac_mode": "off", "temperature": 20.0, "fan_mode": "auto"}, "off"),
+        ("fan.desk", {"state": "off", "percentage": 0.0, "oscillating": "false"}, "off"),
+        ("cover.blind", {"state": "closed", "current_position": 0.0}, "closed"),
     ],
     ids=[
         "alarm",
@@ -344,6 +349,9 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         "oscillation",
         "tilt",
         "other",
+        "thermostat-off",
+        "fan-off",
+        "closed",
     ],
 )
 def test_describe_says_every_setting_kind_in_words(
