@@ -235,6 +235,11 @@ def test_a_light_is_set_in_percent_as_the_editor_shows_it() -> None:
             {"state": "on", "is_volume_muted": "true"},
             [("media_player.turn_on", {}), ("media_player.volume_mute", {"is_volume_muted": True})],
         ),
+        (  # a TV switched off may report standby (and still its volume): it was switched on
+            "media_player.tv",
+            {"state": "standby", "volume_level": 0.3},
+            [("media_player.turn_off", {})],
+        ),
         (  # a player plays unmuted: no call (a player may report it without supporting mute)
             "media_player.tv",
             {"state": "on", "is_volume_muted": "false"},
@@ -264,6 +269,7 @@ def test_a_light_is_set_in_percent_as_the_editor_shows_it() -> None:
         "colour",
         "white",
         "mute",
+        "standby",
         "unmuted",
         "oscillation-direction",
         "tilt",

@@ -336,6 +336,7 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         ("climate.bedroom", {"hvac_mode": "off", "temperature": 20.0, "fan_mode": "auto"}, "off"),
         ("fan.desk", {"state": "off", "percentage": 0.0, "oscillating": "false"}, "off"),
         ("cover.blind", {"state": "closed", "current_position": 0.0}, "closed"),
+        ("media_player.tv", {"state": "standby", "volume_level": 0.3}, "standby"),
     ],
     ids=[
         "alarm",
@@ -352,6 +353,7 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         "thermostat-off",
         "fan-off",
         "closed",
+        "standby",
     ],
 )
 def test_describe_says_every_setting_kind_in_words(

@@ -232,7 +232,7 @@ def _climate_options(s: Settings) -> _Calls:
 
 
 def _media_player(domain: str, s: Settings) -> _Calls:
-    if s.get("state") == "off":
+    if s.get("state") in ("off", "standby"):  # a TV switched off may report standby
         return [("media_player.turn_off", {})]
     calls: _Calls = [("media_player.turn_on", {})]
     if "volume_level" in s:

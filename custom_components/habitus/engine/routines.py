@@ -283,7 +283,7 @@ _DESCRIBE_ORDER = (
 
 def _describe_action(shown: str, settings: Settings, temperature_unit: str) -> str:
     state = settings.get("hvac_mode", settings.get("state"))
-    if state in ("off", "closed"):  # what an off device still reports (its setpoint...) is not set
+    if state in ("off", "closed", "standby"):  # what an off device still reports (setpoint...) is not set
         return f"{shown} {state}"
     main = [_describe_setting(n, settings[n], temperature_unit) for n in _DESCRIBE_ORDER if n in settings]
     rest = [
