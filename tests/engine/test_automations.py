@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
+from habitus_engine.automation_calls import service_calls
 from habitus_engine.automations import (
     HA_WEATHER_CONDITIONS,
     TEMP_BAND_LIMITS,
     ha_conditions_for,
     routine_automation_id,
     routine_to_automation,
-    service_calls,
     trigger_moment,
 )
 from habitus_engine.context import OUTDOOR_TEMPS, WEATHERS, outdoor_temp_band, weather_category

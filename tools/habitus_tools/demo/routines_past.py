@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from habitus_engine.automations import service_calls as automation_calls
+from habitus_engine.automation_calls import service_calls as automation_calls
 from habitus_engine.households import Household, HouseholdConfig, Variant, generate_household
 from habitus_engine.routines import Routine, RoutineError, Settings, domain_of, settings_from_snapshot
 from habitus_engine.routines_metrics import exact
@@ -86,7 +86,7 @@ def on_virtual_entities(routine: Routine) -> Routine:
 
 def service_calls(entity_id: str, settings: Settings) -> list[dict[str, Any]]:
     """The service calls that put a virtual entity in ``settings`` (``settings_from_snapshot``'s form):
-    the ones an accepted suggestion's automation would make (``engine/automations.service_calls``), in
+    the ones an accepted suggestion's automation would make (``engine/automation_calls.service_calls``), in
     ``replay_past``'s form."""
     calls: list[dict[str, Any]] = []
     for action in automation_calls(entity_id, settings):
