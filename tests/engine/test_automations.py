@@ -289,3 +289,69 @@ def test_a_number_setting_that_is_text_is_a_routine_error() -> None:
     routine = Routine({"time_of_day": "evening"}, {"light.x": {"state": "on", "brightness": "max"}})
     with pytest.raises(RoutineError, match="no number"):
         routine_to_automation(routine)
+
+
+@pytest.mark.parametrize(
+    ("entity", "settings", "calls"),
+    [
+        ("alarm_control_panel.home", {"state": "armed_custom_bypass"}, [("alarm_arm_custom_bypass", {})]),
+        ("lock.front", {"state": "open"}, [("open", {})]),
+        (
+            "valve.garden",
+            {"state": "open", "current_position": 40.0},
+            [("set_valve_position", {"position": 40})],
+        ),
+        ("valve.garden", {"state": "closed"}, [("close_valve", {})]),
+        (
+            "vacuum.robot",
+            {"state": "cleaning", "fan_speed": "max"},
+            [("start", {}), ("set_fan_speed", {"fan_speed": "max"})],
+        ),
+        ("vacuum.robot", {"state": "docked"}, [("return_to_base", {})]),
+        (
+            "humidifier.bedroom",
+            {"state": "on", "mode": "sleep", "humidity": 45.0},
+            [("turn_on", {}), ("set_mode", {"mode": "sleep"}), ("set_humidity", {"humidity": 45})],
+        ),
+        (
+            "water_heater.tank",
+            {"state": "eco", "operation_mode": "eco", "temperature": 55.0},
+            [("set_operation_mode", {"operation_mode": "eco"}), ("set_temperature", {"temperature": 55.0})],
+        ),
+        (
+            "water_heater.tank",
+            {"state": "off", "operation_mode": "off", "temperature": 55.0},
+            [("set_operation_mode", {"operation_mode": "off"})],
+        ),
+    ],
+    ids=[
+        "alarm-bypass",
+        "lock-open",
+        "valve-position",
+        "valve-closed",
+        "vacuum",
+        "dock",
+        "humidifier",
+        "water-heater",
+        "water-heater-off",
+    ],
+)
+def test_every_device_type_habitus_learns_from_is_set(
+    entity: str, settings: dict[str, str | float], calls: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """These devices' routines were said ("Robot cleaner cleaning", "Garden valve open to 40 %") but
+    their automations left them out (the routine's other devices only) or were not made at all."""
+    domain = entity.split(".", 1)[0]
+    expected = [(f"{domain}.{service}", data) for service, data in calls]
+    assert [(call["action"], call.get("data", {})) for call in service_calls(entity, settings)] == expected
+
+
+def test_a_routine_with_a_device_no_call_can_set_is_no_automation() -> None:
+    """Its words promise what the automation would not do: a camera left recording was dropped from the
+    automation while the suggestion said "Porch camera recording"."""
+    routine = Routine(
+        {"time_of_day": "evening"},
+        {"light.porch": {"state": "on"}, "camera.porch": {"state": "recording"}},
+    )
+    with pytest.raises(RoutineError, match=r"camera\.porch"):
+        routine_to_automation(routine)

@@ -337,6 +337,11 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         ("fan.desk", {"state": "off", "percentage": 0.0, "oscillating": "false"}, "off"),
         ("cover.blind", {"state": "closed", "current_position": 0.0}, "closed"),
         ("media_player.tv", {"state": "standby", "volume_level": 0.3}, "standby"),
+        (
+            "water_heater.tank",
+            {"state": "eco", "operation_mode": "eco", "temperature": 55.0},
+            "eco to 55 °C",
+        ),
     ],
     ids=[
         "alarm",
@@ -354,6 +359,7 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         "fan-off",
         "closed",
         "standby",
+        "water-heater",
     ],
 )
 def test_describe_says_every_setting_kind_in_words(

@@ -13,12 +13,25 @@ from typing import Any
 from .routines import Setting, Settings, brightness_percent, domain_of
 
 _COVER_SERVICES = {"open": "open_cover", "closed": "close_cover"}
-_ALARM_SERVICES = {
-    "armed_away": "alarm_arm_away",
-    "armed_home": "alarm_arm_home",
-    "armed_night": "alarm_arm_night",
-    "armed_vacation": "alarm_arm_vacation",
-    "disarmed": "alarm_disarm",
+# Domains whose state one service sets, per state (a state not listed cannot be set: "triggered").
+_STATE_SERVICES: dict[str, dict[str, str]] = {
+    "alarm_control_panel": {
+        "armed_away": "alarm_arm_away",
+        "armed_home": "alarm_arm_home",
+        "armed_night": "alarm_arm_night",
+        "armed_vacation": "alarm_arm_vacation",
+        "armed_custom_bypass": "alarm_arm_custom_bypass",
+        "disarmed": "alarm_disarm",
+    },
+    "lock": {"locked": "lock", "unlocked": "unlock", "open": "open"},
+    "valve": {"open": "open_valve", "closed": "close_valve"},
+    "vacuum": {
+        "cleaning": "start",
+        "returning": "return_to_base",
+        "docked": "return_to_base",
+        "paused": "pause",
+        "idle": "stop",
+    },
 }
 
 
@@ -94,9 +107,37 @@ def _media_player(domain: str, s: Settings) -> _Calls:
     return calls
 
 
-def _alarm(domain: str, s: Settings) -> _Calls:
-    service = _ALARM_SERVICES.get(str(s.get("state")))
-    return [(f"alarm_control_panel.{service}", {})] if service else []
+def _by_state(domain: str, s: Settings) -> _Calls:
+    """Alarm panel, lock, valve, vacuum: the service of the state, then a valve's position or a
+    vacuum's fan speed."""
+    service = _STATE_SERVICES[domain].get(str(s.get("state")))
+    calls: _Calls = [(f"{domain}.{service}", {})] if service else []
+    if domain == "valve" and "current_position" in s and s.get("state") == "open":
+        calls = [("valve.set_valve_position", {"position": round(float(s["current_position"]))})]
+    if domain == "vacuum" and "fan_speed" in s and s.get("state") == "cleaning":
+        calls.append(("vacuum.set_fan_speed", {"fan_speed": str(s["fan_speed"])}))
+    return calls
+
+
+def _humidifier(domain: str, s: Settings) -> _Calls:
+    if s.get("state") != "on":
+        return [("humidifier.turn_off", {})] if s.get("state") == "off" else []
+    calls: _Calls = [("humidifier.turn_on", {})]
+    if "mode" in s:
+        calls.append(("humidifier.set_mode", {"mode": str(s["mode"])}))
+    if "humidity" in s:
+        calls.append(("humidifier.set_humidity", {"humidity": round(float(s["humidity"]))}))
+    return calls
+
+
+def _water_heater(domain: str, s: Settings) -> _Calls:
+    """Its state is its operation mode ("eco", "electric", "off": the mode's service switches it off
+    too, where turn_off needs a feature many lack)."""
+    mode = str(s.get("operation_mode", s.get("state", "")))
+    calls: _Calls = [("water_heater.set_operation_mode", {"operation_mode": mode})] if mode else []
+    if "temperature" in s and mode not in ("", "off"):
+        calls.append(("water_heater.set_temperature", {"temperature": float(s["temperature"])}))
+    return calls
 
 
 def _cover(domain: str, s: Settings) -> _Calls:
@@ -135,11 +176,6 @@ def _hs_color(value: Setting | None) -> list[float] | None:
     return [hue, saturation]
 
 
-def _lock(domain: str, s: Settings) -> _Calls:
-    state = s.get("state")
-    return [("lock.lock", {})] if state == "locked" else [("lock.unlock", {})] if state == "unlocked" else []
-
-
 def _generic(domain: str, s: Settings) -> _Calls:
     """On/off devices of any other domain (switch, input_boolean, ...) through ``homeassistant.turn_*``."""
     state = s.get("state")
@@ -150,8 +186,9 @@ _BUILDERS = {
     "light": _light,
     "climate": _climate,
     "media_player": _media_player,
-    "alarm_control_panel": _alarm,
     "cover": _cover,
     "fan": _fan,
-    "lock": _lock,
+    "humidifier": _humidifier,
+    "water_heater": _water_heater,
+    **dict.fromkeys(_STATE_SERVICES, _by_state),
 }

@@ -82,13 +82,13 @@ def routine_to_automation(routine: Routine, weather_entity: str | None = None) -
     if ("weather" in routine.triggers or "outdoor_temp" in routine.triggers) and not weather_entity:
         raise RoutineError("a weather or outdoor temperature routine needs a weather entity")
     try:
-        actions = [
-            call for entity, settings in routine.actions.items() for call in service_calls(entity, settings)
-        ]
+        calls = {entity: service_calls(entity, settings) for entity, settings in routine.actions.items()}
     except ValueError as err:  # a number setting that is text ("brightness": "max")
         raise RoutineError(f"a setting is no number: {err}") from err
-    if not actions:
-        raise RoutineError("none of the routine's actions maps onto a service call")
+    if unset := [entity for entity, entity_calls in calls.items() if not entity_calls]:
+        # Its words would say what the automation does not do ("Camera recording").
+        raise RoutineError(f"no service call puts {', '.join(unset)} into the routine's settings")
+    actions = [call for entity_calls in calls.values() for call in entity_calls]
     return {
         "id": routine_automation_id(routine),
         "alias": f"Habitus: {routine.describe()}"[:255],

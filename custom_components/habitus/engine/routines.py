@@ -289,11 +289,19 @@ def _describe_action(shown: str, settings: Settings, temperature_unit: str) -> s
     rest = [
         _describe_setting(n, settings[n], temperature_unit)
         for n in sorted(settings)
-        if n not in _DESCRIBE_ORDER and not (n == "hs_color" and "color_temp_kelvin" in settings)
-    ]  # a white light reports its colour too: its automation sets the colour temperature only
+        if n not in _DESCRIBE_ORDER and not _said_already(n, settings)
+    ]
     rest = [words for words in rest if words]
     text = " ".join([shown, *main])
     return f"{text} with {' and '.join(rest)}" if rest else text
+
+
+def _said_already(name: str, settings: Settings) -> bool:
+    """A white light reports its colour too (its automation sets the colour temperature only); a
+    water heater's operation mode is its state."""
+    if name == "hs_color":
+        return "color_temp_kelvin" in settings
+    return name == "operation_mode" and settings[name] == settings.get("state")
 
 
 def brightness_percent(brightness: Setting) -> int:
