@@ -82,6 +82,10 @@ def test_describe_says_each_device_in_a_sentence() -> None:
     assert Routine({}, {"fan.bedroom": {"state": "off"}}).describe(moment="15 min after sunset") == (
         "15 min after sunset: fan.bedroom off"
     )
+    # The moment says the sun phase already: not "On weekdays after sunset, 20 min after sunset".
+    evening = Routine({"day_of_week": "weekday", "sun_phase": "after_sunset"}, {"light.x": {"state": "on"}})
+    assert evening.describe(moment="20 min after sunset") == "On weekdays, 20 min after sunset: light.x on"
+    assert evening.describe(moment="at 19:30") == "On weekdays after sunset, at 19:30: light.x on"
 
 
 @pytest.mark.parametrize(

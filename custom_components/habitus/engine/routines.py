@@ -205,7 +205,11 @@ class Routine:
         triggers ("On weekdays, at 07:02: ...").
         """
         actions = describe_actions(self.actions, names, temperature_unit)
-        when = describe_triggers(self.triggers)
+        triggers = self.triggers
+        sun = _SUN_WORDS.get(triggers.get("sun_phase", ""))
+        if moment and sun and moment.endswith(sun):  # not "After sunset, 20 min after sunset"
+            triggers = {k: v for k, v in triggers.items() if k != "sun_phase"}
+        when = describe_triggers(triggers)
         if moment:
             when = moment[0].upper() + moment[1:] if when == _ANY_TIME else f"{when}, {moment}"
         return f"{when}: {actions}"
