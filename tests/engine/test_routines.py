@@ -341,6 +341,7 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         ("fan.desk", {"state": "off", "percentage": 0.0, "oscillating": "false"}, "off"),
         ("cover.blind", {"state": "closed", "current_position": 0.0}, "closed"),
         ("media_player.tv", {"state": "standby", "volume_level": 0.3}, "standby"),
+        ("light.sofa", {"state": "on", "effect": "none"}, "on with no effect"),
         (
             "water_heater.tank",
             {"state": "eco", "operation_mode": "eco", "temperature": 55.0},
@@ -363,6 +364,7 @@ def test_events_are_sorted_and_sessions_split_at_idle_gaps() -> None:
         "fan-off",
         "closed",
         "standby",
+        "no-effect",
         "water-heater",
     ],
 )

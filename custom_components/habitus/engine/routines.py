@@ -359,6 +359,8 @@ def _describe_setting(name: str, value: Setting, temperature_unit: str) -> str:
         return _MODE_WORDS.get(str(value)) or str(value).replace("_", " ")  # "armed away", "fan only"
     if name == "hs_color":
         return _hs_colour(value)
+    if name == "effect" and str(value).lower() in ("none", "off"):  # HA's names for a light's no effect
+        return "no effect"
     shown = f"{value:g}" if isinstance(value, int | float) else str(value)
     return f"{name.replace('_', ' ')} {shown}"
 
