@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .routines import Setting, Settings, brightness_percent, domain_of
+from .routine_words import brightness_percent
+from .routines import Setting, Settings, domain_of
 
 _COVER_SERVICES = {"open": "open_cover", "closed": "close_cover"}
 # Domains whose state one service sets, per state (a state not listed cannot be set: "triggered").
