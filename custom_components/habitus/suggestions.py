@@ -24,6 +24,7 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.components.automation.config import async_validate_config_item
+from homeassistant.const import ATTR_SUPPORTED_FEATURES
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
@@ -40,6 +41,7 @@ from .const import DOMAIN, SUGGESTIONS_INTERVAL, signal_updated
 from .decisions import SuggestionDecisions
 from .engine.automations import routine_to_automation, trigger_moment
 from .engine.behaviour import Behaviour, Sequence
+from .engine.device_features import settable_routine
 from .engine.routines import Routine, RoutineError
 from .engine.routines_miner import MinerConfig, RoutineMiner
 from .ingest import weather_entity_id
@@ -200,7 +202,11 @@ class RoutineSuggester:
         return []
 
     async def _async_suggestion(self, routine: Routine) -> Suggestion | None:
-        """The routine as a validated automation (None: not expressible, or HA rejects it)."""
+        """The routine as a validated automation (None: not expressible, or HA rejects it).
+
+        Only what each device supports is set and said (``engine/device_features.py``).
+        """
+        routine = settable_routine(routine, self._features(routine))
         try:
             config = routine_to_automation(routine, self._weather_entity())
         except RoutineError as err:
@@ -212,6 +218,15 @@ class RoutineSuggester:
         if not await async_automation_is_valid(self._hass, config):
             return None
         return Suggestion(config["id"], routine, config, text, dump(config))
+
+    def _features(self, routine: Routine) -> dict[str, int]:
+        """The ``supported_features`` of the routine's entities that have a state (none reported: 0,
+        as HA reads it)."""
+        states = {e: state for e in routine.actions if (state := self._hass.states.get(e)) is not None}
+        return {
+            e: features if isinstance(features := s.attributes.get(ATTR_SUPPORTED_FEATURES), int) else 0
+            for e, s in states.items()
+        }
 
     def _names(self, routine: Routine) -> dict[str, str]:
         """The names of the routine's entities (``entity_name``; one without a name is shown by its id)."""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.automation.config import async_validate_config_item
+from homeassistant.components.demo.media_player import DemoTVShowPlayer
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -23,7 +24,11 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers import translation
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import async_fire_time_changed, async_mock_service
+from pytest_homeassistant_custom_component.common import (
+    async_fire_time_changed,
+    async_mock_service,
+    setup_test_component_platform,
+)
 
 from custom_components.habitus import suggestions as suggestions_module
 from custom_components.habitus.const import DOMAIN, SUGGESTIONS_INTERVAL
@@ -452,3 +457,56 @@ def test_second_tier_routines_are_not_suggested(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(suggestions_module, "RoutineMiner", Miner)
     found = suggestions_module.mine_routines([], dt_util.UTC, suggestions_module.MinerConfig())
     assert found == [first]
+
+
+async def test_a_player_that_cannot_set_its_volume_does_not_stop_the_automation(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HA's demo TV (turn on, select source, no VOLUME_SET) reports its volume; its routine's
+    automation leaves the volume out, and the light after the TV is still switched on. Before, HA
+    refused ``media_player.volume_set`` (``ServiceNotSupported``) and the automation stopped there."""
+    assert await async_setup_component(hass, "repairs", {})
+    assert await async_setup_component(hass, "automation", {})
+    setup_test_component_platform(hass, "media_player", [DemoTVShowPlayer()])
+    assert await async_setup_component(hass, "media_player", {"media_player": {"platform": "test"}})
+    await _setup(hass, setup_habitus, freezer)
+    player = "media_player.lounge_room"
+    assert hass.states.get(player).attributes["volume_level"] == 1.0  # type: ignore[union-attr]
+    tv = {"state": "playing", "volume_level": 0.3, "source": "youtube"}
+    routine = Routine(
+        {"day_of_week": "weekday"},
+        {player: tv, LIGHT: {"state": "on", "brightness": 180.0}},
+        support=5,
+        confidence=1.0,
+        typical_time="07:02",
+    )
+    monkeypatch.setattr(suggestions_module, "mine_routines", lambda *_args: [routine])
+    [suggestion] = await _suggestions(hass)
+    await _fix_flow(hass, suggestion["id"], "accept")
+    await hass.services.async_call("media_player", "turn_off", {"entity_id": player}, blocking=True)
+
+    calls = async_mock_service(hass, "light", "turn_on")
+    fire_at = _local(7, 7, 2)  # the next Monday
+    freezer.move_to(fire_at)
+    async_fire_time_changed(hass, fire_at)
+    await hass.async_block_till_done()
+    assert [call.data for call in calls] == [{"entity_id": [LIGHT], "brightness_pct": 71}]
+    tv_state = hass.states.get(player)
+    assert tv_state is not None
+    assert (tv_state.state, tv_state.attributes["source"]) == ("playing", "youtube")
+    assert "volume" not in suggestion["description"]  # said as set
+    assert [action["action"] for action in suggestion["automation"]["actions"]] == [
+        "media_player.turn_on",
+        "media_player.select_source",
+        "light.turn_on",
+    ]
+    automation_state = next(
+        s for s in hass.states.async_all("automation") if s.attributes.get("id") == suggestion["id"]
+    )
+    await hass.services.async_call(
+        "automation", "turn_off", {"entity_id": automation_state.entity_id}, blocking=True
+    )

@@ -96,7 +96,7 @@ def _climate_options(s: Settings) -> _Calls:
 def _media_player(domain: str, s: Settings) -> _Calls:
     if s.get("state") in ("off", "standby"):  # a TV switched off may report standby
         return [("media_player.turn_off", {})]
-    calls: _Calls = [("media_player.turn_on", {})]
+    calls: _Calls = [("media_player.turn_on", {})] if "state" in s else []  # (device_features)
     if "volume_level" in s:
         calls.append(("media_player.volume_set", {"volume_level": round(float(s["volume_level"]), 2)}))
     if "source" in s:
@@ -136,7 +136,7 @@ def _water_heater(domain: str, s: Settings) -> _Calls:
     too, where turn_off needs a feature many lack)."""
     mode = str(s.get("operation_mode", s.get("state", "")))
     calls: _Calls = [("water_heater.set_operation_mode", {"operation_mode": mode})] if mode else []
-    if "temperature" in s and mode not in ("", "off"):
+    if "temperature" in s and mode != "off":  # (no mode: a heater without one, device_features)
         calls.append(("water_heater.set_temperature", {"temperature": float(s["temperature"])}))
     return calls
 
@@ -157,7 +157,9 @@ def _fan(domain: str, s: Settings) -> _Calls:
     if s.get("state") == "off":
         return [("fan.turn_off", {})]
     data = {"percentage": round(float(s["percentage"]))} if "percentage" in s else {}
-    calls: _Calls = [("fan.turn_on", data)]
+    calls: _Calls = [("fan.turn_on", data)] if "state" in s else []  # (device_features)
+    if data and not calls:  # a fan that cannot be turned on, at its speed
+        calls = [("fan.set_percentage", data)]
     if "preset_mode" in s:
         calls.append(("fan.set_preset_mode", {"preset_mode": str(s["preset_mode"])}))
     if s.get("oscillating") in ("true", "false"):  # devices.settings_of's form of a yes/no
