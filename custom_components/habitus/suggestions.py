@@ -39,7 +39,7 @@ from .action_names import entity_name
 from .automation_file import async_add_automation, equivalent_automation_exists
 from .const import DOMAIN, SUGGESTIONS_INTERVAL, signal_updated
 from .decisions import SuggestionDecisions
-from .engine.automations import routine_to_automation, trigger_moment
+from .engine.automations import routine_automation_id, routine_to_automation, trigger_moment
 from .engine.behaviour import Behaviour, Sequence
 from .engine.device_features import settable_routine
 from .engine.routines import Routine, RoutineError
@@ -60,7 +60,7 @@ SHOWN_ID_LENGTH = 60  # characters of an unknown routine id repeated in the erro
 class Suggestion:
     """One routine offered as an automation."""
 
-    id: str  # the automation id it gets (engine.automations.routine_automation_id)
+    id: str  # the automation id it gets: the mined routine's routine_automation_id
     routine: Routine
     automation: dict[str, Any]
     text: str  # readable routine
@@ -204,14 +204,17 @@ class RoutineSuggester:
     async def _async_suggestion(self, routine: Routine) -> Suggestion | None:
         """The routine as a validated automation (None: not expressible, or HA rejects it).
 
-        Only what each device supports is set and said (``engine/device_features.py``).
+        Only what each device supports is set and said (``engine/device_features.py``); the id stays
+        the mined routine's, so a dismissal holds whatever the devices report supporting.
         """
+        mined_id = routine_automation_id(routine)
         routine = settable_routine(routine, self._features(routine))
         try:
             config = routine_to_automation(routine, self._weather_entity())
         except RoutineError as err:
             _LOGGER.debug("Routine %s cannot become an automation: %s", routine.describe(), err)
             return None
+        config["id"] = mined_id
         moment = trigger_moment(config["triggers"])
         text = routine.describe(self._names(routine), self._hass.config.units.temperature_unit, moment)
         config["alias"] = f"Habitus: {text}"[:255]

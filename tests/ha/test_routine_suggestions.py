@@ -17,6 +17,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.automation.config import async_validate_config_item
 from homeassistant.components.demo.media_player import DemoTVShowPlayer
+from homeassistant.components.media_player import MediaPlayerEntityFeature
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -510,3 +511,40 @@ async def test_a_player_that_cannot_set_its_volume_does_not_stop_the_automation(
     await hass.services.async_call(
         "automation", "turn_off", {"entity_id": automation_state.entity_id}, blocking=True
     )
+
+
+async def test_a_dismissed_routine_stays_dismissed_when_its_device_reports_fewer_features(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a device supports narrows what its automation sets, not which routine the user dismissed:
+    a TV that stops reporting volume control (an update, or unavailable and reporting nothing) must not
+    bring the dismissed routine back under another id."""
+    assert await async_setup_component(hass, "repairs", {})
+    await _setup(hass, setup_habitus, freezer)
+    player = "media_player.tv"
+    everything = int(
+        MediaPlayerEntityFeature.TURN_ON
+        | MediaPlayerEntityFeature.TURN_OFF
+        | MediaPlayerEntityFeature.VOLUME_SET
+        | MediaPlayerEntityFeature.SELECT_SOURCE
+    )
+    hass.states.async_set(player, "off", {"supported_features": everything})
+    routine = Routine(
+        {"day_of_week": "weekday"},
+        {player: {"state": "playing", "volume_level": 0.3, "source": "youtube"}},
+        support=5,
+        confidence=1.0,
+        typical_time="07:02",
+    )
+    monkeypatch.setattr(suggestions_module, "mine_routines", lambda *_args: [routine])
+    [suggestion] = await _suggestions(hass)
+    assert "volume_set" in str(suggestion["automation"]["actions"])
+    await _fix_flow(hass, suggestion["id"], "dismiss")
+
+    hass.states.async_set(
+        player, "off", {"supported_features": everything & ~MediaPlayerEntityFeature.VOLUME_SET}
+    )
+    assert await _suggestions(hass) == []
