@@ -24,7 +24,7 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.components.automation.config import async_validate_config_item
-from homeassistant.const import ATTR_SUPPORTED_FEATURES
+from homeassistant.const import ATTR_SUPPORTED_FEATURES, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
@@ -50,6 +50,7 @@ from .runtime import HabitusConfigEntry
 from .sun_clock import SunClock, with_sun_offset
 
 _LOGGER = logging.getLogger(__name__)
+_NOT_THERE = frozenset({STATE_UNAVAILABLE, STATE_UNKNOWN})  # states that report nothing about the device
 
 ISSUE_TRANSLATION_KEY = "routine_suggestion"
 SENSOR_LIST_LIMIT = 10  # suggestions listed in the sensor's attributes
@@ -223,9 +224,14 @@ class RoutineSuggester:
         return Suggestion(config["id"], routine, config, text, dump(config))
 
     def _features(self, routine: Routine) -> dict[str, int]:
-        """The ``supported_features`` of the routine's entities that have a state (none reported: 0,
-        as HA reads it)."""
-        states = {e: state for e in routine.actions if (state := self._hass.states.get(e)) is not None}
+        """The ``supported_features`` of the routine's entities that are there (none reported: 0, as HA
+        reads it). One unavailable or unknown reports nothing about itself: it is left as mined, not
+        read as supporting nothing (its routine would vanish until the device is back)."""
+        states = {
+            e: state
+            for e in routine.actions
+            if (state := self._hass.states.get(e)) is not None and state.state not in _NOT_THERE
+        }
         return {
             e: features if isinstance(features := s.attributes.get(ATTR_SUPPORTED_FEATURES), int) else 0
             for e, s in states.items()

@@ -520,8 +520,8 @@ async def test_a_dismissed_routine_stays_dismissed_when_its_device_reports_fewer
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What a device supports narrows what its automation sets, not which routine the user dismissed:
-    a TV that stops reporting volume control (an update, or unavailable and reporting nothing) must not
-    bring the dismissed routine back under another id."""
+    a TV that stops reporting volume control (after an update) must not bring the dismissed routine
+    back under another id."""
     assert await async_setup_component(hass, "repairs", {})
     await _setup(hass, setup_habitus, freezer)
     player = "media_player.tv"
@@ -548,3 +548,29 @@ async def test_a_dismissed_routine_stays_dismissed_when_its_device_reports_fewer
         player, "off", {"supported_features": everything & ~MediaPlayerEntityFeature.VOLUME_SET}
     )
     assert await _suggestions(hass) == []
+
+
+async def test_an_unavailable_device_keeps_its_routine_suggested_as_mined(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unavailable TV reports no features; that says nothing about what it supports, so its routine
+    stays suggested (and its volume set) rather than vanishing until the TV is back."""
+    await _setup(hass, setup_habitus, freezer)
+    player = "media_player.tv"
+    hass.states.async_set(player, "unavailable", {"supported_features": 0})
+    routine = Routine(
+        {"day_of_week": "weekday"},
+        {player: {"state": "playing", "volume_level": 0.3}},
+        support=5,
+        confidence=1.0,
+        typical_time="07:02",
+    )
+    monkeypatch.setattr(suggestions_module, "mine_routines", lambda *_args: [routine])
+    [suggestion] = await _suggestions(hass)
+    assert [action["action"] for action in suggestion["automation"]["actions"]] == [
+        "media_player.turn_on",
+        "media_player.volume_set",
+    ]
