@@ -11,7 +11,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from .const import DEFAULT_SNOOZE_DAYS, DOMAIN
-from .suggestions import RoutineSuggester, Suggestion
+from .routine_suggestion import Suggestion
+from .suggestions import RoutineSuggester
 
 
 def loaded_suggester(hass: HomeAssistant) -> RoutineSuggester:

@@ -2,7 +2,7 @@
 
 Periodically (``SUGGESTIONS_INTERVAL``) and on demand, the routine miner (``engine/routines_miner.py``,
 EdgeWisePersona routines) runs in the executor over the stored *user-initiated* behaviours; each routine
-becomes an automation config (``engine/automations.py``) that HA's own automation validation must accept.
+becomes an automation config that HA's own automation validation must accept (``routine_suggestion.py``).
 What is left after the user's decisions (accepted, dismissed, snoozed: ``decisions.py``) and after the
 automations that already do the same thing (``automation_file.py``) is shown as one fixable repair issue
 per routine (``repairs.py``), counted by ``sensor.habitus_routine_suggestions`` and returned by the
@@ -16,68 +16,34 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-import voluptuous as vol
-from homeassistant.components.automation.config import async_validate_config_item
-from homeassistant.const import ATTR_SUPPORTED_FEATURES, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_point_in_time, async_track_time_interval
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.sun import get_astral_location
 from homeassistant.util import dt as dt_util
-from homeassistant.util.yaml import dump
 
-from .action_names import entity_name
 from .automation_file import async_add_automation, equivalent_automation_exists
 from .const import DOMAIN, SUGGESTIONS_INTERVAL, signal_updated
 from .decisions import SuggestionDecisions
-from .engine.automations import routine_automation_id, routine_to_automation, trigger_moment
 from .engine.behaviour import Behaviour, Sequence
-from .engine.device_features import settable_routine
-from .engine.routines import Routine, RoutineError
+from .engine.routines import Routine
 from .engine.routines_miner import MinerConfig, RoutineMiner
 from .ingest import weather_entity_id
 from .learner import HabitusLearner
+from .routine_suggestion import Suggestion, async_build_suggestion
 from .runtime import HabitusConfigEntry
 from .sun_clock import SunClock, with_sun_offset
-
-_LOGGER = logging.getLogger(__name__)
-_NOT_THERE = frozenset({STATE_UNAVAILABLE, STATE_UNKNOWN})  # states that report nothing about the device
 
 ISSUE_TRANSLATION_KEY = "routine_suggestion"
 SENSOR_LIST_LIMIT = 10  # suggestions listed in the sensor's attributes
 SHOWN_ID_LENGTH = 60  # characters of an unknown routine id repeated in the error message
-
-
-@dataclass(frozen=True, slots=True)
-class Suggestion:
-    """One routine offered as an automation."""
-
-    id: str  # the automation id it gets: the mined routine's routine_automation_id
-    routine: Routine
-    automation: dict[str, Any]
-    text: str  # readable routine
-    yaml: str  # the automation as automations.yaml would hold it
-
-    def as_dict(self) -> dict[str, Any]:
-        """Service response / attribute form."""
-        return {
-            "id": self.id,
-            "description": self.text,
-            "support": self.routine.support,
-            "confidence": round(self.routine.confidence, 3),
-            "triggers": dict(self.routine.triggers),  # the routine in the schema (engine/routines.py)
-            "actions": {entity: dict(settings) for entity, settings in self.routine.actions.items()},
-            "automation": self.automation,
-        }
 
 
 def with_clock(behaviour: Behaviour, zone: tzinfo) -> Behaviour:
@@ -180,7 +146,8 @@ class RoutineSuggester:
         """Mine again and show what is new; returns the current suggestions."""
         async with self._lock:
             routines = await self._async_mine()
-            valid = [s for s in [await self._async_suggestion(r) for r in routines] if s is not None]
+            built = [await async_build_suggestion(self._hass, r, self._weather_entity) for r in routines]
+            valid = [s for s in built if s is not None]
             # Filtered last, after every await: a decision taken meanwhile counts.
             found = {s.id: s for s in valid if not self._is_hidden(s)}
             self._replace(found)
@@ -201,45 +168,6 @@ class RoutineSuggester:
             except RuntimeError:  # "deque mutated during iteration": a sequence closed meanwhile
                 await asyncio.sleep(0)
         return []
-
-    async def _async_suggestion(self, routine: Routine) -> Suggestion | None:
-        """The routine as a validated automation (None: not expressible, or HA rejects it).
-
-        Only what each device supports is set and said (``engine/device_features.py``); the id stays
-        the mined routine's, so a dismissal holds whatever the devices report supporting.
-        """
-        mined_id = routine_automation_id(routine)
-        routine = settable_routine(routine, self._features(routine))
-        try:
-            config = routine_to_automation(routine, self._weather_entity())
-        except RoutineError as err:
-            _LOGGER.debug("Routine %s cannot become an automation: %s", routine.describe(), err)
-            return None
-        config["id"] = mined_id
-        moment = trigger_moment(config["triggers"])
-        text = routine.describe(self._names(routine), self._hass.config.units.temperature_unit, moment)
-        config["alias"] = f"Habitus: {text}"[:255]
-        if not await async_automation_is_valid(self._hass, config):
-            return None
-        return Suggestion(config["id"], routine, config, text, dump(config))
-
-    def _features(self, routine: Routine) -> dict[str, int]:
-        """The ``supported_features`` of the routine's entities that are there (none reported: 0, as HA
-        reads it). One unavailable or unknown reports nothing about itself: it is left as mined, not
-        read as supporting nothing (its routine would vanish until the device is back)."""
-        states = {
-            e: state
-            for e in routine.actions
-            if (state := self._hass.states.get(e)) is not None and state.state not in _NOT_THERE
-        }
-        return {
-            e: features if isinstance(features := s.attributes.get(ATTR_SUPPORTED_FEATURES), int) else 0
-            for e, s in states.items()
-        }
-
-    def _names(self, routine: Routine) -> dict[str, str]:
-        """The names of the routine's entities (``entity_name``; one without a name is shown by its id)."""
-        return {e: name for e in routine.actions if (name := entity_name(self._hass, e)) is not None}
 
     def _is_hidden(self, suggestion: Suggestion) -> bool:
         """Decided on by the user, or already done by an existing automation."""
@@ -295,19 +223,6 @@ class RoutineSuggester:
         record(suggestion_id)
         await self.decisions.async_save()
         self._replace({k: v for k, v in self.suggestions.items() if k != suggestion_id})
-
-
-async def async_automation_is_valid(hass: HomeAssistant, config: dict[str, Any]) -> bool:
-    """Whether HA's own automation config validation accepts ``config``."""
-    try:
-        validated = await async_validate_config_item(hass, config["id"], config)
-    except (vol.Invalid, HomeAssistantError, ValueError) as err:
-        _LOGGER.warning("Habitus produced an automation HA rejects (%s): %s", err, config)
-        return False
-    if validated is None or validated.validation_error is not None:
-        _LOGGER.warning("Habitus produced an automation HA rejects: %s", config)
-        return False
-    return True
 
 
 def _shown_id(suggestion_id: str) -> str:

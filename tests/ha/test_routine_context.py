@@ -19,7 +19,8 @@ from homeassistant.util import dt as dt_util
 
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.decisions import decisions_key
-from custom_components.habitus.suggestions import async_automation_is_valid, with_clock
+from custom_components.habitus.routine_suggestion import async_automation_is_valid
+from custom_components.habitus.suggestions import with_clock
 
 from .conftest import SetupHabitus
 

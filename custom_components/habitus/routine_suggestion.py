@@ -1,0 +1,108 @@
+"""One mined routine as a suggestion: the automation HA would run, in words the user reads.
+
+The routine keeps only what each device supports (``engine/device_features.py``), becomes an automation
+config (``engine/automations.py``) named by its devices' names (``action_names.py``), and is offered only
+if HA's own automation validation accepts it. ``suggestions.py`` mines the routines and shows the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components.automation.config import async_validate_config_item
+from homeassistant.const import ATTR_SUPPORTED_FEATURES, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.util.yaml import dump
+
+from .action_names import entity_name
+from .engine.automations import routine_automation_id, routine_to_automation, trigger_moment
+from .engine.device_features import settable_routine
+from .engine.routines import Routine, RoutineError
+
+_LOGGER = logging.getLogger(__name__)
+_NOT_THERE = frozenset({STATE_UNAVAILABLE, STATE_UNKNOWN})  # states that report nothing about the device
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One routine offered as an automation."""
+
+    id: str  # the automation id it gets: the mined routine's routine_automation_id
+    routine: Routine
+    automation: dict[str, Any]
+    text: str  # readable routine
+    yaml: str  # the automation as automations.yaml would hold it
+
+    def as_dict(self) -> dict[str, Any]:
+        """Service response / attribute form."""
+        return {
+            "id": self.id,
+            "description": self.text,
+            "support": self.routine.support,
+            "confidence": round(self.routine.confidence, 3),
+            "triggers": dict(self.routine.triggers),  # the routine in the schema (engine/routines.py)
+            "actions": {entity: dict(settings) for entity, settings in self.routine.actions.items()},
+            "automation": self.automation,
+        }
+
+
+async def async_build_suggestion(
+    hass: HomeAssistant, routine: Routine, weather_entity: Callable[[], str | None]
+) -> Suggestion | None:
+    """The routine as a validated automation (None: not expressible, or HA rejects it).
+
+    Only what each device supports is set and said (``engine/device_features.py``); the id stays
+    the mined routine's, so a dismissal holds whatever the devices report supporting.
+    """
+    mined_id = routine_automation_id(routine)
+    routine = settable_routine(routine, _features(hass, routine))
+    try:
+        config = routine_to_automation(routine, weather_entity())
+    except RoutineError as err:
+        _LOGGER.debug("Routine %s cannot become an automation: %s", routine.describe(), err)
+        return None
+    config["id"] = mined_id
+    moment = trigger_moment(config["triggers"])
+    text = routine.describe(_names(hass, routine), hass.config.units.temperature_unit, moment)
+    config["alias"] = f"Habitus: {text}"[:255]
+    if not await async_automation_is_valid(hass, config):
+        return None
+    return Suggestion(config["id"], routine, config, text, dump(config))
+
+
+def _features(hass: HomeAssistant, routine: Routine) -> dict[str, int]:
+    """The ``supported_features`` of the routine's entities that are there (none reported: 0, as HA
+    reads it). One unavailable or unknown reports nothing about itself: it is left as mined, not
+    read as supporting nothing (its routine would vanish until the device is back)."""
+    states = {
+        e: state
+        for e in routine.actions
+        if (state := hass.states.get(e)) is not None and state.state not in _NOT_THERE
+    }
+    return {
+        e: features if isinstance(features := s.attributes.get(ATTR_SUPPORTED_FEATURES), int) else 0
+        for e, s in states.items()
+    }
+
+
+def _names(hass: HomeAssistant, routine: Routine) -> dict[str, str]:
+    """The names of the routine's entities (``entity_name``; one without a name is shown by its id)."""
+    return {e: name for e in routine.actions if (name := entity_name(hass, e)) is not None}
+
+
+async def async_automation_is_valid(hass: HomeAssistant, config: dict[str, Any]) -> bool:
+    """Whether HA's own automation config validation accepts ``config``."""
+    try:
+        validated = await async_validate_config_item(hass, config["id"], config)
+    except (vol.Invalid, HomeAssistantError, ValueError) as err:
+        _LOGGER.warning("Habitus produced an automation HA rejects (%s): %s", err, config)
+        return False
+    if validated is None or validated.validation_error is not None:
+        _LOGGER.warning("Habitus produced an automation HA rejects: %s", config)
+        return False
+    return True
