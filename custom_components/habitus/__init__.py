@@ -24,21 +24,22 @@ from .adaptation_services import async_setup_adaptation_services
 from .alerts import async_forget_alerts
 from .bootstrap import async_bootstrap, bootstrap_start
 from .const import DOMAIN, IDLE_CHECK_MAX_SECONDS, IDLE_CHECK_MIN_SECONDS
-from .decisions import async_remove_decisions
+from .decisions import async_remove_decisions, decisions_key
 from .ingest import Ingest, weather_entity_id
 from .learner import HabitusLearner
 from .live import async_setup_live
 from .live_services import async_setup_live_services
-from .live_store import async_remove_live_store
+from .live_store import async_remove_live_store, live_storage_key
 from .looplag import LoopLagProbe
 from .model_store import async_remove_models
 from .native import async_setup_native
 from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
 from .services import async_setup_services
-from .store import HabitusStore, StoreUnreadableError, async_remove_store
+from .store import HabitusStore, StoreUnreadableError, async_remove_store, storage_key
 from .suggestions import async_setup_suggestions
 from .worker import HabitusWorker
+from .write_issues import async_forget_write_issue
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -165,4 +166,6 @@ async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     await async_remove_decisions(hass, entry.entry_id)
     await async_remove_live_store(hass, entry.entry_id)
     await async_remove_models(hass, entry.entry_id)  # <config>/habitus/<entry_id>
+    for key in (storage_key(entry.entry_id), decisions_key(entry.entry_id), live_storage_key(entry.entry_id)):
+        async_forget_write_issue(hass, key)  # a store that could not be saved: gone with it
     async_forget_alerts(hass, entry.entry_id)

@@ -15,6 +15,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+from .write_issues import ReportedStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def decisions_key(entry_id: str) -> str:
     return f"{DOMAIN}.{entry_id}.suggestions"
 
 
-class _DecisionsStore(Store[StoredDecisions]):
+class _DecisionsStore(ReportedStore[StoredDecisions]):
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
     ) -> StoredDecisions:
@@ -47,7 +48,13 @@ class SuggestionDecisions:
     """Which routine ids the user accepted, dismissed or snoozed."""
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
-        self._store = _DecisionsStore(hass, DECISIONS_VERSION, decisions_key(entry_id), atomic_writes=True)
+        self._store = _DecisionsStore(
+            hass,
+            DECISIONS_VERSION,
+            decisions_key(entry_id),
+            atomic_writes=True,
+            what="your answers to its routine suggestions",
+        )
         self.accepted: set[str] = set()
         self.dismissed: set[str] = set()
         self.snoozed: dict[str, datetime] = {}

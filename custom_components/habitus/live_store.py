@@ -17,6 +17,7 @@ from homeassistant.helpers.storage import Store
 from .const import DOMAIN, SAVE_DELAY_SECONDS
 from .engine.behaviour import Behaviour, Sequence
 from .engine.context_monitor import ContextMonitor
+from .write_issues import ReportedStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,8 +45,12 @@ class LiveStore:
     """Feedback, monitor and snooze of one entry."""
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
-        self._store = Store[StoredLive](
-            hass, LIVE_STORAGE_VERSION, live_storage_key(entry_id), atomic_writes=True
+        self._store = ReportedStore[StoredLive](
+            hass,
+            LIVE_STORAGE_VERSION,
+            live_storage_key(entry_id),
+            atomic_writes=True,
+            what="the feedback, context monitor and adaptation record",
         )
         self.feedback_normal: list[list[StoredTriple]] = []
         self.monitor = ContextMonitor()

@@ -44,6 +44,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
 from .const import CONF_LLM_BACKEND, DOMAIN, LlmBackendKind
+from .write_issues import ReportedStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -325,7 +326,9 @@ class NativeState:
 
 async def _async_state(hass: HomeAssistant) -> NativeState:
     if (state := hass.data.get(_STATE)) is None:
-        store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, STORAGE_KEY)
+        store: Store[dict[str, Any]] = ReportedStore(
+            hass, STORAGE_VERSION, STORAGE_KEY, what="which native modules work on this hub"
+        )
         saved: Any = await store.async_load() or {}
         found = saved.get("statuses") if isinstance(saved, dict) else saved
         if not isinstance(found, dict | None):  # probed again, in a child, as at a first start

@@ -30,6 +30,7 @@ from .codec import CodecError, CodecTables, SequenceCodec, StoredSequence, witho
 from .const import DEFAULT_MAX_GAP_HOURS, DEFAULT_MAX_SPAN_HOURS, DOMAIN, SAVE_DELAY_SECONDS
 from .engine.behaviour import ORIGINS, Behaviour, Sequence
 from .engine.segment import TSSConfig, split_sequences
+from .write_issues import ReportedStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def storage_key(entry_id: str) -> str:
     return f"{DOMAIN}.{entry_id}"
 
 
-class _VersionedStore(Store[StoredData]):
+class _VersionedStore(ReportedStore[StoredData]):
     """The store file with its migration hook, step by step from (old_major, old_minor)."""
 
     async def _async_migrate_func(
@@ -174,6 +175,7 @@ class HabitusStore:
             storage_key(entry_id),
             minor_version=STORAGE_MINOR_VERSION,
             atomic_writes=True,
+            what="the behaviours it learned",
         )
         self._hass = hass
         self._limits = limits

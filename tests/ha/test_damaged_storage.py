@@ -5,7 +5,9 @@ what was stored survives (on disk, or learned again from the recorder)."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack
 from datetime import timedelta
@@ -20,7 +22,7 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
 from custom_components.habitus.const import DOMAIN
@@ -29,10 +31,12 @@ from custom_components.habitus.live_store import live_storage_key
 from custom_components.habitus.native import STORAGE_KEY as NATIVE_STORAGE_KEY
 from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
+from custom_components.habitus.write_issues import RETRY_FIRST_SECONDS, write_issue_id
 
-from .disk_helpers import full_disk
+from .disk_helpers import failing_writes, full_disk
 
 ENTRY_ID = "01JROBUSTNESSDISKTESTENTRY"
+STRINGS = json.loads((Path(__file__).parents[2] / "custom_components/habitus/strings.json").read_text())
 USER = Context(user_id="0123456789abcdef0123456789abcdef")
 # The Store methods as HA ships them, taken before the test plugin's storage mock replaces them.
 _REAL = {name: getattr(Store, name) for name in ("_async_load", "_async_write_data", "async_remove")}
@@ -92,6 +96,24 @@ def _play(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     freezer.tick(timedelta(hours=2))
 
 
+async def _one_behaviour_not_written(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, on_disk: Path
+) -> tuple[HabitusConfigEntry, Path, bytes]:
+    """Four behaviours learned and written, a fifth learned but not written yet: the entry, its store
+    file and what that file holds."""
+    hass.states.async_set("light.desk", "off")
+    hass.states.async_set("switch.fan", "off")
+    entry = await _setup(hass)
+    _play(hass, freezer)
+    await hass.async_block_till_done()
+    await entry.runtime_data.learner.store.async_flush()
+    path = on_disk / storage_key(ENTRY_ID)
+    previous = path.read_bytes()
+    hass.states.async_set("light.desk", "on", context=USER)
+    await hass.async_block_till_done()
+    return entry, path, previous
+
+
 async def test_a_store_truncated_on_disk_is_kept_aside_and_the_history_learned_again(
     hass: HomeAssistant, on_disk: Path, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -131,18 +153,8 @@ async def test_a_full_disk_at_a_store_write_keeps_the_previous_file_and_loses_no
 ) -> None:
     """ENOSPC is simulated at the temporary file's write call (``disk_helpers.full_disk``); the rest
     is real: HA's atomic writer, its clean-up of the half-written temporary file, the file on disk."""
-    hass.states.async_set("light.desk", "off")
-    hass.states.async_set("switch.fan", "off")
-    entry = await _setup(hass)
-    _play(hass, freezer)
-    await hass.async_block_till_done()
+    entry, path, previous = await _one_behaviour_not_written(hass, freezer, on_disk)
     store = entry.runtime_data.learner.store
-    await store.async_flush()
-    path = on_disk / storage_key(ENTRY_ID)
-    previous = path.read_bytes()
-
-    hass.states.async_set("light.desk", "on", context=USER)  # learned, not written yet
-    await hass.async_block_till_done()
     learned = _learned(entry)
     assert len(learned) == 5
     with full_disk(path):
@@ -225,3 +237,115 @@ async def test_a_native_verdicts_file_in_another_layout_never_stops_the_entry(
     entry = await _setup(hass)
     assert entry.state is ConfigEntryState.LOADED
     assert "Ignoring unreadable Habitus native module verdicts" in caplog.text
+
+
+def _not_saved(hass: HomeAssistant, key: str) -> ir.IssueEntry | None:
+    return ir.async_get(hass).async_get_issue(DOMAIN, write_issue_id(key))
+
+
+def _words(issue: ir.IssueEntry) -> str:
+    """The issue as the user reads it (English title and description, placeholders filled in)."""
+    text = STRINGS["issues"][issue.translation_key]
+    return (text["title"] + "\n" + text["description"]).format(**(issue.translation_placeholders or {}))
+
+
+async def _retry_time(hass: HomeAssistant, failures: int = 1) -> None:
+    """Let the retry of the ``failures``-th failed write come (1, 2, 4 ... minutes later)."""
+    seconds = RETRY_FIRST_SECONDS * 2 ** (failures - 1) + 1
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
+    await hass.async_block_till_done()
+
+
+async def test_a_full_disk_at_the_behaviour_store_is_a_repair_issue_until_the_retry_writes_it(
+    hass: HomeAssistant, on_disk: Path, freezer: FrozenDateTimeFactory
+) -> None:
+    """Before: the failed write was only logged; the user saw nothing, and what was learned was not
+    written again until the next change. ENOSPC is simulated (``disk_helpers.full_disk``: a real full
+    disk cannot be made here); HA's writer and the file on disk are real."""
+    entry, path, previous = await _one_behaviour_not_written(hass, freezer, on_disk)
+    store = entry.runtime_data.learner.store
+    learned = _learned(entry)
+    assert _not_saved(hass, storage_key(ENTRY_ID)) is None
+
+    with full_disk(path):
+        await store.async_flush()
+        issue = _not_saved(hass, storage_key(ENTRY_ID))
+        assert issue is not None
+        assert issue.severity is ir.IssueSeverity.ERROR and not issue.is_fixable
+        assert issue.translation_key == "store_not_saved_no_space"
+        words = _words(issue)
+        assert "Habitus cannot save the behaviours it learned: the disk is full" in words
+        assert str(path) in words and "No space left on device" in words
+        assert "Free some space" in words
+        created = issue.created
+        await _retry_time(hass)  # the retry meets the full disk too: the same issue, not a new one
+        assert _not_saved(hass, storage_key(ENTRY_ID)) == issue
+        assert issue.created == created
+        assert [i.issue_id for i in ir.async_get(hass).issues.values() if i.domain == DOMAIN] == [
+            issue.issue_id
+        ]
+    assert path.read_bytes() == previous  # nothing stored is lost
+    assert entry.state is ConfigEntryState.LOADED
+
+    await _retry_time(hass, failures=2)  # space again: the next retry writes what is in memory
+    assert _not_saved(hass, storage_key(ENTRY_ID)) is None
+    assert json.loads(path.read_text())["data"]["counters"]["behaviours"] == len(learned) == 5
+    await _restart(hass, entry)
+    assert _learned(entry) == learned
+
+
+@pytest.mark.parametrize(
+    ("code", "key", "words"),
+    [
+        (errno.ENOSPC, "store_not_saved_no_space", "the disk is full"),
+        (errno.EACCES, "store_not_saved_permission", "permission denied"),
+        (errno.EROFS, "store_not_saved_read_only", "the disk is read-only"),
+        (errno.EIO, "store_not_saved_other", "Input/output error"),
+    ],
+)
+async def test_a_routine_decision_that_cannot_be_saved_says_why_and_is_saved_at_the_next_chance(
+    hass: HomeAssistant, on_disk: Path, code: int, key: str, words: str
+) -> None:
+    """Before: a dismissal on a full, read-only or forbidden disk was only logged and never written
+    again, so the routine came back after a restart. The errno is simulated at the write call (the
+    tests run as root, whom permissions do not stop, and cannot mount a read-only file system)."""
+    entry = await _setup(hass)
+    suggester = entry.runtime_data.suggester
+    assert suggester is not None
+    path = on_disk / decisions_key(ENTRY_ID)
+    with failing_writes(path, code):
+        suggester.decisions.dismiss("r1")
+        await suggester.decisions.async_save()
+    assert not path.exists()
+    issue = _not_saved(hass, decisions_key(ENTRY_ID))
+    assert issue is not None and issue.translation_key == key
+    assert "your answers to its routine suggestions" in _words(issue)
+    assert words in _words(issue) and os.strerror(code) in _words(issue)
+    assert suggester.decisions.is_hidden("r1", dt_util.utcnow())  # kept in memory
+
+    await _retry_time(hass)
+    assert json.loads(path.read_text())["data"]["dismissed"] == ["r1"]
+    assert _not_saved(hass, decisions_key(ENTRY_ID)) is None
+
+
+async def test_a_retry_left_by_a_reloaded_entry_never_writes_over_the_new_one(
+    hass: HomeAssistant, on_disk: Path
+) -> None:
+    """The unload's write fails (full disk), the entry is set up again (it reads the file as it was):
+    the old store's pending retry is dropped, the new store's writes clear the issue."""
+    entry = await _setup(hass)
+    live = entry.runtime_data.live
+    assert live is not None
+    path = on_disk / live_storage_key(ENTRY_ID)
+    await live.store.async_flush()
+    live.store.adaptation["completed_jobs"] = 7  # in the unloaded store only
+    with full_disk(path):
+        await _restart(hass, entry)
+    assert _not_saved(hass, live_storage_key(ENTRY_ID)) is not None
+    new = entry.runtime_data.live
+    assert new is not None and new.store is not live.store
+    new.store.adaptation["completed_jobs"] = 3
+    await new.store.async_flush()
+    assert _not_saved(hass, live_storage_key(ENTRY_ID)) is None
+    await _retry_time(hass)  # the old store's retry is due: dropped
+    assert json.loads(path.read_text())["data"]["adaptation"]["completed_jobs"] == 3
