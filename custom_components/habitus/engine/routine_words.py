@@ -10,7 +10,7 @@ them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,6 +54,24 @@ def describe_triggers(triggers: Mapping[str, str]) -> str:
         tail = f"when it is {' and '.join(conditions)}"
         phrase = f"{phrase}, {tail}" if phrase else tail[0].upper() + tail[1:]
     return phrase or _ANY_TIME
+
+
+def describe_left_out(left_out: Sequence[str], names: Mapping[str, str] | None = None) -> str:
+    """Why alarm panels are not in a routine's automation (``device_values.needs_code``), or ``""``:
+    "Security is left out: it needs its code, which an automation does not have (a default code in its
+    entity settings lets it in)." """
+    if not left_out:
+        return ""
+    names = names or {}
+    shown = " and ".join(names.get(e) or e for e in left_out)
+    is_, it, needs, its, it_in = ("is", "it", "needs", "its", "it") if len(left_out) == 1 else _THEY
+    return (
+        f"{shown} {is_} left out: {it} {needs} {its} code, which an automation does not have "
+        f"(a default code in {its} entity settings lets {it_in} in)."
+    )
+
+
+_THEY = ("are", "they", "need", "their", "them")
 
 
 def describe_actions(
