@@ -15,13 +15,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -38,6 +40,7 @@ from .live_models import ModelBundle, load_base_bundle, load_bundle
 from .live_store import LiveStore
 from .model_store import ModelStore, async_load_models, async_save_models, model_store
 from .scoring import LiveScorer
+from .write_issues import retry_delay
 
 _LOGGER = logging.getLogger(__name__)
 _BASE_BUNDLE: HassKey[ModelBundle] = HassKey("habitus_base_bundle")
@@ -56,6 +59,8 @@ class LiveRuntime:
     models: ModelStore  # the deployed models on disk (model_store.py)
     calibrator: BaseCalibrator  # the base models' threshold on this home (base_calibration.py)
     actions: ActionDevices  # the entities that did each action: the next-action sensor's words
+    store_failures: int = 0  # failed model writes in a row
+    store_retry: CALLBACK_TYPE | None = None  # the pending retry of a failed model write
 
     async def async_deploy(
         self,
@@ -86,11 +91,31 @@ class LiveRuntime:
 
     async def async_store(self, hass: HomeAssistant, previous: ModelBundle | None) -> bool:
         """Store the served bundle as ``current`` and ``previous`` as the rollback target (a deploy's or a
-        rollback's last step); a write error keeps serving and raises a repair issue (False)."""
+        rollback's last step); a write error keeps serving, raises a repair issue and is tried again
+        (1, 2, 4 ... 15 minutes later, until the entry unloads) unless a newer store comes first (False)."""
+        self.cancel_store_retry()
         bundle = self.scorer.bundle
         if bundle is None:
             return False
-        return await async_save_models(hass, self.entry.entry_id, self.models, bundle, previous)
+        if await async_save_models(hass, self.entry.entry_id, self.models, bundle, previous):
+            self.store_failures = 0
+            return True
+        self.store_failures += 1
+
+        @callback
+        def _retry(_now: datetime) -> None:
+            self.store_retry = None
+            self.schedule_store(previous)
+
+        self.store_retry = async_call_later(hass, retry_delay(self.store_failures), _retry)
+        return False
+
+    @callback
+    def cancel_store_retry(self) -> None:
+        """Drop a pending retry (a newer store, or the entry unloads)."""
+        if self.store_retry is not None:
+            self.store_retry()
+            self.store_retry = None
 
     @callback
     def schedule_store(self, previous: ModelBundle | None) -> None:
@@ -130,7 +155,7 @@ async def async_setup_live(
     calibrator.check()  # from the stored sequences: the calibration survives restarts
     entry.async_on_unload(async_dispatcher_connect(hass, signal_updated(entry.entry_id), actions.check))
     actions.check()  # at once, or when the history has been read
-    return LiveRuntime(
+    runtime = LiveRuntime(
         hass=hass,
         entry=entry,
         store=store,
@@ -141,6 +166,8 @@ async def async_setup_live(
         calibrator=calibrator,
         actions=actions,
     )
+    entry.async_on_unload(runtime.cancel_store_retry)
+    return runtime
 
 
 async def _async_stored_bundle(

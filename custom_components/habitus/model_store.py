@@ -44,6 +44,7 @@ from homeassistant.util.hass_dict import HassKey
 from .const import DOMAIN
 from .engine.models import ModelFileError
 from .live_models import ModelBundle, ModelInfo, load_bundle
+from .write_issues import async_raise_not_saved
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ CURRENT, PREVIOUS, BUNDLES, BASE = "current", "previous", "bundles", "base"
 INFO_FILE = "model.json"
 TRANSAE_FILE, SASREC_FILE = "transae.npz", "sasrec.npz"
 ISSUE_MODEL_UNREADABLE = "stored_model_unreadable"
-ISSUE_MODEL_NOT_SAVED = "model_not_saved"
+MODEL_NOT_SAVED = "model_not_saved"  # the issue id prefix (its words: write_issues.py)
 
 type Signature = tuple[int, ...]  # (inode, size, mtime ns) of each file of a bundle directory
 type LoadedBundles = dict[str, tuple[Signature, ModelBundle]]  # bundle directory name -> loaded bundle
@@ -324,9 +325,10 @@ async def async_save_models(
     """Store ``current`` (served) and ``previous`` (rollback target) after a deploy or a rollback.
 
     A write error (a full disk: ``OSError``) keeps the models serving in memory and what was stored
-    before untouched: it is logged and raised as a repair issue. Returns whether the disk is up to date.
+    before untouched: it is logged and raised as a repair issue saying why (``write_issues.py``; the
+    caller tries again, ``LiveRuntime``). Returns whether the disk is up to date.
     """
-    issue_id = f"{ISSUE_MODEL_NOT_SAVED}_{entry_id}"
+    issue_id = f"{MODEL_NOT_SAVED}_{entry_id}"
     async with store.lock:
         writing = hass.async_add_executor_job(store.persist, current, previous)
         try:
@@ -342,15 +344,7 @@ async def async_save_models(
                 current.info.version,
                 err,
             )
-            ir.async_create_issue(
-                hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_MODEL_NOT_SAVED,
-                translation_placeholders={"version": current.info.version, "error": str(err)},
-            )
+            async_raise_not_saved(hass, issue_id, f"model {current.info.version}", str(store.root), err)
             return False
     store.last_error = None
     ir.async_delete_issue(hass, DOMAIN, issue_id)
@@ -362,5 +356,5 @@ async def async_remove_models(hass: HomeAssistant, entry_id: str) -> None:
     """The entry is deleted: delete its folder and its model repair issues."""
     await hass.async_add_executor_job(model_store(hass, entry_id).remove)
     hass.data.get(_LOADED, {}).pop(entry_id, None)
-    for issue in (ISSUE_MODEL_UNREADABLE, ISSUE_MODEL_NOT_SAVED):
+    for issue in (ISSUE_MODEL_UNREADABLE, MODEL_NOT_SAVED):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")

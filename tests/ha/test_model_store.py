@@ -15,6 +15,7 @@ import json
 import os
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -23,6 +24,8 @@ import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.habitus.adaptation import async_retrain, rollback
 from custom_components.habitus.const import DOMAIN
@@ -30,11 +33,12 @@ from custom_components.habitus.live import _BASE_BUNDLE, LiveRuntime
 from custom_components.habitus.live_models import ASSETS_DIR
 from custom_components.habitus.model_store import (
     _LOADED,
-    ISSUE_MODEL_NOT_SAVED,
     ISSUE_MODEL_UNREADABLE,
+    MODEL_NOT_SAVED,
     ModelStore,
 )
 from custom_components.habitus.runtime import HabitusConfigEntry
+from custom_components.habitus.write_issues import retry_delay
 
 from .conftest import SetupHabitus
 from .home_helpers import store_regular_home
@@ -183,16 +187,48 @@ async def test_a_full_disk_keeps_the_new_model_serving_and_the_stored_one_intact
     with patch("custom_components.habitus.model_store.os.replace", side_effect=full):
         await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-2")
     assert _served(entry) == ("home-2", "home")  # serving from memory
-    issue = _issue(hass, ISSUE_MODEL_NOT_SAVED, entry)
-    assert issue is not None and issue.translation_key in STRINGS["issues"]
-    assert (issue.translation_placeholders or {})["version"] == "home-2"
+    issue = _issue(hass, MODEL_NOT_SAVED, entry)
+    assert issue is not None and issue.translation_key == "store_not_saved_no_space"
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert (issue.translation_placeholders or {})["what"] == "model home-2"
+    title = STRINGS["issues"][issue.translation_key]["title"].format(**issue.translation_placeholders)
+    assert title == "Habitus cannot save model home-2: the disk is full"
     assert _stored(hass, entry, "current")["version"] == "home-1"  # nothing stored was lost
     assert [p.name for p in (_models(hass, entry) / "bundles").iterdir() if p.name.startswith(".")] == []
     await _restart(hass, entry)
     assert _served(entry) == ("home-1", "home")
     await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-3")  # space again: stored, cleared
-    assert _issue(hass, ISSUE_MODEL_NOT_SAVED, entry) is None
+    assert _issue(hass, MODEL_NOT_SAVED, entry) is None
     assert _stored(hass, entry, "current")["version"] == "home-3"
+
+
+async def test_a_model_that_could_not_be_stored_is_stored_by_the_retry_once_there_is_space(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """Before: a model deployed on a full disk was stored only by the next deploy or rollback, so a
+    restart after the user freed space went back to the older models. ENOSPC is simulated at
+    ``os.replace`` (a real full disk cannot be made here)."""
+    entry = await setup_habitus()
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1")
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with patch("custom_components.habitus.model_store.os.replace", side_effect=full):
+        await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-2")
+        issue = _issue(hass, MODEL_NOT_SAVED, entry)
+        assert issue is not None
+        await _later(hass, retry_delay(1))  # the first retry meets the full disk too: the same issue
+        assert _issue(hass, MODEL_NOT_SAVED, entry) == issue
+    assert _stored(hass, entry, "current")["version"] == "home-1"
+    await _later(hass, retry_delay(2))  # space again
+    assert _issue(hass, MODEL_NOT_SAVED, entry) is None
+    assert _stored(hass, entry, "current")["version"] == "home-2"
+    assert _stored(hass, entry, "previous")["version"] == "home-1"
+    await _restart(hass, entry)
+    assert _served(entry) == ("home-2", "home")
+
+
+async def _later(hass: HomeAssistant, seconds: float) -> None:
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds + 1))
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_a_deploy_cancelled_while_storing_leaves_a_complete_store(
