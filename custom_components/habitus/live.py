@@ -13,7 +13,7 @@ models are loaded once per HA run (``hass.data``): a reload reuses them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from .alerts import AnomalyAlerts
 from .base_calibration import BaseCalibrator
 from .const import signal_updated
 from .context_live import ContextTracker
+from .engine.behaviour import Behaviour
 from .engine.models import ModelFileError
 from .ingest import weather_entity_id
 from .learner import HabitusLearner
@@ -134,27 +135,14 @@ async def async_setup_live(
     settings = entry.runtime_data.settings
     context = ContextTracker(hass, entry.entry_id, store, lambda: weather_entity_id(hass, settings))
     models = model_store(hass, entry.entry_id)
-    bundle = await _async_stored_bundle(hass, entry, models)
-    if bundle is not None:
+    if (bundle := await _async_stored_bundle(hass, entry, models)) is not None:
         scorer.swap_models(bundle)
     actions = ActionDevices(hass, entry, learner)
-    for observer in (scorer.observe, context.observe, actions.observe):
-        learner.observers.append(observer)
-        entry.async_on_unload(_remover(learner, observer))
-    scorer.start()  # its thread; stopped on unload and when HA stops (entries are not unloaded then)
-    entry.async_on_unload(scorer.async_close)
-    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, scorer.async_on_stop))
-    for unsubscribe in context.async_start():
-        entry.async_on_unload(unsubscribe)
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, signal_updated(entry.entry_id), scorer.sequence_closed_check)
-    )
+    _observe(entry, learner, (scorer.observe, context.observe, actions.observe))
+    _start_scoring(hass, entry, scorer)
+    _until_unload(entry, context.async_start())
     calibrator = BaseCalibrator(hass, entry, learner, scorer)
-    for signal in (signal_updated(entry.entry_id), signal_live(entry.entry_id)):  # closed sequences, swaps
-        entry.async_on_unload(async_dispatcher_connect(hass, signal, calibrator.check))
-    calibrator.check()  # from the stored sequences: the calibration survives restarts
-    entry.async_on_unload(async_dispatcher_connect(hass, signal_updated(entry.entry_id), actions.check))
-    actions.check()  # at once, or when the history has been read
+    _follow_the_learner(hass, entry, calibrator, actions)
     runtime = LiveRuntime(
         hass=hass,
         entry=entry,
@@ -168,6 +156,44 @@ async def async_setup_live(
     )
     entry.async_on_unload(runtime.cancel_store_retry)
     return runtime
+
+
+def _observe(
+    entry: ConfigEntry[Any], learner: HabitusLearner, observers: tuple[Callable[[Behaviour], None], ...]
+) -> None:
+    """Give each behaviour the learner takes to ``observers`` until the entry unloads."""
+    for observer in observers:
+        learner.observers.append(observer)
+        entry.async_on_unload(_remover(learner, observer))
+
+
+def _until_unload(entry: ConfigEntry[Any], unsubscribes: Iterable[CALLBACK_TYPE]) -> None:
+    for unsubscribe in unsubscribes:
+        entry.async_on_unload(unsubscribe)
+
+
+def _start_scoring(hass: HomeAssistant, entry: ConfigEntry[Any], scorer: LiveScorer) -> None:
+    """The scorer's thread: stopped on unload and when HA stops (entries are not unloaded then); a
+    sequence TSS closes is checked for an anomaly."""
+    scorer.start()
+    entry.async_on_unload(scorer.async_close)
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, scorer.async_on_stop))
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_updated(entry.entry_id), scorer.sequence_closed_check)
+    )
+
+
+def _follow_the_learner(
+    hass: HomeAssistant, entry: ConfigEntry[Any], calibrator: BaseCalibrator, actions: ActionDevices
+) -> None:
+    """The base models' calibration and the action names follow what is stored: checked now (the
+    calibration survives restarts; the names come at once, or when the history has been read) and
+    whenever sequences close; the calibration also when the models are swapped."""
+    for signal in (signal_updated(entry.entry_id), signal_live(entry.entry_id)):  # closed sequences, swaps
+        entry.async_on_unload(async_dispatcher_connect(hass, signal, calibrator.check))
+    calibrator.check()
+    entry.async_on_unload(async_dispatcher_connect(hass, signal_updated(entry.entry_id), actions.check))
+    actions.check()
 
 
 async def _async_stored_bundle(
