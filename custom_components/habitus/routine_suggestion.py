@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import voluptuous as vol
+from homeassistant.components.alarm_control_panel import CONF_DEFAULT_CODE
+from homeassistant.components.alarm_control_panel.const import DOMAIN as ALARM_DOMAIN
 from homeassistant.components.automation.config import async_validate_config_item
 from homeassistant.const import ATTR_SUPPORTED_FEATURES, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
@@ -113,9 +115,9 @@ def _attributes(hass: HomeAssistant, states: dict[str, State]) -> dict[str, dict
     registry = er.async_get(hass)
     attributes = {e: dict(s.attributes) for e, s in states.items()}
     for entity, attrs in attributes.items():
-        entry = registry.async_get(entity) if entity.startswith("alarm_control_panel.") else None
-        options: Mapping[str, Any] = entry.options.get("alarm_control_panel", {}) if entry is not None else {}
-        if options.get("default_code"):
+        entry = registry.async_get(entity) if entity.startswith(f"{ALARM_DOMAIN}.") else None
+        options: Mapping[str, Any] = entry.options.get(ALARM_DOMAIN, {}) if entry is not None else {}
+        if options.get(CONF_DEFAULT_CODE):
             attrs[DEFAULT_CODE] = True
     return attributes
 

@@ -153,28 +153,38 @@ async def test_a_value_the_device_does_not_accept_does_not_stop_the_automation(
     await _turn_off(hass, suggestion)
 
 
+@pytest.mark.parametrize(
+    "states", [("armed_away", "disarmed"), ("disarmed", "armed_away")], ids=["arm", "disarm"]
+)
+@pytest.mark.usefixtures("config_dir")
 async def test_an_alarm_that_needs_its_code_is_left_out_and_the_words_say_why(
     hass: HomeAssistant,
     setup_habitus: SetupHabitus,
     freezer: FrozenDateTimeFactory,
-    config_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
+    states: tuple[str, str],
 ) -> None:
-    """A manual alarm panel with a code (``code_arm_required``): arming it without the code raised
-    ``ServiceValidationError`` and stopped the automation before the light, while the words said
-    "Security armed away". Now the panel is left out of the automation, and the words say so and how
-    to put it back."""
+    """A manual alarm panel with a code: arming it without the code (``code_arm_required``) or
+    disarming it without the code raised ``ServiceValidationError`` and stopped the automation before
+    the light, while the words said "Security armed away". Now the panel is left out of the
+    automation, and the words say so and how to put it back."""
+    routine_state, before = states  # the routine's, the panel's when the automation runs
     panel = await _alarm_panel(hass, setup_habitus, freezer)
-    actions = {panel: {"state": "armed_away"}, LIGHT: {"state": "on", "brightness": 180.0}}
+    if before != "disarmed":
+        service = f"alarm_{before.replace('armed', 'arm')}"
+        await hass.services.async_call("alarm_control_panel", service, {"entity_id": panel, "code": "1234"})
+        await hass.async_block_till_done()
+    assert hass.states.get(panel).state == before  # type: ignore[union-attr]
+    actions = {panel: {"state": routine_state}, LIGHT: {"state": "on", "brightness": 180.0}}
     suggestion = await _accepted(hass, monkeypatch, actions)
     calls = await _fire(hass, freezer)
     assert [call.data for call in calls] == [{"entity_id": [LIGHT], "brightness_pct": 71}]
     assert [action["action"] for action in suggestion["automation"]["actions"]] == ["light.turn_on"]
-    assert "armed away" not in suggestion["description"]
+    assert f"Security {routine_state.replace('_', ' ')}" not in suggestion["description"]
     assert "Security is left out: it needs its code" in suggestion["description"]
     assert "Security" not in suggestion["automation"]["alias"]
     assert suggestion["id"] == routine_automation_id(Routine({"day_of_week": "weekday"}, actions))
-    assert hass.states.get(panel).state == "disarmed"  # type: ignore[union-attr]
+    assert hass.states.get(panel).state == before  # type: ignore[union-attr]
     await _turn_off(hass, suggestion)
 
 

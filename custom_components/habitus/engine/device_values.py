@@ -66,7 +66,12 @@ _RANGED: dict[str, dict[str, tuple[str, str]]] = {
 # Settings that go together: one refused, the other leaves too (climate.set_temperature takes both).
 _PAIRED = {"target_temp_low": "target_temp_high", "target_temp_high": "target_temp_low"}
 _COLOUR_SETTINGS = ("color_temp_kelvin", "hs_color")
-_COLOUR_MODES = frozenset({"color_temp", "hs", "xy", "rgb", "rgbw", "rgbww"})
+_COLOUR_MODES_ATTRIBUTE = "supported_color_modes"
+_COLOUR_MODES = frozenset(
+    {"color_temp", "hs", "xy", "rgb", "rgbw", "rgbww"}
+)  # (not onoff, brightness, white)
+_CODE_ARM_REQUIRED = "code_arm_required"
+_CODE_FORMAT = "code_format"  # None: the panel takes no code
 
 
 def accepted_settings(entity_id: str, settings: Settings, attributes: Mapping[str, Any]) -> Settings:
@@ -95,8 +100,8 @@ def needs_code(entity_id: str, settings: Settings, attributes: Mapping[str, Any]
         return False
     state = str(settings.get("state", ""))
     if state.startswith("armed_"):
-        return attributes.get("code_arm_required") is True
-    return state == "disarmed" and attributes.get("code_format") is not None
+        return attributes.get(_CODE_ARM_REQUIRED) is True
+    return state == "disarmed" and attributes.get(_CODE_FORMAT) is not None
 
 
 def accepted_routine(
@@ -140,7 +145,7 @@ def _in_range(attributes: Mapping[str, Any], bounds: tuple[str, str] | None, val
 
 def _has_colour(attributes: Mapping[str, Any]) -> bool:
     """Whether a light takes a colour (no ``supported_color_modes`` declared: as HA's legacy lights, yes)."""
-    modes = attributes.get("supported_color_modes")
+    modes = attributes.get(_COLOUR_MODES_ATTRIBUTE)
     if not isinstance(modes, list | tuple | set | frozenset):
         return True
     return any(str(mode) in _COLOUR_MODES for mode in modes)
