@@ -82,13 +82,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     from .demo.observe import AdaptationSettings  # noqa: PLC0415 - keep --help fast
-    from .demo.runner import (  # noqa: PLC0415
+    from .demo.plan import (  # noqa: PLC0415
         DEFAULT_HISTORY_DAYS,
         DEFAULT_INJECT_EVERY_S,
         DEFAULT_SPEED,
         DemoOptions,
-        run_demo,
     )
+    from .demo.runner import run_demo  # noqa: PLC0415
 
     options = DemoOptions(
         dataset_dir=args.dataset,

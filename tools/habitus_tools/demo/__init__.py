@@ -9,6 +9,9 @@ Modules, in the order a run uses them:
 * ``config_dir``, ``hass_process``: a throwaway HA config dir and the ``hass`` server process;
 * ``client``, ``onboarding``, ``habitus_setup``: HA's REST API (onboarding, auth, config flows);
 * ``replay``: the loop that sends the service calls; ``summary``: the figures a run reports;
+* ``plan``: the options and the dataset, checked before HA starts; ``startup``: HA ready, Habitus added
+  and bootstrapped; ``pasts``: the pasts written before the live replay (and the routine
+  suggestions); ``run_figures``: the live figures a run reports; ``console``: its output;
 * ``runner``: ties them together (``run_demo``).
 
 ``virtual_home/`` is a tiny custom integration copied into the throwaway config dir. It is demo
