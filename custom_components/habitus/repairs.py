@@ -48,12 +48,17 @@ class RoutineSuggestionFlow(RepairsFlow):
         )
 
     async def async_step_accept(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
-        """Create the automation."""
+        """Create the automation; the dialog then says its name and where it is."""
         try:
-            await loaded_suggester(self.hass).async_accept(self._routine_id)
+            suggester = loaded_suggester(self.hass)
+            suggestion = suggester.get(self._routine_id)
+            await suggester.async_accept(self._routine_id)
         except HomeAssistantError as err:
             return self.async_abort(reason="accept_failed", description_placeholders={"error": str(err)})
-        return self.async_create_entry(data={})
+        return self._done(
+            "accepted",
+            {"alias": str(suggestion.automation["alias"]), "automation_id": suggestion.id},
+        )
 
     async def async_step_dismiss(
         self, user_input: dict[str, Any] | None = None
@@ -63,7 +68,7 @@ class RoutineSuggestionFlow(RepairsFlow):
             await loaded_suggester(self.hass).async_dismiss(self._routine_id)
         except HomeAssistantError:
             return self.async_abort(reason="routine_gone")
-        return self.async_create_entry(data={})
+        return self._done("dismissed", {})
 
     async def async_step_snooze(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
         """Ask for how long, then hide it until then."""
@@ -76,11 +81,21 @@ class RoutineSuggestionFlow(RepairsFlow):
                 }
             )
             return self.async_show_form(step_id="snooze", data_schema=schema)
+        days = int(user_input["days"])
         try:
-            await loaded_suggester(self.hass).async_snooze(self._routine_id, float(user_input["days"]))
+            await loaded_suggester(self.hass).async_snooze(self._routine_id, float(days))
         except HomeAssistantError:
             return self.async_abort(reason="routine_gone")
-        return self.async_create_entry(data={})
+        return self._done("snoozed", {"days": str(days)})
+
+    def _done(self, outcome: str, placeholders: dict[str, str]) -> data_entry_flow.FlowResult:
+        """End the flow saying what the choice did (``fix_flow.abort.<outcome>``).
+
+        HA's repair dialog ends a flow that creates an entry with its own text, "The issue is repaired!",
+        whatever the choice was (a snoozed routine is not repaired, a created automation is not named),
+        while it shows an abort reason's translation. The suggester has removed the issue already.
+        """
+        return self.async_abort(reason=outcome, description_placeholders=placeholders)
 
 
 async def async_create_fix_flow(

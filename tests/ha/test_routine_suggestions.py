@@ -133,7 +133,7 @@ async def test_user_routine_is_suggested_and_accepting_creates_an_automation_tha
     assert hass.states.get("sensor.habitus_routine_suggestions").state == "1"  # type: ignore[union-attr]
 
     result = await _fix_flow(hass, suggestion["id"], "accept")
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "accepted")
     assert ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"]) is None
     assert "light.kitchen" in (config_dir / "automations.yaml").read_text()
     automation_state = next(
@@ -204,6 +204,51 @@ async def test_the_repair_dialog_says_where_the_automation_goes(
     manager.async_abort(step["flow_id"])
 
 
+@pytest.mark.parametrize(
+    ("choice", "said"),
+    [
+        ("accept", "Settings → Automations & scenes"),
+        ("dismiss", "will not suggest this routine again"),
+        ("snooze", "again in {days, plural, one {# day} other {# days}}"),
+    ],
+)
+@pytest.mark.usefixtures("config_dir")
+async def test_the_repair_dialog_says_what_the_choice_did(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    choice: str,
+    said: str,
+) -> None:
+    """Each choice ended the dialog on HA's "Success! The issue is repaired!" (its text for a fix flow
+    that creates an entry): a snoozed routine is not repaired, and the created automation was not named.
+    The flow now ends on its own words: the automation's name and where it is, never again, back in N
+    days; the suggester removed the repair either way."""
+    assert await async_setup_component(hass, "repairs", {})
+    assert await async_setup_component(hass, "automation", {})
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+
+    result = await _fix_flow(hass, suggestion["id"], choice)
+    assert result["type"] is FlowResultType.ABORT
+    texts = await translation.async_get_translations(hass, "en", "issues", [DOMAIN])
+    text = texts[f"component.{DOMAIN}.issues.routine_suggestion.fix_flow.abort.{result['reason']}"]
+    assert said in text
+    placeholders = result["description_placeholders"]
+    if choice == "accept":
+        shown = text.format(**placeholders)
+        assert f"**{suggestion['automation']['alias']}**" in shown
+        assert f"(/config/automation/edit/{suggestion['id']})" in shown
+    if choice == "snooze":
+        assert placeholders == {"days": "1"}
+    assert ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"]) is None
+    for state in hass.states.async_all("automation"):  # detach the accepted one's time trigger
+        await hass.services.async_call(
+            "automation", "turn_off", {"entity_id": state.entity_id}, blocking=True
+        )
+
+
 async def test_dismissed_stays_dismissed_across_a_restart_of_the_entry(
     hass: HomeAssistant,
     setup_habitus: SetupHabitus,
@@ -216,7 +261,7 @@ async def test_dismissed_stays_dismissed_across_a_restart_of_the_entry(
     [suggestion] = await _suggestions(hass)
 
     result = await _fix_flow(hass, suggestion["id"], "dismiss")
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "dismissed")
     assert hass_storage[decisions_key(entry.entry_id)]["data"]["dismissed"] == [suggestion["id"]]
 
     assert await hass.config_entries.async_reload(entry.entry_id)

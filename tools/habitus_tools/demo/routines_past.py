@@ -222,7 +222,7 @@ def accept_through_repairs(client: RestClient, suggestion_id: str) -> str | None
     if step.get("type") != "menu" or "accept" not in (step.get("menu_options") or []):
         return None
     done = client.post(f"{REPAIR_FIX_PATH}/{step['flow_id']}", {"next_step_id": "accept"})
-    if done.get("type") != "create_entry":
+    if (done.get("type"), done.get("reason")) != ("abort", "accepted"):  # the dialog's "created ..." end
         return None
     return next(
         (
