@@ -73,6 +73,15 @@ def device_names(hass: HomeAssistant, result: LiveScore) -> dict[str, str]:
     return names
 
 
+def most_surprising_words(result: LiveScore, names: Mapping[str, str]) -> str | None:
+    """The most surprising behaviour in the behaviours' words ("Main valve: open"), not in
+    ``live_models``' form ("WaterValve:valve open (valve.main)"); None: none."""
+    for _t, device, action in result.behaviours:
+        if result.most_surprising == f"{action} ({device})":
+            return action_label(action, names.get(device, device))
+    return result.most_surprising
+
+
 def notification_message(result: LiveScore, names: Mapping[str, str] | None = None) -> str:
     """The notification's Markdown: the behaviours, the score against the threshold, the worst one.
 
@@ -83,11 +92,7 @@ def notification_message(result: LiveScore, names: Mapping[str, str] | None = No
         f"- {_local(t)}: {action_label(action, names.get(device, device))}"
         for t, device, action in result.behaviours[-MAX_LISTED_BEHAVIOURS:]
     ]
-    most_surprising = result.most_surprising
-    for _t, device, action in result.behaviours:
-        if most_surprising == f"{action} ({device})":  # live_models' form: in the list's words
-            most_surprising = action_label(action, names.get(device, device))
-            break
+    most_surprising = most_surprising_words(result, names)
     score = result.score if result.score is not None else float("nan")
     why = (
         f"Its anomaly score is {score:.2f}, above the threshold {result.threshold:.2f} the model learned "

@@ -12,6 +12,7 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .alerts import device_names, most_surprising_words
 from .live_entity import HabitusLiveEntity
 from .runtime import HabitusConfigEntry
 
@@ -43,9 +44,16 @@ class HabitusAnomalySensor(HabitusLiveEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """The score behind the state."""
+        """The score behind the state and the most surprising behaviour, in the notification's words.
+
+        None while there is no anomaly (the attributes panel read "Score: Unknown").
+        """
         anomaly = self.live.scorer.last_anomaly if self.is_on else None
-        return {
-            "score": round(anomaly.score, 4) if anomaly and anomaly.score is not None else None,
-            "most_surprising": anomaly.most_surprising if anomaly else None,
-        }
+        if anomaly is None:
+            return {}
+        attributes: dict[str, Any] = {}
+        if anomaly.score is not None:
+            attributes["score"] = round(anomaly.score, 4)
+        if (worst := most_surprising_words(anomaly, device_names(self.hass, anomaly))) is not None:
+            attributes["most_surprising"] = worst
+        return attributes

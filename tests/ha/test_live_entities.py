@@ -135,6 +135,29 @@ async def test_the_sensor_ends_when_the_sequence_closes(
     assert _state(hass, "sensor.habitus_anomaly_score") == "unknown"
 
 
+async def test_the_anomaly_sensor_says_its_details_in_words_and_only_while_on(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """Its attributes panel read "Score: Unknown", "Most surprising behaviour: Unknown" while there
+    was no anomaly, and "WaterValve:valve open (valve.main)" during one, where the notification says
+    "valve.main: open" (the device's name, here its id, and what it did)."""
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
+    await act(hass, freezer, NORMAL)
+    assert _state(hass, "binary_sensor.habitus_anomaly") == "off"
+    assert not {"score", "most_surprising"} & set(_attrs(hass, "binary_sensor.habitus_anomaly"))
+    freezer.tick(timedelta(minutes=10))
+    await act(hass, freezer, UNUSUAL)
+    assert _state(hass, "binary_sensor.habitus_anomaly") == "on"
+    attributes = _attrs(hass, "binary_sensor.habitus_anomaly")
+    worst = attributes["most_surprising"]
+    assert isinstance(worst, str) and "(" not in worst and ":" in worst
+    message = next(iter(anomaly_notifications(hass).values()))["message"]
+    assert f"The most surprising behaviour: {worst}." in message
+    assert float(attributes["score"]) > float(_attrs(hass, "sensor.habitus_anomaly_score")["threshold"])  # type: ignore[arg-type]
+
+
 async def test_behaviours_outside_the_vocabulary_are_unknown_not_errors(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
