@@ -14,6 +14,8 @@ from .const import DEFAULT_SNOOZE_DAYS, DOMAIN
 from .routine_suggestion import Suggestion
 from .suggestions import RoutineSuggester
 
+SNOOZE_DAYS_MIN, SNOOZE_DAYS_MAX = 1, 365  # the snooze_routine service's range, in whole days
+
 
 def loaded_suggester(hass: HomeAssistant) -> RoutineSuggester:
     """The suggester of the loaded Habitus entry (translated error if Habitus is not loaded)."""
@@ -71,17 +73,20 @@ class RoutineSuggestionFlow(RepairsFlow):
         return self._done("dismissed", {})
 
     async def async_step_snooze(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
-        """Ask for how long, then hide it until then."""
-        if user_input is None:
-            schema = vol.Schema(
-                {
-                    vol.Required("days", default=DEFAULT_SNOOZE_DAYS): vol.All(
-                        vol.Coerce(int), vol.Range(1, 365)
-                    )
-                }
+        """Ask for how long, then hide it until then.
+
+        The range is checked here, not by the schema: HA's dialog shows a schema's error by its
+        translation, and voluptuous's ("value must be at least 1") has none, so 0 showed an empty
+        red box.
+        """
+        days = int(user_input["days"]) if user_input is not None else DEFAULT_SNOOZE_DAYS
+        if user_input is None or not SNOOZE_DAYS_MIN <= days <= SNOOZE_DAYS_MAX:
+            return self.async_show_form(
+                step_id="snooze",
+                data_schema=vol.Schema({vol.Required("days", default=DEFAULT_SNOOZE_DAYS): vol.Coerce(int)}),
+                errors=None if user_input is None else {"days": "days_out_of_range"},
+                description_placeholders={"min": str(SNOOZE_DAYS_MIN), "max": str(SNOOZE_DAYS_MAX)},
             )
-            return self.async_show_form(step_id="snooze", data_schema=schema)
-        days = int(user_input["days"])
         try:
             await loaded_suggester(self.hass).async_snooze(self._routine_id, float(days))
         except HomeAssistantError:

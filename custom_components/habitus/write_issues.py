@@ -10,7 +10,8 @@ learned behaviours, the live store, the routine decisions, the native module ver
   ``_read_only`` / ``_other``) and what to do. Created once: a failure that repeats updates nothing;
 - a retry: the unsaved data (the store's data function when it has one, so the retry writes what is
   in memory then) is queued again with ``async_delay_save``, after 1, 2, 4 ... at most 15 minutes, and
-  at HA's final write. Any change before that writes sooner;
+  at HA's final write. Until a write succeeds, a change waits for that retry too (not the usual 30 s:
+  each failed write puts a traceback in HA's log); a flush (unload, a routine decision) writes at once;
 - the issue is deleted by the next successful write of that store.
 
 Not fixable: the retry is automatic, so a "retry" button would only do what happens anyway; what fixes
@@ -124,6 +125,17 @@ class ReportedStore[T: Mapping[str, Any] | Sequence[Any]](Store[T]):
             _LOGGER.info("Habitus saved %s again (%s)", self.what, self.key)
         self.failures = 0
         ir.async_delete_issue(self.hass, DOMAIN, write_issue_id(self.key))
+
+    @callback
+    def async_delay_save(self, data_func: Callable[[], T], delay: float = 0) -> None:
+        """Write ``data_func()`` within ``delay`` seconds; while writes fail, at the pending retry (a
+        full disk is not tried, and HA's log not filled, every ``SAVE_DELAY_SECONDS``)."""
+        if self.failures:
+            delay = max(delay, retry_delay(self.failures))
+            if self._delay_handle is not None:  # the pending retry keeps its time: not postponed
+                delay = min(delay, max(self._delay_handle.when() - self.hass.loop.time(), 0.0))
+                self._async_cleanup_delay_listener()  # (HA's Store would move it to the later time)
+        super().async_delay_save(data_func, delay)
 
     def _failed(self, path: str, err: BaseException, data_func: Callable[[], T]) -> None:
         self.failures += 1

@@ -25,13 +25,14 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
 
-from custom_components.habitus.const import DOMAIN
+from custom_components.habitus.const import DOMAIN, SAVE_DELAY_SECONDS
 from custom_components.habitus.decisions import decisions_key
+from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.live_store import live_storage_key
 from custom_components.habitus.native import STORAGE_KEY as NATIVE_STORAGE_KEY
 from custom_components.habitus.runtime import HabitusConfigEntry
 from custom_components.habitus.store import storage_key
-from custom_components.habitus.write_issues import RETRY_FIRST_SECONDS, write_issue_id
+from custom_components.habitus.write_issues import retry_delay, write_issue_id
 
 from .disk_helpers import failing_writes, full_disk
 
@@ -250,8 +251,9 @@ def _words(issue: ir.IssueEntry) -> str:
 
 
 async def _retry_time(hass: HomeAssistant, failures: int = 1) -> None:
-    """Let the retry of the ``failures``-th failed write come (1, 2, 4 ... minutes later)."""
-    seconds = RETRY_FIRST_SECONDS * 2 ** (failures - 1) + 1
+    """Let the retry of the ``failures``-th failed write come (1, 2, 4 ... minutes later); 0: let a
+    change's usual delay (``SAVE_DELAY_SECONDS``) pass."""
+    seconds = (retry_delay(failures) if failures else SAVE_DELAY_SECONDS) + 1
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
     await hass.async_block_till_done()
 
@@ -349,3 +351,30 @@ async def test_a_retry_left_by_a_reloaded_entry_never_writes_over_the_new_one(
     assert _not_saved(hass, live_storage_key(ENTRY_ID)) is None
     await _retry_time(hass)  # the old store's retry is due: dropped
     assert json.loads(path.read_text())["data"]["adaptation"]["completed_jobs"] == 3
+
+
+async def test_while_a_store_cannot_be_written_a_change_waits_for_the_retry(
+    hass: HomeAssistant, on_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: on a full disk every change was tried again within 30 s, each failure a traceback in
+    HA's log. Now a change waits for the retry (1, 2, 4 ... 15 minutes); it is written then."""
+    entry = await _setup(hass)
+    live = entry.runtime_data.live
+    assert live is not None
+    key = live_storage_key(ENTRY_ID)
+    path = on_disk / key
+
+    def failed_writes() -> int:
+        return caplog.text.count(f"Error writing config for {key}:")
+
+    with full_disk(path):
+        await live.store.async_flush()
+        assert failed_writes() == 1
+        live.store.add_feedback([Behaviour(time=1.0, device="light.desk", action="Light:switch on")])
+        await _retry_time(hass, failures=0)  # 31 s: the usual delay of a change has passed
+        assert failed_writes() == 1
+    await _retry_time(hass)  # the retry, with space again: the feedback is written
+    assert json.loads(path.read_text())["data"]["feedback_normal"] == [
+        [[1.0, "light.desk", "Light:switch on"]]
+    ]
+    assert _not_saved(hass, key) is None

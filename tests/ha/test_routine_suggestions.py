@@ -249,6 +249,30 @@ async def test_the_repair_dialog_says_what_the_choice_did(
         )
 
 
+async def test_a_snooze_out_of_range_says_so_in_the_dialog(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """0 days showed an empty red box: the schema's voluptuous error ("value must be at least 1") is
+    no translation key, and HA's dialog shows a field's error by its translation only."""
+    assert await async_setup_component(hass, "repairs", {})
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+    manager = hass.data["repairs"]["flow_manager"]
+    step = await manager.async_init(DOMAIN, data={"issue_id": suggestion["id"]})
+    step = await manager.async_configure(step["flow_id"], {"next_step_id": "snooze"})
+    texts = await translation.async_get_translations(hass, "en", "issues", [DOMAIN])
+    prefix = f"component.{DOMAIN}.issues.routine_suggestion.fix_flow"
+    for days in (0, 366):
+        step = await manager.async_configure(step["flow_id"], {"days": days})
+        assert (step["type"], step["step_id"]) == (FlowResultType.FORM, "snooze")
+        shown = texts[f"{prefix}.error.{step['errors']['days']}"].format(**step["description_placeholders"])
+        assert shown == "Choose from 1 to 365 days."
+    assert [s["id"] for s in await _suggestions(hass)] == [suggestion["id"]]  # not snoozed
+    step = await manager.async_configure(step["flow_id"], {"days": 365})
+    assert (step["type"], step["reason"]) == (FlowResultType.ABORT, "snoozed")
+
+
 async def test_dismissed_stays_dismissed_across_a_restart_of_the_entry(
     hass: HomeAssistant,
     setup_habitus: SetupHabitus,
