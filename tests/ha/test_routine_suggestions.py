@@ -107,6 +107,18 @@ async def _fix_flow(hass: HomeAssistant, issue_id: str, choice: str) -> dict[str
     return dict(result)
 
 
+async def _repair_dialog(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> tuple[dict[str, Any], Any, Any]:
+    """The weekday-morning routine's suggestion, the repairs flow manager and its dialog's first step."""
+    assert await async_setup_component(hass, "repairs", {})
+    await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+    manager = hass.data["repairs"]["flow_manager"]
+    return suggestion, manager, await manager.async_init(DOMAIN, data={"issue_id": suggestion["id"]})
+
+
 async def test_user_routine_is_suggested_and_accepting_creates_an_automation_that_fires(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory, config_dir: Path
 ) -> None:
@@ -184,15 +196,10 @@ async def test_a_suggestion_names_its_devices_and_its_routine_in_the_repairs_lis
 async def test_the_repair_dialog_says_where_the_automation_goes(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
-    """After "Create this automation" HA's repair dialog says only "The issue is repaired!" (its text for
-    every fix flow that ends), so the dialog tells before: where the automation goes, and what the other
-    choices do. Before, it showed the routine and its YAML only."""
-    assert await async_setup_component(hass, "repairs", {})
-    await _setup(hass, setup_habitus, freezer)
-    await _weekday_mornings(hass, freezer, _user)
-    [suggestion] = await _suggestions(hass)
-    manager = hass.data["repairs"]["flow_manager"]
-    step = await manager.async_init(DOMAIN, data={"issue_id": suggestion["id"]})
+    """The dialog tells before the choice where the automation goes and what the other choices do
+    (and after it, what it did: test_the_repair_dialog_says_what_the_choice_did). Before, it showed
+    the routine and its YAML only."""
+    suggestion, manager, step = await _repair_dialog(hass, setup_habitus, freezer)
     texts = await translation.async_get_translations(hass, "en", "issues", [DOMAIN])
     prefix = f"component.{DOMAIN}.issues.routine_suggestion.fix_flow.step"
     shown = texts[f"{prefix}.init.description"].format(**step["description_placeholders"])
@@ -254,12 +261,7 @@ async def test_a_snooze_out_of_range_says_so_in_the_dialog(
 ) -> None:
     """0 days showed an empty red box: the schema's voluptuous error ("value must be at least 1") is
     no translation key, and HA's dialog shows a field's error by its translation only."""
-    assert await async_setup_component(hass, "repairs", {})
-    await _setup(hass, setup_habitus, freezer)
-    await _weekday_mornings(hass, freezer, _user)
-    [suggestion] = await _suggestions(hass)
-    manager = hass.data["repairs"]["flow_manager"]
-    step = await manager.async_init(DOMAIN, data={"issue_id": suggestion["id"]})
+    suggestion, manager, step = await _repair_dialog(hass, setup_habitus, freezer)
     step = await manager.async_configure(step["flow_id"], {"next_step_id": "snooze"})
     texts = await translation.async_get_translations(hass, "en", "issues", [DOMAIN])
     prefix = f"component.{DOMAIN}.issues.routine_suggestion.fix_flow"
