@@ -162,10 +162,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
     """The entry is deleted: delete everything Habitus stored for it."""
+    for key in (storage_key(entry.entry_id), decisions_key(entry.entry_id), live_storage_key(entry.entry_id)):
+        async_forget_write_issue(hass, key)  # first: a pending retry must not write the file again
     await async_remove_store(hass, entry.entry_id)
     await async_remove_decisions(hass, entry.entry_id)
     await async_remove_live_store(hass, entry.entry_id)
     await async_remove_models(hass, entry.entry_id)  # <config>/habitus/<entry_id>
-    for key in (storage_key(entry.entry_id), decisions_key(entry.entry_id), live_storage_key(entry.entry_id)):
-        async_forget_write_issue(hass, key)  # a store that could not be saved: gone with it
     async_forget_alerts(hass, entry.entry_id)

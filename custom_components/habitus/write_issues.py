@@ -149,7 +149,9 @@ def _snapshot(data: dict[str, Any]) -> Callable[[], Any]:
     return lambda: document
 
 
+@callback
 def async_forget_write_issue(hass: HomeAssistant, key: str) -> None:
-    """The store ``key`` is deleted (its entry removed): its issue goes with it."""
+    """The store ``key`` is deleted (its entry removed): its issue goes with it, and a retry still
+    pending writes nothing."""
     ir.async_delete_issue(hass, DOMAIN, write_issue_id(key))
     hass.data.get(_NEWEST, {}).pop(key, None)

@@ -378,3 +378,18 @@ async def test_while_a_store_cannot_be_written_a_change_waits_for_the_retry(
         [[1.0, "light.desk", "Light:switch on"]]
     ]
     assert _not_saved(hass, key) is None
+
+
+async def test_removing_the_entry_takes_its_issue_and_its_pending_retry_with_it(
+    hass: HomeAssistant, on_disk: Path
+) -> None:
+    """The integration is deleted while its live store cannot be written (the unload's write fails):
+    the repair issue goes, and the pending retry does not bring the deleted file back."""
+    entry = await _setup(hass)
+    key = live_storage_key(ENTRY_ID)
+    with full_disk(on_disk / key):
+        assert await hass.config_entries.async_remove(entry.entry_id)
+        await hass.async_block_till_done()
+    await _retry_time(hass)
+    assert not (on_disk / key).exists()
+    assert _not_saved(hass, key) is None
