@@ -99,11 +99,11 @@ def notification_message(result: LiveScore, names: Mapping[str, str] | None = No
         f"from normal days."
     )
     worst = f" The most surprising behaviour: {most_surprising}." if most_surprising else ""
-    unknown = (
-        f" {len(result.unknown)} behaviour(s) were not in the model's vocabulary and were left out."
-        if result.unknown
-        else ""
-    )
+    unknown = ""
+    if len(result.unknown) == 1:
+        unknown = " 1 behaviour was not in the model's vocabulary and was left out."
+    elif result.unknown:
+        unknown = f" {len(result.unknown)} behaviours were not in the model's vocabulary and were left out."
     return (
         "Habitus noticed an unusual sequence of actions:\n\n"
         + "\n".join(lines)

@@ -13,8 +13,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 
+from custom_components.habitus.alerts import notification_message
 from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.live_const import ALERT_COOLDOWN_SECONDS
+from custom_components.habitus.live_models import LiveScore
 from custom_components.habitus.live_store import live_storage_key
 from habitus_engine.datasets import load_vocabulary, read_sequences, to_behaviours
 
@@ -55,6 +57,24 @@ async def _one_anomaly_notified(
     await act(hass, freezer, UNUSUAL)
     assert len(anomaly_notifications(hass)) == 1
     return entry
+
+
+@pytest.mark.parametrize(
+    ("unknown", "said"),
+    [
+        (("Oven:switch on",), " 1 behaviour was not in the model's vocabulary and was left out."),
+        (("Oven:switch on", "Oven:switch off"), " 2 behaviours were not in the model's vocabulary and were"),
+    ],
+)
+def test_the_notification_counts_unknown_behaviours_in_plain_words(
+    unknown: tuple[str, ...], said: str
+) -> None:
+    """It said "1 behaviour(s) were not in the model's vocabulary"."""
+    result = LiveScore(
+        1.0, 3, 5.0, 2.0, unknown, (), behaviours=((1.0, "valve.main", "WaterValve:valve open"),)
+    )
+    message = notification_message(result)
+    assert said in message and "(s)" not in message
 
 
 async def test_cool_down_suppresses_a_repeat_but_the_event_still_fires(
