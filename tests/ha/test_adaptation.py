@@ -333,8 +333,9 @@ async def test_home_data_since_a_shift_holds_out_the_sequences_since_then_when_t
     entry = await setup_habitus()
     store_regular_home(entry, days=20)  # 60 sequences, the last day yesterday
     now = dt_util.utcnow().timestamp() / 3600.0
-    nursery = [  # a device only the new context uses: 3 sequences in the last 4 days
-        [Behaviour(now - 24 * d - 3, "light.nursery", "Light:switch on", "user")] for d in range(1, 4)
+    today = now // 24 * 24  # midnight UTC: the times below do not depend on when the test runs
+    nursery = [  # a device only the new context uses: one sequence at 13:30 on each of the last 3 days
+        [Behaviour(today - 24 * d + 13.5, "light.nursery", "Light:switch on", "user")] for d in range(1, 4)
     ]
     entry.runtime_data.learner.store.add_older_sequences(nursery, now)
     decoded = await hass.async_add_executor_job(entry.runtime_data.learner.store.sequences_snapshot())
@@ -343,9 +344,9 @@ async def test_home_data_since_a_shift_holds_out_the_sequences_since_then_when_t
         start = (now // 24 - days) * 24
         return start, sorted((s for s in decoded if s[0].time >= start), key=lambda s: s[0].time)
 
-    three_days, after = since(3)  # 9 of the regular home and the nursery's 2-3: under 20 % of 63
+    three_days, after = since(3)  # 9 of the regular home and the nursery's 3: under 20 % of 63
     home = await async_home_data(hass, entry, three_days)
-    assert home.evaluated_on == "since_shift" and 11 <= len(after) < 13
+    assert home.evaluated_on == "since_shift" and len(after) == 12
     assert _plain(home.held_out) == _plain(after) and len(home.real) == 63 - len(after)
     assert "light.nursery" not in home.devices  # the post-shift sequences were not trained on
 
