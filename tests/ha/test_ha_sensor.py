@@ -8,6 +8,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import translation
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_capture_events, async_fire_time_changed
 
@@ -40,6 +41,16 @@ async def test_sensors_belong_to_one_service_device(hass: HomeAssistant, setup_h
     assert hass.states.get("sensor.habitus_behaviours_learned").attributes["friendly_name"] == (  # type: ignore[union-attr]
         "Habitus Behaviours learned"
     )
+
+
+async def test_percentages_in_attributes_say_so(hass: HomeAssistant, setup_habitus: SetupHabitus) -> None:
+    """An attribute has no unit: the attributes panel read "Vocabulary coverage 96.6" and "Progress 0"
+    (percentages, 0-100), so their names say it."""
+    await setup_habitus()
+    names = await translation.async_get_translations(hass, "en", "entity", [DOMAIN])
+    for sensor, attribute in (("model_version", "vocabulary_coverage"), ("adaptation", "progress")):
+        name = names[f"component.{DOMAIN}.entity.sensor.{sensor}.state_attributes.{attribute}.name"]
+        assert name.endswith(" (%)"), name
 
 
 async def test_sensors_follow_learning_without_polling(
