@@ -37,11 +37,12 @@ EVENING = Routine(
 
 
 def test_conditions_follow_the_triggers() -> None:
+    """The evening (17:00-22:00) goes without saying for an automation that fires at 19:40: the editor
+    showed "If the time is after 5:00 PM and before 10:00 PM", a condition that could never fail."""
     config = routine_to_automation(EVENING, "weather.home")
     assert config["triggers"] == [{"trigger": "time", "at": "19:40:00"}]
     assert config["conditions"] == [
         {"condition": "time", "weekday": ["mon", "tue", "wed", "thu", "fri"]},
-        {"condition": "time", "after": "17:00:00", "before": "22:00:00"},
         {"condition": "sun", "after": "sunset"},
         {"condition": "state", "entity_id": "weather.home", "state": ha_conditions_for("rainy")},
         {
@@ -81,6 +82,20 @@ def test_sun_trigger_when_the_routine_follows_the_sun() -> None:
     )
     assert routine_to_automation(routine)["triggers"] == [
         {"trigger": "sun", "event": "sunset", "offset": "-00:25:00"}
+    ]
+
+
+def test_a_time_of_day_stays_a_condition_after_a_sun_trigger() -> None:
+    """Sunset moves through the year: "20 min after sunset" in the evening only is a real condition."""
+    routine = Routine(
+        {"time_of_day": "evening"},
+        {"light.porch": {"state": "on"}},
+        typical_time="19:30",
+        sun_offset_min=20.0,
+        extras={"sun_event": "sunset"},
+    )
+    assert routine_to_automation(routine)["conditions"] == [
+        {"condition": "time", "after": "17:00:00", "before": "22:00:00"}
     ]
 
 

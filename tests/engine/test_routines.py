@@ -75,7 +75,7 @@ def test_describe_says_each_device_in_a_sentence() -> None:
     )
     names = {"climate.bedroom": "Bedroom thermostat", "cover.living_room": "Living room blind"}
     assert routine.describe(names, moment="at 16:10") == (
-        "On afternoons, at 16:10: Bedroom thermostat auto to 23 °C with fan mode medium, "
+        "At 16:10: Bedroom thermostat auto to 23 °C with fan mode medium, "
         "Living room blind open to 20 %, fan.bedroom on 70 %, "
         "media_player.radio on with source FM and volume 30 %"
     )
@@ -86,6 +86,20 @@ def test_describe_says_each_device_in_a_sentence() -> None:
     evening = Routine({"day_of_week": "weekday", "sun_phase": "after_sunset"}, {"light.x": {"state": "on"}})
     assert evening.describe(moment="20 min after sunset") == "On weekdays, 20 min after sunset: light.x on"
     assert evening.describe(moment="at 19:30") == "On weekdays after sunset, at 19:30: light.x on"
+
+
+def test_a_clock_time_says_the_time_of_day_already() -> None:
+    """The demo's repairs read "On afternoons, at 16:10: ..." and "On evenings after sunset, at 20:58:
+    ...": the time said twice, as its automation fires at that time (and has no time-of-day condition)."""
+    afternoon = Routine({"time_of_day": "afternoon"}, {"light.x": {"state": "on"}})
+    assert afternoon.describe(moment="at 16:10") == "At 16:10: light.x on"
+    evening = Routine({"time_of_day": "evening", "sun_phase": "after_sunset"}, {"light.x": {"state": "on"}})
+    assert evening.describe(moment="at 20:58") == "After sunset, at 20:58: light.x on"
+    weekday = Routine({"time_of_day": "morning", "day_of_week": "weekday"}, {"light.x": {"state": "on"}})
+    assert weekday.describe(moment="at 07:02") == "On weekdays, at 07:02: light.x on"
+    # After a sun trigger the time of day is a condition of its own, and said.
+    assert evening.describe(moment="20 min after sunset") == "On evenings, 20 min after sunset: light.x on"
+    assert afternoon.describe(moment="at sunset") == "On afternoons, at sunset: light.x on"
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,7 @@ async def test_trigger_kinds_and_services_validate(hass: HomeAssistant, routine:
 
 async def test_invalid_config_is_reported_by_ha(hass: HomeAssistant) -> None:
     """The check above can fail: HA rejects a config with a broken condition."""
-    config = routine_to_automation(Routine({"time_of_day": "morning"}, {"light.a": {"state": "on"}}), None)
-    config["conditions"][0]["after"] = "25:99"
+    config = routine_to_automation(Routine({"day_of_week": "weekday"}, {"light.a": {"state": "on"}}), None)
+    config["conditions"] = [{"condition": "time", "after": "25:99"}]
     with pytest.raises(Exception, match="Invalid time"):
         await async_validate_config_item(hass, config["id"], config)

@@ -180,7 +180,7 @@ async def test_a_suggestion_names_its_devices_and_its_routine_in_the_repairs_lis
     [suggestion] = await _suggestions(hass)
     at = suggestion["automation"]["triggers"][0]["at"]
     assert at.startswith("07:0")
-    assert suggestion["description"] == f"On weekday mornings, at {at[:5]}: Kitchen ceiling on 71 %"
+    assert suggestion["description"] == f"On weekdays, at {at[:5]}: Kitchen ceiling on 71 %"
     # The routine itself, in the schema (so a caller can compare it with other routines).
     assert suggestion["triggers"] == {"time_of_day": "morning", "day_of_week": "weekday"}
     assert suggestion["actions"] == {LIGHT: {"state": "on", "brightness": 180.0}}

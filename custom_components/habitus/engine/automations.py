@@ -7,7 +7,8 @@ Pure: no Home Assistant import. The HA side validates the result with HA's own a
   the sun more tightly than the clock, else a ``time`` trigger at its typical time; without a typical
   time (behaviours that carry no local clock), a ``state`` trigger on the weather entity for a weather
   routine, else a ``time`` trigger in the middle of its time of day.
-* **conditions**: one per trigger field: ``time`` (weekday list; time-of-day window), ``sun``
+* **conditions**: one per trigger field: ``time`` (weekday list; time-of-day window, left out when
+  the automation fires at a clock time, which lies in it), ``sun``
   (before sunrise / daylight / after sunset), ``state`` of the weather entity (the HA conditions of
   that EdgeWisePersona category), ``numeric_state`` on its ``temperature`` attribute (the band).
 * **actions**: service calls that put each device into its learned settings (``automation_calls``).
@@ -96,8 +97,8 @@ def routine_to_automation(routine: Routine, weather_entity: str | None = None) -
             f"Suggested by Habitus from {routine.support} occurrences "
             f"(confidence {round(routine.confidence * 100)} %)."
         ),
-        "triggers": _triggers(routine, weather_entity),
-        "conditions": _conditions(routine.triggers, weather_entity),
+        "triggers": (triggers := _triggers(routine, weather_entity)),
+        "conditions": _conditions(routine.triggers, weather_entity, triggers),
         "actions": actions,
         "mode": "single",
     }
@@ -134,17 +135,29 @@ def _triggers(routine: Routine, weather_entity: str | None) -> list[dict[str, An
     return [{"trigger": "time", "at": _DEFAULT_TIME.get(routine.triggers.get("time_of_day", ""), "08:00:00")}]
 
 
+def _at_clock_time(triggers: list[dict[str, Any]]) -> bool:
+    """Whether the automation fires at a clock time (one ``time`` trigger)."""
+    return len(triggers) == 1 and triggers[0].get("trigger") == "time"
+
+
 def _offset(minutes: float) -> str:
     sign = "-" if minutes < 0 else "+"
     total = round(abs(minutes))
     return f"{sign}{total // 60:02d}:{total % 60:02d}:00"
 
 
-def _conditions(triggers: Mapping[str, str], weather_entity: str | None) -> list[dict[str, Any]]:
+def _conditions(
+    triggers: Mapping[str, str], weather_entity: str | None, fires: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The routine's trigger fields as conditions. A time of day goes without saying when the
+    automation fires at a clock time (``fires``, a ``time`` trigger): that time, the median of the
+    routine's occurrences in that time of day or its middle, lies in its window, so the condition
+    could never fail (the editor showed "When the time is 4:10 PM", "If the time is after 12:00 PM
+    and before 5:00 PM"). After a sun trigger, whose clock time moves with the seasons, it stays."""
     conditions: list[dict[str, Any]] = []
     if "day_of_week" in triggers:
         conditions.append({"condition": "time", "weekday": list(_WEEKDAYS[triggers["day_of_week"]])})
-    if "time_of_day" in triggers:
+    if "time_of_day" in triggers and not _at_clock_time(fires):
         after, before = TIME_OF_DAY_WINDOWS[triggers["time_of_day"]]
         conditions.append({"condition": "time", "after": after, "before": before})
     if "sun_phase" in triggers:

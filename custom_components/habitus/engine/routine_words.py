@@ -1,7 +1,8 @@
 """A routine in words: "On weekdays, at 07:02: Kitchen light on 71 %, Bedroom thermostat heat to 21 °C".
 
 Pure: no Home Assistant import. The triggers are said as their categories ("On weekday evenings after
-sunset, when it is rainy"), then when its automation fires (``automations.trigger_moment``); each
+sunset, when it is rainy"; not the time of day when the automation fires at a clock time, nor a sun
+phase its sun trigger says), then when its automation fires (``automations.trigger_moment``); each
 device as what it does, in the order of ``_DESCRIBE_ORDER``, any other setting after "with". A device
 switched off or closed is said as that alone, as its automation only switches it off
 (``automation_calls``). Settings are named as :mod:`.routines` and ``devices.settings_of`` record
@@ -29,6 +30,8 @@ def describe_routine(
     sun = _SUN_WORDS.get(triggers.get("sun_phase", ""))
     if moment and sun and moment.endswith(sun):  # not "After sunset, 20 min after sunset"
         triggers = {k: v for k, v in triggers.items() if k != "sun_phase"}
+    if moment and moment[3:4].isdigit():  # "at 16:10", not "On afternoons, at 16:10" (automations)
+        triggers = {k: v for k, v in triggers.items() if k != "time_of_day"}
     when = describe_triggers(triggers)
     if moment:
         when = moment[0].upper() + moment[1:] if when == _ANY_TIME else f"{when}, {moment}"
