@@ -30,7 +30,16 @@ async def async_setup_entry(
 
 
 class HabitusAnomalyEvent(HabitusEntity, EventEntity):
-    """Fires ``anomaly_detected`` with the score, threshold, actions and devices of the sequence."""
+    """Fires ``anomaly_detected`` with the score, threshold, actions and devices of the sequence.
+
+    Named "Anomalies", not "Anomaly" as the binary sensor is (two "Habitus Anomaly" in the entity
+    list, the logbook and an automation's entity picker); its entity id stays ``event.habitus_anomaly``,
+    the one it always had (it would follow the name).
+    """
+
+    def __init__(self, entry: HabitusConfigEntry, description: EventEntityDescription) -> None:
+        super().__init__(entry, description)
+        self.entity_id = "event.habitus_anomaly"
 
     async def async_added_to_hass(self) -> None:
         """Listen for anomalies (not for the learner's refreshes: an event entity changes only on events)."""

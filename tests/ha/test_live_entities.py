@@ -135,6 +135,22 @@ async def test_the_sensor_ends_when_the_sequence_closes(
     assert _state(hass, "sensor.habitus_anomaly_score") == "unknown"
 
 
+async def test_the_anomaly_event_and_sensor_have_names_of_their_own(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """Both were "Habitus Anomaly" in the entity list, the logbook and an automation's entity picker."""
+    start(hass, freezer)
+    await setup_habitus(OPTIONS)
+    names = {
+        e: _attrs(hass, e)["friendly_name"]
+        for e in ("binary_sensor.habitus_anomaly", "event.habitus_anomaly")
+    }
+    assert names == {
+        "binary_sensor.habitus_anomaly": "Habitus Anomaly",
+        "event.habitus_anomaly": "Habitus Anomalies",
+    }
+
+
 async def test_the_anomaly_sensor_says_its_details_in_words_and_only_while_on(
     hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
 ) -> None:
