@@ -3,7 +3,11 @@
 The notification says what happened (the open TSS sequence's behaviours, local times, in the
 next-action sensor's words: "Main water valve: open"), why it looks
 unusual (TransAE's reconstruction score against its threshold, and the behaviour whose removal lowers the
-score most) and what to do ("that was me": the ``habitus.feedback`` action). After a notification,
+score most) and what to do ("that was me": the ``habitus.feedback`` action). While that sequence goes
+on, the same notification (same id) is rewritten after each scoring job with its behaviours so far (the
+last ``MAX_LISTED_BEHAVIOURS``, and how many came earlier), its score and its most surprising behaviour:
+the first anomalous reading is often the sequence's first behaviour alone, and the behaviours that make
+it unusual come after. A notification the user closed is not brought back. After a notification,
 further anomalies within ``ALERT_COOLDOWN_SECONDS`` only fire the event entity; while snoozed (until a
 stored time) no notification is created either.
 
@@ -21,9 +25,10 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from math import isnan
 
 from homeassistant.components import persistent_notification
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -50,6 +55,7 @@ class AlertMemory:
     sequence read again after a reload is no new anomaly) and those marked normal."""
 
     notification_id: str | None = None
+    notified_key: float | None = None  # the sequence the notification shown is about
     last_notified: float | None = None  # epoch seconds
     last_anomaly: LiveScore | None = None
     alerted: deque[float] = field(default_factory=_keys)  # sequence keys
@@ -88,16 +94,24 @@ def notification_message(result: LiveScore, names: Mapping[str, str] | None = No
     ``names``: entity id -> the name shown (an entity without one is shown by its id).
     """
     names = names or {}
-    lines = [
-        f"- {_local(t)}: {action_label(action, names.get(device, device))}"
-        for t, device, action in result.behaviours[-MAX_LISTED_BEHAVIOURS:]
+    listed = result.behaviours[-MAX_LISTED_BEHAVIOURS:]
+    earlier = result.earlier + len(result.behaviours) - len(listed)
+    lines = [f"- {_earlier(earlier)}"] if earlier else []
+    lines += [
+        f"- {_local(t)}: {action_label(action, names.get(device, device))}" for t, device, action in listed
     ]
     most_surprising = most_surprising_words(result, names)
     score = result.score if result.score is not None else float("nan")
-    why = (
-        f"Its anomaly score is {score:.2f}, above the threshold {result.threshold:.2f} the model learned "
-        f"from normal days."
-    )
+    if result.anomalous or isnan(score):
+        why = (
+            f"Its anomaly score is {score:.2f}, above the threshold {result.threshold:.2f} the model learned "
+            f"from normal days."
+        )
+    else:  # the notification follows the sequence, whose later behaviours brought the score down
+        why = (
+            f"Its anomaly score went above the threshold {result.threshold:.2f} the model learned from "
+            f"normal days; with the behaviours since, it is {score:.2f}."
+        )
     worst = f" The most surprising behaviour: {most_surprising}." if most_surprising else ""
     unknown = ""
     if len(result.unknown) == 1:
@@ -110,6 +124,10 @@ def notification_message(result: LiveScore, names: Mapping[str, str] | None = No
         + f"\n\n{why}{worst}{unknown}\n\nIf that was you, run the **habitus.feedback** action so Habitus "
         "learns it is normal; **habitus.snooze_alerts** pauses these notifications."
     )
+
+
+def _earlier(count: int) -> str:
+    return "1 earlier behaviour, then:" if count == 1 else f"{count} earlier behaviours, then:"
 
 
 @callback
@@ -158,22 +176,65 @@ class AnomalyAlerts:
             return False
         notification_id = f"{DOMAIN}_{self._entry_id}_anomaly_{int(result.key * 3600.0)}"
         self.memory.last_notified, self.memory.notification_id = now, notification_id
+        self.memory.notified_key = result.key
+        self._show(result)
+        self.notified += 1
+        return True
+
+    @property
+    def followed_key(self) -> float | None:
+        """The sequence whose notification is on screen (its later readings rewrite it; None: none)."""
+        return self.memory.notified_key if self.memory.notification_id is not None else None
+
+    @callback
+    def on_update(self, result: LiveScore) -> bool:
+        """A later reading of the sequence the notification shown is about: rewrite that notification
+        (same id, so "that was me" and ``dismiss_alert`` still apply to it) with the behaviours so far;
+        the latest anomaly follows too if it is that sequence. False: no notification is about it."""
+        if result.key != self.followed_key or result.score is None:
+            return False
+        last = self.memory.last_anomaly
+        if last is not None and last.key == result.key:
+            self.memory.last_anomaly = result
+        self._show(result)
+        return True
+
+    @callback
+    def _show(self, result: LiveScore) -> None:
         persistent_notification.async_create(
             self._hass,
             notification_message(result, device_names(self._hass, result)),
             title="Habitus: unusual activity",
-            notification_id=notification_id,
+            notification_id=self.memory.notification_id,
         )
-        self.notified += 1
-        return True
+
+    @callback
+    def async_follow_dismissals(self) -> CALLBACK_TYPE:
+        """Forget the notification when the user closes it (it is then not rewritten); returns the
+        unsubscribe (the entry's unload)."""
+
+        @callback
+        def _updated(
+            kind: persistent_notification.UpdateType,
+            notifications: dict[str, persistent_notification.Notification],
+        ) -> None:
+            shown = self.memory.notification_id
+            if (
+                kind is persistent_notification.UpdateType.REMOVED
+                and shown is not None
+                and shown in notifications
+            ):
+                self.memory.notification_id = None
+
+        return persistent_notification.async_register_callback(self._hass, _updated)
 
     @callback
     def dismiss(self) -> bool:
         """Remove the notification shown now; False if there is none."""
         if self.memory.notification_id is None:
             return False
-        persistent_notification.async_dismiss(self._hass, self.memory.notification_id)
-        self.memory.notification_id = None
+        shown, self.memory.notification_id = self.memory.notification_id, None
+        persistent_notification.async_dismiss(self._hass, shown)
         return True
 
     @callback

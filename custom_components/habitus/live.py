@@ -131,6 +131,7 @@ async def async_setup_live(
     store = LiveStore(hass, entry.entry_id)
     await store.async_load()
     alerts = AnomalyAlerts(hass, entry.entry_id, store)
+    entry.async_on_unload(alerts.async_follow_dismissals())
     scorer = LiveScorer(hass, entry, learner, alerts)
     settings = entry.runtime_data.settings
     context = ContextTracker(hass, entry.entry_id, store, lambda: weather_entity_id(hass, settings))

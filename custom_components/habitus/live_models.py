@@ -276,6 +276,7 @@ class LiveScore:
     top_k: tuple[tuple[str, float], ...]  # SASRec's next actions, best first, with probabilities
     most_surprising: str | None = None  # the behaviour whose removal lowers the score most
     behaviours: tuple[tuple[float, str, str], ...] = ()  # (time, device, action) of the scored ones
+    earlier: int = 0  # the sequence's behaviours before the first of ``behaviours``
     calibrating: bool = False  # base models not calibrated on this home yet: never anomalous
 
     @property
@@ -299,6 +300,7 @@ def score_open_sequence(
     if not known:
         return LiveScore(key, length, None, bundle.threshold, unknown, (), calibrating=calibrating)
     window = known[-bundle.transae.config.max_behaviours :]
+    earlier = length - len(recent) + next(i for i, (b, _) in enumerate(mapped) if b is window[0][0])
     raws: RawSequence = [raw for _, raw in window]
     score = float(bundle.transae.score([raws], bundle.backend)[0])
     history: RawSequence = [raw for _, raw in known]
@@ -313,6 +315,7 @@ def score_open_sequence(
         unknown,
         top_k,
         behaviours=tuple((b.time, b.device, b.action) for b, _ in window),
+        earlier=earlier,
         calibrating=calibrating,
     )
     if not explain or not result.anomalous:

@@ -11,11 +11,13 @@ behaviour:
   are mapped onto the model vocabulary once per job (and cached across jobs), TransAE scores all the
   windows in one batch (mean reconstruction cross-entropy) and SASRec ranks the next actions for all
   histories in one batch. The explanation (leave-one-out) is computed only for the first anomalous
-  snapshot of a sequence not alerted about yet.
+  snapshot of a sequence not alerted about yet, and for the job's last snapshot of the sequence whose
+  notification is on screen (or was just raised).
 * Back on the loop the results are applied **in order**, each exactly once: every new anomaly fires
-  the event entity and goes to ``alerts.py`` at once. The entities showing the reading
-  (``signal_reading``; the model and context entities are not rewritten) show the latest one: at
-  once when the anomaly state flips, otherwise at most every ``READING_REFRESH_SECONDS`` (a burst
+  the event entity and goes to ``alerts.py`` at once; the job's last reading of the sequence whose
+  notification is on screen rewrites that notification (its behaviours so far). The entities showing
+  the reading (``signal_reading``; the model and context entities are not rewritten) show the latest
+  one: at once when the anomaly state flips, otherwise at most every ``READING_REFRESH_SECONDS`` (a burst
   ends with one more refresh). A reading whose sequence closed while the job ran still raises its
   alert, but the sensors show it only if its sequence is still the open one. Snapshots that arrived
   meanwhile start the next job.
@@ -131,7 +133,9 @@ class LiveScorer:
         self._running = True
         self.jobs += 1
         explain = frozenset(key for key, _, _ in snapshots if key not in self._alerted)
-        job = partial(score_snapshots, bundle, snapshots, explain, self._raw_cache)
+        followed = self._alerts.followed_key
+        follow = frozenset() if followed is None else frozenset({followed})
+        job = partial(score_snapshots, bundle, snapshots, explain, self._raw_cache, follow)
         self._entry.async_create_background_task(
             self._hass, self._async_job(bundle, snapshots, job), "habitus scoring"
         )
@@ -185,8 +189,10 @@ class LiveScorer:
 
     @callback
     def _apply(self, results: Iterable[LiveScore]) -> None:
-        """Apply readings in their order: alerts for each new anomaly, then the reading's refresh."""
+        """Apply readings in their order: alerts for each new anomaly, the latest reading of the sequence
+        whose notification is on screen rewrites it (once per job), then the reading's refresh."""
         latest: LiveScore | None = None
+        later: dict[float, LiveScore] = {}  # each sequence's last reading after its alert (if any)
         for result in results:
             self.scored += 1
             latest = result
@@ -197,6 +203,12 @@ class LiveScorer:
                 async_dispatcher_send(
                     self._hass, signal_anomaly(self._entry.entry_id), event_data(result, notified)
                 )
+                later.pop(result.key, None)
+            else:
+                later[result.key] = result
+        followed = self._alerts.followed_key
+        if followed is not None and followed in later and followed not in self.normal_keys:
+            self._alerts.on_update(later[followed])
         if latest is None:
             return
         was_active = self.anomaly_active

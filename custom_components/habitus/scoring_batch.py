@@ -36,14 +36,20 @@ def _mapped(bundle: ModelBundle, recent: list[Behaviour], cache: RawCache) -> li
 
 
 def score_snapshots(
-    bundle: ModelBundle, snapshots: list[Snapshot], explain: frozenset[float], cache: RawCache
+    bundle: ModelBundle,
+    snapshots: list[Snapshot],
+    explain: frozenset[float],
+    cache: RawCache,
+    follow: frozenset[float] = frozenset(),
 ) -> list[LiveScore]:
     """Score every snapshot in two batched model calls (scoring thread only); one reading per snapshot.
 
     Each reading equals ``live_models.score_open_sequence`` of that snapshot: TransAE's score of the
     last ``max_behaviours`` known behaviours, SASRec's top-k after all known ones. The explanation
     (most surprising behaviour, leave-one-out) is filled in for the first anomalous snapshot of each
-    sequence in ``explain``. ``cache`` (behaviour -> ids) belongs to the bundle; only one job uses it.
+    sequence in ``explain``, and for the last snapshot of each sequence in ``follow`` or explained so
+    (the notification about it is rewritten with that reading: one explanation per sequence and job).
+    ``cache`` (behaviour -> ids) belongs to the bundle; only one job uses it.
     """
     if bundle.sasrec.config.item_mode != "action":
         raise ValueError("live scoring needs a SASRec with item_mode='action'")
@@ -54,9 +60,11 @@ def score_snapshots(
     calibrating = bundle.threshold_source is ThresholdSource.CALIBRATING  # no anomaly before calibration
     known_of: list[list[tuple[Behaviour, RawBehaviour]]] = []
     unknown_of: list[tuple[str, ...]] = []
+    known_at: list[list[int]] = []  # where in its snapshot each known behaviour is
     for _, recent, _ in snapshots:
         mapped = _mapped(bundle, recent, cache)
         known_of.append([(b, raw) for b, raw in zip(recent, mapped, strict=True) if raw is not None])
+        known_at.append([j for j, raw in enumerate(mapped) if raw is not None])
         unknown_of.append(tuple(b.action for b, raw in zip(recent, mapped, strict=True) if raw is None))
     rows = [i for i, known in enumerate(known_of) if known]
     windows: list[RawSequence] = [[raw for _, raw in known_of[i][-max_behaviours:]] for i in rows]
@@ -69,8 +77,9 @@ def score_snapshots(
     ]
     explained: set[float] = set()
     for row, i in enumerate(rows):
-        key, _, length = snapshots[i]
+        key, recent, length = snapshots[i]
         window = known_of[i][-max_behaviours:]
+        earlier = length - len(recent) + known_at[i][len(known_of[i]) - len(window)]
         result = LiveScore(
             key,
             length,
@@ -79,12 +88,19 @@ def score_snapshots(
             unknown_of[i],
             _top_k(bundle, items[row], [raw for _, raw in known_of[i]]),
             behaviours=tuple((b.time, b.device, b.action) for b, _ in window),
+            earlier=earlier,
             calibrating=calibrating,
         )
         if result.anomalous and key in explain and key not in explained:
             explained.add(key)
             result = replace(result, most_surprising=_most_surprising(bundle, window))
         results[i] = result
+    followed = follow | explained
+    last_of = {key: i for i, (key, _, _) in enumerate(snapshots) if key in followed and known_of[i]}
+    for i in last_of.values():
+        if results[i].most_surprising is None:
+            window = known_of[i][-max_behaviours:]
+            results[i] = replace(results[i], most_surprising=_most_surprising(bundle, window))
     return results
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import voluptuous as vol
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components import persistent_notification
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -75,6 +76,66 @@ def test_the_notification_counts_unknown_behaviours_in_plain_words(
     )
     message = notification_message(result)
     assert said in message and "(s)" not in message
+
+
+async def test_the_notification_follows_the_sequence_it_flagged(
+    hass: HomeAssistant,
+    setup_habitus: SetupHabitus,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """It listed the behaviours up to the first anomalous reading (here the valve opened, alone) and was
+    never rewritten: the siren that makes the sequence unusual was missing. Now the same notification
+    (same id) lists the behaviours so far, the last 10 and how many came earlier, and "that was me"
+    still answers it."""
+    start(hass, freezer)
+    entry = await setup_habitus(OPTIONS)
+    await calibrate_on_regular_home(entry)  # the base threshold is this home's
+    await act(hass, freezer, UNUSUAL[:1])
+    [first_id] = anomaly_notifications(hass)
+    await act(hass, freezer, UNUSUAL[1:])
+    [(shown_id, notification)] = anomaly_notifications(hass).items()
+    assert shown_id == first_id
+    message = notification["message"]
+    assert [line for line in message.splitlines() if line.startswith("- ")] == [
+        "- Wed 03:05: valve.main: open",
+        "- Wed 03:05: siren.hall: sound",
+        "- Wed 03:06: siren.hall: silence",
+        "- Wed 03:06: valve.main: close",
+    ]
+    await act(hass, freezer, UNUSUAL + UNUSUAL)  # 12 behaviours in the one sequence
+    [(shown_id, notification)] = anomaly_notifications(hass).items()
+    lines = [line for line in notification["message"].splitlines() if line.startswith("- ")]
+    assert shown_id == first_id and len(lines) == 11
+    assert lines[0] == "- 2 earlier behaviours, then:" and lines[-1].endswith(": valve.main: close")
+    await _call(hass, "feedback")  # "that was me" answers the rewritten notification
+    await hass.async_block_till_done()
+    assert anomaly_notifications(hass) == {}
+    await hass.config_entries.async_unload(entry.entry_id)
+    [stored] = hass_storage[live_storage_key(entry.entry_id)]["data"]["feedback_normal"]
+    assert len(stored) == 12
+
+
+async def test_a_notification_the_user_closed_is_not_brought_back(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    await _one_anomaly_notified(hass, setup_habitus, freezer)
+    [shown] = anomaly_notifications(hass)
+    persistent_notification.async_dismiss(hass, shown)  # the notification's own "dismiss"
+    await act(hass, freezer, UNUSUAL)  # the same sequence goes on
+    assert anomaly_notifications(hass) == {}
+    with pytest.raises(ServiceValidationError):
+        await _call(hass, "dismiss_alert")
+
+
+def test_a_followed_notification_says_when_the_score_came_down() -> None:
+    result = LiveScore(
+        1.0, 14, 1.5, 2.0, (), (), behaviours=((1.0, "valve.main", "WaterValve:valve open"),), earlier=13
+    )
+    message = notification_message(result)
+    assert "- 13 earlier behaviours, then:" in message
+    assert "went above the threshold 2.00" in message and "it is 1.50." in message
+    assert "1.50, above" not in message
 
 
 async def test_cool_down_suppresses_a_repeat_but_the_event_still_fires(
