@@ -37,7 +37,7 @@ from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
 from .services import async_setup_services
 from .store import HabitusStore, StoreUnreadableError, async_remove_store, storage_key
-from .suggestions import async_setup_suggestions
+from .suggestions import async_forget_suggestion_issues, async_setup_suggestions
 from .worker import HabitusWorker
 from .write_issues import async_forget_write_issue
 
@@ -169,3 +169,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     await async_remove_live_store(hass, entry.entry_id)
     await async_remove_models(hass, entry.entry_id)  # <config>/habitus/<entry_id>
     async_forget_alerts(hass, entry.entry_id)
+    async_forget_suggestion_issues(hass)

@@ -8,6 +8,12 @@ automations that already do the same thing (``automation_file.py``) is shown as 
 per routine (``repairs.py``), counted by ``sensor.habitus_routine_suggestions`` and returned by the
 ``habitus.get_routine_suggestions`` service.
 
+An issue stays while its routine stands: a refresh creates the issues of the routines found (HA's
+registry keeps an existing issue's "created" time) and deletes the other routine issues in the registry,
+shown before a reload or a restart included. A reload (saving the options) therefore leaves them alone:
+deleting them on unload gave each one a new "created" time ("2 minutes ago") after every options save.
+They go when the user decides on the routine, when the entry is disabled and when Habitus is removed.
+
 The miner needs each behaviour's local clock time (``clock_min``): it is derived here from the
 behaviour's time in HA's time zone, not stored, so the store's interned contexts stay few.
 """
@@ -176,19 +182,14 @@ class RoutineSuggester:
         return equivalent_automation_exists(self._hass, suggestion.automation)
 
     def _replace(self, found: dict[str, Suggestion]) -> None:
-        """Sync the repair issues and the sensor with ``found``."""
-        for gone in set(self.suggestions) - set(found):
+        """Sync the repair issues (those shown before a reload or a restart too) and the sensor with
+        ``found``; an issue that stands is created again, which keeps its "created" time."""
+        for gone in suggestion_issue_ids(self._hass) - set(found):
             ir.async_delete_issue(self._hass, DOMAIN, gone)
         for suggestion in found.values():
             _create_issue(self._hass, suggestion)
         self.suggestions = found
         async_dispatcher_send(self._hass, signal_updated(self._entry_id))
-
-    @callback
-    def async_clear_issues(self) -> None:
-        """Remove this entry's suggestion issues (unload: their fix flows need the entry)."""
-        for suggestion_id in self.suggestions:
-            ir.async_delete_issue(self._hass, DOMAIN, suggestion_id)
 
     def get(self, suggestion_id: str) -> Suggestion:
         """The current suggestion with this id (translated ``ServiceValidationError`` if none)."""
@@ -232,6 +233,22 @@ def _shown_id(suggestion_id: str) -> str:
     return suggestion_id[:SHOWN_ID_LENGTH] + "…"
 
 
+def suggestion_issue_ids(hass: HomeAssistant) -> set[str]:
+    """The routine suggestions' repair issues in HA's registry (Habitus has one entry)."""
+    return {
+        issue_id
+        for (domain, issue_id), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and issue.translation_key == ISSUE_TRANSLATION_KEY
+    }
+
+
+@callback
+def async_forget_suggestion_issues(hass: HomeAssistant) -> None:
+    """Remove every routine suggestion issue (Habitus is removed or disabled: no fix flow can answer)."""
+    for issue_id in suggestion_issue_ids(hass):
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
 def _create_issue(hass: HomeAssistant, suggestion: Suggestion) -> None:
     ir.async_create_issue(
         hass,
@@ -269,4 +286,11 @@ async def async_setup_suggestions(hass: HomeAssistant, entry: HabitusConfigEntry
 
     entry.async_on_unload(suggester.async_start(run))
     entry.async_on_unload(async_at_started(hass, _first))
-    entry.async_on_unload(suggester.async_clear_issues)
+
+    @callback
+    def _unloaded() -> None:
+        """A reload keeps the issues (the next refresh keeps those that stand); disabling removes them."""
+        if entry.disabled_by is not None:
+            async_forget_suggestion_issues(hass)
+
+    entry.async_on_unload(_unloaded)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant import config_entries
 from homeassistant.components.automation.config import async_validate_config_item
 from homeassistant.components.demo.media_player import DemoTVShowPlayer
 from homeassistant.components.media_player import MediaPlayerEntityFeature
@@ -294,6 +295,52 @@ async def test_dismissed_stays_dismissed_across_a_restart_of_the_entry(
     await hass.async_block_till_done()
     assert await _suggestions(hass) == []
     assert ir.async_get(hass).async_get_issue(DOMAIN, suggestion["id"]) is None
+
+
+async def test_an_issue_that_still_stands_keeps_its_created_time_across_a_reload(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """Saving the options reloads Habitus. The unload deleted every suggestion issue and the refresh
+    created them again: the repairs list showed each one "created 2 minutes ago" after every save.
+    Now one that stands keeps its time; one that no longer stands goes at the refresh after the reload;
+    disabling and removing Habitus remove them."""
+    entry: HabitusConfigEntry = await _setup(hass, setup_habitus, freezer)
+    await _weekday_mornings(hass, freezer, _user)
+    [suggestion] = await _suggestions(hass)
+    registry = ir.async_get(hass)
+    issue = registry.async_get_issue(DOMAIN, suggestion["id"])
+    assert issue is not None and issue.created is not None
+    created = issue.created
+    stale = "a_routine_shown_before_that_no_longer_stands"
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        stale,
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="routine_suggestion",
+        data={"routine_id": stale},
+    )
+    freezer.tick(timedelta(minutes=2))
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [s["id"] for s in await _suggestions(hass)] == [suggestion["id"]]
+    issue = registry.async_get_issue(DOMAIN, suggestion["id"])
+    assert issue is not None and issue.active and issue.created == created
+    assert registry.async_get_issue(DOMAIN, stale) is None
+
+    assert await hass.config_entries.async_set_disabled_by(
+        entry.entry_id, config_entries.ConfigEntryDisabler.USER
+    )
+    await hass.async_block_till_done()
+    assert registry.async_get_issue(DOMAIN, suggestion["id"]) is None
+    assert await hass.config_entries.async_set_disabled_by(entry.entry_id, None)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await _suggestions(hass)
+    assert registry.async_get_issue(DOMAIN, suggestion["id"]) is not None
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert registry.async_get_issue(DOMAIN, suggestion["id"]) is None
 
 
 async def test_snoozed_comes_back_after_the_snooze(
