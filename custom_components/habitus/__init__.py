@@ -14,6 +14,7 @@ from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
@@ -37,7 +38,7 @@ from .runtime import HabitusConfigEntry, HabitusRuntime, HabitusSettings
 from .selection import EntitySelector
 from .services import async_setup_services
 from .store import HabitusStore, StoreUnreadableError, async_remove_store, storage_key
-from .suggestions import async_forget_suggestion_issues, async_setup_suggestions
+from .suggestions import async_setup_suggestions
 from .worker import HabitusWorker
 from .write_issues import async_forget_write_issue
 
@@ -169,4 +170,15 @@ async def async_remove_entry(hass: HomeAssistant, entry: HabitusConfigEntry) -> 
     await async_remove_live_store(hass, entry.entry_id)
     await async_remove_models(hass, entry.entry_id)  # <config>/habitus/<entry_id>
     async_forget_alerts(hass, entry.entry_id)
-    async_forget_suggestion_issues(hass)
+    _forget_issues(hass)
+
+
+@callback
+def _forget_issues(hass: HomeAssistant) -> None:
+    """Habitus is removed (it has one entry): none of its repair issues stands any more. The routine
+    suggestions', the models' and the store writes' would go with their entry anyway; the native
+    modules', the worker's and the history's stayed (a module still unusable gets its issue again
+    when Habitus is added back)."""
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)

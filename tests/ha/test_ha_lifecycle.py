@@ -12,19 +12,25 @@ from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant import requirements
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.json import save_json
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.habitus.adaptation import worker_crashed_issue
 from custom_components.habitus.codec import CodecError, SequenceCodec
+from custom_components.habitus.const import DOMAIN
 from custom_components.habitus.engine.behaviour import Behaviour
 from custom_components.habitus.learner import epoch_hours
+from custom_components.habitus.native import Fallback, NativeRequirement, async_check_native, unblock_import
 from custom_components.habitus.store import STORAGE_VERSION, storage_key
+from custom_components.habitus.worker import WorkerCrashedError
 
 from .conftest import SetupHabitus
 
@@ -136,6 +142,32 @@ async def test_remove_deletes_the_stored_data(
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert storage_key(entry.entry_id) not in hass_storage
+
+
+async def test_removing_habitus_removes_its_repair_issues(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A native module's and the training worker's issues stayed in Repairs after Habitus was removed."""
+    entry = await setup_habitus()
+
+    async def no_pip(hass: HomeAssistant, name: str, reqs: list[str]) -> None:
+        return None
+
+    monkeypatch.setattr(requirements, "async_process_requirements", no_pip)
+    name = "habitus_probe_absent_on_removal"
+    item = NativeRequirement(
+        name, "habitus-probe-absent==1.0", Fallback.NUMPY_EXECUTOR, "onnxruntime_unavailable"
+    )
+    try:
+        await async_check_native(hass, [item], extra_paths=(str(tmp_path),))
+    finally:
+        unblock_import(name)
+    worker_crashed_issue(hass, WorkerCrashedError(-9, "train_models"))
+    registry = ir.async_get(hass)
+    assert {f"native_{name}", "worker_crashed"} <= {i for d, i in registry.issues if d == DOMAIN}
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert [i for d, i in registry.issues if d == DOMAIN] == []
 
 
 async def test_store_newer_than_the_code_fails_setup_without_touching_it(
