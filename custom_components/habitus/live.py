@@ -62,6 +62,7 @@ class LiveRuntime:
     actions: ActionDevices  # the entities that did each action: the next-action sensor's words
     store_failures: int = 0  # failed model writes in a row
     store_retry: CALLBACK_TYPE | None = None  # the pending retry of a failed model write
+    unloaded: bool = False  # no retry once the entry unloads (a write still in its thread included)
 
     async def async_deploy(
         self,
@@ -102,6 +103,8 @@ class LiveRuntime:
             self.store_failures = 0
             return True
         self.store_failures += 1
+        if self.unloaded:  # it failed while the entry unloaded (or was removed): nobody writes it again
+            return False
 
         @callback
         def _retry(_now: datetime) -> None:
@@ -117,6 +120,12 @@ class LiveRuntime:
         if self.store_retry is not None:
             self.store_retry()
             self.store_retry = None
+
+    @callback
+    def async_unloaded(self) -> None:
+        """The entry unloads: drop the pending retry, and set none for a write still going on."""
+        self.unloaded = True
+        self.cancel_store_retry()
 
     @callback
     def schedule_store(self, previous: ModelBundle | None) -> None:
@@ -155,7 +164,7 @@ async def async_setup_live(
         calibrator=calibrator,
         actions=actions,
     )
-    entry.async_on_unload(runtime.cancel_store_retry)
+    entry.async_on_unload(runtime.async_unloaded)
     return runtime
 
 

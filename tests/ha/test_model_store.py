@@ -254,3 +254,38 @@ async def test_a_deploy_cancelled_while_storing_leaves_a_complete_store(
     assert _stored(hass, entry, "current")["version"] == "home-1"  # the write finished before the cancel
     await _restart(hass, entry)
     assert _served(entry) == ("home-1", "home")
+
+
+async def test_a_model_write_that_fails_while_habitus_is_removed_is_not_tried_again(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """Before: a retry's write still in its thread when the user removed Habitus failed after the unload
+    had dropped the pending retry, and set a new one: 1 ... 15 minutes later the removed entry's models
+    folder was written again (or, the disk still full, its 'cannot save model' issue came back, every 15
+    minutes). ENOSPC is simulated at ``os.replace``."""
+    entry = await setup_habitus()
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1")
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    started, release = threading.Event(), threading.Event()
+
+    def full_then_slow(*_args: Any) -> None:
+        started.set()
+        release.wait(5)
+        raise full
+
+    with patch("custom_components.habitus.model_store.os.replace", side_effect=full):
+        await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-2")
+    assert _issue(hass, MODEL_NOT_SAVED, entry) is not None
+    with patch("custom_components.habitus.model_store.os.replace", side_effect=full_then_slow):
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=retry_delay(1) + 1))
+        while not started.is_set():  # the retry is writing, in its thread
+            await asyncio.sleep(0.01)
+        removing = hass.async_create_task(hass.config_entries.async_remove(entry.entry_id))
+        await asyncio.sleep(0.1)  # the unload has begun: it waits for the write
+        release.set()
+        await removing
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not _models(hass, entry).parent.exists()
+    await _later(hass, retry_delay(2))
+    assert not _models(hass, entry).parent.exists()  # the removed entry's folder stays deleted
+    assert _issue(hass, MODEL_NOT_SAVED, entry) is None
