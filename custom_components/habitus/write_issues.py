@@ -17,8 +17,10 @@ learned behaviours, the live store, the routine decisions, the native module ver
 Not fixable: the retry is automatic, so a "retry" button would only do what happens anyway; what fixes
 it is on the disk (space, ownership, a failing card), which the description says.
 
-Only the newest ``ReportedStore`` of a key writes: after a reload, a retry still pending in the unloaded
-entry's store is dropped rather than written over what the new one keeps (which loaded the file again).
+Only the newest ``ReportedStore`` of a key writes: after a reload, the unloaded entry's store does not
+write over the new one. What it could not write (a retry still pending) passes to the new store: its load
+returns it (HA's ``Store`` reads a pending write before the file) and its retry writes it, so a reload
+while a write fails loses nothing kept in memory and the issue still goes with the next successful write.
 """
 
 from __future__ import annotations
@@ -106,7 +108,25 @@ class ReportedStore[T: Mapping[str, Any] | Sequence[Any]](Store[T]):
         super().__init__(hass, version, key, **kwargs)
         self.what = what  # named in the issue: "the behaviours it learned"
         self.failures = 0  # consecutive failed writes
-        hass.data.setdefault(_NEWEST, {})[key] = self
+        newest = hass.data.setdefault(_NEWEST, {})
+        previous = newest.get(key)
+        newest[key] = self
+        if isinstance(previous, ReportedStore) and previous.failures:
+            self._take_over(previous)
+
+    def _take_over(self, previous: ReportedStore[Any]) -> None:
+        """``previous`` (the unloaded entry's store of this key) could not write: its pending data is
+        this store's, returned by its load and written at its retry. Before, the reloaded entry read the
+        file without it and nothing wrote again, so the issue stayed after the disk had space."""
+        pending = previous._data
+        previous._async_cleanup_delay_listener()
+        previous._async_cleanup_final_write_listener()
+        previous._data = None
+        if pending is None:
+            return
+        self.failures = previous.failures
+        data_func: Callable[[], T] = pending.get("data_func") or _snapshot(pending)
+        self.async_delay_save(data_func, retry_delay(self.failures))
 
     async def _async_write_data(self, path: str, data: dict[str, Any]) -> None:
         if self.hass.data.get(_NEWEST, {}).get(self.key) is not self:

@@ -393,3 +393,27 @@ async def test_removing_the_entry_takes_its_issue_and_its_pending_retry_with_it(
     await _retry_time(hass)
     assert not (on_disk / key).exists()
     assert _not_saved(hass, key) is None
+
+
+async def test_a_decision_not_saved_before_a_reload_is_kept_and_saved_by_the_new_entry(
+    hass: HomeAssistant, on_disk: Path
+) -> None:
+    """Before: a dismissal that met a full disk, then a reload (an options save) before its retry: the
+    new entry read the file without it (the routine was suggested again), the old store's retry was
+    dropped, and nothing wrote the decisions again, so 'Habitus cannot save your answers' stayed in
+    Repairs after space was freed, until the next decision."""
+    entry = await _setup(hass)
+    suggester = entry.runtime_data.suggester
+    assert suggester is not None
+    path = on_disk / decisions_key(ENTRY_ID)
+    with full_disk(path):
+        suggester.decisions.dismiss("r1")
+        await suggester.decisions.async_save()
+    assert _not_saved(hass, decisions_key(ENTRY_ID)) is not None
+    await _restart(hass, entry)  # space again
+    suggester = entry.runtime_data.suggester
+    assert suggester is not None
+    assert suggester.decisions.is_hidden("r1", dt_util.utcnow())  # the new entry has the dismissal
+    await _retry_time(hass)
+    assert json.loads(path.read_text())["data"]["dismissed"] == ["r1"]
+    assert _not_saved(hass, decisions_key(ENTRY_ID)) is None
