@@ -63,8 +63,14 @@ def write_issue_id(key: str) -> str:
 
 
 def retry_delay(failures: int) -> float:
-    """Seconds before writing again after ``failures`` failed writes in a row: 1, 2, 4 ... 15 minutes."""
-    return min(RETRY_FIRST_SECONDS * float(2 ** max(failures - 1, 0)), RETRY_MAX_SECONDS)
+    """Seconds before writing again after ``failures`` failed writes in a row: 1, 2, 4 ... 15 minutes
+    (the doubling stops at the cap: 2 ** 1024 is no float, and a disk can fail for weeks)."""
+    delay = RETRY_FIRST_SECONDS
+    for _ in range(max(failures - 1, 0)):
+        if delay >= RETRY_MAX_SECONDS:
+            break
+        delay *= 2
+    return min(delay, RETRY_MAX_SECONDS)
 
 
 def _os_errors(err: BaseException) -> Iterator[OSError]:

@@ -417,3 +417,24 @@ async def test_a_decision_not_saved_before_a_reload_is_kept_and_saved_by_the_new
     await _retry_time(hass)
     assert json.loads(path.read_text())["data"]["dismissed"] == ["r1"]
     assert _not_saved(hass, decisions_key(ENTRY_ID)) is None
+
+
+async def test_a_store_that_failed_for_days_still_takes_changes_and_retries(
+    hass: HomeAssistant, on_disk: Path
+) -> None:
+    """Before: after 1025 failed writes in a row (10 days of a full or read-only disk at one retry per
+    15 minutes) the retry delay overflowed (2 ** 1024 as a float): every change raised OverflowError in
+    the code that recorded it, and no retry was set any more. Those failures are counted in, not made."""
+    entry = await _setup(hass)
+    live = entry.runtime_data.live
+    assert live is not None
+    key = live_storage_key(ENTRY_ID)
+    with full_disk(on_disk / key):
+        await live.store.async_flush()
+        live.store._store.failures = 1025
+        live.store.add_feedback([Behaviour(time=1.0, device="light.desk", action="Light:switch on")])
+    await _retry_time(hass, failures=1025)  # 15 minutes, with space again
+    assert json.loads((on_disk / key).read_text())["data"]["feedback_normal"] == [
+        [[1.0, "light.desk", "Light:switch on"]]
+    ]
+    assert _not_saved(hass, key) is None
