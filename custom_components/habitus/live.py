@@ -39,7 +39,7 @@ from .learner import HabitusLearner
 from .live_const import signal_live
 from .live_models import ModelBundle, load_base_bundle, load_bundle
 from .live_store import LiveStore
-from .model_store import ModelStore, async_load_models, async_save_models, model_store
+from .model_store import UNSAVED, ModelStore, async_load_models, async_save_models, model_store
 from .scoring import LiveScorer
 from .write_issues import retry_delay
 
@@ -63,6 +63,7 @@ class LiveRuntime:
     store_failures: int = 0  # failed model writes in a row
     store_retry: CALLBACK_TYPE | None = None  # the pending retry of a failed model write
     unloaded: bool = False  # no retry once the entry unloads (a write still in its thread included)
+    unsaved: tuple[ModelBundle, ModelBundle | None] | None = None  # served and rollback, not stored
 
     async def async_deploy(
         self,
@@ -100,10 +101,14 @@ class LiveRuntime:
         if bundle is None:
             return False
         if await async_save_models(hass, self.entry.entry_id, self.models, bundle, previous):
-            self.store_failures = 0
+            self.store_failures, self.unsaved = 0, None
+            if self.unloaded:  # a write that ended after the unload: nothing left to hand over
+                hass.data.get(UNSAVED, {}).pop(self.entry.entry_id, None)
             return True
         self.store_failures += 1
-        if self.unloaded:  # it failed while the entry unloaded (or was removed): nobody writes it again
+        self.unsaved = (bundle, previous)
+        if self.unloaded:  # it failed while the entry unloaded (or was removed): its next setup stores it
+            self._hand_over()
             return False
 
         @callback
@@ -126,6 +131,13 @@ class LiveRuntime:
         """The entry unloads: drop the pending retry, and set none for a write still going on."""
         self.unloaded = True
         self.cancel_store_retry()
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Models not stored go to the entry's next setup in this HA run (a reload), which serves and
+        stores them: it would otherwise serve the older ones on disk, and nothing would clear the issue."""
+        if self.unsaved is not None:
+            self.hass.data.setdefault(UNSAVED, {})[self.entry.entry_id] = (*self.unsaved, self.store_failures)
 
     @callback
     def schedule_store(self, previous: ModelBundle | None) -> None:
@@ -145,7 +157,10 @@ async def async_setup_live(
     settings = entry.runtime_data.settings
     context = ContextTracker(hass, entry.entry_id, store, lambda: weather_entity_id(hass, settings))
     models = model_store(hass, entry.entry_id)
-    if (bundle := await _async_stored_bundle(hass, entry, models)) is not None:
+    bundle = await _async_stored_bundle(hass, entry, models)
+    if (unsaved := hass.data.get(UNSAVED, {}).pop(entry.entry_id, None)) is not None:
+        bundle, entry.runtime_data.adaptation.previous = unsaved[0], unsaved[1]
+    if bundle is not None:
         scorer.swap_models(bundle)
     actions = ActionDevices(hass, entry, learner)
     _observe(entry, learner, (scorer.observe, context.observe, actions.observe))
@@ -165,6 +180,9 @@ async def async_setup_live(
         actions=actions,
     )
     entry.async_on_unload(runtime.async_unloaded)
+    if unsaved is not None:  # the unloaded entry could not store them: tried again now
+        runtime.store_failures = unsaved[2]
+        runtime.schedule_store(unsaved[1])
     return runtime
 
 

@@ -58,6 +58,10 @@ MODEL_NOT_SAVED = "model_not_saved"  # the issue id prefix (its words: write_iss
 type Signature = tuple[int, ...]  # (inode, size, mtime ns) of each file of a bundle directory
 type LoadedBundles = dict[str, tuple[Signature, ModelBundle]]  # bundle directory name -> loaded bundle
 _LOADED: HassKey[dict[str, LoadedBundles]] = HassKey("habitus_loaded_bundles")  # per entry id
+# Per entry id: the served bundle and its rollback target that could not be stored, and the failed
+# writes in a row, left by an unloaded entry to its next setup in this HA run (live.py: a reload serves
+# and stores them rather than going back to what is on disk).
+UNSAVED: HassKey[dict[str, tuple[ModelBundle, ModelBundle | None, int]]] = HassKey("habitus_unsaved_models")
 
 
 class StoredModelError(Exception):
@@ -356,5 +360,6 @@ async def async_remove_models(hass: HomeAssistant, entry_id: str) -> None:
     """The entry is deleted: delete its folder and its model repair issues."""
     await hass.async_add_executor_job(model_store(hass, entry_id).remove)
     hass.data.get(_LOADED, {}).pop(entry_id, None)
+    hass.data.get(UNSAVED, {}).pop(entry_id, None)
     for issue in (ISSUE_MODEL_UNREADABLE, MODEL_NOT_SAVED):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry_id}")

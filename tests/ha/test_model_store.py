@@ -35,6 +35,7 @@ from custom_components.habitus.model_store import (
     _LOADED,
     ISSUE_MODEL_UNREADABLE,
     MODEL_NOT_SAVED,
+    UNSAVED,
     ModelStore,
 )
 from custom_components.habitus.runtime import HabitusConfigEntry
@@ -78,6 +79,7 @@ async def _restart(hass: HomeAssistant, entry: HabitusConfigEntry) -> None:
     assert await hass.config_entries.async_unload(entry.entry_id)
     hass.data.pop(_LOADED, None)
     hass.data.pop(_BASE_BUNDLE, None)
+    hass.data.pop(UNSAVED, None)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.state is ConfigEntryState.LOADED
@@ -289,3 +291,27 @@ async def test_a_model_write_that_fails_while_habitus_is_removed_is_not_tried_ag
     await _later(hass, retry_delay(2))
     assert not _models(hass, entry).parent.exists()  # the removed entry's folder stays deleted
     assert _issue(hass, MODEL_NOT_SAVED, entry) is None
+
+
+async def test_a_model_not_stored_before_a_reload_still_serves_and_is_stored(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """Before: a model deployed on a full disk, then an options save (a reload) after space was freed:
+    the reloaded entry served the older models from disk, the unload had dropped the retry, and the
+    'cannot save model' issue (which says Habitus tries again) stayed until the next deploy. ENOSPC is
+    simulated at ``os.replace``."""
+    entry = await setup_habitus()
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1")
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with patch("custom_components.habitus.model_store.os.replace", side_effect=full):
+        await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-2")
+    assert _issue(hass, MODEL_NOT_SAVED, entry) is not None
+    await _reload(hass, entry)  # space again
+    assert _served(entry) == ("home-2", "home")
+    previous = entry.runtime_data.adaptation.previous
+    assert previous is not None and previous.info.version == "home-1"
+    assert _stored(hass, entry, "current")["version"] == "home-2"
+    assert _stored(hass, entry, "previous")["version"] == "home-1"
+    assert _issue(hass, MODEL_NOT_SAVED, entry) is None
+    await _restart(hass, entry)
+    assert _served(entry) == ("home-2", "home")
