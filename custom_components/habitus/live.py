@@ -100,13 +100,13 @@ class LiveRuntime:
         bundle = self.scorer.bundle
         if bundle is None:
             return False
+        self.unsaved = (bundle, previous)  # until written: an unload cancelling the write hands these over
         if await async_save_models(hass, self.entry.entry_id, self.models, bundle, previous):
             self.store_failures, self.unsaved = 0, None
             if self.unloaded:  # a write that ended after the unload: nothing left to hand over
                 hass.data.get(UNSAVED, {}).pop(self.entry.entry_id, None)
             return True
         self.store_failures += 1
-        self.unsaved = (bundle, previous)
         if self.unloaded:  # it failed while the entry unloaded (or was removed): its next setup stores it
             self._hand_over()
             return False

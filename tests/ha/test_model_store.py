@@ -315,3 +315,37 @@ async def test_a_model_not_stored_before_a_reload_still_serves_and_is_stored(
     assert _issue(hass, MODEL_NOT_SAVED, entry) is None
     await _restart(hass, entry)
     assert _served(entry) == ("home-2", "home")
+
+
+async def test_a_deploy_cancelled_by_a_reload_is_not_undone_by_models_not_stored_before(
+    hass: HomeAssistant, setup_habitus: SetupHabitus
+) -> None:
+    """Models not stored (a full disk), then a deploy (the adaptation job, a background task) cancelled
+    by a reload while it stored the newer models: the reload serves the newer ones, not those the
+    earlier failure left, and they stay on disk."""
+    entry = await setup_habitus()
+    await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-1")
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with patch("custom_components.habitus.model_store.os.replace", side_effect=full):
+        await _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-2")
+    persist = ModelStore.persist
+    started, release = threading.Event(), threading.Event()
+
+    def slow_persist(store: ModelStore, current: Any, previous: Any) -> None:
+        started.set()
+        release.wait(5)
+        persist(store, current, previous)
+
+    with patch.object(ModelStore, "persist", slow_persist):
+        entry.async_create_background_task(
+            hass, _live(entry).async_deploy(hass, FR_TRANSAE, FR_SASREC, "home-3"), "deploy"
+        )
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        reloading = hass.async_create_task(hass.config_entries.async_reload(entry.entry_id))
+        await asyncio.sleep(0.1)
+        release.set()
+        assert await reloading
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert _served(entry) == ("home-3", "home")
+    assert _stored(hass, entry, "current")["version"] == "home-3"
