@@ -95,7 +95,8 @@ class LiveRuntime:
     async def async_store(self, hass: HomeAssistant, previous: ModelBundle | None) -> bool:
         """Store the served bundle as ``current`` and ``previous`` as the rollback target (a deploy's or a
         rollback's last step); a write error keeps serving, raises a repair issue and is tried again
-        (1, 2, 4 ... 15 minutes later, until the entry unloads) unless a newer store comes first (False)."""
+        (1, 2, 4 ... 15 minutes later; an unload hands the models to the next setup, a reload) unless a
+        newer store comes first (False)."""
         self.cancel_store_retry()
         bundle = self.scorer.bundle
         if bundle is None:
