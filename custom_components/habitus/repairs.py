@@ -32,15 +32,16 @@ class RoutineSuggestionFlow(RepairsFlow):
     def __init__(self, routine_id: str) -> None:
         self._routine_id = routine_id
 
-    def _suggestion(self) -> Suggestion | None:
+    async def _async_suggestion(self) -> Suggestion | None:
         try:
-            return loaded_suggester(self.hass).suggestions.get(self._routine_id)
+            suggester = loaded_suggester(self.hass)
         except HomeAssistantError:
             return None
+        return await suggester.async_current(self._routine_id)
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
         """Show the routine and the choices."""
-        suggestion = self._suggestion()
+        suggestion = await self._async_suggestion()
         if suggestion is None:
             return self.async_abort(reason="routine_gone")
         return self.async_show_menu(

@@ -191,6 +191,12 @@ class RoutineSuggester:
         self.suggestions = found
         async_dispatcher_send(self._hass, signal_updated(self._entry_id))
 
+    async def async_current(self, suggestion_id: str) -> Suggestion | None:
+        """The suggestion with this id once a refresh in progress has ended (None: none). A reload
+        keeps the issues, and the reloaded entry knows them only after its first refresh."""
+        async with self._lock:
+            return self.suggestions.get(suggestion_id)
+
     def get(self, suggestion_id: str) -> Suggestion:
         """The current suggestion with this id (translated ``ServiceValidationError`` if none)."""
         suggestion = self.suggestions.get(suggestion_id)

@@ -692,3 +692,18 @@ async def test_an_unavailable_device_keeps_its_routine_suggested_as_mined(
         "media_player.turn_on",
         "media_player.volume_set",
     ]
+
+
+async def test_a_suggestion_opened_right_after_a_reload_shows_its_routine(
+    hass: HomeAssistant, setup_habitus: SetupHabitus, freezer: FrozenDateTimeFactory
+) -> None:
+    """A reload keeps the suggestion issues (f94fa59), but the reloaded entry knows its suggestions
+    only once its first refresh (mining, in the executor) has ended. Before, the repair opened in the
+    meantime (right after an options save) said 'This suggestion is no longer current.'; it now waits
+    for that refresh."""
+    suggestion, manager, _first = await _repair_dialog(hass, setup_habitus, freezer)
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    result = await manager.async_init(DOMAIN, data={"issue_id": suggestion["id"]})
+    assert result["type"] is FlowResultType.MENU, result
+    assert result["menu_options"] == ["accept", "dismiss", "snooze"]
