@@ -85,8 +85,10 @@ async def _wait_for_phase(entry: HabitusConfigEntry, phase: Phase, seconds: floa
 
 
 def _quiet_hour() -> tuple[int, datetime]:
-    """A quiet hour 2-3 hours ahead (no earlier timer fired by the test reaches it), and when it comes."""
-    when = (dt_util.now() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    """A quiet hour 2-3 hours ahead (no earlier timer fired by the test reaches it), and when it comes.
+    Three real hours: a local ``now() + 3 h`` adds wall-clock hours, only 1-2 real ones across the
+    spring DST change."""
+    when = dt_util.as_local(dt_util.utcnow() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
     return when.hour, when
 
 
